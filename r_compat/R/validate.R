@@ -1,0 +1,81 @@
+# Input checks shared by the R twins of robustsk.stats.
+# Every error names what was received, what was expected and what to do.
+
+.describe <- function(x) {
+  txt <- paste(utils::capture.output(utils::str(x, give.head = FALSE, vec.len = 3)), collapse = " ")
+  if (nchar(txt) > 60) txt <- paste0(substr(txt, 1, 57), "...")
+  sprintf("%s (class %s)", trimws(txt), paste(class(x), collapse = "/"))
+}
+
+# A per-example vector of outcomes: logical, or numeric 0/1. Returns logical.
+.check_correct <- function(x, name = "correct") {
+  if (is.data.frame(x) || is.list(x) || !is.null(dim(x)) && length(dim(x)) > 1) {
+    stop(sprintf("%s must be a vector of per-example booleans; got %s. Pass one column.",
+                 name, .describe(x)), call. = FALSE)
+  }
+  if (length(x) == 0) {
+    stop(sprintf("%s is empty; expected at least one example's outcome.", name), call. = FALSE)
+  }
+  if (is.logical(x)) {
+    if (anyNA(x)) {
+      stop(sprintf("%s has NA at position %d; expected TRUE/FALSE for every example.",
+                   name, which(is.na(x))[1]), call. = FALSE)
+    }
+    return(as.vector(x))
+  }
+  if (is.numeric(x)) {
+    bad <- which(is.na(x) | !(x %in% c(0, 1)))
+    if (length(bad)) {
+      stop(sprintf("%s must hold only TRUE/FALSE or 0/1; element %d is %s. Use (pred == truth).",
+                   name, bad[1], format(x[bad[1]])), call. = FALSE)
+    }
+    return(as.vector(x == 1))
+  }
+  stop(sprintf("%s must be logical or 0/1 numeric; got %s.", name, .describe(x)), call. = FALSE)
+}
+
+.check_paired <- function(vectors) {
+  nms <- names(vectors)
+  out <- Map(.check_correct, vectors, nms)
+  lens <- vapply(out, length, integer(1))
+  if (length(unique(lens)) > 1) {
+    stop(sprintf("paired outcome vectors must have the same length (one entry per example); got %s.",
+                 paste(sprintf("%s: %d", nms, lens), collapse = ", ")), call. = FALSE)
+  }
+  out
+}
+
+.check_alpha <- function(alpha) {
+  if (!is.numeric(alpha) || length(alpha) != 1 || is.na(alpha) || alpha <= 0 || alpha >= 1) {
+    stop(sprintf("alpha must be one number strictly between 0 and 1 (e.g. 0.05); got %s.",
+                 .describe(alpha)), call. = FALSE)
+  }
+  invisible(alpha)
+}
+
+.check_choice <- function(value, choices, name) {
+  if (!is.character(value) || length(value) != 1 || !(value %in% choices)) {
+    stop(sprintf("%s must be one of %s; got %s.", name,
+                 paste(sprintf("'%s'", choices), collapse = ", "), .describe(value)), call. = FALSE)
+  }
+  value
+}
+
+.result <- function(x, type) structure(x, class = c(type, "robustsk_result"))
+
+#' @export
+print.robustsk_result <- function(x, ...) {
+  cat(sprintf("<%s>\n", class(x)[1]))
+  for (nm in names(x)) {
+    v <- x[[nm]]
+    if (is.data.frame(v) || is.matrix(v)) {
+      cat(nm, ":\n", sep = "")
+      print(utils::head(v, 10))
+    } else if (length(v) <= 6) {
+      cat(sprintf("%s: %s\n", nm, paste(format(v), collapse = ", ")))
+    } else {
+      cat(sprintf("%s: <%d values>\n", nm, length(v)))
+    }
+  }
+  invisible(x)
+}

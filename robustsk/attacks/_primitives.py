@@ -1,0 +1,324 @@
+"""Shared building blocks of every gradient attack.
+
+An iterative attack is a composition of four primitives, each a pure function
+of tensors: a random start inside the ball, an ascent step along the input
+gradient, the projection back onto the ball around the clean input, and the
+clip to the input domain (the box). :class:`Randomness` supplies random draws
+with one stream per example, and :func:`attack_context` leaves the model as the
+attack found it. :class:`BestIterate` keeps, per example, the first successful
+iterate (or the highest-loss one), which is what an evaluation should report.
+"""
+from contextlib import contextmanager
+import secrets
+
+import numpy as np
+import torch
+
+__all__ = [
+    "check_norm", "Randomness", "attack_context", "input_gradient", "random_start",
+    "ascent_step", "project", "clip_box", "BestIterate", "is_success", "as_box",
+]
+
+_MASK64 = (1 << 64) - 1
+
+
+def check_norm(norm):
+    """Return ``"inf"`` or ``"2"`` for the accepted spellings of a norm.
+
+    Parameters
+    ----------
+    norm : {"inf", "linf", np.inf, 2, "2", "l2"}
+        The norm of the threat model.
+
+    Returns
+    -------
+    norm : {"inf", "2"}
+    """
+    if isinstance(norm, str):
+        key = norm.lower().strip()
+        if key in ("inf", "linf", "l_inf", "infinity"):
+            return "inf"
+        if key in ("2", "l2", "l_2"):
+            return "2"
+    elif isinstance(norm, (int, float, np.integer, np.floating)) and not isinstance(norm, bool):
+        if np.isinf(norm) and norm > 0:
+            return "inf"
+        if norm == 2:
+            return "2"
+    raise ValueError(
+        f"norm={norm!r} is not supported: expected 'inf' (L-infinity ball) or 2 "
+        "(L2 ball). Pass norm='inf' or norm=2."
+    )
+
+
+def _splitmix64(value):
+    value = (value + 0x9E3779B97F4A7C15) & _MASK64
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return value ^ (value >> 31)
+
+
+def seed_from_random_state(random_state):
+    """Turn ``None``, an int or a ``numpy`` random state into a 63-bit seed.
+
+    ``None`` draws fresh entropy from the operating system, so no global random
+    number generator (numpy's or torch's) is touched.
+    """
+    if random_state is None:
+        return secrets.randbits(63)
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state) & ((1 << 63) - 1)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    raise TypeError(
+        f"random_state={random_state!r} is not usable as a seed: expected None, an int "
+        "or a numpy RandomState/Generator."
+    )
+
+
+class Randomness:
+    """Random draws for a batch of examples, one stream per example or per batch.
+
+    With per-example streams (``seeds``), the noise an example receives depends
+    only on its own seed and on how many draws came before for it, never on the
+    other examples in the batch: attacking a subset of the examples, or batching
+    them differently, gives each example exactly the same attack.
+
+    Parameters
+    ----------
+    seeds : sequence of int, optional
+        One seed per example. Mutually exclusive with ``generator``.
+    generator : torch.Generator, optional
+        One stream shared by the batch (cheaper; used inside training).
+    """
+
+    def __init__(self, seeds=None, generator=None):
+        if (seeds is None) == (generator is None):
+            raise ValueError("Give exactly one of seeds or generator.")
+        self.generator = generator
+        self._generators = None
+        if seeds is not None:
+            self._generators = []
+            for seed in seeds:
+                gen = torch.Generator()
+                gen.manual_seed(int(seed))
+                self._generators.append(gen)
+
+    @classmethod
+    def for_examples(cls, random_state, n, offset=0):
+        """Per-example streams for examples ``offset .. offset + n - 1`` of a call."""
+        base = seed_from_random_state(random_state)
+        return cls(seeds=[_splitmix64(base ^ _splitmix64(offset + i)) for i in range(n)])
+
+    @classmethod
+    def coerce(cls, random_state, n):
+        """Accept a :class:`Randomness`, a ``torch.Generator``, an int or None."""
+        if isinstance(random_state, Randomness):
+            return random_state
+        if isinstance(random_state, torch.Generator):
+            return cls(generator=random_state)
+        return cls.for_examples(random_state, n)
+
+    def subset(self, index):
+        """The streams of the examples selected by a boolean mask or index tensor."""
+        if self._generators is None:
+            return self
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool:
+            index = index.nonzero().flatten()
+        new = Randomness.__new__(Randomness)
+        new.generator = None
+        new._generators = [self._generators[i] for i in index.tolist()]
+        return new
+
+    def _draw(self, fn, like):
+        if self._generators is None:
+            out = fn(like.shape, generator=self.generator, dtype=torch.float32)
+        else:
+            if len(self._generators) != like.shape[0]:
+                raise ValueError(
+                    f"{len(self._generators)} random streams for a batch of {like.shape[0]}"
+                )
+            out = torch.stack([fn(like.shape[1:], generator=g, dtype=torch.float32)
+                               for g in self._generators]) if len(like) else \
+                torch.empty(like.shape)
+        return out.to(device=like.device, dtype=like.dtype)
+
+    def uniform(self, like, low=-1.0, high=1.0):
+        """Uniform noise on ``[low, high)`` with the shape, dtype and device of ``like``."""
+        return low + (high - low) * self._draw(torch.rand, like)
+
+    def normal(self, like):
+        """Standard normal noise with the shape, dtype and device of ``like``."""
+        return self._draw(torch.randn, like)
+
+
+def _per_example(value, like):
+    """Broadcast a scalar or per-example tensor against a batch ``like``."""
+    if torch.is_tensor(value) and value.ndim == 1:
+        return value.to(like.device, like.dtype).view(-1, *([1] * (like.ndim - 1)))
+    return value
+
+
+def _flat_norm(delta, norm):
+    flat = delta.flatten(1)
+    if norm == "inf":
+        return flat.abs().amax(dim=1) if flat.shape[1] else flat.new_zeros(len(flat))
+    return flat.norm(p=2, dim=1)
+
+
+@contextmanager
+def attack_context(model, mode="eval"):
+    """Put ``model`` in the mode an attack needs and restore it afterwards.
+
+    The train/eval flag of every submodule and the ``requires_grad`` flag of
+    every parameter are restored exactly as found, even if the attack raises.
+    Parameters stop requiring gradients during the attack (only the input
+    gradient is needed), which also saves the weight-gradient arithmetic.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    mode : {"eval", "train", None}, default="eval"
+        ``None`` keeps whatever mode the model is in.
+    """
+    if mode not in ("eval", "train", None):
+        raise ValueError(f"mode={mode!r}: expected 'eval', 'train' or None.")
+    flags = [(m, m.training) for m in model.modules()]
+    params = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        if mode is not None:
+            model.train(mode == "train")
+        for p, _ in params:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for m, training in flags:
+            m.training = training
+        for p, requires_grad in params:
+            p.requires_grad_(requires_grad)
+
+
+def input_gradient(model, x, y, loss_fn, **loss_kwargs):
+    """Per-example loss, logits and the gradient of the summed loss wrt ``x``.
+
+    Returns
+    -------
+    loss : Tensor of shape (n,)
+    logits : Tensor of shape (n, n_classes), detached
+    grad : Tensor with the shape of ``x``
+    """
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(x)
+        loss = loss_fn(logits, y, **loss_kwargs)
+        grad, = torch.autograd.grad(loss.sum(), x)
+    return loss.detach(), logits.detach(), grad.detach()
+
+
+def random_start(x, eps, norm, rng):
+    """A point drawn uniformly from the ``norm`` ball of radius ``eps`` around ``x``."""
+    eps = _per_example(eps, x)
+    if norm == "inf":
+        return x + eps * rng.uniform(x, -1.0, 1.0)
+    direction = rng.normal(x)
+    direction = direction / _flat_norm(direction, "2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
+    n_dims = x[0].numel()
+    radius = rng.uniform(x[:, :1].flatten(1)[:, :1], 0.0, 1.0).flatten() ** (1.0 / max(n_dims, 1))
+    return x + eps * radius.view(-1, *[1] * (x.ndim - 1)) * direction
+
+
+def ascent_step(x, grad, step_size, norm):
+    """One steepest-ascent step: the sign of the gradient (Linf) or its direction (L2)."""
+    step_size = _per_example(step_size, x)
+    if norm == "inf":
+        return x + step_size * grad.sign()
+    scale = _flat_norm(grad, "2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
+    return x + step_size * grad / scale
+
+
+def project(x_adv, x, eps, norm):
+    """Project ``x_adv`` onto the ``norm`` ball of radius ``eps`` around ``x``."""
+    delta = x_adv - x
+    eps_b = _per_example(eps, x)
+    if norm == "inf":
+        if torch.is_tensor(eps_b):
+            delta = torch.maximum(torch.minimum(delta, eps_b), -eps_b)
+        else:
+            delta = delta.clamp(-eps_b, eps_b)
+    else:
+        norms = _flat_norm(delta, "2").view(-1, *[1] * (x.ndim - 1))
+        delta = delta * torch.clamp(eps_b / norms.clamp_min(1e-12), max=1.0)
+    return x + delta
+
+
+def as_box(clip_min, clip_max, like):
+    """Turn scalar or per-feature bounds into tensors on ``like``'s device, or None."""
+    def conv(v):
+        if v is None:
+            return None
+        return torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=like.dtype, device=like.device)
+    return conv(clip_min), conv(clip_max)
+
+
+def clip_box(x, clip_min=None, clip_max=None):
+    """Clip ``x`` to the input domain; bounds are None, scalars or broadcastable tensors."""
+    if clip_min is None and clip_max is None:
+        return x
+    return torch.clamp(x, min=clip_min, max=clip_max)
+
+
+def is_success(logits, y, y_target=None):
+    """Per example: misclassified (untargeted) or classified as the target (targeted)."""
+    pred = logits.argmax(dim=1)
+    if y_target is not None:
+        return pred == y_target
+    return pred != y
+
+
+class BestIterate:
+    """Keep, per example, the first successful iterate, else the highest-loss one.
+
+    Evaluations use it so that more steps never weaken an attack: an example
+    that was misclassified at any visited point stays misclassified.
+
+    Parameters
+    ----------
+    x : Tensor
+        The first candidate (usually the clean input, so that an example
+        misclassified without attack is reported as such).
+    logits, loss : Tensor
+        The model's logits and the attack loss at ``x``.
+    y, y_target : Tensor
+        True labels and, for a targeted attack, the targets.
+    """
+
+    def __init__(self, x, logits, loss, y, y_target=None):
+        self.y, self.y_target = y, y_target
+        self.x = x.detach().clone()
+        self.found = is_success(logits, y, y_target)
+        self.loss = loss.detach().clone()
+
+    def update(self, x, logits, loss, index=None):
+        """Offer the iterate ``x`` (of the examples at ``index``, default all)."""
+        y = self.y if index is None else self.y[index]
+        y_t = None if self.y_target is None else (
+            self.y_target if index is None else self.y_target[index])
+        found = self.found if index is None else self.found[index]
+        best_loss = self.loss if index is None else self.loss[index]
+        success = is_success(logits, y, y_t)
+        take = (success & ~found) | (~found & ~success & (loss > best_loss))
+        if index is None:
+            self.x[take] = x[take].detach()
+            self.loss = torch.where(take, loss.detach(), self.loss)
+            self.found = found | success
+        else:
+            idx = torch.as_tensor(index, device=self.x.device)
+            if idx.dtype == torch.bool:
+                idx = idx.nonzero().flatten()
+            sel = idx[take]
+            self.x[sel] = x[take].detach()
+            self.loss[sel] = loss[take].detach()
+            self.found[idx] = found | success

@@ -1,0 +1,440 @@
+"""The skorch-based estimator every robustsk defense shares.
+
+:class:`RobustClassifier` is a ``skorch.NeuralNetClassifier`` that behaves as
+a scikit-learn classifier: it validates ``X`` and ``y`` in ``fit`` with
+scikit-learn's helpers, encodes labels of any type (``predict`` returns the
+original ones), chooses a default network from the shape of ``X``, seeds
+initialisation, shuffling and training attacks from ``random_state``, and
+carries a flat threat model (``eps``, ``norm``, ``step_size``, ``n_iter``,
+``clip_min``, ``clip_max``) used by its defense and by ``score_adversarial``.
+
+A defense subclasses it and overrides one skorch hook, usually
+``train_step_single``; skorch keeps the epoch loop, batching, devices,
+callbacks and history.
+"""
+from contextlib import contextmanager
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils.validation import _check_feature_names
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, PassthroughScoring
+from skorch.utils import is_dataset
+
+from ._data import BatchIterator
+from ._validation import check_box, check_in_box, check_threat_params, check_X, check_y
+from .attacks._checks import check_threat
+from .attacks._primitives import seed_from_random_state
+from .attacks._target import AttackTarget
+from .modules import default_module
+
+__all__ = ["RobustClassifier", "NearChanceWarning", "SoftmaxOutputWarning"]
+
+
+class NearChanceWarning(ConvergenceWarning):
+    """The fitted model classifies its training data barely better than chance.
+
+    Usually too few epochs, a learning rate far off, or an ``eps`` too large for
+    the data's scale. Raise ``max_epochs``, tune ``lr``, or lower ``eps``.
+    """
+
+
+class SoftmaxOutputWarning(UserWarning):
+    """The module's outputs look like probabilities, not logits.
+
+    Cross-entropy and gradient attacks expect logits; attacks on softmax
+    outputs see vanishing gradients and overstate robustness. Remove the final
+    softmax from the module.
+    """
+
+
+class _FittedAttribute:
+    """A class attribute that raises ``AttributeError`` until ``fit`` sets it.
+
+    skorch defines ``classes_`` as a read-only property; this non-data
+    descriptor replaces it so that ``fit`` can store the labels on the instance.
+    """
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        raise AttributeError(f"{type(obj).__name__!r} has no attribute {self.name!r} "
+                             "before it is fitted.")
+
+
+def _encoded_accuracy(net, X, y):
+    """Validation accuracy on encoded labels (skorch's EpochScoring callable)."""
+    proba = net.predict_proba(X)
+    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
+
+
+class RobustClassifier(NeuralNetClassifier):
+    """Base of every robustsk estimator: a scikit-learn classifier on skorch.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        A network returning logits. None picks :class:`~robustsk.modules.SmallCNN`
+        for image-shaped ``X`` (``(n, C, H, W)`` or ``(n, H, W)``) and
+        :class:`~robustsk.modules.MLP` for flat ``X``; ``module__*`` parameters
+        reach it either way.
+    eps : float, default=0.1
+        Radius of the threat model in the units of ``X``: 0.1 suits images in
+        [0, 1] and standardised tabular data alike.
+    norm : {"inf", 2}, default="inf"
+    step_size : float, default=None
+        Step of the training attack; ``eps / 4`` when None (defenses document
+        their own rule where it differs).
+    n_iter : int, default=10
+        Steps of the training attack.
+    clip_min, clip_max : float or array-like, default=None
+        The input domain, scalars or arrays of one example's shape; None means
+        unbounded. Use 0 and 1 for images scaled to [0, 1]. ``fit`` checks that
+        ``X`` lies inside.
+    random_state : int or None, default=None
+        Seeds weight initialisation, shuffling and the training attacks; the
+        global torch and numpy generators are left untouched.
+    record_clean_loss : bool, default=False
+        Also record ``train_clean_loss`` per epoch where the defense does not
+        compute it anyway (costs one forward pass per batch).
+    criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    lr : float, default=1e-3
+    max_epochs : int, default=20
+    batch_size : int, default=64
+    train_split : callable or None, default=None
+        Like scikit-learn, ``fit`` uses all data; pass e.g.
+        ``skorch.dataset.ValidSplit(0.2)`` for a validation split (needed by
+        early stopping and :class:`~robustsk.callbacks.RobustAccuracy`).
+    iterator_train, iterator_valid : class, default=BatchIterator
+        Batches by tensor indexing; pass ``torch.utils.data.DataLoader`` for
+        skorch's default.
+    callbacks : list or None, default=None
+        skorch callbacks; they keep working during adversarial training.
+    verbose : int, default=0
+    warm_start : bool, default=False
+        If True, a second ``fit`` continues from the current weights; otherwise
+        every ``fit`` starts from fresh weights.
+    device : str, default="cpu"
+        "cuda" to train and attack on a GPU.
+    classes : array-like or None, default=None
+        All class labels, when ``y`` of the first ``fit`` may lack some.
+    **kwargs
+        Any other skorch parameter (``module__width=64``, ``optimizer__momentum``,
+        ``iterator_train__shuffle``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, of the type ``y`` had.
+    n_features_in_ : int
+        Number of features of one example (the product of its shape).
+    input_shape_ : tuple of int
+        Shape of one example; ``predict`` checks it.
+    random_seed_ : int
+        The seed of the last ``fit`` (drawn afresh when ``random_state`` is None).
+    module_, optimizer_, criterion_, history_ : skorch's fitted components.
+    """
+
+    # skorch sets these in __init__; scikit-learn forbids attributes set there.
+    # Class-level defaults keep skorch working until ``initialize`` sets them.
+    initialized_ = False
+    history_ = None
+    classes_ = _FittedAttribute()
+
+    #: whether the defense computes the clean loss anyway (then it is recorded)
+    _computes_clean_loss = False
+
+    def __init__(self, module=None, *, eps=0.1, norm="inf", step_size=None, n_iter=10,
+                 clip_min=None, clip_max=None, random_state=None, record_clean_loss=False,
+                 criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=1e-3,
+                 max_epochs=20, batch_size=64, train_split=None,
+                 iterator_train=BatchIterator, iterator_valid=BatchIterator, callbacks=None,
+                 verbose=0, warm_start=False, device="cpu", classes=None, **kwargs):
+        super().__init__(
+            module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
+            batch_size=batch_size, train_split=train_split, iterator_train=iterator_train,
+            iterator_valid=iterator_valid, callbacks=callbacks, verbose=verbose,
+            warm_start=warm_start, device=device, classes=classes, **kwargs)
+        self.eps = eps
+        self.norm = norm
+        self.step_size = step_size
+        self.n_iter = n_iter
+        self.clip_min = clip_min
+        self.clip_max = clip_max
+        self.random_state = random_state
+        self.record_clean_loss = record_clean_loss
+        for name, default in (("history_", None), ("initialized_", False),
+                              ("virtual_params_", {})):
+            if name in vars(self) and vars(self)[name] == default:
+                del self.__dict__[name]
+
+    @property
+    def virtual_params_(self):
+        return self.__dict__.setdefault("virtual_params_", {})
+
+    @virtual_params_.setter
+    def virtual_params_(self, value):
+        self.__dict__["virtual_params_"] = value
+
+    # ------------------------------------------------------------------ skorch
+    @property
+    def _default_callbacks(self):
+        callbacks = [(name, cb) for name, cb in super()._default_callbacks if name != "valid_acc"]
+        callbacks.insert(-1, ("valid_acc", EpochScoring(
+            _encoded_accuracy, name="valid_acc", lower_is_better=False)))
+        if self.record_clean_loss or self._computes_clean_loss:
+            callbacks.insert(2, ("train_clean_loss", PassthroughScoring(
+                name="train_clean_loss", on_train=True)))
+        return callbacks
+
+    def initialize_module(self):
+        """Build the module; the default one is sized from the fitted input shape."""
+        kwargs = self.get_params_for("module")
+        module = self.module
+        if module is None:
+            if not hasattr(self, "input_shape_"):
+                raise NotFittedError("The default module is sized at fit: call fit(X, y).")
+            module = default_module(self.input_shape_)
+            kwargs = {"input_shape": self.input_shape_, "n_classes": len(self.classes_),
+                      **kwargs}
+        self.module_ = self.initialized_instance(module, kwargs)
+        return self
+
+    def check_data(self, X, y=None):
+        """Skip skorch's class inference: ``fit`` has already validated and encoded."""
+
+    def check_is_fitted(self, attributes=None, *args, **kwargs):
+        """Raise scikit-learn's ``NotFittedError`` unless ``fit`` has been called."""
+        if "classes_" not in vars(self) or not self.initialized_ or "module_" not in vars(self):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+
+    def __sklearn_is_fitted__(self):
+        try:
+            self.check_is_fitted()
+        except NotFittedError:
+            return False
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # --------------------------------------------------------------- fitting
+    def _validate_fit(self, X, y, reset, classes=None):
+        check_threat_params(self)
+        _check_feature_names(self, X, reset=reset)
+        X = check_X(X)
+        y = check_y(y, len(X))
+        if reset:
+            known = classes if classes is not None else self.classes
+            self.classes_ = np.unique(y) if known is None else np.unique(np.asarray(known))
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in the data, "
+                    f"but y contains only one class: {self.classes_[0]!r}. A classifier "
+                    "cannot train when only one class is present.")
+            self.input_shape_ = tuple(X.shape[1:])
+            self.n_features_in_ = int(np.prod(self.input_shape_))
+        else:
+            X = self._check_shape(X)
+        box = check_box(self.clip_min, self.clip_max, self.input_shape_)
+        check_in_box(X, *box)
+        return X, self._encode(y)
+
+    def _encode(self, y):
+        y = np.asarray(y)
+        unknown = ~np.isin(y, self.classes_)
+        if unknown.any():
+            raise ValueError(
+                f"y contains labels {np.unique(y[unknown])[:10].tolist()} that are not among "
+                f"the classes {self.classes_.tolist()[:20]}: pass all labels with classes=... "
+                "or refit on data that contains them.")
+        return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    @contextmanager
+    def _seeded(self):
+        """Fork torch's RNG and seed it, so a fit never touches the global state."""
+        devices = []
+        if str(self.device).startswith("cuda") and torch.cuda.is_available():
+            devices = [torch.device(self.device).index or 0]
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.random_seed_)
+            yield
+
+    def _check_valid_split_callbacks(self):
+        if self.train_split:
+            return
+        for name, cb in self.callbacks_:
+            monitor = getattr(cb, "monitor", None)
+            needs = getattr(cb, "needs_valid_split", False) or (
+                isinstance(cb, (EarlyStopping, Checkpoint)) and isinstance(monitor, str)
+                and monitor.startswith("valid"))
+            if needs:
+                raise ValueError(
+                    f"Callback {name!r} monitors validation data, but train_split=None (fit "
+                    "uses all data, as in scikit-learn). Pass a split, e.g. "
+                    "train_split=skorch.dataset.ValidSplit(0.2), or monitor a training "
+                    "column such as 'train_loss'.")
+
+    def _train(self, X, y, reset, **fit_params):
+        self.random_seed_ = seed_from_random_state(self.random_state)
+        with self._seeded():
+            if reset:
+                self.initialize()
+            self._check_valid_split_callbacks()
+            NeuralNet.partial_fit(self, X, y, **fit_params)
+        self._check_fitted_model(X, y)
+        return self
+
+    def fit(self, X, y, **fit_params):
+        """Validate the data, (re)initialise unless ``warm_start``, and train.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+        y : array-like of shape (n_samples,)
+            Labels of any type; ``predict`` returns them.
+        **fit_params
+            Passed to the module's ``forward`` (skorch).
+
+        Returns
+        -------
+        self
+        """
+        reset = not (self.warm_start and self.__sklearn_is_fitted__())
+        X, y = self._validate_fit(X, y, reset=reset)
+        return self._train(X, y, reset, **fit_params)
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train for ``max_epochs`` epochs without re-initialising (skorch's meaning).
+
+        Parameters
+        ----------
+        X, y : as in :meth:`fit`
+        classes : array-like, default=None
+            All labels, on the first call, when ``y`` may lack some.
+        """
+        reset = not self.__sklearn_is_fitted__()
+        X, y = self._validate_fit(X, y, reset=reset, classes=classes)
+        return self._train(X, y, reset, **fit_params)
+
+    def _check_fitted_model(self, X, y, n_check=512):
+        x = torch.as_tensor(X[:n_check], device=self.device)
+        with torch.no_grad():
+            self.module_.eval()
+            out = self.module_(x)
+        if out.ndim == 2 and out.shape[1] > 1 and bool((out >= 0).all() and (out <= 1).all()) \
+                and torch.allclose(out.sum(1), torch.ones_like(out[:, 0]), atol=1e-4):
+            warnings.warn(
+                "The module's outputs are in [0, 1] and sum to 1: they look like "
+                "probabilities. robustsk expects logits (the loss applies softmax itself, "
+                "and attacks on softmax outputs are weak): remove the final softmax.",
+                SoftmaxOutputWarning, stacklevel=3)
+        acc = float((out.argmax(1).cpu().numpy() == y[:n_check]).mean())
+        chance = np.bincount(y[:n_check]).max() / len(y[:n_check])
+        if len(y[:n_check]) >= 20 and acc <= chance + 0.02:
+            warnings.warn(
+                f"Training accuracy {acc:.3f} is near chance ({chance:.3f}): the model has "
+                "barely learned. Train longer (max_epochs), tune lr, or lower eps.",
+                NearChanceWarning, stacklevel=3)
+
+    # ------------------------------------------------------------ prediction
+    def _check_shape(self, X):
+        shape = tuple(X.shape[1:])
+        if shape != self.input_shape_:
+            if X.ndim == 2 and len(self.input_shape_) == 1:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has examples of shape {shape}, but {type(self).__name__} was fitted on "
+                f"examples of shape {self.input_shape_}: reshape X to (n_samples, "
+                f"{', '.join(map(str, self.input_shape_))}).")
+        return X
+
+    def _prepare_predict(self, X):
+        self.check_is_fitted()
+        if is_dataset(X):  # skorch's own internal calls (validation, caching)
+            return X
+        _check_feature_names(self, X, reset=False)
+        return self._check_shape(check_X(X))
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), columns ordered as ``classes_``."""
+        return super().predict_proba(self._prepare_predict(X))
+
+    def decision_function(self, X):
+        """Logits of shape (n_samples, n_classes); for two classes, ``z_1 - z_0``."""
+        X = self._prepare_predict(X)
+        logits = self.forward(X).detach().cpu().numpy().astype(np.float64)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict(self, X):
+        """Predicted labels, of the type of the labels given to ``fit``."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    # ------------------------------------------------------------ robustness
+    def _threat(self):
+        """The resolved training threat model: eps, norm, step_size and the box."""
+        eps, norm, step = check_threat(self.eps, self.norm, self.step_size)
+        return {"eps": eps, "norm": norm, "step_size": step,
+                "clip_min": self.clip_min, "clip_max": self.clip_max}
+
+    def _record_clean_loss(self, Xi, yi, y_pred=None):
+        """Record the batch's clean loss (computed here unless the defense has it)."""
+        if y_pred is None:
+            if not self.record_clean_loss:
+                return
+            with torch.no_grad():
+                y_pred = self.infer(Xi)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=False)
+        self.history.record_batch("train_clean_loss", float(loss.detach()))
+
+    def _as_attack_target(self):
+        device = self.device
+
+        def prepare_X(X, box=(None, None)):
+            X = self._prepare_predict(X)
+            lo, hi = check_box(*box, self.input_shape_)
+            check_in_box(X, lo, hi)
+            return torch.as_tensor(X, device=device)
+
+        def encode_y(y, n_samples):
+            return torch.as_tensor(self._encode(check_y(y, n_samples)), device=device)
+
+        return AttackTarget(module=self.module_, prepare_X=prepare_X, encode_y=encode_y,
+                            estimator=self)
+
+    def score_adversarial(self, X, y, attack=None):
+        """Robust accuracy: the fraction of all examples still correct under attack.
+
+        An example misclassified without attack counts as a failure, so the
+        result never exceeds :meth:`score`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        attack : Attack, default=None
+            None uses :func:`robustsk.attacks.default_attack` (PGD-20 from a
+            random start with step eps/4, then APGD-CE on the survivors) in this
+            estimator's own threat model; parameters left None in a given
+            attack inherit it too.
+
+        Returns
+        -------
+        score : float
+        """
+        from .metrics import robust_accuracy
+        return robust_accuracy(self, X, y, attack=attack)

@@ -1,0 +1,96 @@
+"""Robust accuracy and scorers for ``GridSearchCV`` and ``cross_validate``."""
+import numpy as np
+
+from .attacks.base import Attack
+
+__all__ = ["robust_accuracy", "make_adversarial_scorer", "AdversarialScorer"]
+
+
+def robust_accuracy(estimator, X, y, attack=None):
+    """Fraction of all examples classified correctly under ``attack``.
+
+    An example misclassified without attack counts as a failure, so robust
+    accuracy never exceeds clean accuracy.
+
+    Parameters
+    ----------
+    estimator : fitted robustsk estimator or Pipeline ending in one
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    attack : Attack, default=None
+        None uses :func:`robustsk.attacks.default_attack`. Parameters left None
+        (``eps``, ``norm``, ``clip_min``, ``clip_max``, ``random_state``) inherit
+        the estimator's threat model.
+
+    Returns
+    -------
+    accuracy : float
+
+    Examples
+    --------
+    >>> from robustsk.datasets import load_digits_images
+    >>> from robustsk.defenses import StandardTraining
+    >>> from robustsk.attacks import FGSM
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = StandardTraining(max_epochs=2, random_state=0).fit(X[:200], y[:200])
+    >>> 0.0 <= robust_accuracy(clf, X[:50], y[:50], FGSM(eps=0.1)) <= 1.0
+    True
+    """
+    from .attacks import default_attack
+    if attack is None:
+        attack = default_attack()
+    if not isinstance(attack, Attack):
+        raise TypeError(f"attack must be a robustsk Attack (e.g. PGD(eps=0.1)); got "
+                        f"{type(attack).__name__}.")
+    X_adv = attack.generate(estimator, X, y)
+    y = np.asarray(y).ravel()
+    return float(np.mean(estimator.predict(X_adv) == y))
+
+
+class AdversarialScorer:
+    """A scorer ``(estimator, X, y) -> robust accuracy`` (greater is better).
+
+    Parameters
+    ----------
+    attack : Attack
+    """
+
+    _score_func = staticmethod(robust_accuracy)
+
+    def __init__(self, attack):
+        self.attack = attack
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError("The adversarial scorer does not support sample_weight.")
+        return robust_accuracy(estimator, X, y, attack=self.attack)
+
+    def __repr__(self):
+        return f"make_adversarial_scorer({self.attack!r})"
+
+
+def make_adversarial_scorer(attack=None):
+    """A scorer of robust accuracy under ``attack``, for ``GridSearchCV`` and friends.
+
+    It accepts a robustsk estimator or a ``Pipeline`` ending in one, and can sit
+    beside other scorers in a ``scoring`` dict.
+
+    Parameters
+    ----------
+    attack : Attack, default=None
+        None uses :func:`robustsk.attacks.default_attack`. Parameters left None
+        inherit each candidate estimator's own threat model.
+
+    Returns
+    -------
+    scorer : AdversarialScorer
+
+    Examples
+    --------
+    >>> from robustsk.attacks import PGD
+    >>> scorer = make_adversarial_scorer(PGD(eps=0.1, n_iter=20))
+    >>> scoring = {"clean": "accuracy", "robust": scorer}
+    """
+    if attack is not None and not isinstance(attack, Attack):
+        raise TypeError(f"attack must be a robustsk Attack; got {type(attack).__name__}.")
+    return AdversarialScorer(attack)
