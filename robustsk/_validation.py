@@ -30,7 +30,8 @@ def check_X(X, name="X"):
 def check_y(y, n_samples):
     """Validate classification targets: 1-d, discrete, of length ``n_samples``."""
     if y is None:
-        raise ValueError("y is None: robustsk estimators are supervised; pass the labels y.")
+        raise ValueError("This estimator requires y to be passed, but the target y is None: "
+                         "robustsk estimators are supervised classifiers; pass the labels y.")
     y = column_or_1d(y, warn=True)
     if len(y) != n_samples:
         raise ValueError(

@@ -21,12 +21,13 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import _check_feature_names
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, PassthroughScoring
-from skorch.utils import is_dataset
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_tensor
 
 from ._data import BatchIterator
 from ._validation import check_box, check_in_box, check_threat_params, check_X, check_y
 from .attacks._checks import check_threat
-from .attacks._primitives import seed_from_random_state
+from .attacks._primitives import Randomness, seed_from_random_state
 from .attacks._target import AttackTarget
 from .modules import default_module
 
@@ -188,7 +189,7 @@ class RobustClassifier(NeuralNetClassifier):
         callbacks = [(name, cb) for name, cb in super()._default_callbacks if name != "valid_acc"]
         callbacks.insert(-1, ("valid_acc", EpochScoring(
             _encoded_accuracy, name="valid_acc", lower_is_better=False)))
-        if self.record_clean_loss or self._computes_clean_loss:
+        if self.record_clean_loss is True or self._computes_clean_loss is True:
             callbacks.insert(2, ("train_clean_loss", PassthroughScoring(
                 name="train_clean_loss", on_train=True)))
         return callbacks
@@ -230,9 +231,28 @@ class RobustClassifier(NeuralNetClassifier):
         tags.non_deterministic = self.random_state is None
         return tags
 
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_", its private
+        # bookkeeping (_params_to_validate) included; that is not a parameter.
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
+    def set_params(self, **params):
+        """Set parameters; like scikit-learn, invalid values are reported by ``fit``."""
+        cbs = params.get("callbacks", None)
+        if "callbacks" in params and not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
+                                          or isinstance(cbs, (list, tuple))):
+            self.__dict__["callbacks"] = params.pop("callbacks")
+        return super().set_params(**params)
+
     # --------------------------------------------------------------- fitting
     def _validate_fit(self, X, y, reset, classes=None):
         check_threat_params(self)
+        cbs = self.callbacks
+        if not (cbs is None or (isinstance(cbs, str) and cbs == "disable") or isinstance(cbs, (list, tuple))):
+            raise ValueError(f"callbacks={cbs!r}: expected None, 'disable' or a list of skorch "
+                             "callbacks (or (name, callback) pairs).")
+        if not isinstance(self.record_clean_loss, (bool, np.bool_)):
+            raise ValueError(f"record_clean_loss={self.record_clean_loss!r}: expected True or False.")
         _check_feature_names(self, X, reset=reset)
         X = check_X(X)
         y = check_y(y, len(X))
@@ -382,7 +402,8 @@ class RobustClassifier(NeuralNetClassifier):
 
     def predict(self, X):
         """Predicted labels, of the type of the labels given to ``fit``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     # ------------------------------------------------------------ robustness
     def _threat(self):
@@ -390,6 +411,15 @@ class RobustClassifier(NeuralNetClassifier):
         eps, norm, step = check_threat(self.eps, self.norm, self.step_size)
         return {"eps": eps, "norm": norm, "step_size": step,
                 "clip_min": self.clip_min, "clip_max": self.clip_max}
+
+    def _unpack(self, batch):
+        """The batch's inputs and encoded labels as tensors on the module's device."""
+        Xi, yi = unpack_data(batch)
+        return to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
+
+    def _training_randomness(self):
+        """Random draws of training attacks: torch's generator, seeded inside ``fit``."""
+        return Randomness(generator=torch.default_generator)
 
     def _record_clean_loss(self, Xi, yi, y_pred=None):
         """Record the batch's clean loss (computed here unless the defense has it)."""

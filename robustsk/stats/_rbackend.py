@@ -55,7 +55,7 @@ def _load():
                 ro.r["sys.source"](str(file), envir=env)
             break
     else:
-        has_pkg = ro.r('requireNamespace("robustsk", quietly = TRUE)')[0]
+        has_pkg = bool(ro.r("isTRUE(requireNamespace(\"robustsk\", quietly = TRUE))")[0])
         if not has_pkg:
             raise RBackendError(
                 "backend='r' needs the R twins: neither r_compat/R of a source "
@@ -64,7 +64,7 @@ def _load():
                 "ROBUSTSK_R_SOURCE to the r_compat/R directory."
             )
         env = ro.r('asNamespace("robustsk")')
-    has_sandwich = ro.r('requireNamespace("sandwich", quietly = TRUE)')[0]
+    has_sandwich = ro.r("isTRUE(requireNamespace(\"sandwich\", quietly = TRUE))")[0]
     _STATE["env"] = env
     _STATE["sandwich"] = bool(has_sandwich)
     return env
@@ -148,10 +148,10 @@ def _vector(obj):
 
 def r_call(name, *args, **kwargs):
     """Call the R twin ``name`` with converted arguments; return Python objects."""
+    env = _load()  # raises RBackendError with install instructions first
     import rpy2.rinterface_lib.embedded as embedded
     import rpy2.robjects as ro
 
-    env = _load()
     fun = ro.r["get"](name, envir=env)
     r_args = [_to_r(a) for a in args]
     r_kwargs = {k: _to_r(v) for k, v in kwargs.items()}

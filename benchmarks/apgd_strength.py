@@ -1,0 +1,97 @@
+"""Is robustsk's APGD at least as strong as torchattacks' APGD on the same model?
+
+Fits one robustsk classifier on the embedded digits (8x8 images in [0, 1]),
+then attacks the same test examples with ``robustsk.attacks.apgd`` and with
+``torchattacks.APGD`` (same eps, norm, loss, iterations and restarts) and
+prints robust accuracies side by side with the ratio of run times.
+
+torchattacks is *not* a dependency of robustsk. Install it for this script only,
+without its declared torchvision dependency (PyPI's torchvision does not match
+the installed torch; torchattacks' APGD does not need it)::
+
+    pip install --no-deps torchattacks
+    python benchmarks/apgd_strength.py            # about a minute on 2 CPU cores
+
+Options: ``--n-test``, ``--n-iter``, ``--restarts``, ``--epochs``, ``--threads``.
+"""
+import argparse
+import time
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+from robustsk.attacks import apgd
+from robustsk.base import RobustClassifier
+
+
+def _data(n_train, n_test):
+    digits = load_digits()
+    X = (digits.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = digits.target.astype(np.int64)
+    order = np.random.RandomState(0).permutation(len(X))
+    X, y = X[order], y[order]
+    return X[:n_train], y[:n_train], X[-n_test:], y[-n_test:]
+
+
+def _accuracy(model, x, y):
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=1200)
+    parser.add_argument("--n-test", type=int, default=500)
+    parser.add_argument("--n-iter", type=int, default=100)
+    parser.add_argument("--restarts", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        from torchattacks import APGD as TorchattacksAPGD
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise SystemExit(f"torchattacks is needed for this benchmark only ({err}): "
+                         "pip install --no-deps torchattacks") from None
+
+    X_train, y_train, X_test, y_test = _data(args.n_train, args.n_test)
+    clf = RobustClassifier(max_epochs=args.epochs, lr=1e-2, random_state=0, clip_min=0.0,
+                           clip_max=1.0).fit(X_train, y_train)
+    model = clf.module_.eval()
+    x, y = torch.as_tensor(X_test), torch.as_tensor(y_test)
+    print(f"digits: {args.n_train} train / {args.n_test} test, clean accuracy "
+          f"{_accuracy(model, x, y):.3f}; APGD with {args.n_iter} iterations, "
+          f"{args.restarts} restart(s), {args.threads} thread(s)")
+    header = f"{'norm':>4} {'eps':>5} {'loss':>4} | {'robustsk':>8} {'torchattacks':>12} | " \
+             f"{'time ratio (ours/theirs)':>24}"
+    print(header)
+    print("-" * len(header))
+    settings = [("inf", 0.03), ("inf", 0.05), ("inf", 0.1), ("2", 0.3), ("2", 0.5)]
+    worse = []
+    for norm, eps in settings:
+        for loss in ("ce", "dlr"):
+            ours, t_ours = _timed(lambda: apgd(
+                model, x, y, eps=eps, norm=norm, n_iter=args.n_iter, n_restarts=args.restarts,
+                loss=loss, clip_min=0.0, clip_max=1.0, random_state=0))
+            theirs_attack = TorchattacksAPGD(
+                model, norm="Linf" if norm == "inf" else "L2", eps=eps, steps=args.n_iter,
+                n_restarts=args.restarts, loss=loss, seed=0)
+            theirs, t_theirs = _timed(lambda: theirs_attack(x, y))
+            acc_ours, acc_theirs = _accuracy(model, ours, y), _accuracy(model, theirs, y)
+            if acc_ours > acc_theirs:
+                worse.append((norm, eps, loss))
+            print(f"{norm:>4} {eps:>5} {loss:>4} | {acc_ours:>8.3f} {acc_theirs:>12.3f} | "
+                  f"{t_ours / t_theirs:>24.2f}")
+    print("robustsk's APGD at least as strong everywhere" if not worse else
+          f"robustsk's APGD weaker in: {worse}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+library(testthat)
+library(robustsk)
+
+test_check("robustsk")

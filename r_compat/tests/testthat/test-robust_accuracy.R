@@ -1,0 +1,13 @@
+test_that("robust accuracy over all and over clean-correct examples", {
+  clean <- c(TRUE, TRUE, TRUE, FALSE, FALSE)
+  adv <- c(TRUE, FALSE, TRUE, TRUE, FALSE)
+  all <- robust_accuracy_from_correct(clean, adv)
+  expect_equal(all$estimate, 2 / 5)
+  expect_equal(all$n, 5L)
+  cond <- robust_accuracy_from_correct(clean, adv, over = "clean_correct")
+  expect_equal(cond$estimate, 2 / 3)
+  expect_equal(cond$n, 3L)
+  expect_true(is.nan(robust_accuracy_from_correct(c(FALSE, FALSE), c(TRUE, TRUE), "clean_correct")$estimate))
+  expect_error(robust_accuracy_from_correct(clean, adv[-1]), "same length")
+  expect_error(robust_accuracy_from_correct(clean, adv, over = "some"), "must be one of")
+})

@@ -1,0 +1,135 @@
+"""The per-example worst case over several attacks, run one after the other.
+
+Each attack runs only on the examples that every earlier attack failed to
+fool; an example keeps the first adversarial example found for it. Random
+streams are seeded by an example's index in the full ``X``, so an attack gives
+an example exactly what it would give it when run alone on all of ``X``:
+skipping the examples already fooled only saves time.
+"""
+import numpy as np
+import torch
+
+from ._primitives import Randomness, _splitmix64, attack_context
+from ._target import as_target, output_like
+from .base import Attack, _project_out
+
+__all__ = ["WorstCase"]
+
+
+class _Inherited:
+    """An attack target whose threat defaults come from ``outer`` first, then the estimator."""
+
+    def __init__(self, outer, target):
+        self._outer, self._target = outer, target
+        self.module, self.estimator = target.module, target.estimator
+        self.prepare_X, self.encode_y = target.prepare_X, target.encode_y
+
+    def threat_default(self, name):
+        own = getattr(self._outer, name, None)
+        return own if own is not None else self._target.threat_default(name)
+
+
+class WorstCase(Attack):
+    """Run ``attacks`` in turn on the examples still classified correctly.
+
+    Robust accuracy under ``WorstCase([a, b])`` is the per-example worst case
+    over ``a`` and ``b`` (as in AutoAttack), at the cost of running ``b`` only
+    on what ``a`` left.
+
+    Parameters
+    ----------
+    attacks : list of Attack
+        Run in this order; put the cheapest first.
+    eps, norm, clip_min, clip_max : default=None
+        Passed to the attacks that leave them None; None inherits the estimator's.
+    batch_size : int, default=256
+        Batch size of the correctness checks (each attack batches by its own).
+    random_state : int or None, default=None
+        Seeds the attacks whose ``random_state`` is None (each attack its own
+        stream, derived from this seed and its position); None inherits the
+        estimator's ``random_state``.
+
+    Examples
+    --------
+    >>> from robustsk.attacks import APGD, PGD, WorstCase
+    >>> attack = WorstCase([PGD(n_iter=20), APGD(n_iter=50)], random_state=0)
+    >>> len(attack.attacks)
+    2
+    """
+
+    def __init__(self, attacks, eps=None, norm=None, clip_min=None, clip_max=None,
+                 batch_size=256, random_state=None):
+        self.attacks = attacks
+        self.eps = eps
+        self.norm = norm
+        self.clip_min = clip_min
+        self.clip_max = clip_max
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def _check_attacks(self):
+        attacks = list(self.attacks) if isinstance(self.attacks, (list, tuple)) else None
+        if not attacks or not all(isinstance(a, Attack) for a in attacks):
+            raise TypeError(f"attacks must be a non-empty list of robustsk Attack objects, e.g. "
+                            f"[PGD(n_iter=20), APGD(n_iter=50)]; got {self.attacks!r}.")
+        return attacks
+
+    def _predict(self, module, x):
+        with attack_context(module, "eval"), torch.no_grad():
+            step = self.batch_size or len(x)
+            return torch.cat([module(x[i:i + step]).argmax(dim=1)
+                              for i in range(0, len(x), step)])
+
+    def generate(self, estimator, X, y, *, y_target=None):
+        """Per example, the first successful adversarial example of the attacks in turn.
+
+        Parameters
+        ----------
+        estimator : fitted robustsk estimator or Pipeline ending in one
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        y_target : None
+            WorstCase is untargeted.
+
+        Returns
+        -------
+        X_adv : ndarray with the shape and dtype of ``X``
+        """
+        if y_target is not None:
+            raise ValueError("WorstCase is untargeted: call generate without y_target.")
+        attacks = self._check_attacks()
+        target = as_target(estimator)
+        inherited = _Inherited(self, target)
+        threats = [attack.resolve_threat(inherited) for attack in attacks]
+        for attack in attacks:  # fail on an unusable attack before running any
+            check = getattr(attack, "_check_target", None)
+            if check is not None:
+                check(inherited)
+        X_arr = np.asarray(X)
+        x = target.prepare_X(X, box=(threats[0].clip_min, threats[0].clip_max))
+        y_t = target.encode_y(y, n_samples=len(x))
+        X_out = np.array(output_like(np.asarray(X_arr, dtype=np.float64), X_arr), copy=True)
+        todo = (self._predict(target.module, x) == y_t).nonzero().flatten()
+        for position, (attack, threat) in enumerate(zip(attacks, threats)):
+            if len(todo) == 0:
+                break
+            x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
+            seed = self._attack_seed(attack, position, inherited)
+            streams = Randomness.for_examples(seed, len(x))
+            step = getattr(attack, "batch_size", None) or len(todo)
+            x_adv = torch.empty_like(x[todo])
+            for start in range(0, len(todo), step):
+                idx = todo[start:start + step]
+                x_adv[start:start + step] = attack._perturb(
+                    target.module, x[idx], y_t[idx], threat=threat, rng=streams.subset(idx))
+            rows = todo.cpu().numpy()
+            adv = output_like(_project_out(X_arr[rows], x_adv, threat), X_arr[rows])
+            X_out[rows] = adv
+            pred = self._predict(target.module, target.prepare_X(adv))
+            todo = todo[pred == y_t[todo]]
+        return X_out
+
+    def _attack_seed(self, attack, position, target):
+        if getattr(attack, "random_state", None) is not None:
+            return attack._seed(target)
+        return _splitmix64(self._seed(target) + position) & ((1 << 63) - 1)

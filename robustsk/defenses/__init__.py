@@ -1,0 +1,9 @@
+"""Defenses: each a robustsk estimator that overrides one skorch training hook."""
+from .fast import FastAdversarialTraining
+from .friendly import FriendlyAdversarialTraining
+from .madry import AdversarialTraining
+from .standard import StandardTraining
+from .trades import TRADES, trades_loss
+
+__all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
+           "FastAdversarialTraining", "trades_loss"]

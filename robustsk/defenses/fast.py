@@ -1,0 +1,49 @@
+"""Fast adversarial training: FGSM from a random start (Wong, Rice & Kolter, 2020)."""
+from ..attacks.pgd import pgd
+from ..base import RobustClassifier
+
+__all__ = ["FastAdversarialTraining"]
+
+
+class FastAdversarialTraining(RobustClassifier):
+    """"Fast is better than free": one FGSM step from a uniform random start.
+
+    Each batch: ``delta ~ U(-eps, eps)``, one signed-gradient step of size
+    ``step_size`` (default ``1.25 * eps``, the paper's alpha), projection onto
+    the ball and clip to the box; the loss is ``CE(f(x + delta), y)``. The
+    cheap baseline: one extra forward/backward per batch. ``n_iter`` is unused.
+
+    Parameters
+    ----------
+    **kwargs
+        Threat model (``eps``, ``norm``, ``step_size``, ``clip_min``, ``clip_max``)
+        and every parameter of :class:`~robustsk.base.RobustClassifier`.
+
+    References
+    ----------
+    .. [1] Wong, E., Rice, L. and Kolter, J. Z. "Fast is better than free:
+       Revisiting adversarial training." ICLR, 2020.
+
+    Examples
+    --------
+    >>> from robustsk.datasets import load_digits_images
+    >>> from robustsk.defenses import FastAdversarialTraining
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = FastAdversarialTraining(max_epochs=2, random_state=0).fit(X[:300], y[:300])
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        x, y = self._unpack(batch)
+        threat = self._threat()
+        if self.step_size is None:
+            threat["step_size"] = 1.25 * threat["eps"]
+        x_adv = pgd(self.module_, x, y, **threat, n_iter=1, random_start="uniform",
+                    return_best=False, mode="eval", random_state=self._training_randomness())
+        y_pred = self.infer(x_adv, **fit_params)
+        loss = self.get_loss(y_pred, y, X=x_adv, training=True)
+        loss.backward()
+        self._record_clean_loss(x, y)
+        return {"loss": loss, "y_pred": y_pred}

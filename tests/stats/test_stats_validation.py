@@ -1,0 +1,140 @@
+"""Bad input: every statistic fails early with an error that says what to do."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from robustsk import stats as rs
+
+GOOD = [True, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ([], ValueError, "empty"),
+        ([0, 1, 2], ValueError, "element 2"),
+        ([1.0, np.nan], ValueError, "element 1"),
+        (["yes", "no"], ValueError, "booleans or 0/1"),
+        ([True, None], ValueError, "element 1"),
+        (np.ones((2, 2)), ValueError, "1-d"),
+        ("1010", TypeError, "1-d vector"),
+        (1, TypeError, "1-d vector"),
+        (pd.Series([True, pd.NA], dtype="boolean"), ValueError, "element 1"),
+    ],
+)
+def test_bad_outcome_vectors(bad, error, match):
+    with pytest.raises(error, match=match):
+        rs.accuracy_interval(bad)
+    with pytest.raises(error, match=match):
+        rs.mcnemar(bad, bad)
+
+
+def test_accepted_encodings_agree():
+    ref = rs.accuracy_interval(GOOD)
+    for enc in ([1, 0, 1, 1], np.array([1.0, 0.0, 1.0, 1.0]), pd.Series(GOOD), tuple(GOOD),
+                np.array([1, 0, 1, 1], dtype=np.uint8)):
+        assert rs.accuracy_interval(enc) == ref
+
+
+def test_lengths_must_match():
+    with pytest.raises(ValueError, match=r"correct_a: 4, correct_b: 3"):
+        rs.mcnemar(GOOD, GOOD[:3])
+    with pytest.raises(ValueError, match="same length"):
+        rs.paired_bootstrap(GOOD, GOOD[:3], n_resamples=10)
+    with pytest.raises(ValueError, match="same length"):
+        rs.cochran_q(GOOD, GOOD, GOOD[:2])
+    with pytest.raises(ValueError, match="same length"):
+        rs.robust_accuracy_from_correct(GOOD, GOOD[:2])
+
+
+def test_series_with_different_examples_are_rejected():
+    a = pd.Series(GOOD, index=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="index different examples"):
+        rs.mcnemar(a, pd.Series(GOOD, index=[0, 1, 2, 9]))
+    # Same examples in another order are aligned on the index.
+    b = pd.Series(GOOD[::-1], index=[3, 2, 1, 0])
+    assert rs.mcnemar(a, b).b == 0 and rs.mcnemar(a, b).c == 0
+
+
+@pytest.mark.parametrize("alpha", [0, 1, -0.1, 1.5, 95])
+def test_alpha_outside_unit_interval(alpha):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        rs.accuracy_interval(GOOD, alpha=alpha)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        rs.paired_bootstrap(GOOD, GOOD, alpha=alpha, n_resamples=5)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        rs.cochran_q(GOOD, GOOD, alpha=alpha)
+
+
+def test_alpha_wrong_type():
+    with pytest.raises(TypeError, match="real number"):
+        rs.accuracy_interval(GOOD, alpha="0.05")
+    with pytest.raises(TypeError, match="real number"):
+        rs.accuracy_interval(GOOD, alpha=True)
+
+
+def test_unknown_choices_suggest_a_fix():
+    with pytest.raises(ValueError, match="Did you mean 'clopper-pearson'"):
+        rs.accuracy_interval(GOOD, method="clopper_pearson")
+    with pytest.raises(ValueError, match="method must be one of"):
+        rs.accuracy_interval(GOOD, method="wald")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        rs.accuracy_interval(GOOD, backend="julia")
+    with pytest.raises(ValueError, match="p_adjust must be one of"):
+        rs.cochran_q(GOOD, GOOD, p_adjust="fdr")
+    with pytest.raises(ValueError, match="over must be one of"):
+        rs.robust_accuracy_from_correct(GOOD, GOOD, over="clean")
+
+
+def test_cochran_needs_two_defenses():
+    with pytest.raises(ValueError, match="two or more defenses; got 1"):
+        rs.cochran_q(GOOD)
+    with pytest.raises(ValueError, match="got 0"):
+        rs.cochran_q()
+    with pytest.raises(ValueError, match="names has 1 entries for 2 groups"):
+        rs.cochran_q(GOOD, GOOD, names=["a"])
+
+
+def test_bootstrap_indices_are_checked():
+    with pytest.raises(ValueError, match="shape"):
+        rs.paired_bootstrap(GOOD, GOOD, indices=np.zeros((5, 3), dtype=int))
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        rs.paired_bootstrap(GOOD, GOOD, indices=np.full((5, 4), 4))
+    with pytest.raises(TypeError, match="integers"):
+        rs.paired_bootstrap(GOOD, GOOD, indices=np.full((5, 4), 0.5))
+    with pytest.raises(ValueError, match="disagrees"):
+        rs.paired_bootstrap(GOOD, GOOD, indices=np.zeros((5, 4), dtype=int), n_resamples=6)
+    with pytest.raises(ValueError, match="positive integer"):
+        rs.paired_bootstrap(GOOD, GOOD, n_resamples=0)
+
+
+def test_r_backend_missing_gives_install_instructions(monkeypatch):
+    from robustsk.stats import _rbackend
+
+    def broken_import(*args, **kwargs):
+        raise _rbackend.RBackendError(f"backend='r' could not start R. {_rbackend.INSTALL_HINT}")
+
+    monkeypatch.setattr(_rbackend, "_load", broken_import)
+    with pytest.raises(ImportError, match="apt-get install .*r-base-core.*pip install rpy2==3.5.17"):
+        rs.accuracy_interval(GOOD, backend="r")
+
+
+def test_r_backend_without_rpy2(monkeypatch):
+    import builtins
+
+    from robustsk.stats import _rbackend
+
+    real_import = builtins.__import__
+
+    def no_rpy2(name, *args, **kwargs):
+        if name.startswith("rpy2"):
+            raise ImportError("No module named 'rpy2'")
+        return real_import(name, *args, **kwargs)
+
+    # __import__ runs for every import statement, cached modules included,
+    # so R itself is never torn down.
+    monkeypatch.setattr(_rbackend, "_STATE", {"env": None})
+    monkeypatch.setattr(builtins, "__import__", no_rpy2)
+    with pytest.raises(ImportError, match="pip install rpy2==3.5.17"):
+        rs.mcnemar(GOOD, GOOD, backend="r")
