@@ -238,9 +238,8 @@ class RobustClassifier(NeuralNetClassifier):
 
     def set_params(self, **params):
         """Set parameters; like scikit-learn, invalid values are reported by ``fit``."""
-        cbs = params.get("callbacks", None)
-        if "callbacks" in params and not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
-                                          or isinstance(cbs, (list, tuple))):
+        if "callbacks" in params and not self.initialized_:
+            # skorch builds the callbacks here; before fit, ``initialize`` does it.
             self.__dict__["callbacks"] = params.pop("callbacks")
         return super().set_params(**params)
 

@@ -114,7 +114,7 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
                step=torch.full_like(loss, 2 * eps), x_best=x_adv.clone(), grad_best=grad.clone(),
                loss_best=loss.clone(), best_at_check=loss.clone(),
                reduced=torch.ones_like(loss, dtype=torch.bool), hist=hist)
-    s.keep(~tracker.found[index])
+    _drop_found(s, tracker)
     last_check = 0
     for i in range(1, n_iter + 1):
         if len(s.index) == 0:
@@ -129,7 +129,7 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
         better = loss > s.loss_best
         s.x_best[better], s.grad_best[better] = s.x_adv[better], s.grad[better]
         s.loss_best = torch.where(better, loss, s.loss_best)
-        s.keep(~tracker.found[s.index])
+        _drop_found(s, tracker)
         if i in checkpoints:
             k, last_check = i - last_check, i
             rises = (s.hist[:, i - k + 1:i + 1] > s.hist[:, i - k:i]).sum(dim=1)
@@ -140,6 +140,12 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
             s.step = torch.where(reduce, s.step / 2, s.step)
             s.x_adv = torch.where(_rows(reduce, s.x_adv), s.x_best, s.x_adv)
             s.grad = torch.where(_rows(reduce, s.grad), s.grad_best, s.grad)
+
+
+def _drop_found(state, tracker):
+    done = tracker.found[state.index]
+    if done.any():
+        state.keep(~done)
 
 
 def _rows(mask, like):
