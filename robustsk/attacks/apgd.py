@@ -17,7 +17,7 @@ from ._target import as_target
 from .base import Attack
 from .losses import NEEDS_CLEAN, _need_classes, dlr, get_loss, objective, targeted_dlr
 
-__all__ = ["apgd", "APGD", "apgd_checkpoints"]
+__all__ = ["apgd", "APGD", "apgd_checkpoints", "halve_step"]
 
 
 def apgd_checkpoints(n_iter):
@@ -53,6 +53,30 @@ def apgd_checkpoints(n_iter):
         points.append(points[-1] + interval)
         interval = max(interval - shrink, shortest)
     return points
+
+
+def halve_step(losses, rho, reduced_last, best, best_last):
+    """APGD's rule at a checkpoint: which examples halve their step and restart.
+
+    Parameters
+    ----------
+    losses : Tensor of shape (n, k + 1)
+        Each example's loss at the previous checkpoint and at the k iterates since.
+    rho : float
+    reduced_last : BoolTensor of shape (n,)
+        Whether the step was halved at the previous checkpoint (True before the first).
+    best, best_last : Tensor of shape (n,)
+        The best loss now and at the previous checkpoint.
+
+    Returns
+    -------
+    halve : BoolTensor of shape (n,)
+        (1) the loss rose in at most ``rho * k`` of the k iterations, or (2) the
+        step was not halved last time and the best loss has not improved since.
+    """
+    k = losses.shape[1] - 1
+    rises = (losses[:, 1:] > losses[:, :-1]).sum(dim=1)
+    return (rises <= rho * k) | (~reduced_last & (best <= best_last))
 
 
 def _resolve_loss(loss, targeted):
@@ -131,11 +155,9 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
         s.loss_best = torch.where(better, loss, s.loss_best)
         _drop_found(s, tracker)
         if i in checkpoints:
-            k, last_check = i - last_check, i
-            rises = (s.hist[:, i - k + 1:i + 1] > s.hist[:, i - k:i]).sum(dim=1)
-            oscillates = rises <= rho * k
-            stalled = ~s.reduced & (s.loss_best <= s.best_at_check)
-            reduce = oscillates | stalled
+            reduce = halve_step(s.hist[:, last_check:i + 1], rho, s.reduced, s.loss_best,
+                                s.best_at_check)
+            last_check = i
             s.reduced, s.best_at_check = reduce, s.loss_best.clone()
             s.step = torch.where(reduce, s.step / 2, s.step)
             s.x_adv = torch.where(_rows(reduce, s.x_adv), s.x_best, s.x_adv)

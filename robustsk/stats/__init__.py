@@ -28,13 +28,13 @@ Deliberate departures from R, identical in both backends:
 """
 
 from ._frame import paired_correct
+from ._rbackend import RBackendError, r_available
 from .bootstrap import PairedBootstrapResult, bootstrap_indices, paired_bootstrap
 from .cochran import CochranQResult, cochran_q
 from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve
 from .interval import AccuracyInterval, accuracy_interval
 from .mcnemar import McNemarResult, mcnemar
 from .robust_accuracy import RobustAccuracy, robust_accuracy_from_correct
-from ._rbackend import RBackendError, r_available
 
 __all__ = [
     "AccuracyInterval",

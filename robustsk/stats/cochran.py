@@ -12,7 +12,13 @@ from statsmodels.stats.contingency_tables import cochrans_q as _sm_cochrans_q
 from statsmodels.stats.multitest import multipletests
 
 from ._frame import paired_correct
-from ._validation import check_alpha, check_backend, check_choice, check_paired, is_tidy_frame
+from ._validation import (
+    check_alpha,
+    check_backend,
+    check_choice,
+    check_paired,
+    is_tidy_frame,
+)
 from .mcnemar import _mcnemar_python
 
 __all__ = ["CochranQResult", "cochran_q", "P_ADJUST_METHODS"]

@@ -307,7 +307,7 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
     ...                       "attack": "pgd", "correct": rng.random(200) < 0.9 - 2 * eps})
     >>> res = robustness_curve(frame, grid=[0.0, 0.3])
     >>> res.curve[["eps", "fitted"]].round(2).to_numpy().tolist()
-    [[0.0, 0.88], [0.3, 0.3]]
+    [[0.0, 0.84], [0.3, 0.24]]
     """
     backend = check_backend(backend)
     alpha = check_alpha(alpha)

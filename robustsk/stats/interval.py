@@ -9,7 +9,13 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from ._frame import single_cell_correct
-from ._validation import check_alpha, check_backend, check_choice, check_correct, is_tidy_frame
+from ._validation import (
+    check_alpha,
+    check_backend,
+    check_choice,
+    check_correct,
+    is_tidy_frame,
+)
 
 __all__ = ["AccuracyInterval", "accuracy_interval", "INTERVAL_METHODS"]
 

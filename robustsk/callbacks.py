@@ -1,0 +1,80 @@
+"""skorch callbacks for adversarial training."""
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
+
+__all__ = ["RobustAccuracy"]
+
+
+class RobustAccuracy(Callback):
+    """Record robust accuracy on the validation split after every epoch.
+
+    Adds a history column (default ``valid_robust_acc``) and its
+    ``..._best`` flag, so ``EarlyStopping(monitor="valid_robust_acc",
+    lower_is_better=False)`` or ``Checkpoint(monitor="valid_robust_acc_best")``
+    can stop or save on robustness rather than on clean loss. It needs a
+    validation split: pass ``train_split=ValidSplit(0.2)`` to the estimator.
+
+    Parameters
+    ----------
+    attack : Attack, default=None
+        The attack; None uses PGD-10 in the estimator's own threat model.
+        Parameters left None inherit the estimator's threat model.
+    name : str, default="valid_robust_acc"
+    max_samples : int or None, default=None
+        Attack at most this many validation examples (the first ones), to
+        bound the cost per epoch.
+
+    Examples
+    --------
+    >>> from skorch.dataset import ValidSplit
+    >>> from skorch.callbacks import EarlyStopping
+    >>> from robustsk.defenses import AdversarialTraining
+    >>> clf = AdversarialTraining(
+    ...     train_split=ValidSplit(0.2),
+    ...     callbacks=[RobustAccuracy(),
+    ...                EarlyStopping(monitor="valid_robust_acc", lower_is_better=False)])
+    """
+
+    #: read by the estimator: fit refuses to start without a validation split
+    needs_valid_split = True
+
+    def __init__(self, attack=None, name="valid_robust_acc", max_samples=None):
+        self.attack = attack
+        self.name = name
+        self.max_samples = max_samples
+
+    def _attack(self):
+        from .attacks import PGD
+        return self.attack if self.attack is not None else PGD(n_iter=10)
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is None:
+            return
+        from .attacks._target import as_target
+        attack = self._attack()
+        target = as_target(net) if net.__sklearn_is_fitted__() else None
+        if target is None:
+            return
+        xs, ys = [], []
+        for batch in net.get_iterator(dataset_valid, training=False):
+            Xi, yi = unpack_data(batch)
+            xs.append(torch.as_tensor(Xi))
+            ys.append(torch.as_tensor(yi))
+        x = torch.cat(xs).to(net.device)
+        y = torch.cat(ys).to(net.device)
+        if self.max_samples is not None:
+            x, y = x[:self.max_samples], y[:self.max_samples]
+        threat = attack.resolve_threat(target)
+        from .attacks._primitives import Randomness
+        rng = Randomness.for_examples(attack._seed(target), len(x))
+        x_adv = attack._perturb(net.module_, x, y, threat=threat, rng=rng)
+        with torch.no_grad():
+            net.module_.eval()
+            pred = net.module_(x_adv).argmax(1)
+        acc = float((pred == y).float().mean()) if len(y) else float("nan")
+        history = net.history
+        previous = [row[self.name] for row in history[:-1] if self.name in row]
+        history.record(self.name, acc)
+        history.record(self.name + "_best", bool(not previous or acc > np.max(previous)))

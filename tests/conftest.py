@@ -1,0 +1,38 @@
+"""Shared tiny fixtures: digits as images and as flat features, fitted models."""
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import train_test_split
+
+from robustsk.datasets import load_digits_images
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """(X_train, X_test, y_train, y_test): digits images (n, 1, 8, 8) in [0, 1]."""
+    X, y = load_digits_images(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="session")
+def digits_small(digits):
+    """600 training and 150 test images."""
+    X_tr, X_te, y_tr, y_te = digits
+    return X_tr[:600], X_te[:150], y_tr[:600], y_te[:150]
+
+
+@pytest.fixture(scope="session")
+def tabular():
+    """A standardised two-feature-group tabular problem with 3 classes."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1).astype(int)
+    return X, y
+
+
+@pytest.fixture(params=[0, 1])
+def global_random_seed(request):
+    """scikit-learn-style seed fixture: the tests must pass for any seed."""
+    return request.param

@@ -1,0 +1,264 @@
+"""The estimator base: scikit-learn contract, skorch parameters, validation, seeding."""
+import os
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import cross_validate
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
+from skorch.dataset import ValidSplit
+
+from robustsk.base import NearChanceWarning, RobustClassifier, SoftmaxOutputWarning
+from robustsk.defenses import AdversarialTraining, StandardTraining
+from robustsk.modules import MLP, SmallCNN
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width=16, n_in=6, n_out=3, softmax=False):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(n_in, width), torch.nn.ReLU(),
+                                        torch.nn.Linear(width, n_out))
+        self.softmax = softmax
+
+    def forward(self, x):
+        out = self.body(x)
+        return out.softmax(-1) if self.softmax else out
+
+
+def test_default_module_is_chosen_from_shape(digits_small, tabular):
+    X_tr, _, y_tr, _ = digits_small
+    img = StandardTraining(max_epochs=1, random_state=0).fit(X_tr[:100], y_tr[:100])
+    assert isinstance(img.module_, SmallCNN)
+    assert img.n_features_in_ == 64 and img.input_shape_ == (1, 8, 8)
+    X, y = tabular
+    flat = StandardTraining(max_epochs=1, random_state=0).fit(X, y)
+    assert isinstance(flat.module_, MLP) and flat.n_features_in_ == 6
+
+
+def test_tabular_learns_and_scores(tabular):
+    X, y = tabular
+    clf = AdversarialTraining(max_epochs=30, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.8
+    robust = clf.score_adversarial(X, y)
+    assert 0.0 <= robust <= clf.score(X, y)
+
+
+def test_user_module_and_skorch_parameters(tabular):
+    X, y = tabular
+    seen = []
+
+    class Count(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(len(net.history))
+
+    clf = AdversarialTraining(module=Net, module__width=64, optimizer=torch.optim.SGD,
+                              optimizer__momentum=0.9, lr=0.05, max_epochs=3,
+                              callbacks=[Count(), ("sched", LRScheduler("StepLR", step_size=1,
+                                                                       gamma=0.5))],
+                              random_state=0)
+    clf.fit(X, y)
+    assert clf.module_.body[0].out_features == 64
+    assert clf.optimizer_.param_groups[0]["momentum"] == 0.9
+    assert seen == [1, 2, 3]
+    assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.05 * 0.5 ** 3)
+    assert clf.get_params()["module__width"] == 64
+    clf.set_params(module__width=8).fit(X, y)
+    assert clf.module_.body[0].out_features == 8
+
+
+def test_history_records_adversarial_and_clean_loss(tabular):
+    X, y = tabular
+    clf = AdversarialTraining(max_epochs=2, record_clean_loss=True, random_state=0).fit(X, y)
+    row = clf.history[-1]
+    assert "train_loss" in row and "train_clean_loss" in row
+    # the adversarial loss is the larger one
+    assert row["train_loss"] >= row["train_clean_loss"]
+
+
+@pytest.mark.parametrize("labels", [["cat", "dog"], ["a", "b", "c"], [-1, 1], [1.0, 2.0, 5.0]])
+def test_labels_of_any_type(tabular, labels):
+    X, y = tabular
+    y = y % len(labels)
+    y_lab = np.asarray(labels, dtype=object if isinstance(labels[0], str) else None)[y]
+    clf = StandardTraining(max_epochs=3, random_state=0).fit(X, y_lab)
+    assert list(clf.classes_) == sorted(labels)
+    pred = clf.predict(X)
+    assert set(pred) <= set(labels)
+    assert clf.predict_proba(X).shape == (len(X), len(labels))
+    assert 0 <= clf.score_adversarial(X, y_lab) <= clf.score(X, y_lab)
+
+
+def test_binary_decision_function(tabular):
+    X, y = tabular
+    yb = (y > 0).astype(int)
+    clf = StandardTraining(max_epochs=5, random_state=0).fit(X, yb)
+    dec = clf.decision_function(X)
+    assert dec.shape == (len(X),)
+    np.testing.assert_array_equal((dec > 0).astype(int), clf.predict(X))
+
+
+def test_same_random_state_same_fit_and_global_rng_untouched(tabular):
+    X, y = tabular
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    np_state = np.random.get_state()[1].copy()
+    a = AdversarialTraining(max_epochs=2, random_state=7).fit(X, y)
+    b = AdversarialTraining(max_epochs=2, random_state=7).fit(X, y)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-6, atol=1e-7)
+    assert torch.equal(torch.get_rng_state(), state)
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+    c = AdversarialTraining(max_epochs=2, random_state=8).fit(X, y)
+    assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
+
+
+def test_clone_and_refit_start_fresh_warm_start_continues(tabular):
+    X, y = tabular
+    clf = StandardTraining(max_epochs=2, random_state=0).fit(X, y)
+    w1 = clf.module_.net[1].weight.detach().clone()
+    clf.fit(X, y)  # same seed: a fresh start gives the same weights
+    assert torch.allclose(w1, clf.module_.net[1].weight)
+    assert len(clf.history) == 2
+    twin = clone(clf)
+    assert not twin.__sklearn_is_fitted__()
+    warm = StandardTraining(max_epochs=2, random_state=0, warm_start=True).fit(X, y)
+    warm.fit(X, y)
+    assert len(warm.history) == 4
+    assert not torch.allclose(w1, warm.module_.net[1].weight)
+
+
+def test_partial_fit_validates_and_keeps_classes(tabular):
+    X, y = tabular
+    clf = StandardTraining(max_epochs=1, random_state=0)
+    clf.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
+    clf.partial_fit(X[50:], y[50:])
+    assert len(clf.history) == 2
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :4], y)
+    with pytest.raises(ValueError, match="not among the classes"):
+        clf.partial_fit(X[:10], np.full(10, 5))
+
+
+def test_pickle_round_trip(digits_small):
+    X_tr, X_te, y_tr, _ = digits_small
+    clf = AdversarialTraining(max_epochs=2, random_state=0).fit(X_tr, y_tr)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clf.predict(X_te), again.predict(X_te))
+    np.testing.assert_allclose(clf.predict_proba(X_te), again.predict_proba(X_te))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda X, y: (X[:, :3], y), "features"),
+    (lambda X, y: (X.reshape(len(X), 2, 3), y), "shape"),
+])
+def test_predict_shape_must_match_fit(tabular, bad, match):
+    X, y = tabular
+    clf = StandardTraining(max_epochs=1, random_state=0).fit(X, y)
+    Xb, _ = bad(X, y)
+    with pytest.raises(ValueError, match=match):
+        clf.predict(Xb)
+
+
+@pytest.mark.parametrize("make, err, match", [
+    (lambda X, y: (X[:0], y[:0]), ValueError, "0 sample"),
+    (lambda X, y: (np.where(X > 1, np.nan, X), y), ValueError, "NaN"),
+    (lambda X, y: (np.where(X > 1, np.inf, X), y), ValueError, "infinity"),
+    (lambda X, y: (X, y[:-1]), ValueError, "300 samples but y has 299"),
+    (lambda X, y: (X, np.zeros_like(y)), ValueError, "only one class"),
+    (lambda X, y: (X, X[:, 0]), ValueError, "continuous"),
+    (lambda X, y: (X, None), ValueError, "requires y"),
+])
+def test_bad_training_input(tabular, make, err, match):
+    X, y = tabular
+    Xb, yb = make(X, y)
+    clf = StandardTraining(max_epochs=1)
+    with pytest.raises(err, match=match):
+        clf.fit(Xb, yb)
+    assert not clf.__sklearn_is_fitted__()
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"eps": -0.1}, "negative"),
+    ({"norm": "l3"}, "norm"),
+    ({"n_iter": -1}, "n_iter"),
+    ({"clip_min": 0.0, "clip_max": 1.0}, "outside the box"),
+    ({"clip_min": 1.0, "clip_max": 0.0}, "empty"),
+])
+def test_bad_threat_model_fails_before_training(tabular, params, match):
+    X, y = tabular
+    clf = AdversarialTraining(max_epochs=1, **params)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+    assert clf.history is None  # nothing was trained
+
+
+def test_unfitted_errors(tabular):
+    X, y = tabular
+    clf = AdversarialTraining()
+    for method in (clf.predict, clf.predict_proba, clf.decision_function):
+        with pytest.raises(NotFittedError):
+            method(X)
+    with pytest.raises(NotFittedError):
+        clf.score_adversarial(X, y)
+
+
+def test_validation_split_required_by_monitoring_callbacks(tabular):
+    X, y = tabular
+    for cb in (EarlyStopping(), Checkpoint(dirname=os.devnull)):
+        with pytest.raises(ValueError, match="train_split"):
+            StandardTraining(max_epochs=1, callbacks=[cb]).fit(X, y)
+    clf = StandardTraining(max_epochs=30, train_split=ValidSplit(0.2, random_state=0),
+                           callbacks=[EarlyStopping(patience=2)], random_state=0).fit(X, y)
+    assert "valid_loss" in clf.history[-1] and "valid_acc" in clf.history[-1]
+
+
+def test_fit_uses_all_data_by_default(tabular):
+    X, y = tabular
+    clf = StandardTraining(max_epochs=1, batch_size=50, random_state=0).fit(X, y)
+    assert clf.history[-1, "train_batch_count"] == 6
+    assert "valid_loss" not in clf.history[-1]
+
+
+def test_softmax_module_warns(tabular):
+    X, y = tabular
+    with pytest.warns(SoftmaxOutputWarning):
+        StandardTraining(module=Net, module__softmax=True, max_epochs=1,
+                         random_state=0).fit(X, y)
+
+
+def test_near_chance_warns(tabular):
+    X, y = tabular
+    with pytest.warns(NearChanceWarning):
+        StandardTraining(lr=0.0, max_epochs=1, random_state=0).fit(X, np.arange(len(X)) % 3)
+
+
+class _ThreadSpy(StandardTraining):
+    def fit(self, X, y, **kw):
+        self.threads_seen_ = torch.get_num_threads()
+        return super().fit(X, y, **kw)
+
+
+def test_parallel_search_does_not_oversubscribe(tabular):
+    X, y = tabular
+    n_jobs = 2
+    cv = cross_validate(_ThreadSpy(max_epochs=1), X, y, cv=2, n_jobs=n_jobs,
+                        return_estimator=True)
+    for est in cv["estimator"]:
+        assert est.threads_seen_ * n_jobs <= max(os.cpu_count(), n_jobs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_device(digits_small):
+    X_tr, X_te, y_tr, y_te = digits_small
+    clf = AdversarialTraining(max_epochs=1, device="cuda", random_state=0).fit(X_tr, y_tr)
+    assert next(clf.module_.parameters()).is_cuda
+    assert 0 <= clf.score_adversarial(X_te, y_te) <= 1
+
+
+def test_base_is_a_plain_classifier(tabular):
+    X, y = tabular
+    clf = RobustClassifier(max_epochs=2, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.4

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Everything the test suite needs on a fresh Debian machine (run as root):
+# system packages (Fashion-MNIST, R and its packages), the CPU build of torch,
+# and robustsk itself with its test, R and notebook extras.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    dataset-fashion-mnist \
+    r-base-core r-cran-testthat r-cran-reticulate r-cran-sandwich \
+    > /dev/null
+# The CPU build of torch; an unpinned torch would fetch a multi-GB CUDA build.
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[dev,r,notebooks]"
