@@ -195,9 +195,11 @@ def _fit_python(data, fit_levels, cov_type):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = sm.GLM(y, x, family=sm.families.Binomial()).fit(**fit_kw)
-    if any("separation" in str(w.message).lower() for w in caught):
-        # Backstop only: separation is checked exactly before fitting.
-        raise SeparationError("statsmodels reports perfect separation in the logistic fit.", fit_levels)
+    for w in caught:
+        if "separation" in str(w.message).lower():
+            # Backstop only: separation is checked exactly before fitting.
+            raise SeparationError("statsmodels reports perfect separation in the logistic fit.", fit_levels)
+        warnings.warn(w.message, w.category, stacklevel=3)
     converged = bool(res.converged) if hasattr(res, "converged") else True
     coef = pd.Series(np.asarray(res.params), index=x.columns)
     cov = pd.DataFrame(np.asarray(res.cov_params()), index=x.columns, columns=x.columns)
@@ -352,6 +354,13 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
             coef, cov, converged, r_curve = _fit_r(data, fit_levels, cov_type, alpha, grid)
         else:
             coef, cov, converged, r_curve = _fit_python(data, fit_levels, cov_type)
+    if not converged:
+        warnings.warn(
+            "the logistic fit did not converge in 100 IRLS iterations; the curve and its bands "
+            "may be unreliable (near-separation?). Check res.observed.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     z = stats.norm.isf(alpha / 2)
     pieces = []
     for lev in levels:

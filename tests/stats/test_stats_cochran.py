@@ -6,11 +6,22 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import STATS_SETTINGS, vectors_from_counts
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robustsk.stats import CochranQResult, cochran_q, mcnemar
+
+# Small, deterministic hypothesis runs keep the stats suite well under 60 s.
+STATS_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+def vectors_from_counts(n11, b, c, n22):
+    """Paired vectors with the given 2x2 table of (a, b) outcomes."""
+    a = np.repeat([True, True, False, False], [n11, b, c, n22])
+    bb = np.repeat([True, False, True, False], [n11, b, c, n22])
+    return a, bb
+
 
 # Worked example of the Cochran test in the WaveMetrics Igor Pro statistics
 # manual (StatsCochranTest, "wave1"): 9 blocks x 5 treatments, Q = 5.56522,

@@ -5,12 +5,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import STATS_SETTINGS
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 from robustsk.stats import AccuracyInterval, accuracy_interval
+
+# Small, deterministic hypothesis runs keep the stats suite well under 60 s.
+STATS_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
 
 METHODS = ["wilson", "clopper-pearson", "agresti-coull"]
 

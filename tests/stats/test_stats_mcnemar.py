@@ -3,14 +3,26 @@
 import math
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
-from conftest import STATS_SETTINGS, vectors_from_counts
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 from robustsk.stats import McNemarResult, mcnemar
+
+# Small, deterministic hypothesis runs keep the stats suite well under 60 s.
+STATS_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+def vectors_from_counts(n11, b, c, n22):
+    """Paired vectors with the given 2x2 table of (a, b) outcomes."""
+    a = np.repeat([True, True, False, False], [n11, b, c, n22])
+    bb = np.repeat([True, False, True, False], [n11, b, c, n22])
+    return a, bb
+
 
 counts = st.tuples(*[st.integers(0, 30)] * 4).filter(lambda t: sum(t) > 0)
 

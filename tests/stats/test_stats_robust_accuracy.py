@@ -5,11 +5,15 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import STATS_SETTINGS
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robustsk.stats import RobustAccuracy, accuracy_interval, robust_accuracy_from_correct
+
+# Small, deterministic hypothesis runs keep the stats suite well under 60 s.
+STATS_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
 
 CLEAN = [True, True, True, False, False]
 ADV = [True, False, True, True, False]  # example 3 is "fixed" by the attack

@@ -1,0 +1,35 @@
+"""paired_correct: pivoting a tidy frame by example_id."""
+
+import pandas as pd
+import pytest
+
+from robustsk.stats import paired_correct
+
+
+def _frame():
+    return pd.DataFrame({
+        "example_id": [2, 0, 1, 0, 1, 2], "eps": 0.1, "attack": "pgd",
+        "defense": ["a", "a", "a", "b", "b", "b"], "correct": [1, 1, 0, 0, 1, 1],
+    })
+
+
+def test_pivot_pairs_by_example_id():
+    wide = paired_correct(_frame())
+    assert list(wide.columns) == ["a", "b"]
+    assert list(wide.index) == [0, 1, 2]
+    assert wide.loc[2].tolist() == [True, True] and wide.loc[0].tolist() == [True, False]
+
+
+def test_unpaired_and_ambiguous_frames_are_rejected():
+    with pytest.raises(ValueError, match="not measured under every defense"):
+        paired_correct(_frame().iloc[:-1])
+    with pytest.raises(ValueError, match="single eps"):
+        paired_correct(pd.concat([_frame(), _frame().assign(eps=0.2)]))
+    wide = paired_correct(pd.concat([_frame(), _frame().assign(eps=0.2)]), eps=0.2)
+    assert wide.shape == (3, 2)
+    with pytest.raises(ValueError, match="matches no row"):
+        paired_correct(_frame(), eps=0.5)
+    with pytest.raises(ValueError, match="lacks the column"):
+        paired_correct(_frame().drop(columns="attack"))
+    with pytest.raises(ValueError, match="element 0"):
+        paired_correct(_frame().assign(correct=2))
