@@ -12,7 +12,7 @@ try:  # let the suite run from a plain checkout (no pip install)
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from robustsk.base import RobustClassifier  # noqa: E402
+from robustsk.base import RobustClassifier
 
 # Tiny models on 2 cores: one intra-op thread avoids oversubscription when
 # other processes share the machine (it changes speed only, not results).

@@ -1,0 +1,75 @@
+"""WorstCase: attacks in turn on the survivors, seeded by global example index."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from robustsk.attacks import APGD, FGSM, PGD, WorstCase
+
+
+def test_equals_the_attacks_run_alone(image_clf, image_data):
+    """Skipping fooled examples changes nothing: per-example streams by global index."""
+    _, _, X, y = image_data
+    first, second = PGD(n_iter=3, random_state=1), APGD(n_iter=10, random_state=2)
+    combined = WorstCase([first, second]).generate(image_clf, X, y)
+    alone_1, alone_2 = first.generate(image_clf, X, y), second.generate(image_clf, X, y)
+    clean_ok = image_clf.predict(X) == y
+    fooled_1 = image_clf.predict(alone_1) != y
+    use_1 = clean_ok & fooled_1
+    use_2 = clean_ok & ~fooled_1
+    assert use_1.any() and use_2.any()
+    np.testing.assert_array_equal(combined[~clean_ok], X[~clean_ok])
+    np.testing.assert_array_equal(combined[use_1], alone_1[use_1])
+    np.testing.assert_array_equal(combined[use_2], alone_2[use_2])
+    robust = np.mean(image_clf.predict(combined) == y)
+    assert robust == np.mean(clean_ok & ~fooled_1 & (image_clf.predict(alone_2) == y))
+
+
+def test_threat_passed_down_unless_the_attack_has_its_own(image_clf, image_data):
+    _, _, X, y = image_data
+    X_adv = WorstCase([FGSM(), PGD(n_iter=3)], eps=0.03, random_state=0).generate(
+        image_clf, X, y)
+    assert np.abs(X_adv - X).max() <= 0.03 + 1e-6
+    X_adv = WorstCase([FGSM(eps=0.2)], eps=0.03).generate(image_clf, X, y)
+    assert np.abs(X_adv - X).max() > 0.03 + 1e-6
+
+
+def test_inheriting_attacks_get_different_streams():
+    """Two copies of one attack that inherit the seed do not repeat each other."""
+    twice = WorstCase([PGD(n_iter=1, step_size=0.0), PGD(n_iter=1, step_size=0.0)],
+                      random_state=0)
+    seeds = [twice._attack_seed(sub, i, _Target()) for i, sub in enumerate(twice.attacks)]
+    assert seeds[0] != seeds[1]
+    # an attack with its own random_state keeps it
+    assert WorstCase([PGD(random_state=5)])._attack_seed(
+        PGD(random_state=5), 0, _Target()) == 5
+
+
+class _Target:
+    def threat_default(self, name):
+        return None
+
+
+def test_clone_and_params():
+    attack = WorstCase([PGD(n_iter=3), APGD(n_iter=5)], random_state=0)
+    copy = clone(attack)
+    assert copy.attacks[0] is not attack.attacks[0]
+    assert copy.attacks[1].get_params() == attack.attacks[1].get_params()
+
+
+@pytest.mark.parametrize("attacks", [[], [PGD(), "apgd"], PGD()])
+def test_bad_attacks(attacks, image_clf, image_data):
+    _, _, X, y = image_data
+    with pytest.raises(TypeError, match="list of robustsk Attack"):
+        WorstCase(attacks).generate(image_clf, X[:5], y[:5])
+
+
+def test_no_nesting(image_clf, image_data):
+    _, _, X, y = image_data
+    with pytest.raises(TypeError, match="inside WorstCase"):
+        WorstCase([PGD(), WorstCase([PGD()])]).generate(image_clf, X[:5], y[:5])
+
+
+def test_untargeted_only(image_clf, image_data):
+    _, _, X, y = image_data
+    with pytest.raises(ValueError, match="untargeted"):
+        WorstCase([PGD()]).generate(image_clf, X[:5], y[:5], y_target=y[:5])

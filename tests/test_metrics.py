@@ -1,0 +1,96 @@
+"""Robust accuracy, scorers, the default attack and attacks through pipelines."""
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_validate
+from sklearn.pipeline import Pipeline
+
+from robustsk.attacks import FGSM, PGD, default_attack
+from robustsk.defenses import StandardTraining
+from robustsk.metrics import make_adversarial_scorer, robust_accuracy
+
+BOX = {"clip_min": 0.0, "clip_max": 1.0}
+
+
+@pytest.fixture(scope="module")
+def model(digits_small):
+    X_tr, X_te, y_tr, y_te = digits_small
+    return StandardTraining(max_epochs=5, eps=0.1, random_state=0, **BOX).fit(X_tr, y_tr)
+
+
+def test_robust_accuracy_below_clean(model, digits_small):
+    _, X_te, _, y_te = digits_small
+    clean = model.score(X_te, y_te)
+    for attack in (FGSM(), PGD(n_iter=10), PGD(eps=0.0)):
+        assert robust_accuracy(model, X_te, y_te, attack) <= clean
+    assert robust_accuracy(model, X_te, y_te, PGD(eps=0.0)) == pytest.approx(clean)
+
+
+def test_default_attack_at_least_as_strong_as_pgd20(model, digits_small):
+    _, X_te, _, y_te = digits_small
+    pgd20 = PGD(n_iter=20, step_size=None, random_state=0)  # step eps/4, random start
+    assert pgd20.random_start == "uniform"
+    default = model.score_adversarial(X_te, y_te)  # inherits the model's random_state=0
+    # by construction: never weaker than PGD-20 from the same random start
+    assert default <= robust_accuracy(model, X_te, y_te, pgd20)
+    # and, on average, not weaker than PGD-20 from other starts either
+    others = [robust_accuracy(model, X_te, y_te, pgd20.set_params(random_state=s))
+              for s in (1, 2, 3)]
+    assert default <= np.mean(others)
+    assert default_attack().get_params()  # a clonable attack object
+
+
+def test_attack_params_inherit_estimator_threat_model(model, digits_small):
+    _, X_te, _, y_te = digits_small
+    X_adv = PGD(n_iter=5).generate(model, X_te, y_te)
+    assert np.abs(X_adv - X_te).max() <= model.eps + 1e-6
+    assert X_adv.min() >= 0.0 and X_adv.max() <= 1.0
+    wider = PGD(n_iter=5, eps=0.3).generate(model, X_te, y_te)
+    assert np.abs(wider - X_te).max() > model.eps + 1e-3
+
+
+def test_scorer_through_pipeline_and_cross_validate(digits_small):
+    X_tr, _, y_tr, _ = digits_small
+    pipe = Pipeline([("noop", "passthrough"),
+                     ("clf", StandardTraining(max_epochs=2, random_state=0, **BOX))])
+    res = cross_validate(pipe, X_tr[:300], y_tr[:300], cv=2,
+                         scoring={"acc": "accuracy",
+                                  "robust": make_adversarial_scorer(PGD(eps=0.1, n_iter=5))})
+    assert np.all(res["test_robust"] <= res["test_acc"])
+    pipe.fit(X_tr[:300], y_tr[:300])
+    X_adv = PGD(eps=0.1, n_iter=5).generate(pipe, X_tr[:20], y_tr[:20])
+    assert np.abs(X_adv - X_tr[:20]).max() <= 0.1 + 1e-6
+
+
+def test_non_differentiable_or_bad_inputs_are_explained(model, digits_small):
+    X_tr, X_te, y_tr, y_te = digits_small
+    flat = X_tr.reshape(len(X_tr), -1)
+    lr = LogisticRegression(max_iter=200).fit(flat, y_tr)
+    with pytest.raises(TypeError, match="not differentiable"):
+        robust_accuracy(lr, flat[:10], y_tr[:10], PGD(eps=0.1))
+    with pytest.raises(ValueError, match="negative"):
+        robust_accuracy(model, X_te, y_te, PGD(eps=-1.0))
+    with pytest.raises(ValueError, match="norm"):
+        robust_accuracy(model, X_te, y_te, PGD(norm="l7"))
+    with pytest.raises(ValueError, match="outside the box"):
+        robust_accuracy(model, X_te * 3, y_te, PGD())
+    with pytest.raises(ValueError, match="labels"):
+        robust_accuracy(model, X_te, np.full(len(y_te), 42), PGD())
+    with pytest.raises(ValueError, match="samples but y has"):
+        robust_accuracy(model, X_te, y_te[:-1], PGD())
+    with pytest.raises(TypeError, match="Attack"):
+        make_adversarial_scorer("pgd")
+    pipe = Pipeline([("scale", __import__("sklearn.preprocessing").preprocessing.StandardScaler()),
+                     ("clf", StandardTraining(max_epochs=1))]).fit(flat[:100], y_tr[:100])
+    with pytest.raises(TypeError, match="passthrough"):
+        PGD(eps=0.1).generate(pipe, flat[:5], y_tr[:5])
+
+
+def test_generate_keeps_dtype_and_shape(model, digits_small):
+    _, X_te, _, y_te = digits_small
+    X64 = X_te[:10].astype(np.float64)
+    X_adv = PGD(n_iter=3).generate(model, X64, y_te[:10])
+    assert X_adv.dtype == np.float64 and X_adv.shape == X64.shape
+    X_copy = X64.copy()
+    FGSM().generate(model, X64, y_te[:10])
+    np.testing.assert_array_equal(X64, X_copy)
