@@ -228,7 +228,6 @@ class RobustClassifier(NeuralNetClassifier):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
-        tags.non_deterministic = self.random_state is None
         return tags
 
     def _get_param_names(self):

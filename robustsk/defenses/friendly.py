@@ -1,10 +1,7 @@
 """Friendly adversarial training: early-stopped PGD (Zhang et al., 2020)."""
 import numbers
 
-try:
-    from ..attacks.early_stopped import early_stopped_pgd
-except ImportError:  # TEMP until the helper lands it
-    early_stopped_pgd = None
+from ..attacks.early_stopped import early_stopped_pgd
 from ..base import RobustClassifier
 from .trades import trades_loss
 
