@@ -11,8 +11,15 @@ from robustsk.defenses import (TRADES, AdversarialTraining, FastAdversarialTrain
 ESTIMATORS = [StandardTraining(), AdversarialTraining(), TRADES(),
               FriendlyAdversarialTraining(), FastAdversarialTraining()]
 
+_FLOAT32_BATCHING = (
+    "float32 matrix products use a blocking that depends on the number of rows in the "
+    "batch, so decision_function/predict_proba on a subset differ from the full-batch "
+    "values in the last bits (about 2e-7, above the check's atol=1e-7); predicted labels "
+    "are unaffected. Computing in float64 would double memory and time for every user.")
+
 #: Checks each estimator is expected to fail, with the reason it cannot be fixed.
-EXPECTED_FAILED = {}
+EXPECTED_FAILED = {type(est): {"check_methods_subset_invariance": _FLOAT32_BATCHING}
+                   for est in ESTIMATORS}
 
 
 @parametrize_with_checks(ESTIMATORS,

@@ -1,19 +1,46 @@
 """What an attack sees of the object it attacks: a differentiable torch model.
 
-An attack is given a fitted estimator: a robustsk estimator, or a scikit-learn
-``Pipeline`` whose last step is one. :func:`as_target` turns it into an
+An attack is given a fitted classifier. :func:`as_target` turns it into an
 :class:`AttackTarget`: a torch module from raw input to logits, the conversion
-of ``X`` and ``y`` into tensors, and the estimator's threat model (the defaults
-that attack parameters left ``None`` inherit).
+of ``X`` and ``y`` into tensors, and the threat model (the defaults that attack
+parameters left ``None`` inherit). Accepted are
+
+* a robustsk estimator (its own module and threat model);
+* a scikit-learn linear classifier (``LogisticRegression``, ``LinearSVC``,
+  ``SGDClassifier``, ``RidgeClassifier``, ...): an ``nn.Linear`` with its
+  ``coef_`` and ``intercept_``, so the gradients are the closed-form ones
+  (binary models give the logits ``[0, d(x)]``, multiclass models their
+  decision values); it has no threat model, so give ``eps`` to the attack;
+* a ``Pipeline`` whose earlier steps are affine (``'passthrough'``/None,
+  ``FunctionTransformer(func=None)``, ``StandardScaler``, ``MinMaxScaler``,
+  ``MaxAbsScaler``, ``PCA``, ``TruncatedSVD``) ending in one of the above. The
+  fitted maps become float32 layers in front of the classifier's module, so
+  ``eps`` is measured in the user's **raw** input space.
+
+Threat model of a pipeline: ``eps``, ``norm`` and ``random_state`` are the
+final estimator's; its ``clip_min``/``clip_max`` are **not** inherited when a
+step changes the space (that box lives in the scaled space): the raw-space box
+is None (unbounded) unless the attack gives one. A pipeline of identity steps
+only keeps the final estimator's box (the two spaces are the same).
+
+Anything else (trees, kernel SVMs, nearest neighbours, ``Normalizer``, ...)
+raises ``TypeError``: use the gradient-free ``robustsk.attacks.SPSA`` or
+``robustsk.attacks.Square``.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._adapters import (NOT_DIFFERENTIABLE_HINT, AffineLayer, Chain, affine_map, compose_affine,
+                        is_identity_step, is_linear_classifier, linear_module, linear_scores)
+
 __all__ = ["AttackTarget", "as_target"]
+
+_THREAT_NAMES = ("eps", "norm", "clip_min", "clip_max", "random_state")
 
 
 @dataclass(frozen=True)
@@ -29,16 +56,26 @@ class AttackTarget:
     encode_y : callable
         ``y -> LongTensor`` of class indices; unknown labels raise.
     estimator : object
-        The robustsk estimator that holds the threat model.
+        The final estimator (robustsk or scikit-learn linear).
+    defaults : dict
+        Threat-model values that override the estimator's attributes (a
+        pipeline's raw-space box is None; a linear model has no threat model).
+    linear : tuple of ndarray or None
+        ``(W, b)`` in float64 when the whole model is affine in the raw input
+        (logits ``x W^T + b``), for closed-form attacks; None otherwise.
     """
 
     module: Any
     prepare_X: Callable
     encode_y: Callable
     estimator: Any
+    defaults: dict = field(default_factory=dict)
+    linear: Any = None
 
     def threat_default(self, name):
-        """The estimator's value of a threat-model parameter (None if it has none)."""
+        """The threat-model default for ``name`` (None if there is none)."""
+        if name in self.defaults:
+            return self.defaults[name]
         return getattr(self.estimator, name, None)
 
 
@@ -46,36 +83,133 @@ def _is_passthrough(step):
     return step is None or (isinstance(step, str) and step == "passthrough")
 
 
+def _flat_steps(pipe):
+    steps = []
+    for name, step in pipe.steps:
+        if isinstance(step, Pipeline):
+            steps.extend(_flat_steps(step))
+        else:
+            steps.append((name, step))
+    return steps
+
+
+def _not_differentiable(estimator):
+    return TypeError(
+        f"{type(estimator).__name__} is not differentiable by the gradient attacks: "
+        "expected a fitted robustsk estimator, a scikit-learn linear classifier "
+        "(LogisticRegression, LinearSVC, SGDClassifier, RidgeClassifier, ...) or a Pipeline "
+        "of affine steps ending in one. " + NOT_DIFFERENTIABLE_HINT)
+
+
+def _encode_labels(classes, y, n_samples):
+    from .._validation import check_y
+    y = np.asarray(check_y(y, n_samples))
+    unknown = ~np.isin(y, classes)
+    if unknown.any():
+        raise ValueError(
+            f"y contains labels {np.unique(y[unknown])[:10].tolist()} that are not among the "
+            f"classes {np.asarray(classes).tolist()[:20]} the model was fitted on.")
+    return np.searchsorted(classes, y).astype(np.int64)
+
+
+def _flat_X(X, n_features, box, who):
+    """Validate raw tabular ``X`` (2-d, ``n_features`` columns, inside ``box``)."""
+    from .._validation import check_box, check_in_box, check_X
+    X = check_X(X)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"X has examples of shape {X.shape[1:]}, but {who} expects {n_features} features: "
+            f"pass X of shape (n_samples, {n_features}).")
+    lo, hi = check_box(*box, (n_features,))
+    check_in_box(X, lo, hi)
+    return X
+
+
+def _linear_target(estimator):
+    check_is_fitted(estimator)
+    n_features = int(estimator.n_features_in_)
+    classes = estimator.classes_
+
+    def prepare_X(X, box=(None, None)):
+        return torch.as_tensor(_flat_X(X, n_features, box, type(estimator).__name__))
+
+    def encode_y(y, n_samples):
+        return torch.as_tensor(_encode_labels(classes, y, n_samples))
+
+    state = getattr(estimator, "random_state", None)
+    defaults = {name: None for name in _THREAT_NAMES}
+    defaults["random_state"] = state if isinstance(state, (int, np.integer)) else None
+    return AttackTarget(module=linear_module(estimator), prepare_X=prepare_X,
+                        encode_y=encode_y, estimator=estimator, defaults=defaults,
+                        linear=linear_scores(estimator))
+
+
+def _final_target(estimator):
+    hook = getattr(estimator, "_as_attack_target", None)
+    if hook is not None:
+        check_is_fitted(estimator)
+        return hook()
+    if is_linear_classifier(estimator):
+        return _linear_target(estimator)
+    raise _not_differentiable(estimator)
+
+
+def _pipeline_target(pipe):
+    steps = _flat_steps(pipe)
+    final = steps[-1][1]
+    if getattr(final, "_as_attack_target", None) is None and not is_linear_classifier(final):
+        raise _not_differentiable(final)
+    maps, first = [], None
+    for name, step in steps[:-1]:
+        try:
+            m = affine_map(step)
+        except TypeError as err:
+            raise TypeError(f"Pipeline step {name!r}: {err}") from None
+        if m is not None:
+            check_is_fitted(step)
+            first = step if first is None else first
+            maps.append(m)
+    inner = _final_target(final)
+    if not maps:  # identity steps only: raw space is the estimator's space
+        return inner
+    device = next(iter(inner.module.buffers()), None)
+    params = list(inner.module.parameters())
+    device = params[0].device if params else (device.device if device is not None else "cpu")
+    n_features = int(first.n_features_in_)
+    module = Chain(*[AffineLayer(m, device) for m in maps], inner.module)
+
+    def prepare_X(X, box=(None, None)):
+        return torch.as_tensor(_flat_X(X, n_features, box, "the Pipeline"), device=device)
+
+    linear = None
+    if inner.linear is not None and all(m.clip is None for m in maps):
+        A, c = compose_affine(maps, n_features)
+        W, b = inner.linear
+        linear = (W @ A, W @ c + b)
+    defaults = {**inner.defaults, "clip_min": None, "clip_max": None}
+    return AttackTarget(module=module, prepare_X=prepare_X, encode_y=inner.encode_y,
+                        estimator=inner.estimator, defaults=defaults, linear=linear)
+
+
 def as_target(estimator):
-    """Resolve a fitted estimator or pipeline into an :class:`AttackTarget`.
+    """Resolve a fitted classifier or pipeline into an :class:`AttackTarget`.
+
+    Parameters
+    ----------
+    estimator : fitted robustsk estimator, scikit-learn linear classifier, or a
+        ``Pipeline`` of affine steps ending in one of them
 
     Raises
     ------
     TypeError
-        When the object cannot be differentiated by the gradient attacks.
+        When the object cannot be differentiated by the gradient attacks (the
+        message says "not differentiable" and points to SPSA and Square).
     sklearn.exceptions.NotFittedError
         When the estimator is not fitted.
     """
     if isinstance(estimator, Pipeline):
-        steps = [s for _, s in estimator.steps]
-        for name, step in estimator.steps[:-1]:
-            if not _is_passthrough(step):
-                raise TypeError(
-                    f"Pipeline step {name!r} ({type(step).__name__}) is not 'passthrough': "
-                    "gradient attacks here differentiate through pipelines whose earlier "
-                    "steps are 'passthrough' only. Apply the preprocessing to X before the "
-                    "attack and attack the final estimator, or use a gradient-free attack."
-                )
-        estimator = steps[-1]
-    hook = getattr(estimator, "_as_attack_target", None)
-    if hook is None:
-        raise TypeError(
-            f"{type(estimator).__name__} is not differentiable by the gradient attacks: "
-            "expected a fitted robustsk estimator (or a Pipeline ending in one). For other "
-            "scikit-learn classifiers use a gradient-free attack."
-        )
-    check_is_fitted(estimator)
-    return hook()
+        return _pipeline_target(estimator)
+    return _final_target(estimator)
 
 
 def output_like(x_adv, X):

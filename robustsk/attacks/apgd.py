@@ -118,8 +118,6 @@ class _State:
                 setattr(self, name, value[mask])
             elif isinstance(value, dict):
                 setattr(self, name, {k: v if v is None else v[mask] for k, v in value.items()})
-            elif isinstance(value, Randomness):
-                setattr(self, name, value.subset(mask))
 
 
 def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
@@ -128,7 +126,7 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
     Examples leave the batch once ``tracker`` has found them: their first
     successful iterate is kept there, and no other example's run depends on them.
     """
-    checkpoints = apgd_checkpoints(n_iter)
+    checkpoints = set(apgd_checkpoints(n_iter)[1:])
     x_adv = _start(x, eps, norm, box, rng)
     loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
     tracker.update(x_adv, logits, loss, index)
@@ -309,8 +307,15 @@ class APGD(Attack):
     Examples
     --------
     >>> from robustsk.attacks import APGD
-    >>> APGD(loss="dlr", n_iter=50).set_params(n_restarts=2).n_restarts
-    2
+    >>> from robustsk.datasets import load_digits_images
+    >>> from robustsk.defenses import StandardTraining
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = StandardTraining(max_epochs=2, clip_min=0, clip_max=1,
+    ...                        random_state=0).fit(X[:300], y[:300])
+    >>> attack = APGD(eps=0.1, loss="dlr", n_iter=20, random_state=0)
+    >>> X_adv = attack.generate(clf, X[300:340], y[300:340])
+    >>> bool(abs(X_adv - X[300:340]).max() <= 0.1 + 1e-6)
+    True
     """
 
     def __init__(self, eps=None, norm=None, n_iter=100, n_restarts=1, loss="ce", targeted=False,

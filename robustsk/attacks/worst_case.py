@@ -72,6 +72,9 @@ class WorstCase(Attack):
         if not attacks or not all(isinstance(a, Attack) for a in attacks):
             raise TypeError(f"attacks must be a non-empty list of robustsk Attack objects, e.g. "
                             f"[PGD(n_iter=20), APGD(n_iter=50)]; got {self.attacks!r}.")
+        if any(isinstance(a, WorstCase) for a in attacks):
+            raise TypeError("WorstCase inside WorstCase is not supported: list all the "
+                            "attacks in one WorstCase.")
         return attacks
 
     def _predict(self, module, x):

@@ -1,0 +1,374 @@
+"""What a score-based (black-box) attack sees of a classifier: scores, not gradients.
+
+:func:`as_score_target` turns any fitted scikit-learn classifier into a
+:class:`ScoreTarget`: a function from a batch of raw inputs to logits-like
+scores of shape ``(n, n_classes)`` (columns ordered as ``classes_``), the
+conversion of ``X`` and ``y``, and the threat-model defaults attack parameters
+left ``None`` inherit. The scores come from, in this order of preference:
+
+1. a robustsk estimator (or a Pipeline ending in one): the module's logits,
+   computed in torch without gradients. When the earlier steps are all
+   ``"passthrough"`` the inputs never leave torch; otherwise they go through
+   ``pipeline[:-1].transform`` (numpy) first;
+2. ``decision_function``: used as it is for several classes; a binary ``d``
+   (the score of ``classes_[1]``) becomes the two columns ``[-d / 2, d / 2]``,
+   whose margin is ``d`` and whose argmax is the predicted class;
+3. ``predict_proba``: ``log(clip(p, 1e-12, 1))``, log-probabilities as logits.
+
+Threat-model defaults (``eps``, ``norm``, ``clip_min``, ``clip_max``,
+``random_state``) come from a robustsk estimator, or from the last step of a
+Pipeline whose earlier steps are ``"passthrough"``. Behind real preprocessing
+only ``norm`` and ``random_state`` are inherited: the last step's ``eps`` and
+box live in the transformed space, while the attack works in the raw one.
+Other scikit-learn models give no defaults (their ``random_state`` seeds their
+training, not an attack).
+"""
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ._primitives import Randomness, attack_context
+from ._target import _is_passthrough, output_like
+from .base import Attack, _project_out
+
+__all__ = ["ScoreTarget", "ScoreAttack", "as_score_target", "score_function", "encode_y"]
+
+#: probabilities are clipped to this before the log
+PROBA_FLOOR = 1e-12
+#: threat parameters that have the same meaning before and after preprocessing
+_SPACE_FREE = ("norm", "random_state")
+
+
+@dataclass(frozen=True)
+class ScoreTarget:
+    """A fitted classifier seen through its scores.
+
+    Attributes
+    ----------
+    scores : callable
+        ``x -> Tensor of shape (n, n_classes)``; ``x`` a float tensor or array of
+        raw inputs. No gradients flow through it.
+    prepare_X : callable
+        ``(X, box) -> Tensor`` of raw inputs, validated against the fit.
+    encode_y : callable
+        ``(y, n_samples) -> LongTensor`` of column indices into the scores.
+    classes : ndarray of shape (n_classes,)
+        The estimator's ``classes_``.
+    estimator : object
+        The object the threat-model defaults come from (None: no defaults).
+    inherits : tuple of str or None
+        The threat parameters inherited from ``estimator`` (None: all).
+    module : torch.nn.Module or None
+        The robustsk module behind ``scores``; put in eval mode by :meth:`context`.
+    """
+
+    scores: Callable
+    prepare_X: Callable
+    encode_y: Callable
+    classes: Any
+    estimator: Any = None
+    inherits: Any = None
+    module: Any = None
+
+    def threat_default(self, name):
+        """The estimator's value of a threat-model parameter (None if not inherited)."""
+        if self.estimator is None or (self.inherits is not None and name not in self.inherits):
+            return None
+        return getattr(self.estimator, name, None)
+
+    def context(self):
+        """Eval mode for a robustsk module during the attack, restored afterwards."""
+        return attack_context(self.module, "eval") if self.module is not None else nullcontext()
+
+
+def _label_encoder(classes):
+    classes = np.asarray(classes)
+    order = np.argsort(classes, kind="stable")
+    sorted_classes = classes[order]
+
+    def encode(y, n_samples):
+        if y is None:
+            raise ValueError("y is None: an untargeted attack needs the true labels y.")
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)}: give one label "
+                             "per example.")
+        try:
+            pos = np.clip(np.searchsorted(sorted_classes, y), 0, len(classes) - 1)
+            known = sorted_classes[pos] == y
+        except TypeError:  # labels of another type than classes_
+            known = np.zeros(len(y), dtype=bool)
+            pos = np.zeros(len(y), dtype=int)
+        if not np.all(known):
+            bad = np.unique(np.asarray(y, dtype=object)[~known])[:5].tolist()
+            raise ValueError(f"y contains labels {bad} the estimator was not fitted on; its "
+                             f"classes_ are {classes.tolist()[:20]}. Pass labels from classes_.")
+        return torch.as_tensor(order[pos], dtype=torch.long)
+    return encode
+
+
+def encode_y(estimator, y, n_samples=None):
+    """Column indices of the labels ``y`` in the estimator's ``classes_``.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+    y : array-like of shape (n_samples,)
+    n_samples : int, default=None
+        Expected length of ``y`` (None: any).
+
+    Returns
+    -------
+    y_idx : LongTensor of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> clf = LogisticRegression().fit(np.eye(3), ["a", "b", "c"])
+    >>> encode_y(clf, ["c", "a"]).tolist()
+    [2, 0]
+    """
+    classes = _classes(estimator)
+    y_arr = column_or_1d(y, warn=True)
+    return _label_encoder(classes)(y_arr, len(y_arr) if n_samples is None else n_samples)
+
+
+def _classes(estimator):
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        raise TypeError(f"{type(estimator).__name__} has no classes_: score-based attacks "
+                        "need a fitted classifier.")
+    return np.asarray(classes)
+
+
+def _as_tensor(x, dtype=None):
+    if torch.is_tensor(x):
+        return x if dtype is None else x.to(dtype)
+    return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+
+def _as_numpy(x, dtype):
+    if torch.is_tensor(x):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
+def _module_scores(module, device, transform=None):
+    def scores(x):
+        if transform is not None:
+            x = transform(_as_numpy(x, np.float64).reshape(len(x), -1))
+        x = _as_tensor(x, torch.float32).to(device)
+        with torch.no_grad():
+            return module(x).detach()
+    return scores
+
+
+def _sklearn_scores(estimator, n_classes, input_dtype):
+    if hasattr(estimator, "decision_function"):
+        method, name = estimator.decision_function, "decision_function"
+    elif hasattr(estimator, "predict_proba"):
+        method, name = estimator.predict_proba, "predict_proba"
+    else:
+        raise TypeError(
+            f"{type(estimator).__name__} has neither predict_proba nor decision_function: "
+            "the score-based attacks (SPSA, Square) need one of them to measure the margin "
+            "of the true class. Use a classifier that exposes scores (e.g. SVC has "
+            "decision_function; probability=True adds predict_proba).")
+
+    def scores(x):
+        out = np.asarray(method(_as_numpy(x, input_dtype)), dtype=np.float64)
+        if name == "decision_function":
+            if out.ndim == 1:
+                out = np.stack([-out / 2, out / 2], axis=1)
+        else:
+            out = np.log(np.clip(out, PROBA_FLOOR, 1.0))
+        if out.ndim != 2 or out.shape[1] != n_classes:
+            raise ValueError(
+                f"{type(estimator).__name__}.{name} returned scores of shape {out.shape}, "
+                f"expected (n_samples, {n_classes}), one column per class. For SVC use "
+                "decision_function_shape='ovr' (the default).")
+        return torch.from_numpy(out)
+    return scores
+
+
+def _generic_prepare(estimator):
+    n_features = getattr(estimator, "n_features_in_", None)
+
+    def prepare_X(X, box=(None, None)):
+        X_arr = np.asarray(X)
+        dtype = X_arr.dtype if X_arr.dtype in (np.float32, np.float64) else np.float64
+        X_arr = check_array(X, dtype=dtype, ensure_all_finite=True, input_name="X")
+        if n_features is not None and X_arr.shape[1] != n_features:
+            raise ValueError(f"X has {X_arr.shape[1]} features, but {type(estimator).__name__} "
+                             f"is expecting {n_features} features as input.")
+        _check_in_box(X_arr, *box)
+        return torch.as_tensor(X_arr)
+    return prepare_X
+
+
+def _check_in_box(X, clip_min, clip_max, tol=1e-6):
+    for name, bound, outside in (("clip_min", clip_min, lambda a, b: a < b - tol),
+                                 ("clip_max", clip_max, lambda a, b: a > b + tol)):
+        if bound is not None and np.any(outside(X, np.asarray(bound, dtype=np.float64))):
+            raise ValueError(f"X has values outside the box given by {name}: the data range "
+                             f"is [{X.min():.4g}, {X.max():.4g}]. Rescale X into the box or "
+                             f"pass the right {name}.")
+
+
+def as_score_target(estimator):
+    """Resolve any fitted classifier into a :class:`ScoreTarget`.
+
+    Parameters
+    ----------
+    estimator : fitted scikit-learn classifier or Pipeline
+
+    Returns
+    -------
+    target : ScoreTarget
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        When the estimator is not fitted.
+    TypeError
+        When it has neither scores (``predict_proba``, ``decision_function``)
+        nor a robustsk module, or is not a classifier.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.random.RandomState(0).rand(20, 3)
+    >>> clf = LogisticRegression().fit(X, np.arange(20) % 3)
+    >>> as_score_target(clf).scores(X[:2]).shape
+    torch.Size([2, 3])
+    """
+    final, passthrough = estimator, True
+    if isinstance(estimator, Pipeline):
+        final = estimator.steps[-1][1]
+        passthrough = all(_is_passthrough(step) for _, step in estimator.steps[:-1])
+    check_is_fitted(estimator)
+    if hasattr(final, "_as_attack_target"):
+        check_is_fitted(final)
+        classes = _classes(final)
+        if passthrough:
+            target = final._as_attack_target()
+            return ScoreTarget(scores=_module_scores(target.module, final.device),
+                               prepare_X=target.prepare_X, encode_y=target.encode_y,
+                               classes=classes, estimator=final, module=target.module)
+        head = estimator[:-1]
+        return ScoreTarget(scores=_module_scores(final.module_, final.device, head.transform),
+                           prepare_X=_generic_prepare(estimator),
+                           encode_y=_label_encoder(classes), classes=classes, estimator=final,
+                           inherits=_SPACE_FREE, module=final.module_)
+    classes = _classes(estimator)
+    prepare = _generic_prepare(estimator)
+    scores = _sklearn_scores(estimator, len(classes), None)
+    # no threat defaults: a plain scikit-learn model's parameters (e.g. random_state)
+    # belong to its training, not to a threat model
+    return ScoreTarget(scores=scores, prepare_X=prepare, encode_y=_label_encoder(classes),
+                       classes=classes)
+
+
+def score_function(estimator):
+    """``x -> scores`` of shape ``(n, n_classes)`` for any fitted classifier.
+
+    See :func:`as_score_target` for where the scores come from.
+
+    Parameters
+    ----------
+    estimator : fitted scikit-learn classifier or Pipeline
+
+    Returns
+    -------
+    scores : callable
+        Takes a batch (numpy array or tensor) of raw inputs, returns a tensor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.svm import SVC
+    >>> X = np.random.RandomState(0).rand(20, 3)
+    >>> scores = score_function(SVC().fit(X, np.arange(20) % 2))
+    >>> scores(X[:4]).shape
+    torch.Size([4, 2])
+    """
+    return as_score_target(estimator).scores
+
+
+def _sub(kw, index):
+    return {k: (v[index] if torch.is_tensor(v) else v) for k, v in kw.items()}
+
+
+class ScoreAttack(Attack):
+    """Base of the score-based attacks: ``generate`` works on any fitted classifier.
+
+    Subclasses implement ``_run(model, x, y, *, threat, rng, y_target) ->
+    (x_adv, queries)`` where ``model`` maps a batch to logits-like scores (a
+    robustsk module or a :attr:`ScoreTarget.scores` function) and ``queries``
+    counts, per example, the points the model scored for it. ``_perturb`` runs
+    it on a torch module, so these attacks also work inside :class:`WorstCase`.
+    """
+
+    def generate(self, estimator, X, y, *, y_target=None, return_info=False):
+        """Adversarial examples for ``X`` against any fitted classifier.
+
+        Parameters
+        ----------
+        estimator : fitted scikit-learn classifier or Pipeline
+            Needs ``predict_proba`` or ``decision_function``, or is a robustsk
+            estimator (its logits are used).
+        X : array-like of shape (n_samples, ...)
+            Raw inputs (before any Pipeline preprocessing); never modified.
+        y : array-like of shape (n_samples,)
+            True labels.
+        y_target : array-like of shape (n_samples,), default=None
+            Target labels for a targeted attack.
+        return_info : bool, default=False
+            Also return a dict with, per example, ``"queries"`` (int array: the
+            number of points the model scored for that example, the clean one
+            included) and ``"success"`` (bool array: ``estimator.predict`` of
+            the returned example differs from ``y``, or equals ``y_target``).
+
+        Returns
+        -------
+        X_adv : ndarray with the shape and dtype of ``X``
+        info : dict, only with ``return_info=True``
+        """
+        target = as_score_target(estimator)
+        threat = self.resolve_threat(target)
+        x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
+        y_t = target.encode_y(y, n_samples=len(x))
+        t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
+        seed = self._seed(target)
+        batch = self.batch_size or len(x)
+        out = torch.empty_like(x)
+        queries = torch.zeros(len(x), dtype=torch.long)
+        with target.context():
+            for start in range(0, len(x), batch):
+                sl = slice(start, start + batch)
+                rng = Randomness.for_examples(seed, len(x[sl]), offset=start)
+                out[sl], queries[sl] = self._run(
+                    target.scores, x[sl], y_t[sl], threat=threat, rng=rng,
+                    y_target=None if t_t is None else t_t[sl])
+        X_adv = output_like(_project_out(X, out, threat), X)
+        if not return_info:
+            return X_adv
+        pred = np.asarray(estimator.predict(X_adv))
+        labels = np.asarray(target.classes)[(y_t if t_t is None else t_t).cpu().numpy()]
+        success = pred != labels if t_t is None else pred == labels
+        return X_adv, {"queries": queries.cpu().numpy(), "success": np.asarray(success)}
+
+    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
+        with attack_context(model, "eval"), torch.no_grad():
+            return self._run(model, x, y, threat=threat, rng=rng, y_target=y_target)[0]
+
+    def _run(self, model, x, y, *, threat, rng, y_target=None):  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,299 @@
+"""Carlini-Wagner L2 (Carlini & Wagner, 2017): the smallest L2 perturbation that fools.
+
+A minimum-norm white-box attack: for a constant ``c`` found by binary search
+per example, Adam minimises ``||x' - x||_2^2 + c * max(z_y - max_{j != y} z_j, -kappa)``.
+Inside a box, ``x' = lo + (hi - lo) * (tanh(w) + 1) / 2`` keeps every iterate in
+the box without clipping (the paper's change of variables); without a box (or
+with only one side of it) the perturbation is optimised directly (and clipped
+to the side given).
+
+Robust accuracy at a radius: with ``eps`` set, an example counts as fooled only
+if its smallest successful perturbation has ``||delta||_2 <= eps``; otherwise
+the clean ``x`` is returned for it. With ``eps=None`` every success counts,
+whatever its norm (``return_info=True`` reports the norms). CW never inherits
+the estimator's ``eps``: that radius usually belongs to another norm.
+"""
+import math
+
+import numpy as np
+import torch
+
+from ._checks import check_positive_int
+from ._primitives import as_box, attack_context, clip_box
+from ._target import as_target, output_like
+from .base import Attack, Threat, _project_out
+
+__all__ = ["carlini_wagner_l2", "CarliniWagnerL2"]
+
+
+def _other_max(logits, y):
+    other = logits.clone()
+    other.scatter_(1, y[:, None], float("-inf"))
+    return other.amax(dim=1)
+
+
+def _f(logits, y, y_target, kappa):
+    """CW's f6: ``max(z_y - max_other, -kappa)`` (or towards the target), to minimise."""
+    if y_target is None:
+        gap = logits.gather(1, y[:, None]).squeeze(1) - _other_max(logits, y)
+    else:
+        gap = _other_max(logits, y_target) - logits.gather(1, y_target[:, None]).squeeze(1)
+    return gap.clamp_min(-kappa)
+
+
+def _fooled(logits, y, y_target, kappa):
+    """Success with the confidence margin ``kappa`` (plain argmax when kappa is 0)."""
+    z = logits.clone()
+    if y_target is None:
+        z.scatter_add_(1, y[:, None], torch.full_like(z[:, :1], kappa))
+        return z.argmax(dim=1) != y
+    z.scatter_add_(1, y_target[:, None], torch.full_like(z[:, :1], -kappa))
+    return z.argmax(dim=1) == y_target
+
+
+def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_const=1e-3,
+                      kappa=0.0, lr=0.01, eps=None, y_target=None, clip_min=None,
+                      clip_max=None, mode="eval", return_info=False):
+    """Carlini-Wagner L2 attack with a per-example binary search over ``c``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps a batch of inputs to logits.
+    x : Tensor of shape (n_samples, ...)
+        Clean inputs; never modified.
+    y : LongTensor of shape (n_samples,)
+    n_iter : int, default=1000
+        Adam steps per binary-search step (the paper's code: 10,000 with early
+        abort). What matters is roughly ``n_iter * lr``: on a digits MLP,
+        ``n_iter=100, lr=0.05`` found the same norms as ``n_iter=1000,
+        lr=0.01`` in a tenth of the time, while ``n_iter=100, lr=0.01`` fell
+        short (found no perturbation within L2 1.0 for 27% more examples than
+        PGD-L2 did).
+    n_binary_steps : int, default=9
+        Binary-search steps over ``c`` (the paper's code: 9).
+    initial_const : float, default=1e-3
+        First ``c`` (the paper's code: 1e-3). Until a success, ``c`` is
+        multiplied by 10; afterwards it is bisected.
+    kappa : float, default=0.0
+        Confidence: success needs a margin of at least ``kappa``.
+    lr : float, default=0.01
+        Adam learning rate (the paper's code: 0.01).
+    eps : float, default=None
+        None: return every success. A radius: successes with a larger L2 norm
+        are discarded (the clean ``x`` is returned for that example).
+    y_target : LongTensor, default=None
+        Targets of a targeted attack.
+    clip_min, clip_max : float or Tensor, default=None
+        Both given: the tanh change of variables. Otherwise the perturbation is
+        optimised directly and clipped to the side given, if any.
+    mode : {"eval", "train", None}, default="eval"
+    return_info : bool, default=False
+        Also return a dict: ``"l2"`` (Tensor, the L2 norm of the smallest
+        successful perturbation found, ``inf`` where none was) and
+        ``"success"`` (BoolTensor, found and within ``eps``).
+
+    Returns
+    -------
+    x_adv : Tensor with the shape of ``x``
+    info : dict, only with ``return_info=True``
+
+    References
+    ----------
+    .. [1] Carlini, N. and Wagner, D. "Towards Evaluating the Robustness of
+       Neural Networks." IEEE Symposium on Security and Privacy, 2017.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from robustsk.attacks.cw import carlini_wagner_l2
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Linear(4, 3)
+    >>> x, y = torch.rand(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    >>> x_adv, info = carlini_wagner_l2(model, x, y, n_iter=50, n_binary_steps=3,
+    ...                                 clip_min=0, clip_max=1, return_info=True)
+    >>> x_adv.shape
+    torch.Size([5, 4])
+    """
+    n_iter = check_positive_int(n_iter, "n_iter", 1)
+    n_binary_steps = check_positive_int(n_binary_steps, "n_binary_steps", 1)
+    for name, value, low in (("initial_const", initial_const, 0.0), ("lr", lr, 0.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
+            raise ValueError(f"{name}={value!r}: expected a number > 0.")
+    if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or kappa < 0:
+        raise ValueError(f"kappa={kappa!r}: expected a confidence >= 0.")
+    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float))
+                            or not eps >= 0):
+        raise ValueError(f"eps={eps!r}: expected None (no bound) or a radius >= 0.")
+    x = x.detach()
+    n = len(x)
+    best_l2 = torch.full((n,), math.inf, device=x.device)
+    best_x = x.clone()
+    if n == 0 or eps == 0:
+        info = {"l2": best_l2, "success": torch.zeros(n, dtype=torch.bool, device=x.device)}
+        return (best_x, info) if return_info else best_x
+    lo, hi = as_box(clip_min, clip_max, x)
+    tanh = lo is not None and hi is not None
+    if tanh:
+        width = (hi - lo).clamp_min(1e-12)
+        w0 = torch.atanh(((x - lo) / width * 2 - 1).clamp(-1, 1) * 0.999999)
+
+        def to_x(var):
+            return lo + (hi - lo) * (torch.tanh(var) + 1) / 2
+    else:
+        w0 = torch.zeros_like(x)
+
+        def to_x(var):
+            return clip_box(x + var, lo, hi)
+    const = torch.full((n,), float(initial_const), device=x.device, dtype=x.dtype)
+    lower = torch.zeros_like(const)
+    upper = torch.full_like(const, 1e10)
+    with attack_context(model, mode):
+        for _ in range(n_binary_steps):
+            var = w0.clone().requires_grad_(True)
+            opt = torch.optim.Adam([var], lr=lr)
+            found = torch.zeros(n, dtype=torch.bool, device=x.device)
+            for _ in range(n_iter):
+                with torch.enable_grad():
+                    x_new = to_x(var)
+                    logits = model(x_new)
+                    l2sq = ((x_new - x) ** 2).flatten(1).sum(dim=1)
+                    loss = (l2sq + const * _f(logits, y, y_target, kappa)).sum()
+                    opt.zero_grad()
+                    loss.backward()
+                with torch.no_grad():  # bookkeeping at the point just scored
+                    ok = _fooled(logits.detach(), y, y_target, kappa)
+                    l2 = l2sq.detach().sqrt()
+                    better = ok & (l2 < best_l2)
+                    best_l2 = torch.where(better, l2, best_l2)
+                    best_x[better] = x_new.detach()[better]
+                    found |= ok
+                opt.step()
+            with torch.no_grad():
+                upper = torch.where(found, torch.minimum(upper, const), upper)
+                lower = torch.where(found, lower, torch.maximum(lower, const))
+                const = torch.where(upper < 1e9, (lower + upper) / 2, const * 10)
+    success = torch.isfinite(best_l2)
+    if eps is not None:
+        success &= best_l2 <= eps
+        best_x[~success] = x[~success]
+    info = {"l2": best_l2, "success": success}
+    return (best_x, info) if return_info else best_x
+
+
+class CarliniWagnerL2(Attack):
+    """Carlini-Wagner L2: the smallest L2 perturbation found, optionally within ``eps``.
+
+    White-box: needs a robustsk estimator (or a Pipeline ending in one with
+    ``"passthrough"`` steps before it).
+
+    Parameters
+    ----------
+    eps : float, default=None
+        None: every success counts, whatever its norm (a minimum-norm attack).
+        A radius: only perturbations with ``||delta||_2 <= eps`` count; the
+        clean input is returned for the other examples. Not inherited from
+        the estimator (whose ``eps`` usually belongs to another norm).
+    n_iter : int, default=1000
+        Adam steps per binary-search step; see :func:`carlini_wagner_l2` (for
+        quick runs, ``n_iter=100, lr=0.05``).
+    n_binary_steps : int, default=9
+    initial_const : float, default=1e-3
+    kappa : float, default=0.0
+    lr : float, default=0.01
+    clip_min, clip_max : float or array-like, default=None
+        None inherits the estimator's box.
+    batch_size : int, default=256
+
+    Notes
+    -----
+    ``generate(estimator, X, y, return_info=True)`` also returns, per example,
+    ``"l2"`` (the smallest successful L2 norm found, ``inf`` if none),
+    ``"success"`` and ``"queries"`` (forward-backward passes).
+    The search is deterministic, so there is no ``random_state``. The paper's
+    early abort (of a whole batch) is left out so that results do not depend
+    on batching.
+
+    References
+    ----------
+    .. [1] Carlini, N. and Wagner, D. "Towards Evaluating the Robustness of
+       Neural Networks." IEEE Symposium on Security and Privacy, 2017.
+
+    Examples
+    --------
+    >>> from robustsk.attacks.cw import CarliniWagnerL2
+    >>> CarliniWagnerL2(eps=1.0, n_iter=50).set_params(n_binary_steps=5).n_binary_steps
+    5
+    """
+
+    def __init__(self, eps=None, n_iter=1000, n_binary_steps=9, initial_const=1e-3, kappa=0.0,
+                 lr=0.01, clip_min=None, clip_max=None, batch_size=256):
+        self.eps = eps
+        self.n_iter = n_iter
+        self.n_binary_steps = n_binary_steps
+        self.initial_const = initial_const
+        self.kappa = kappa
+        self.lr = lr
+        self.clip_min = clip_min
+        self.clip_max = clip_max
+        self.batch_size = batch_size
+
+    def resolve_threat(self, target):
+        """An L2 threat with this attack's own ``eps`` (inf when None) and the box."""
+        if self.eps is not None and (isinstance(self.eps, bool) or
+                                     not isinstance(self.eps, (int, float, np.number))
+                                     or not self.eps >= 0):
+            raise ValueError(f"eps={self.eps!r}: expected None (no bound) or a radius >= 0.")
+        box = [getattr(self, k) if getattr(self, k) is not None else target.threat_default(k)
+               for k in ("clip_min", "clip_max")]
+        eps = math.inf if self.eps is None else float(self.eps)
+        return Threat(eps=eps, norm="2", clip_min=box[0], clip_max=box[1])
+
+    def _call(self, model, x, y, threat, y_target=None):
+        return carlini_wagner_l2(
+            model, x, y, n_iter=self.n_iter, n_binary_steps=self.n_binary_steps,
+            initial_const=self.initial_const, kappa=self.kappa, lr=self.lr,
+            eps=None if math.isinf(threat.eps) else threat.eps, y_target=y_target,
+            clip_min=threat.clip_min, clip_max=threat.clip_max, return_info=True)
+
+    def _perturb(self, model, x, y, *, threat, rng=None, y_target=None):
+        return self._call(model, x, y, threat, y_target)[0]
+
+    def generate(self, estimator, X, y, *, y_target=None, return_info=False):
+        """Adversarial examples for ``X``: per example the smallest successful one.
+
+        Parameters
+        ----------
+        estimator : fitted robustsk estimator or Pipeline ending in one
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        y_target : array-like of shape (n_samples,), default=None
+        return_info : bool, default=False
+            Also return a dict of numpy arrays ``"l2"``, ``"success"``, ``"queries"``.
+
+        Returns
+        -------
+        X_adv : ndarray with the shape and dtype of ``X``
+        info : dict, only with ``return_info=True``
+        """
+        target = as_target(estimator)
+        threat = self.resolve_threat(target)
+        x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
+        y_t = target.encode_y(y, n_samples=len(x))
+        t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
+        batch = self.batch_size or len(x)
+        out = torch.empty_like(x)
+        l2 = torch.empty(len(x), device=x.device)
+        success = torch.empty(len(x), dtype=torch.bool, device=x.device)
+        for start in range(0, len(x), batch):
+            sl = slice(start, start + batch)
+            out[sl], info = self._call(target.module, x[sl], y_t[sl], threat,
+                                       None if t_t is None else t_t[sl])
+            l2[sl], success[sl] = info["l2"], info["success"]
+        X_adv = output_like(_project_out(X, out, threat), X)
+        if not return_info:
+            return X_adv
+        queries = np.full(len(x), self.n_iter * self.n_binary_steps if threat.eps > 0 else 0)
+        return X_adv, {"l2": l2.cpu().numpy(), "success": success.cpu().numpy(),
+                       "queries": queries}

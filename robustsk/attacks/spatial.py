@@ -1,0 +1,232 @@
+"""Spatial attack: the worst rotation and translation on a grid (Engstrom et al., 2019).
+
+Not an Lp attack: the adversarial image is a rotated and translated copy of
+the input, arbitrarily far from it in any Lp norm. :class:`Spatial` therefore
+overrides ``generate``: it inherits only the box (``clip_min``/``clip_max``)
+from the attacked estimator and never projects onto an eps ball.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_positive_int
+from ._primitives import BestIterate, as_box, attack_context, clip_box
+from ._target import as_target, output_like
+from .base import Attack
+from .losses import objective
+
+__all__ = ["spatial", "spatial_transform", "Spatial"]
+
+
+def spatial_transform(x, angle, shift):
+    """Rotate images by ``angle`` degrees and translate them by ``shift``.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, C, H, W) or (n, H, W)
+    angle : float or Tensor of shape (n,)
+        Degrees, counter-clockwise, about the image centre.
+    shift : (float, float) or Tensor of shape (n, 2)
+        ``(dx, dy)`` as fractions of the image width and height (positive:
+        right and down). Pixels moved in from outside are zero; bilinear
+        interpolation.
+
+    Returns
+    -------
+    x_t : Tensor with the shape of ``x``
+    """
+    squeeze = x.ndim == 3
+    xi = x.unsqueeze(1) if squeeze else x
+    n, _, h, w = xi.shape
+    angle = torch.as_tensor(angle, dtype=xi.dtype, device=xi.device).expand(n)
+    shift = torch.as_tensor(shift, dtype=xi.dtype, device=xi.device).expand(n, 2)
+    rad = angle * (math.pi / 180.0)
+    cos, sin = torch.cos(rad), torch.sin(rad)
+    # affine_grid maps output to input coordinates in [-1, 1]; scaling by the
+    # aspect ratio keeps the rotation rigid in pixel space for non-square images.
+    theta = torch.stack([
+        torch.stack([cos, -sin * h / w, -2.0 * shift[:, 0]], dim=1),
+        torch.stack([sin * w / h, cos, -2.0 * shift[:, 1]], dim=1)], dim=1)
+    grid = F.affine_grid(theta, list(xi.shape), align_corners=False)
+    out = F.grid_sample(xi, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.squeeze(1) if squeeze else out
+
+
+def _grid(max_rotation, max_translation, n_rotations, n_translations):
+    """All (angle, dx, dy), ordered by size so the first success is the mildest."""
+    angles = np.linspace(-max_rotation, max_rotation, n_rotations)
+    shifts = np.linspace(-max_translation, max_translation, n_translations)
+    cells = [(a, dx, dy) for a in angles for dx in shifts for dy in shifts]
+    scale_a = max(max_rotation, 1e-12)
+    scale_t = max(max_translation, 1e-12)
+    cells.sort(key=lambda c: (abs(c[0]) / scale_a + max(abs(c[1]), abs(c[2])) / scale_t,
+                              abs(c[0]), abs(c[1]) + abs(c[2])))
+    return cells
+
+
+def spatial(model, x, y, *, max_rotation=30.0, max_translation=0.1, n_rotations=31,
+            n_translations=5, loss="ce", y_target=None, clip_min=None, clip_max=None,
+            mode="eval", return_params=False):
+    """Grid search over rotations and translations for the worst transformation.
+
+    Every combination of ``n_rotations`` angles in ``[-max_rotation,
+    max_rotation]`` degrees and ``n_translations`` shifts in
+    ``[-max_translation, max_translation]`` (fraction of the image size) along
+    each axis is tried (Engstrom et al.: 31 angles in [-30, 30] and 5 shifts per
+    axis, 775 forward passes). Per example the result is the first transformation
+    (grid ordered from mild to strong) that misclassifies it, else the one with
+    the highest loss; the untransformed image is the first candidate.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps images of shape (n, C, H, W) or (n, H, W) to logits.
+    x : Tensor of shape (n, C, H, W) or (n, H, W)
+    y : LongTensor of shape (n,)
+    max_rotation : float, default=30.0
+        Degrees.
+    max_translation : float, default=0.1
+        Fraction of the image width (horizontal) and height (vertical).
+    n_rotations, n_translations : int, default=31, 5
+        Grid points per range; odd counts include the identity.
+    loss : str or callable, default="ce"
+    y_target : LongTensor of shape (n,), default=None
+        Targets of a targeted attack.
+    clip_min, clip_max : float or Tensor, default=None
+        Box applied after the transformation (zero padding may leave it).
+    mode : {"eval", "train", None}, default="eval"
+    return_params : bool, default=False
+        Also return the chosen angle (n,) and shift (n, 2) per example.
+
+    Returns
+    -------
+    x_adv : Tensor with the shape of ``x``
+    angle, shift : Tensor, only when ``return_params``
+
+    References
+    ----------
+    .. [1] Engstrom, L., Tran, B., Tsipras, D., Schmidt, L. and Madry, A.
+       "Exploring the Landscape of Spatial Robustness." ICML, 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    >>> x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    >>> spatial(model, x, y, n_rotations=5, n_translations=3).shape
+    torch.Size([4, 1, 8, 8])
+    """
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            f"x has shape {tuple(x.shape)}: the spatial attack needs images of shape "
+            "(n, C, H, W) or (n, H, W). Reshape flat inputs to images first.")
+    n_rotations = check_positive_int(n_rotations, "n_rotations")
+    n_translations = check_positive_int(n_translations, "n_translations")
+    for name, v in (("max_rotation", max_rotation), ("max_translation", max_translation)):
+        if not np.isfinite(v) or v < 0:
+            raise ValueError(f"{name}={v!r}: expected a finite number >= 0.")
+    x = x.detach()
+    box = as_box(clip_min, clip_max, x)
+    fn = objective(loss, y_target is not None)
+    n = len(x)
+    angle = torch.zeros(n, dtype=x.dtype, device=x.device)
+    shift = torch.zeros(n, 2, dtype=x.dtype, device=x.device)
+    with attack_context(model, mode), torch.no_grad():
+        kw = {"y_target": y_target, "clean_logits": None}
+        logits = model(x)
+        tracker = BestIterate(x, logits, fn(logits, y, **kw), y, y_target)
+        for a, dx, dy in _grid(max_rotation, max_translation, n_rotations, n_translations):
+            todo = (~tracker.found).nonzero().flatten()
+            if len(todo) == 0:
+                break
+            xt = clip_box(spatial_transform(x[todo], a, (dx, dy)), *box)
+            logits = model(xt)
+            sub = {k: (None if v is None else v[todo]) for k, v in kw.items()}
+            cur = fn(logits, y[todo], **sub)
+            before = tracker.x[todo].clone()
+            tracker.update(xt, logits, cur, todo)
+            changed = (tracker.x[todo] != before).flatten(1).any(1)
+            idx = todo[changed]
+            angle[idx] = float(a)
+            shift[idx] = torch.tensor([dx, dy], dtype=x.dtype, device=x.device)
+    if return_params:
+        return tracker.x, angle, shift
+    return tracker.x
+
+
+class Spatial(Attack):
+    """Worst-of-grid rotation and translation attack (Engstrom et al., 2019).
+
+    Not an Lp attack: ``generate`` does not resolve or enforce ``eps``/``norm``
+    (a rotated image is far from the original in every Lp norm); it inherits
+    only the estimator's box, applied after the transformation.
+
+    Parameters
+    ----------
+    max_rotation : float, default=30.0
+        Degrees.
+    max_translation : float, default=0.1
+        Fraction of the image size.
+    n_rotations : int, default=31
+    n_translations : int, default=5
+        Per axis.
+    loss : {"ce", "margin"} or callable, default="ce"
+    clip_min, clip_max : float or array-like, default=None
+        None inherits the estimator's box.
+    batch_size : int, default=256
+
+    References
+    ----------
+    .. [1] Engstrom, L., Tran, B., Tsipras, D., Schmidt, L. and Madry, A.
+       "Exploring the Landscape of Spatial Robustness." ICML, 2019.
+
+    Examples
+    --------
+    >>> from robustsk.attacks import Spatial
+    >>> Spatial(n_rotations=11).set_params(max_rotation=15).max_rotation
+    15
+    """
+
+    def __init__(self, max_rotation=30.0, max_translation=0.1, n_rotations=31,
+                 n_translations=5, loss="ce", clip_min=None, clip_max=None, batch_size=256):
+        self.max_rotation = max_rotation
+        self.max_translation = max_translation
+        self.n_rotations = n_rotations
+        self.n_translations = n_translations
+        self.loss = loss
+        self.clip_min = clip_min
+        self.clip_max = clip_max
+        self.batch_size = batch_size
+
+    def generate(self, estimator, X, y, *, y_target=None):
+        """Rotated and translated copies of ``X`` that the estimator gets wrong.
+
+        Parameters
+        ----------
+        estimator : fitted robustsk estimator (image inputs) or Pipeline ending in one
+        X : array-like of shape (n_samples, C, H, W) or (n_samples, H, W)
+        y : array-like of shape (n_samples,)
+        y_target : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        X_adv : ndarray with the shape and dtype of ``X``
+        """
+        target = as_target(estimator)
+        lo = self.clip_min if self.clip_min is not None else target.threat_default("clip_min")
+        hi = self.clip_max if self.clip_max is not None else target.threat_default("clip_max")
+        x = target.prepare_X(X, box=(lo, hi))
+        y_t = target.encode_y(y, n_samples=len(x))
+        t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
+        batch = self.batch_size or len(x)
+        out = torch.empty_like(x)
+        for start in range(0, len(x), batch):
+            sl = slice(start, start + batch)
+            out[sl] = spatial(target.module, x[sl], y_t[sl], max_rotation=self.max_rotation,
+                              max_translation=self.max_translation,
+                              n_rotations=self.n_rotations, n_translations=self.n_translations,
+                              loss=self.loss, y_target=None if t_t is None else t_t[sl],
+                              clip_min=lo, clip_max=hi)
+        return output_like(out.detach().cpu().numpy(), X)

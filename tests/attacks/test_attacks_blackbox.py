@@ -1,0 +1,319 @@
+"""Score-based attacks (SPSA, Square) on any fitted scikit-learn classifier."""
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from robustsk.attacks import PGD, WorstCase
+from robustsk.attacks._scores import as_score_target, encode_y, score_function
+from robustsk.attacks.spsa import SPSA, spsa
+from robustsk.attacks.square import Square, _eta, _init_l2, _window, p_schedule, square
+from robustsk.base import RobustClassifier
+from robustsk.metrics import robust_accuracy
+
+N_TRAIN, N_TEST = 400, 60
+
+FAST = {
+    "spsa": lambda **kw: SPSA(**{"n_iter": 20, "n_samples": 16, "random_state": 0, **kw}),
+    "square": lambda **kw: Square(**{"n_iter": 60, "random_state": 0, **kw}),
+}
+
+
+@pytest.fixture(scope="module")
+def flat(digits):
+    _, X, y = digits
+    return X[:N_TRAIN], y[:N_TRAIN], X[-N_TEST:], y[-N_TEST:]
+
+
+@pytest.fixture(scope="module")
+def sk_models(flat):
+    X, y, _, _ = flat
+    return {
+        "forest": RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y),
+        "svc-pipeline": make_pipeline(StandardScaler(), SVC()).fit(X, y),
+        "logreg": LogisticRegression(max_iter=500).fit(X, y),
+    }
+
+
+@pytest.fixture(scope="module")
+def mlp(flat):
+    """A 10-class MLP on flat digits (robustsk, Linf eps 0.1, box [0, 1])."""
+    X, y, _, _ = flat
+    return RobustClassifier(max_epochs=10, lr=1e-2, batch_size=32, random_state=0, eps=0.1,
+                            clip_min=0.0, clip_max=1.0, module__hidden_units=(32,)).fit(X, y)
+
+
+def accuracy(clf, X, y):
+    return float(np.mean(clf.predict(X) == y))
+
+
+def linf(A, B):
+    return np.abs(np.asarray(A, np.float64) - np.asarray(B, np.float64)).reshape(len(A), -1).max(1)
+
+
+def l2(A, B):
+    return np.linalg.norm((np.asarray(A, np.float64) - np.asarray(B, np.float64))
+                          .reshape(len(A), -1), axis=1)
+
+
+# --------------------------------------------------------------- effectiveness
+@pytest.mark.parametrize("model", ["forest", "svc-pipeline"])
+@pytest.mark.parametrize("name", ["spsa", "square"])
+def test_lowers_accuracy_of_sklearn_models(name, model, sk_models, flat):
+    _, _, X, y = flat
+    clf = sk_models[model]
+    X_copy = X.copy()
+    X_adv, info = FAST[name](eps=0.25, clip_min=0.0, clip_max=1.0).generate(
+        clf, X, y, return_info=True)
+    np.testing.assert_array_equal(X, X_copy)
+    assert X_adv.shape == X.shape and X_adv.dtype == X.dtype
+    assert linf(X_adv, X).max() <= 0.25 + 1e-6
+    assert X_adv.min() >= 0.0 and X_adv.max() <= 1.0
+    clean, robust = accuracy(clf, X, y), accuracy(clf, X_adv, y)
+    assert robust <= clean - 0.15, (clean, robust)
+    np.testing.assert_array_equal(info["success"], clf.predict(X_adv) != y)
+    assert info["queries"].shape == (len(X),) and info["queries"].min() >= 1
+
+
+def test_spsa_close_to_pgd_on_a_differentiable_model(mlp, flat):
+    _, _, X, y = flat
+    pgd_acc = robust_accuracy(mlp, X, y, PGD(n_iter=20, random_state=0))
+    spsa_acc = robust_accuracy(mlp, X, y, SPSA(n_iter=50, n_samples=32, random_state=0))
+    assert spsa_acc <= pgd_acc + 0.10, (spsa_acc, pgd_acc)
+    assert spsa_acc < accuracy(mlp, X, y)
+
+
+@pytest.mark.parametrize("norm,eps", [("inf", 0.1), (2, 1.0)])
+def test_square_on_images(norm, eps, image_clf, image_data):
+    _, _, X, y = image_data
+    X, y = X[:40], y[:40]
+    X_adv = Square(norm=norm, eps=eps, n_iter=60, random_state=0).generate(image_clf, X, y)
+    assert X_adv.shape == X.shape
+    size = linf(X_adv, X) if norm == "inf" else l2(X_adv, X)
+    assert size.max() <= eps + 1e-5
+    assert X_adv.min() >= 0.0 and X_adv.max() <= 1.0
+    assert accuracy(image_clf, X_adv, y) < accuracy(image_clf, X, y)
+
+
+@pytest.mark.parametrize("name", ["spsa", "square"])
+def test_l2_ball_and_box(name, sk_models, flat):
+    _, _, X, y = flat
+    X_adv = FAST[name](norm=2, eps=1.0, clip_min=0.0, clip_max=1.0).generate(
+        sk_models["logreg"], X, y)
+    assert l2(X_adv, X).max() <= 1.0 + 1e-6
+    assert X_adv.min() >= 0.0 and X_adv.max() <= 1.0
+    assert accuracy(sk_models["logreg"], X_adv, y) < accuracy(sk_models["logreg"], X, y)
+
+
+def test_binary_decision_function(binary_data):
+    X, y, X_te, y_te = binary_data
+    svc = SVC().fit(X, y)
+    scores = score_function(svc)(X_te[:5])
+    d = svc.decision_function(X_te[:5])
+    np.testing.assert_allclose(scores.numpy(), np.stack([-d / 2, d / 2], axis=1))
+    X_adv = FAST["square"](eps=0.3, clip_min=0.0, clip_max=1.0).generate(svc, X_te, y_te)
+    assert accuracy(svc, X_adv, y_te) < accuracy(svc, X_te, y_te)
+
+
+# --------------------------------------------------------------- the contract
+@pytest.mark.parametrize("name", ["spsa", "square"])
+def test_deterministic_and_batch_independent(name, sk_models, flat):
+    _, _, X, y = flat
+    X, y = X[:24], y[:24]
+    clf = sk_models["logreg"]
+    first = FAST[name](eps=0.2).generate(clf, X, y)
+    again = FAST[name](eps=0.2).generate(clf, X, y)
+    batched = FAST[name](eps=0.2, batch_size=7).generate(clf, X, y)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(first, batched, atol=1e-6)
+    other = FAST[name](eps=0.2, random_state=1).generate(clf, X, y)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("name", ["spsa", "square"])
+def test_eps_zero_changes_nothing(name, sk_models, flat):
+    _, _, X, y = flat
+    X_adv, info = FAST[name](eps=0.0).generate(sk_models["forest"], X, y, return_info=True)
+    np.testing.assert_array_equal(X_adv, X)
+    assert (info["queries"] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["spsa", "square"])
+def test_robust_accuracy_at_most_clean(name, sk_models, flat):
+    _, _, X, y = flat
+    for clf in sk_models.values():
+        robust = robust_accuracy(clf, X, y, FAST[name](eps=0.05))
+        assert robust <= accuracy(clf, X, y)
+
+
+def _count_calls(clf):
+    calls = []
+    method = clf.decision_function
+
+    def counted(X):
+        calls.append(len(X))
+        return method(X)
+    clf.decision_function = counted  # an instance attribute shadows the method
+    return calls
+
+
+def test_spsa_one_model_call_per_iteration(flat):
+    X, y, X_te, y_te = flat
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    calls = _count_calls(clf)
+    n_iter, n_samples = 7, 5
+    attack = SPSA(eps=0.05, n_iter=n_iter, n_samples=n_samples, early_stop=False,
+                  batch_size=None, random_state=0)
+    _, info = attack.generate(clf, X_te, y_te, return_info=True)
+    # one call per iteration, one for the last iterate (and predict, for "success")
+    assert len(calls) == n_iter + 1 + 1
+    assert calls[0] == len(X_te) * (2 + 2 * n_samples)  # clean + current + 2 n_samples
+    assert sum(calls[:-1]) == info["queries"].sum()
+    calls.clear()
+    _, info = attack.set_params(eps=0.3, early_stop=True, batch_size=20).generate(
+        clf, X_te, y_te, return_info=True)
+    assert len(calls) - 1 <= 3 * (n_iter + 1)  # per batch of examples
+    assert sum(calls[:-1]) == info["queries"].sum()
+
+
+def test_square_one_model_call_per_iteration(flat):
+    X, y, X_te, y_te = flat
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    calls = _count_calls(clf)
+    _, info = Square(eps=0.1, n_iter=15, batch_size=None, random_state=0).generate(
+        clf, X_te, y_te, return_info=True)
+    assert len(calls) - 1 <= 15 + 1  # the clean input and the start share the first call
+    assert calls[0] == 2 * len(X_te)
+    assert sum(calls[:-1]) == info["queries"].sum()
+
+
+def test_inherits_threat_from_robustsk_estimator(binary_clf, binary_data):
+    _, _, X, y = binary_data
+    attack = SPSA(n_iter=5, n_samples=8)
+    X_adv = attack.generate(binary_clf, X, y)
+    assert linf(X_adv, X).max() <= binary_clf.eps + 1e-6
+    assert X_adv.min() >= 0.0 and X_adv.max() <= 1.0
+    assert attack.eps is None  # the attack object is not changed
+    passthrough = Pipeline([("id", "passthrough"), ("clf", binary_clf)])
+    np.testing.assert_array_equal(attack.set_params(random_state=3).generate(passthrough, X, y),
+                                  attack.generate(binary_clf, X, y))
+
+
+def test_pipeline_with_preprocessing_needs_raw_eps(binary_data):
+    X, y, X_te, y_te = binary_data
+    pipe = make_pipeline(StandardScaler(), RobustClassifier(
+        max_epochs=3, random_state=0, eps=0.5, module__hidden_units=(16,))).fit(X, y)
+    with pytest.raises(ValueError, match="eps is None"):
+        SPSA(n_iter=2).generate(pipe, X_te, y_te)
+    X_adv = Square(eps=0.2, n_iter=20, random_state=0).generate(pipe, X_te, y_te)
+    assert linf(X_adv, X_te).max() <= 0.2 + 1e-6
+
+
+def test_inside_worst_case(binary_clf, binary_data):
+    _, _, X, y = binary_data
+    attack = WorstCase([PGD(n_iter=3), Square(n_iter=30), SPSA(n_iter=5, n_samples=8)],
+                       random_state=0)
+    X_adv = attack.generate(binary_clf, X, y)
+    assert linf(X_adv, X).max() <= 0.1 + 1e-6
+    assert accuracy(binary_clf, X_adv, y) <= accuracy(binary_clf, X, y)
+
+
+def test_clone_and_params():
+    attack = SPSA(eps=0.1, n_samples=4)
+    assert clone(attack).get_params() == attack.get_params()
+    assert Square(p_init=0.3).set_params(n_iter=7).n_iter == 7
+
+
+def test_string_labels(flat):
+    X, y, X_te, y_te = flat
+    names = np.array(list("abcdefghij"))
+    clf = LogisticRegression(max_iter=500).fit(X, names[y])
+    assert encode_y(clf, ["j", "a"]).tolist() == [9, 0]
+    X_adv = FAST["square"](eps=0.2).generate(clf, X_te, names[y_te])
+    assert accuracy(clf, X_adv, names[y_te]) < accuracy(clf, X_te, names[y_te])
+
+
+# --------------------------------------------------------------- errors
+class _PredictOnly(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+@pytest.mark.parametrize("name", ["spsa", "square"])
+def test_errors(name, sk_models, flat):
+    X, y, X_te, y_te = flat
+    attack = FAST[name](eps=0.1)
+    with pytest.raises(NotFittedError):
+        attack.generate(LogisticRegression(), X_te, y_te)
+    with pytest.raises(TypeError, match="neither predict_proba nor decision_function.*SPSA"):
+        attack.generate(_PredictOnly().fit(X, y), X_te, y_te)
+    clf = sk_models["logreg"]
+    with pytest.raises(ValueError, match="features"):
+        attack.generate(clf, X_te[:, :10], y_te)
+    with pytest.raises(ValueError, match="negative"):
+        FAST[name](eps=-0.1).generate(clf, X_te, y_te)
+    with pytest.raises(ValueError, match="y has"):
+        attack.generate(clf, X_te, y_te[:-1])
+    with pytest.raises(ValueError, match="not fitted on"):
+        attack.generate(clf, X_te, y_te + 100)
+    with pytest.raises(ValueError, match="outside the box"):
+        FAST[name](eps=0.1, clip_min=0.0, clip_max=0.5).generate(clf, X_te, y_te)
+
+
+def test_bad_parameters(flat):
+    _, _, X, y = flat
+    x, t = torch.as_tensor(X[:3]), torch.as_tensor(y[:3])
+    model = torch.nn.Linear(64, 10)
+    with pytest.raises(ValueError, match="n_samples"):
+        spsa(model, x, t, eps=0.1, n_samples=0)
+    with pytest.raises(ValueError, match="delta"):
+        spsa(model, x, t, eps=0.1, delta=0.0)
+    with pytest.raises(ValueError, match="p_init"):
+        square(model, x, t, eps=0.1, p_init=2.0)
+    with pytest.raises(ValueError, match="image_shape"):
+        square(model, x, t, eps=0.1, image_shape=(1, 7, 7))
+    with pytest.raises(ValueError, match="norm"):
+        spsa(model, x, t, eps=0.1, norm=1)
+
+
+# --------------------------------------------------------------- Square internals
+def test_p_schedule_and_windows():
+    assert p_schedule(0.05, 0, 10000) == 0.05
+    assert p_schedule(0.05, 11, 10000) == 0.025
+    assert p_schedule(0.8, 9999, 10000) == pytest.approx(0.8 / 512)
+    assert p_schedule(0.8, 50, 100) == p_schedule(0.8, 5000, 10000)  # rescaled
+    assert _window(0.05, 8, 8, 1) == (2, 2)
+    assert _window(0.05, 1, 64, 1) == (1, 3)
+    assert _window(0.001, 8, 8, 3) == (3, 3)
+    for a, b in [(3, 3), (5, 5), (1, 7), (2, 4)]:
+        eta = _eta(a, b)
+        assert eta.shape == (a, b) and float(eta.norm()) == pytest.approx(1.0)
+
+
+def test_square_l2_start_on_the_sphere():
+    from robustsk.attacks._primitives import Randomness
+    x = torch.rand(4, 1, 10, 10)
+    delta = _init_l2(x, 0.7, Randomness.for_examples(0, 4))
+    np.testing.assert_allclose(delta.flatten(1).norm(dim=1).numpy(), 0.7, rtol=1e-5)
+
+
+def test_score_target_for_robustsk_uses_logits(binary_clf, binary_data):
+    _, _, X, _ = binary_data
+    target = as_score_target(binary_clf)
+    with torch.no_grad():
+        logits = binary_clf.module_(torch.as_tensor(X[:5]))
+    np.testing.assert_allclose(target.scores(X[:5]).numpy(), logits.numpy(), rtol=1e-6)
+    assert target.threat_default("eps") == binary_clf.eps
+    assert as_score_target(LogisticRegression().fit(X[:20], np.arange(20) % 2)) \
+        .threat_default("random_state") is None
