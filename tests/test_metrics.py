@@ -33,10 +33,9 @@ def test_default_attack_at_least_as_strong_as_pgd20(model, digits_small):
     default = model.score_adversarial(X_te, y_te)  # inherits the model's random_state=0
     # by construction: never weaker than PGD-20 from the same random start
     assert default <= robust_accuracy(model, X_te, y_te, pgd20)
-    # and, on average, not weaker than PGD-20 from other starts either
-    others = [robust_accuracy(model, X_te, y_te, pgd20.set_params(random_state=s))
-              for s in (1, 2, 3)]
-    assert default <= np.mean(others)
+    # and not weaker than PGD-20 from other starts either (restarts cover them)
+    for s in (1, 2, 3):
+        assert default <= robust_accuracy(model, X_te, y_te, pgd20.set_params(random_state=s))
     assert default_attack().get_params()  # a clonable attack object
 
 
@@ -80,9 +79,10 @@ def test_non_differentiable_or_bad_inputs_are_explained(model, digits_small):
         robust_accuracy(model, X_te, y_te[:-1], PGD())
     with pytest.raises(TypeError, match="Attack"):
         make_adversarial_scorer("pgd")
-    pipe = Pipeline([("scale", __import__("sklearn.preprocessing").preprocessing.StandardScaler()),
+    from sklearn.preprocessing import Normalizer  # not affine: cannot be differentiated here
+    pipe = Pipeline([("norm", Normalizer()),
                      ("clf", StandardTraining(max_epochs=1))]).fit(flat[:100], y_tr[:100])
-    with pytest.raises(TypeError, match="passthrough"):
+    with pytest.raises(TypeError, match="differentiable"):
         PGD(eps=0.1).generate(pipe, flat[:5], y_tr[:5])
 
 

@@ -19,14 +19,13 @@ __all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "
 
 
 def default_attack():
-    """The attack ``score_adversarial`` uses by default.
+    """The attack ``score_adversarial`` and the scorers use by default.
 
-    PGD-20 from a uniform random start with step eps/4, then APGD-CE with 20
-    iterations on the examples PGD did not fool (:class:`WorstCase`), in the
-    estimator's own threat model. Per example it is the worst case of the two,
-    so never weaker than PGD-20, at most about twice its cost. On PGD-trained
-    digits models APGD-CE-20 after PGD-20 matched APGD-CE with 50 or 100
-    iterations; for a final evaluation add restarts, APGD-DLR and targeted
-    APGD (``APGD(loss="dlr-targeted")``).
+    PGD-20 (uniform random start, step eps/4) with 3 restarts, then APGD-CE
+    with 20 iterations on the examples PGD did not fool (:class:`WorstCase`),
+    in the estimator's own threat model. The first restart is exactly PGD-20
+    with the same seed, so per example it is never weaker than that; restarts
+    and APGD run only on the survivors. For a final evaluation use
+    :func:`robustsk.evaluation.evaluate_robustness`.
     """
-    return WorstCase([PGD(n_iter=20), APGD(n_iter=20, loss="ce")])
+    return WorstCase([PGD(n_iter=20, n_restarts=3), APGD(n_iter=20, loss="ce")])
