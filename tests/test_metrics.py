@@ -1,7 +1,7 @@
 """Robust accuracy, scorers, the default attack and attacks through pipelines."""
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
@@ -64,9 +64,9 @@ def test_scorer_through_pipeline_and_cross_validate(digits_small):
 def test_non_differentiable_or_bad_inputs_are_explained(model, digits_small):
     X_tr, X_te, y_tr, y_te = digits_small
     flat = X_tr.reshape(len(X_tr), -1)
-    lr = LogisticRegression(max_iter=200).fit(flat, y_tr)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(flat, y_tr)
     with pytest.raises(TypeError, match="not differentiable"):
-        robust_accuracy(lr, flat[:10], y_tr[:10], PGD(eps=0.1))
+        robust_accuracy(forest, flat[:10], y_tr[:10], PGD(eps=0.1))
     with pytest.raises(ValueError, match="negative"):
         robust_accuracy(model, X_te, y_te, PGD(eps=-1.0))
     with pytest.raises(ValueError, match="norm"):
