@@ -27,7 +27,7 @@ from skorch.utils import is_dataset, to_tensor
 from ._data import BatchIterator
 from ._validation import check_box, check_in_box, check_threat_params, check_X, check_y
 from .attacks._checks import check_threat
-from .attacks._primitives import Randomness, seed_from_random_state
+from .attacks._primitives import Randomness, _splitmix64, seed_from_random_state
 from .attacks._target import AttackTarget
 from .modules import default_module
 
@@ -281,13 +281,13 @@ class RobustClassifier(NeuralNetClassifier):
         return np.searchsorted(self.classes_, y).astype(np.int64)
 
     @contextmanager
-    def _seeded(self):
+    def _seeded(self, seed):
         """Fork torch's RNG and seed it, so a fit never touches the global state."""
         devices = []
         if str(self.device).startswith("cuda") and torch.cuda.is_available():
             devices = [torch.device(self.device).index or 0]
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.random_seed_)
+            torch.manual_seed(seed & ((1 << 63) - 1))
             yield
 
     def _check_valid_split_callbacks(self):
@@ -306,8 +306,12 @@ class RobustClassifier(NeuralNetClassifier):
                     "column such as 'train_loss'.")
 
     def _train(self, X, y, reset, **fit_params):
-        self.random_seed_ = seed_from_random_state(self.random_state)
-        with self._seeded():
+        if reset or "random_seed_" not in vars(self):
+            self.random_seed_ = seed_from_random_state(self.random_state)
+        # A continued fit (warm start, partial_fit) draws new shuffles and attack
+        # noise: the stream depends on how many epochs were trained before.
+        done = 0 if reset or self.history is None else len(self.history)
+        with self._seeded(_splitmix64(self.random_seed_ ^ _splitmix64(done))):
             if reset:
                 self.initialize()
             self._check_valid_split_callbacks()
@@ -347,7 +351,7 @@ class RobustClassifier(NeuralNetClassifier):
         X, y = self._validate_fit(X, y, reset=reset, classes=classes)
         return self._train(X, y, reset, **fit_params)
 
-    def _check_fitted_model(self, X, y, n_check=512):
+    def _check_fitted_model(self, X, y, n_check=128):
         x = torch.as_tensor(X[:n_check], device=self.device)
         with torch.no_grad():
             self.module_.eval()
@@ -409,6 +413,17 @@ class RobustClassifier(NeuralNetClassifier):
         eps, norm, step = check_threat(self.eps, self.norm, self.step_size)
         return {"eps": eps, "norm": norm, "step_size": step,
                 "clip_min": self.clip_min, "clip_max": self.clip_max}
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; training batches are shuffled unless told otherwise."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        if training:
+            kwargs.setdefault("shuffle", True)
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        return getattr(self, prefix)(dataset, **kwargs)
 
     def _unpack(self, batch):
         """The batch's inputs and encoded labels as tensors on the module's device."""

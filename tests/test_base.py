@@ -229,10 +229,21 @@ def test_softmax_module_warns(tabular):
                          random_state=0).fit(X, y)
 
 
+class ConstNet(torch.nn.Module):
+    """Predicts class 0 for every input, and cannot learn at lr=0."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))
+
+    def forward(self, x):
+        return x[:, :1] * 0 + self.bias
+
+
 def test_near_chance_warns(tabular):
     X, y = tabular
-    with pytest.warns(NearChanceWarning):
-        StandardTraining(lr=0.0, max_epochs=1, random_state=0).fit(X, np.arange(len(X)) % 3)
+    with pytest.warns(NearChanceWarning, match="near chance"):
+        StandardTraining(module=ConstNet, lr=0.0, max_epochs=1).fit(X, np.arange(len(X)) % 3)
 
 
 class _ThreadSpy(StandardTraining):
@@ -262,3 +273,24 @@ def test_base_is_a_plain_classifier(tabular):
     X, y = tabular
     clf = RobustClassifier(max_epochs=2, random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.4
+
+
+def test_training_batches_are_shuffled_and_continued_fits_draw_new_streams(tabular):
+    X, y = tabular
+    orders = []
+
+    class Spy(StandardTraining):
+        def train_step_single(self, batch, **fit_params):
+            orders.append(batch[0][0, 0].item())
+            return super().train_step_single(batch, **fit_params)
+
+    clf = Spy(max_epochs=2, batch_size=300, random_state=0).fit(X, y)
+    assert orders[0] != X[0, 0] or orders[1] != X[0, 0]  # shuffled
+    assert orders[0] != orders[1]  # a new permutation every epoch
+    orders.clear()
+    clf.partial_fit(X, y)
+    clf.partial_fit(X, y)
+    assert orders[0] != orders[2]  # a continued fit does not replay the same shuffles
+    orders.clear()
+    Spy(max_epochs=1, batch_size=300, random_state=0, iterator_train__shuffle=False).fit(X, y)
+    assert orders == [X[0, 0]]
