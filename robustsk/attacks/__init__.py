@@ -7,15 +7,19 @@ only holds parameters and exposes ``generate(estimator, X, y) -> X_adv``.
 from ._primitives import Randomness, attack_context
 from .apgd import APGD, apgd, apgd_checkpoints
 from .base import Attack, Threat
+from .cw import CarliniWagnerL2, carlini_wagner_l2
 from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
 from .fgsm import FGSM, fgsm
 from .pgd import PGD, pgd
 from .rfgsm import RFGSM, rfgsm
+from .spsa import SPSA, spsa
+from .square import Square, square
 from .worst_case import WorstCase
 
 __all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "PGD", "pgd",
            "RFGSM", "rfgsm", "APGD", "apgd", "apgd_checkpoints", "EarlyStoppedPGD",
-           "early_stopped_pgd", "WorstCase", "default_attack"]
+           "early_stopped_pgd", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
+           "CarliniWagnerL2", "carlini_wagner_l2"]
 
 
 def default_attack():

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 __all__ = ["AffineMap", "affine_map", "is_identity_step", "is_linear_classifier",
-           "linear_scores", "AffineLayer", "compose_affine", "NOT_DIFFERENTIABLE_HINT"]
+           "linear_scores", "linear_module", "AffineLayer", "Chain", "compose_affine",
+           "NOT_DIFFERENTIABLE_HINT"]
 
 #: appended to every "not differentiable" error
 NOT_DIFFERENTIABLE_HINT = (
@@ -97,9 +98,12 @@ def affine_map(step):
     """
     from sklearn.decomposition import PCA, TruncatedSVD
     from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
+    from sklearn.utils.validation import check_is_fitted
 
     if is_identity_step(step):
         return None
+    if isinstance(step, (StandardScaler, MinMaxScaler, MaxAbsScaler, PCA, TruncatedSVD)):
+        check_is_fitted(step)
     if isinstance(step, StandardScaler):
         scale = _vec(step.scale_)
         inv = None if scale is None else 1.0 / scale
@@ -122,7 +126,7 @@ def affine_map(step):
     if isinstance(step, TruncatedSVD):  # no centering: a linear map
         return AffineMap(matrix=_vec(step.components_))
     raise TypeError(
-        f"Pipeline step {type(step).__name__} is not affine, so the pipeline is not "
+        f"{type(step).__name__} is not affine, so the pipeline is not "
         "differentiable by the gradient attacks: they differentiate through 'passthrough', "
         "StandardScaler, MinMaxScaler, MaxAbsScaler, PCA, TruncatedSVD and "
         "FunctionTransformer(func=None) steps only. " + NOT_DIFFERENTIABLE_HINT)

@@ -6,22 +6,22 @@ scores of shape ``(n, n_classes)`` (columns ordered as ``classes_``), the
 conversion of ``X`` and ``y``, and the threat-model defaults attack parameters
 left ``None`` inherit. The scores come from, in this order of preference:
 
-1. a robustsk estimator (or a Pipeline ending in one): the module's logits,
-   computed in torch without gradients. When the earlier steps are all
-   ``"passthrough"`` the inputs never leave torch; otherwise they go through
-   ``pipeline[:-1].transform`` (numpy) first;
-2. ``decision_function``: used as it is for several classes; a binary ``d``
+1. the torch module of :func:`robustsk.attacks._target.as_target` when the
+   object has one (robustsk estimators, scikit-learn linear classifiers, and
+   Pipelines of affine steps ending in either): called without gradients, so
+   the inputs never leave torch, with the same threat-model defaults as the
+   gradient attacks;
+2. a Pipeline with other preprocessing ending in a robustsk estimator: the
+   module's logits after ``pipeline[:-1].transform`` (numpy). Its ``eps``,
+   ``norm`` and ``random_state`` are inherited, its box is not (it lives in the
+   transformed space), as for affine pipelines in ``as_target``;
+3. ``decision_function``: used as it is for several classes; a binary ``d``
    (the score of ``classes_[1]``) becomes the two columns ``[-d / 2, d / 2]``,
    whose margin is ``d`` and whose argmax is the predicted class;
-3. ``predict_proba``: ``log(clip(p, 1e-12, 1))``, log-probabilities as logits.
+4. ``predict_proba``: ``log(clip(p, 1e-12, 1))``, log-probabilities as logits.
 
-Threat-model defaults (``eps``, ``norm``, ``clip_min``, ``clip_max``,
-``random_state``) come from a robustsk estimator, or from the last step of a
-Pipeline whose earlier steps are ``"passthrough"``. Behind real preprocessing
-only ``norm`` and ``random_state`` are inherited: the last step's ``eps`` and
-box live in the transformed space, while the attack works in the raw one.
-Other scikit-learn models give no defaults (their ``random_state`` seeds their
-training, not an attack).
+Cases 3 and 4 give no threat-model defaults: a scikit-learn model's
+``random_state`` seeds its training, not an attack; give ``eps`` to the attack.
 """
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -34,15 +34,13 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._primitives import Randomness, attack_context
-from ._target import _is_passthrough, output_like
+from ._target import as_target, output_like
 from .base import Attack, _project_out
 
 __all__ = ["ScoreTarget", "ScoreAttack", "as_score_target", "score_function", "encode_y"]
 
 #: probabilities are clipped to this before the log
 PROBA_FLOOR = 1e-12
-#: threat parameters that have the same meaning before and after preprocessing
-_SPACE_FREE = ("norm", "random_state")
 
 
 @dataclass(frozen=True)
@@ -60,30 +58,25 @@ class ScoreTarget:
         ``(y, n_samples) -> LongTensor`` of column indices into the scores.
     classes : ndarray of shape (n_classes,)
         The estimator's ``classes_``.
-    estimator : object
-        The object the threat-model defaults come from (None: no defaults).
-    inherits : tuple of str or None
-        The threat parameters inherited from ``estimator`` (None: all).
+    defaults : callable or None
+        ``name -> value`` of the threat-model defaults (None: no defaults).
     module : torch.nn.Module or None
-        The robustsk module behind ``scores``; put in eval mode by :meth:`context`.
+        The torch module behind ``scores``; put in eval mode by :meth:`context`.
     """
 
     scores: Callable
     prepare_X: Callable
     encode_y: Callable
     classes: Any
-    estimator: Any = None
-    inherits: Any = None
+    defaults: Any = None
     module: Any = None
 
     def threat_default(self, name):
-        """The estimator's value of a threat-model parameter (None if not inherited)."""
-        if self.estimator is None or (self.inherits is not None and name not in self.inherits):
-            return None
-        return getattr(self.estimator, name, None)
+        """The inherited value of a threat-model parameter (None if there is none)."""
+        return None if self.defaults is None else self.defaults(name)
 
     def context(self):
-        """Eval mode for a robustsk module during the attack, restored afterwards."""
+        """Eval mode for a torch module during the attack, restored afterwards."""
         return attack_context(self.module, "eval") if self.module is not None else nullcontext()
 
 
@@ -170,7 +163,7 @@ def _module_scores(module, device, transform=None):
     return scores
 
 
-def _sklearn_scores(estimator, n_classes, input_dtype):
+def _sklearn_scores(estimator, n_classes):
     if hasattr(estimator, "decision_function"):
         method, name = estimator.decision_function, "decision_function"
     elif hasattr(estimator, "predict_proba"):
@@ -183,7 +176,7 @@ def _sklearn_scores(estimator, n_classes, input_dtype):
             "decision_function; probability=True adds predict_proba).")
 
     def scores(x):
-        out = np.asarray(method(_as_numpy(x, input_dtype)), dtype=np.float64)
+        out = np.asarray(method(_as_numpy(x, None)), dtype=np.float64)
         if name == "decision_function":
             if out.ndim == 1:
                 out = np.stack([-out / 2, out / 2], axis=1)
@@ -250,30 +243,32 @@ def as_score_target(estimator):
     >>> as_score_target(clf).scores(X[:2]).shape
     torch.Size([2, 3])
     """
-    final, passthrough = estimator, True
-    if isinstance(estimator, Pipeline):
-        final = estimator.steps[-1][1]
-        passthrough = all(_is_passthrough(step) for _, step in estimator.steps[:-1])
+    try:
+        target = as_target(estimator)
+    except TypeError:  # no differentiable twin: fall back to the scores
+        target = None
+    if target is not None:
+        module = target.module
+        params = list(module.parameters())
+        device = params[0].device if params else "cpu"
+        return ScoreTarget(scores=_module_scores(module, device), prepare_X=target.prepare_X,
+                           encode_y=target.encode_y, classes=_classes(estimator),
+                           defaults=target.threat_default, module=module)
     check_is_fitted(estimator)
-    if hasattr(final, "_as_attack_target"):
-        check_is_fitted(final)
-        classes = _classes(final)
-        if passthrough:
-            target = final._as_attack_target()
-            return ScoreTarget(scores=_module_scores(target.module, final.device),
-                               prepare_X=target.prepare_X, encode_y=target.encode_y,
-                               classes=classes, estimator=final, module=target.module)
-        head = estimator[:-1]
-        return ScoreTarget(scores=_module_scores(final.module_, final.device, head.transform),
-                           prepare_X=_generic_prepare(estimator),
-                           encode_y=_label_encoder(classes), classes=classes, estimator=final,
-                           inherits=_SPACE_FREE, module=final.module_)
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     classes = _classes(estimator)
-    prepare = _generic_prepare(estimator)
-    scores = _sklearn_scores(estimator, len(classes), None)
-    # no threat defaults: a plain scikit-learn model's parameters (e.g. random_state)
-    # belong to its training, not to a threat model
-    return ScoreTarget(scores=scores, prepare_X=prepare, encode_y=_label_encoder(classes),
+    if hasattr(final, "_as_attack_target"):  # robustsk behind non-affine preprocessing
+        check_is_fitted(final)
+
+        def defaults(name):
+            return None if name in ("clip_min", "clip_max") else getattr(final, name, None)
+        return ScoreTarget(scores=_module_scores(final.module_, final.device,
+                                                 estimator[:-1].transform),
+                           prepare_X=_generic_prepare(estimator),
+                           encode_y=_label_encoder(classes), classes=classes,
+                           defaults=defaults, module=final.module_)
+    return ScoreTarget(scores=_sklearn_scores(estimator, len(classes)),
+                       prepare_X=_generic_prepare(estimator), encode_y=_label_encoder(classes),
                        classes=classes)
 
 

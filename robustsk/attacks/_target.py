@@ -136,9 +136,8 @@ def _linear_target(estimator):
     def encode_y(y, n_samples):
         return torch.as_tensor(_encode_labels(classes, y, n_samples))
 
-    state = getattr(estimator, "random_state", None)
+    # no threat model: a scikit-learn model's random_state belongs to its training
     defaults = {name: None for name in _THREAT_NAMES}
-    defaults["random_state"] = state if isinstance(state, (int, np.integer)) else None
     return AttackTarget(module=linear_module(estimator), prepare_X=prepare_X,
                         encode_y=encode_y, estimator=estimator, defaults=defaults,
                         linear=linear_scores(estimator))
@@ -161,20 +160,18 @@ def _pipeline_target(pipe):
         raise _not_differentiable(final)
     maps, first = [], None
     for name, step in steps[:-1]:
+        if is_identity_step(step):
+            continue
         try:
             m = affine_map(step)
         except TypeError as err:
             raise TypeError(f"Pipeline step {name!r}: {err}") from None
-        if m is not None:
-            check_is_fitted(step)
-            first = step if first is None else first
-            maps.append(m)
+        first = step if first is None else first
+        maps.append(m)
     inner = _final_target(final)
     if not maps:  # identity steps only: raw space is the estimator's space
         return inner
-    device = next(iter(inner.module.buffers()), None)
-    params = list(inner.module.parameters())
-    device = params[0].device if params else (device.device if device is not None else "cpu")
+    device = getattr(inner.estimator, "device", "cpu")
     n_features = int(first.n_features_in_)
     module = Chain(*[AffineLayer(m, device) for m in maps], inner.module)
 

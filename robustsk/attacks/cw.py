@@ -53,7 +53,7 @@ def _fooled(logits, y, y_target, kappa):
 
 def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_const=1e-3,
                       kappa=0.0, lr=0.01, eps=None, y_target=None, clip_min=None,
-                      clip_max=None, mode="eval", return_info=False):
+                      clip_max=None, box_method="tanh", mode="eval", return_info=False):
     """Carlini-Wagner L2 attack with a per-example binary search over ``c``.
 
     Parameters
@@ -87,6 +87,13 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
     clip_min, clip_max : float or Tensor, default=None
         Both given: the tanh change of variables. Otherwise the perturbation is
         optimised directly and clipped to the side given, if any.
+    box_method : {"tanh", "clip"}, default="tanh"
+        How the box is kept: the paper's tanh change of variables, or Adam on
+        the perturbation followed by a clip. With short budgets on data with
+        many values exactly at the bounds (digits: pixels at 0 and 1), "clip"
+        finds smaller perturbations: tanh's derivative vanishes there, so those
+        values barely move (on a digits CNN, 100 steps x 5 searches: 67% vs 43%
+        of examples fooled within L2 0.5; PGD-L2 fooled 73%).
     mode : {"eval", "train", None}, default="eval"
     return_info : bool, default=False
         Also return a dict: ``"l2"`` (Tensor, the L2 norm of the smallest
@@ -134,7 +141,10 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
         info = {"l2": best_l2, "success": torch.zeros(n, dtype=torch.bool, device=x.device)}
         return (best_x, info) if return_info else best_x
     lo, hi = as_box(clip_min, clip_max, x)
-    tanh = lo is not None and hi is not None
+    if box_method not in ("tanh", "clip"):
+        raise ValueError(f"box_method={box_method!r}: expected 'tanh' (the paper's change of "
+                         "variables) or 'clip' (optimise the perturbation, clip to the box).")
+    tanh = lo is not None and hi is not None and box_method == "tanh"
     if tanh:
         width = (hi - lo).clamp_min(1e-12)
         w0 = torch.atanh(((x - lo) / width * 2 - 1).clamp(-1, 1) * 0.999999)
@@ -204,6 +214,8 @@ class CarliniWagnerL2(Attack):
     lr : float, default=0.01
     clip_min, clip_max : float or array-like, default=None
         None inherits the estimator's box.
+    box_method : {"tanh", "clip"}, default="tanh"
+        See :func:`carlini_wagner_l2`; "clip" is stronger on short budgets.
     batch_size : int, default=256
 
     Notes
@@ -228,7 +240,7 @@ class CarliniWagnerL2(Attack):
     """
 
     def __init__(self, eps=None, n_iter=1000, n_binary_steps=9, initial_const=1e-3, kappa=0.0,
-                 lr=0.01, clip_min=None, clip_max=None, batch_size=256):
+                 lr=0.01, clip_min=None, clip_max=None, box_method="tanh", batch_size=256):
         self.eps = eps
         self.n_iter = n_iter
         self.n_binary_steps = n_binary_steps
@@ -237,6 +249,7 @@ class CarliniWagnerL2(Attack):
         self.lr = lr
         self.clip_min = clip_min
         self.clip_max = clip_max
+        self.box_method = box_method
         self.batch_size = batch_size
 
     def resolve_threat(self, target):
@@ -255,7 +268,8 @@ class CarliniWagnerL2(Attack):
             model, x, y, n_iter=self.n_iter, n_binary_steps=self.n_binary_steps,
             initial_const=self.initial_const, kappa=self.kappa, lr=self.lr,
             eps=None if math.isinf(threat.eps) else threat.eps, y_target=y_target,
-            clip_min=threat.clip_min, clip_max=threat.clip_max, return_info=True)
+            clip_min=threat.clip_min, clip_max=threat.clip_max, box_method=self.box_method,
+            return_info=True)
 
     def _perturb(self, model, x, y, *, threat, rng=None, y_target=None):
         return self._call(model, x, y, threat, y_target)[0]

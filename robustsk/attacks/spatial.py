@@ -184,7 +184,7 @@ class Spatial(Attack):
 
     Examples
     --------
-    >>> from robustsk.attacks import Spatial
+    >>> from robustsk.attacks.spatial import Spatial
     >>> Spatial(n_rotations=11).set_params(max_rotation=15).max_rotation
     15
     """

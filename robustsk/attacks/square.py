@@ -74,9 +74,9 @@ def _window(p, h, w, minimum):
     area = p * h * w
     if h == 1 or w == 1:
         length = max(h, w)
-        side = min(max(int(round(area)), minimum, 1), length)
+        side = min(max(round(area), minimum, 1), length)
         return (1, side) if h == 1 else (side, 1)
-    side = min(max(int(round(math.sqrt(area))), minimum, 1), h, w)
+    side = min(max(round(math.sqrt(area)), minimum, 1), h, w)
     return side, side
 
 
@@ -267,7 +267,7 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
     fn = objective("margin", y_target is not None)
     kw = {"y_target": y_target}
     img = _to_image(x, image_shape)
-    n, c, h, w = img.shape
+    n, c, _, w = img.shape
 
     def box_img(t):  # clip in the original shape (per-feature bounds), view as image
         return clip_box(t.reshape(len(t), *x.shape[1:]), *box).reshape(t.shape)

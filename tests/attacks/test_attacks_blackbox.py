@@ -7,7 +7,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
 from robustsk.attacks import PGD, WorstCase
@@ -165,32 +165,33 @@ def _count_calls(clf):
 
 def test_spsa_one_model_call_per_iteration(flat):
     X, y, X_te, y_te = flat
-    clf = LogisticRegression(max_iter=500).fit(X, y)
+    clf = SVC().fit(X, y)  # no torch twin: scored through decision_function
     calls = _count_calls(clf)
     n_iter, n_samples = 7, 5
     attack = SPSA(eps=0.05, n_iter=n_iter, n_samples=n_samples, early_stop=False,
                   batch_size=None, random_state=0)
-    _, info = attack.generate(clf, X_te, y_te, return_info=True)
-    # one call per iteration, one for the last iterate (and predict, for "success")
-    assert len(calls) == n_iter + 1 + 1
+    attack.generate(clf, X_te, y_te)
+    assert len(calls) == n_iter + 1  # one per iteration, one for the last iterate
     assert calls[0] == len(X_te) * (2 + 2 * n_samples)  # clean + current + 2 n_samples
-    assert sum(calls[:-1]) == info["queries"].sum()
+    _, info = attack.generate(clf, X_te, y_te, return_info=True)
+    assert info["queries"].sum() == sum(calls[:n_iter + 1])
     calls.clear()
-    _, info = attack.set_params(eps=0.3, early_stop=True, batch_size=20).generate(
-        clf, X_te, y_te, return_info=True)
-    assert len(calls) - 1 <= 3 * (n_iter + 1)  # per batch of examples
-    assert sum(calls[:-1]) == info["queries"].sum()
+    attack.set_params(eps=0.3, early_stop=True, batch_size=20).generate(clf, X_te, y_te)
+    assert len(calls) <= 3 * (n_iter + 1)  # per batch of examples
+    assert sum(calls) < len(X_te) * (n_iter + 1) * (2 + 2 * n_samples)  # some stopped early
 
 
 def test_square_one_model_call_per_iteration(flat):
     X, y, X_te, y_te = flat
-    clf = LogisticRegression(max_iter=500).fit(X, y)
+    clf = SVC().fit(X, y)
     calls = _count_calls(clf)
-    _, info = Square(eps=0.1, n_iter=15, batch_size=None, random_state=0).generate(
-        clf, X_te, y_te, return_info=True)
-    assert len(calls) - 1 <= 15 + 1  # the clean input and the start share the first call
+    attack = Square(eps=0.1, n_iter=15, batch_size=None, random_state=0)
+    attack.generate(clf, X_te, y_te)
+    n_calls = len(calls)
+    assert n_calls <= 15 + 1  # the clean input and the start share the first call
     assert calls[0] == 2 * len(X_te)
-    assert sum(calls[:-1]) == info["queries"].sum()
+    _, info = attack.generate(clf, X_te, y_te, return_info=True)
+    assert info["queries"].sum() == sum(calls[:n_calls])
 
 
 def test_inherits_threat_from_robustsk_estimator(binary_clf, binary_data):
@@ -205,14 +206,24 @@ def test_inherits_threat_from_robustsk_estimator(binary_clf, binary_data):
                                   attack.generate(binary_clf, X, y))
 
 
-def test_pipeline_with_preprocessing_needs_raw_eps(binary_data):
+def test_pipelines_with_preprocessing(binary_data):
     X, y, X_te, y_te = binary_data
-    pipe = make_pipeline(StandardScaler(), RobustClassifier(
-        max_epochs=3, random_state=0, eps=0.5, module__hidden_units=(16,))).fit(X, y)
-    with pytest.raises(ValueError, match="eps is None"):
-        SPSA(n_iter=2).generate(pipe, X_te, y_te)
-    X_adv = Square(eps=0.2, n_iter=20, random_state=0).generate(pipe, X_te, y_te)
-    assert linf(X_adv, X_te).max() <= 0.2 + 1e-6
+    robust = RobustClassifier(max_epochs=5, lr=1e-2, random_state=0, eps=0.2, clip_min=-50.0,
+                              clip_max=50.0, module__hidden_units=(16,))
+    # affine preprocessing: the torch twin of the pipeline (as the gradient attacks see it)
+    affine = make_pipeline(StandardScaler(), robust).fit(X, y)
+    # other preprocessing: transform in numpy, then the module's logits
+    nonaffine = make_pipeline(FunctionTransformer(np.tanh), clone(robust)).fit(X, y)
+    for pipe in (affine, nonaffine):
+        target = as_score_target(pipe)
+        assert target.threat_default("eps") == 0.2  # the final step's eps ...
+        assert target.threat_default("clip_max") is None  # ... but not its box
+        X_adv = SPSA(n_iter=3, n_samples=4, random_state=0).generate(pipe, X_te, y_te)
+        assert linf(X_adv, X_te).max() <= 0.2 + 1e-6  # eps in the raw space
+    X_adv = Square(eps=0.3, n_iter=30, clip_min=0.0, clip_max=1.0, random_state=0).generate(
+        nonaffine, X_te, y_te)
+    assert X_adv.min() >= 0.0
+    assert accuracy(nonaffine, X_adv, y_te) <= accuracy(nonaffine, X_te, y_te)
 
 
 def test_inside_worst_case(binary_clf, binary_data):
@@ -265,8 +276,9 @@ def test_errors(name, sk_models, flat):
         FAST[name](eps=-0.1).generate(clf, X_te, y_te)
     with pytest.raises(ValueError, match="y has"):
         attack.generate(clf, X_te, y_te[:-1])
-    with pytest.raises(ValueError, match="not fitted on"):
-        attack.generate(clf, X_te, y_te + 100)
+    for model in (clf, sk_models["forest"]):  # torch twin and plain scores
+        with pytest.raises(ValueError, match="labels"):
+            attack.generate(model, X_te, y_te + 100)
     with pytest.raises(ValueError, match="outside the box"):
         FAST[name](eps=0.1, clip_min=0.0, clip_max=0.5).generate(clf, X_te, y_te)
 

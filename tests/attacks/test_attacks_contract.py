@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from robustsk.attacks import (APGD, FGSM, PGD, RFGSM, EarlyStoppedPGD, WorstCase,
@@ -211,10 +210,13 @@ def test_unfitted_estimator(attack_id, image_data):
         make(attack_id).generate(RobustClassifier(), X[:5], y[:5])
 
 
-def test_not_a_robustsk_estimator(attack_id, binary_data):
+def test_not_differentiable_estimator(attack_id, binary_data):
+    from sklearn.tree import DecisionTreeClassifier
     X, y, _, _ = binary_data
-    with pytest.raises(TypeError, match="robustsk"):
-        make(attack_id).generate(LogisticRegression().fit(X, y), X[:5], y[:5])
+    flat = X.reshape(len(X), -1)
+    tree = DecisionTreeClassifier(random_state=0).fit(flat, y)
+    with pytest.raises(TypeError, match="not differentiable"):
+        make(attack_id).generate(tree, flat[:5], y[:5])
 
 
 @pytest.mark.parametrize("attack", [

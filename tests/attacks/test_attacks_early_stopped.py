@@ -89,7 +89,8 @@ def test_trained_model_ball_box_and_streams(start, loss, norm, eps, image_clf, i
         alone, s = early_stopped_pgd(model, x[i:i + 1], y[i:i + 1],
                                      random_state=Randomness.for_examples(1, 30).subset([i]),
                                      **kw)
-        torch.testing.assert_close(alone[0], x_adv[i], atol=1e-5, rtol=0)
+        # float32 batching noise (BLAS blocking) only: a different stream would differ by O(eps)
+        torch.testing.assert_close(alone[0], x_adv[i], atol=1e-4, rtol=0)
         assert int(s[0]) == int(steps[i])
 
 
