@@ -1,0 +1,268 @@
+"""How much slower is one robustsk epoch than the same epoch in raw PyTorch?
+
+Times one epoch of :class:`~robustsk.defenses.AdversarialTraining` (PGD
+training) and of :class:`~robustsk.defenses.TRADES` against a hand-written
+PyTorch loop doing the same arithmetic: the same network
+(:class:`~robustsk.modules.SmallCNN` for (1, 28, 28) images, same initial
+weights), the same Fashion-MNIST subset, batch size, optimizer (Adam, lr 1e-3)
+and training attack (``n_iter`` signed steps of ``eps / 4`` in the Linf ball,
+network in eval mode with its parameters frozen, last iterate; PGD from a
+uniform random start with CE, TRADES from ``x + 0.001 N(0, 1)`` with the KL to
+the clean prediction and the loss ``CE + beta * KL``).
+
+What is timed
+    robustsk: ``partial_fit`` of an already fitted estimator with
+    ``max_epochs=1`` (one epoch that keeps the weights and the optimizer state),
+    which includes all that a user pays per epoch: input validation, skorch's
+    dataset/iterator/callbacks/history, the seeding, and the small check
+    forward pass on up to 512 examples after training. ``--timed fit`` times
+    ``fit`` instead (also rebuilding the module and the optimizer; the raw
+    side then also builds a fresh model and optimizer).
+    raw: one pass of the loop below over tensors already in memory.
+
+The two alternate which one runs first, run after run; each run gives one
+ratio robustsk / raw, and the script prints their median and range with the
+median seconds per epoch of each side. The machine is noisy: single runs vary
+by about +-10 %, so trust the median over ``--runs`` (at least 10).
+
+Before timing, ``--check`` (on by default) trains both sides for one epoch from
+the same seed on a few hundred examples and prints the largest difference of
+their weights: 0.0 (bitwise the same weights) shows the raw loop does exactly
+the same arithmetic, in the same order, with the same random draws.
+
+Data: Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package. If it is
+missing::
+
+    apt-get install dataset-fashion-mnist
+    # or point ROBUSTSK_FASHION_MNIST at a folder with the IDX files
+
+Usage::
+
+    python benchmarks/overhead.py --runs 10        # one epoch of 2048 is 10-100 s on a CPU core
+
+Options: ``--n-samples`` (2048), ``--runs`` (10), ``--batch-size`` (64),
+``--n-iter`` (10), ``--eps`` (0.1), ``--beta`` (6.0), ``--threads`` (1, for
+``torch.set_num_threads``; 2 only on an otherwise idle 2-core machine), ``--defenses`` (madry trades), ``--timed``
+(partial_fit or fit), ``--no-check``.
+"""
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+try:
+    import robustsk
+except ImportError:  # run from a source tree without installing: use the tree's package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import robustsk
+from robustsk.base import NearChanceWarning
+from robustsk.datasets import load_fashion_mnist
+from robustsk.defenses import TRADES, AdversarialTraining
+from robustsk.modules import SmallCNN
+
+INPUT_SHAPE, N_CLASSES = (1, 28, 28), 10
+
+
+# ---------------------------------------------------------------- raw PyTorch
+def _frozen(model, frozen):
+    for p in model.parameters():
+        p.requires_grad_(not frozen)
+
+
+def _pgd_ce(model, x, y, eps, step_size, n_iter, gen):
+    """Madry et al.'s training attack: uniform start, CE, sign steps, last iterate."""
+    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)).clamp(0, 1)
+    for _ in range(n_iter):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), y, reduction="sum")
+        grad, = torch.autograd.grad(loss, x_adv)
+        x_adv = x_adv.detach() + step_size * grad.sign()
+        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+    return x_adv.detach()
+
+
+def _pgd_kl(model, x, eps, step_size, n_iter, gen):
+    """TRADES's inner attack: ``x + 0.001 N(0, 1)``, KL to the clean prediction."""
+    with torch.no_grad():
+        p_clean = F.softmax(model(x), dim=1)
+    x_adv = x + 0.001 * torch.randn(x.shape, generator=gen)
+    for _ in range(n_iter):
+        x_adv.requires_grad_(True)
+        loss = F.kl_div(F.log_softmax(model(x_adv), dim=1), p_clean, reduction="sum")
+        grad, = torch.autograd.grad(loss, x_adv)
+        x_adv = x_adv.detach() + step_size * grad.sign()
+        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+    return x_adv.detach()
+
+
+def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, batch_size,
+              gen):
+    """One epoch of PGD training or TRADES, written as one would in plain PyTorch."""
+    order = torch.randperm(len(X), generator=gen)
+    total = 0.0
+    for start in range(0, len(X), batch_size):
+        idx = order[start:start + batch_size]
+        x, t = X[idx], y[idx]
+        model.eval()
+        _frozen(model, True)
+        if defense == "madry":
+            x_adv = _pgd_ce(model, x, t, eps, step_size, n_iter, gen)
+        else:
+            x_adv = _pgd_kl(model, x, eps, step_size, n_iter, gen)
+        _frozen(model, False)
+        model.train()
+        optimizer.zero_grad()
+        if defense == "madry":
+            loss = F.cross_entropy(model(x_adv), t)
+        else:
+            logits = model(x)
+            kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1),
+                          reduction="batchmean")
+            loss = F.cross_entropy(logits, t) + beta * kl
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+    return total / len(X)
+
+
+def _raw_model(lr):
+    model = SmallCNN(INPUT_SHAPE, N_CLASSES)
+    return model, torch.optim.Adam(model.parameters(), lr=lr)
+
+
+# ---------------------------------------------------------------- robustsk
+DEFENSES = {"madry": AdversarialTraining, "trades": TRADES}
+
+
+def _estimator(defense, args, random_state=0):
+    extra = {"beta": args.beta} if defense == "trades" else {}
+    # iterator_train__shuffle=True: the raw loop shuffles every epoch (robustsk's
+    # default, inherited from skorch, is not to shuffle).
+    return DEFENSES[defense](
+        eps=args.eps, n_iter=args.n_iter, clip_min=0.0, clip_max=1.0, lr=1e-3,
+        batch_size=args.batch_size, max_epochs=1, random_state=random_state,
+        iterator_train__shuffle=True, **extra)
+
+
+def check_same_arithmetic(defense, args, X, y, n=256):
+    """Largest absolute weight difference after one epoch from the same seed."""
+    with warnings.catch_warnings():  # one epoch on 256 examples is near chance: expected
+        warnings.simplefilter("ignore", NearChanceWarning)
+        clf = _estimator(defense, args, random_state=0).fit(X[:n], y[:n])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # robustsk seeds torch's generator with random_state in fit
+        model, optimizer = _raw_model(1e-3)
+        raw_epoch(model, optimizer, torch.from_numpy(X[:n]), torch.from_numpy(y[:n]),
+                  defense=defense, eps=args.eps, step_size=args.eps / 4, n_iter=args.n_iter,
+                  beta=args.beta, batch_size=args.batch_size, gen=torch.default_generator)
+    theirs = dict(model.named_parameters())
+    return max(float((p.detach() - theirs[name].detach()).abs().max())
+               for name, p in clf.module_.named_parameters())
+
+
+# ---------------------------------------------------------------- timing
+def _timed(fn):
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _summary(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-samples", type=int, default=2048)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--n-iter", type=int, default=10)
+    parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--beta", type=float, default=6.0)
+    # One thread by default: on a 2-core machine with anything else running, two
+    # OpenMP threads straggle (measured here: a forward pass 4x slower than with one).
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--defenses", nargs="+", choices=sorted(DEFENSES),
+                        default=["madry", "trades"])
+    parser.add_argument("--timed", choices=["partial_fit", "fit"], default="partial_fit")
+    parser.add_argument("--no-check", dest="check", action="store_false")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.n_samples < 1:
+        parser.error("--runs and --n-samples must be at least 1")
+    torch.set_num_threads(args.threads)
+    try:
+        X_np, y_np = load_fashion_mnist(subset="train", n_samples=args.n_samples,
+                                        return_X_y=True)
+    except FileNotFoundError as err:
+        raise SystemExit(f"{err}\nThis benchmark needs Fashion-MNIST: "
+                         "apt-get install dataset-fashion-mnist") from None
+    X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
+    step_size = args.eps / 4
+    print(f"Fashion-MNIST train[:{len(X)}], SmallCNN(1x28x28), batch {args.batch_size}, Adam "
+          f"lr 1e-3, Linf eps {args.eps}, {args.n_iter} steps of {step_size:g}, "
+          f"TRADES beta {args.beta:g}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s); {args.runs} runs, order alternating; "
+          f"robustsk from {os.path.dirname(robustsk.__file__)}")
+    print(f"timed per epoch: robustsk {args.timed}(max_epochs=1"
+          + (", warm: weights and Adam state kept" if args.timed == "partial_fit"
+             else ", fresh module and optimizer") + ", incl. validation and the post-fit "
+          "check) vs one raw PyTorch epoch"
+          + (" (after building a fresh model and optimizer)" if args.timed == "fit" else ""))
+    if args.check:
+        for defense in args.defenses:
+            print(f"check {defense}: max |w_robustsk - w_raw| after one epoch on 256 "
+                  f"examples from the same seed = {check_same_arithmetic(defense, args, X_np, y_np):.1e}")
+
+    sides = {}
+    for defense in args.defenses:
+        clf = _estimator(defense, args).fit(X_np, y_np)  # warm-up epoch (not timed)
+        model, optimizer = _raw_model(1e-3)
+        model.load_state_dict(clf.module_.state_dict())
+        gen = torch.Generator().manual_seed(0)
+        kw = dict(defense=defense, eps=args.eps, step_size=step_size, n_iter=args.n_iter,
+                  beta=args.beta, batch_size=args.batch_size, gen=gen)
+        raw_epoch(model, optimizer, X, y, **kw)  # warm-up epoch (not timed)
+
+        def rsk(clf=clf):
+            (clf.partial_fit if args.timed == "partial_fit" else clf.fit)(X_np, y_np)
+
+        def raw(state=[model, optimizer], kw=kw):
+            if args.timed == "fit":
+                state[:] = _raw_model(1e-3)
+            raw_epoch(*state, X, y, **kw)
+
+        sides[defense] = (rsk, raw, [], [])
+
+    for run in range(args.runs):
+        for rsk, raw, t_rsk, t_raw in sides.values():
+            if run % 2 == 0:
+                t_rsk.append(_timed(rsk))
+                t_raw.append(_timed(raw))
+            else:
+                t_raw.append(_timed(raw))
+                t_rsk.append(_timed(rsk))
+
+    header = (f"{'defense':<8} | {'ratio robustsk/raw: median':>26} {'[min, max]':>15} | "
+              f"{'s/epoch robustsk':>16} {'raw':>6}")
+    print(header)
+    print("-" * len(header))
+    worst = 0.0
+    for defense, (_, _, t_rsk, t_raw) in sides.items():
+        med, lo, hi = _summary([a / b for a, b in zip(t_rsk, t_raw)])
+        worst = max(worst, med)
+        print(f"{defense:<8} | {med:>26.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} | "
+              f"{statistics.median(t_rsk):>16.3f} {statistics.median(t_raw):>6.3f}")
+    print(f"target: median ratio <= 1.05 -> {'met' if worst <= 1.05 else 'NOT met'} "
+          f"(worst median {worst:.3f})")
+
+
+if __name__ == "__main__":
+    main()
