@@ -244,41 +244,52 @@ class RobustClassifier(NeuralNetClassifier):
 
     # --------------------------------------------------------------- fitting
     def _validate_fit(self, X, y, reset, classes=None):
+        """Validate everything before touching any fitted state (a failure loses nothing)."""
         check_threat_params(self)
         cbs = self.callbacks
-        if not (cbs is None or (isinstance(cbs, str) and cbs == "disable") or isinstance(cbs, (list, tuple))):
+        if not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
+                or isinstance(cbs, (list, tuple))):
             raise ValueError(f"callbacks={cbs!r}: expected None, 'disable' or a list of skorch "
                              "callbacks (or (name, callback) pairs).")
         if not isinstance(self.record_clean_loss, (bool, np.bool_)):
-            raise ValueError(f"record_clean_loss={self.record_clean_loss!r}: expected True or False.")
-        _check_feature_names(self, X, reset=reset)
+            raise ValueError(f"record_clean_loss={self.record_clean_loss!r}: expected True or "
+                             "False.")
+        if not reset:
+            _check_feature_names(self, X, reset=False)
+        X_in = X
         X = check_X(X)
         y = check_y(y, len(X))
         if reset:
             known = classes if classes is not None else self.classes
-            self.classes_ = np.unique(y) if known is None else np.unique(np.asarray(known))
-            if len(self.classes_) < 2:
+            labels = np.unique(y) if known is None else np.unique(np.asarray(known))
+            if len(labels) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes in the data, "
-                    f"but y contains only one class: {self.classes_[0]!r}. A classifier "
+                    f"but y contains only one class: {labels[0]!r}. A classifier "
                     "cannot train when only one class is present.")
-            self.input_shape_ = tuple(X.shape[1:])
-            self.n_features_in_ = int(np.prod(self.input_shape_))
+            input_shape = tuple(X.shape[1:])
         else:
             X = self._check_shape(X)
-        box = check_box(self.clip_min, self.clip_max, self.input_shape_)
-        check_in_box(X, *box)
-        return X, self._encode(y)
+            labels, input_shape = self.classes_, self.input_shape_
+        check_in_box(X, *check_box(self.clip_min, self.clip_max, input_shape))
+        y = self._encode(y, labels)
+        if reset:
+            _check_feature_names(self, X_in, reset=True)
+            self.classes_ = labels
+            self.input_shape_ = input_shape
+            self.n_features_in_ = int(np.prod(input_shape))
+        return X, y
 
-    def _encode(self, y):
+    def _encode(self, y, classes=None):
+        classes = self.classes_ if classes is None else classes
         y = np.asarray(y)
-        unknown = ~np.isin(y, self.classes_)
+        unknown = ~np.isin(y, classes)
         if unknown.any():
             raise ValueError(
                 f"y contains labels {np.unique(y[unknown])[:10].tolist()} that are not among "
-                f"the classes {self.classes_.tolist()[:20]}: pass all labels with classes=... "
+                f"the classes {classes.tolist()[:20]}: pass all labels with classes=... "
                 "or refit on data that contains them.")
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        return np.searchsorted(classes, y).astype(np.int64)
 
     @contextmanager
     def _seeded(self, seed):

@@ -38,3 +38,19 @@ def tabular():
 def global_random_seed(request):
     """scikit-learn-style seed fixture: the tests must pass for any seed."""
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _keep_library_path():
+    """Undo R's LD_LIBRARY_PATH after tests that start R through rpy2 directly.
+
+    Child processes (joblib's workers) inheriting it may load the wrong
+    libpython; robustsk.stats restores it itself, tests that import rpy2 do not.
+    """
+    import os
+    saved = os.environ.get("LD_LIBRARY_PATH")
+    yield
+    if saved is None:
+        os.environ.pop("LD_LIBRARY_PATH", None)
+    else:
+        os.environ["LD_LIBRARY_PATH"] = saved

@@ -294,3 +294,18 @@ def test_training_batches_are_shuffled_and_continued_fits_draw_new_streams(tabul
     orders.clear()
     Spy(max_epochs=1, batch_size=300, random_state=0, iterator_train__shuffle=False).fit(X, y)
     assert orders == [X[0, 0]]
+
+
+def test_failed_refit_loses_nothing(tabular):
+    X, y = tabular
+    clf = StandardTraining(max_epochs=2, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    for bad_X, bad_y in ((X, np.zeros_like(y)), (np.full_like(X, np.nan), y), (X, y[:-1])):
+        with pytest.raises(ValueError):
+            clf.fit(bad_X, bad_y)
+        np.testing.assert_array_equal(clf.predict_proba(X), before)
+        assert clf.n_features_in_ == 6 and list(clf.classes_) == [0, 1, 2]
+    clf.set_params(clip_min=0.0, clip_max=1.0)
+    with pytest.raises(ValueError, match="outside the box"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)

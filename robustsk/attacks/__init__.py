@@ -10,8 +10,10 @@ from .base import Attack, Threat
 from .cw import CarliniWagnerL2, carlini_wagner_l2
 from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
 from .fgsm import FGSM, fgsm
+from .linear import LinearMinimalAttack, minimal_perturbation
 from .pgd import PGD, pgd
 from .rfgsm import RFGSM, rfgsm
+from .spatial import Spatial, spatial, spatial_transform
 from .spsa import SPSA, spsa
 from .square import Square, square
 from .worst_case import WorstCase
@@ -19,7 +21,8 @@ from .worst_case import WorstCase
 __all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "PGD", "pgd",
            "RFGSM", "rfgsm", "APGD", "apgd", "apgd_checkpoints", "EarlyStoppedPGD",
            "early_stopped_pgd", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
-           "CarliniWagnerL2", "carlini_wagner_l2"]
+           "CarliniWagnerL2", "carlini_wagner_l2", "LinearMinimalAttack", "minimal_perturbation",
+           "Spatial", "spatial", "spatial_transform"]
 
 
 def default_attack():

@@ -303,6 +303,9 @@ def _sub(kw, index):
 
 
 class ScoreAttack(Attack):
+    #: read by robustsk.evaluation: the attack needs no gradients
+    _gradient_free = True
+
     """Base of the score-based attacks: ``generate`` works on any fitted classifier.
 
     Subclasses implement ``_run(model, x, y, *, threat, rng, y_target) ->

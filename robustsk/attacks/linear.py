@@ -19,7 +19,6 @@ argmax of affine scores); the input box is not part of it.
 import numpy as np
 import torch
 
-from ._checks import check_threat
 from ._primitives import check_norm
 from ._target import as_target, output_like
 from .base import Attack, _project_out

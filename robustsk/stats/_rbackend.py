@@ -40,11 +40,33 @@ def _source_dirs():
     yield Path(__file__).resolve().parents[2] / "r_compat" / "R"
 
 
+def import_robjects():
+    """Import ``rpy2.robjects`` without leaving R's library path in the environment.
+
+    Starting R sets ``LD_LIBRARY_PATH`` to R's library folders (and the
+    system's). Child processes started afterwards inherit it, and a Python
+    interpreter built with a shared libpython (pyenv, for instance) may then
+    load the system's libpython instead of its own and fail to find its
+    packages: joblib's workers die at start-up (``GridSearchCV(n_jobs=2)``).
+    R's libraries are already loaded once it has started, so the variable is
+    restored to what it was.
+    """
+    saved = os.environ.get("LD_LIBRARY_PATH")
+    try:
+        import rpy2.robjects as ro
+    finally:
+        if saved is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = saved
+    return ro
+
+
 def _load():
     if _STATE["env"] is not None:
         return _STATE["env"]
     try:
-        import rpy2.robjects as ro
+        ro = import_robjects()
     except Exception as exc:  # ImportError, or R itself failing to start
         raise RBackendError(f"backend='r' could not start R through rpy2 ({exc}). {INSTALL_HINT}") from exc
     for directory in _source_dirs():

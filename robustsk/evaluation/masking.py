@@ -1,0 +1,510 @@
+"""Checks for gradient masking: signs that gradient attacks overstate robustness.
+
+A defense can look robust because gradient attacks fail on it, not because
+adversarial examples are absent (Athalye, Carlini & Wagner, 2018). The checks
+here are the standard symptoms (Carlini et al., 2019, and AutoAttack's flags):
+
+=============================  ===============================================
+warning                         fires when
+=============================  ===============================================
+``BlackBoxBeatsWhiteBoxWarning``  a gradient-free attack fools examples the
+                                  gradient attacks could not
+``MoreStepsHelpWarning``          more steps and restarts lower accuracy further
+``LargeEpsWarning``               accuracy stays above ~0 at a huge radius
+``ZeroGradientWarning``           input gradients are zero, NaN or vanishing
+``RandomizedModelWarning``        two predictions on one input differ
+``SoftmaxOutputWarning``          the module outputs probabilities, not logits
+=============================  ===============================================
+
+Each is a :class:`GradientMaskingWarning` (a ``UserWarning``); their
+docstrings give the cause and the fix. :func:`check_gradient_masking` runs
+them and returns one :class:`MaskingFinding` per warning that fired.
+"""
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import clone
+
+from .. import base as _base
+from ..attacks._checks import check_threat
+from ..attacks._primitives import attack_context, seed_from_random_state, _splitmix64
+from ..attacks.apgd import APGD
+from ..attacks.worst_case import WorstCase
+from ._models import EOTModule, is_randomized
+from ._runner import configure, differentiable_target, is_gradient_free, run_attack
+
+__all__ = ["GradientMaskingWarning", "BlackBoxBeatsWhiteBoxWarning", "MoreStepsHelpWarning",
+           "LargeEpsWarning", "ZeroGradientWarning", "RandomizedModelWarning",
+           "SoftmaxOutputWarning", "MaskingFinding", "check_gradient_masking",
+           "gradient_free_attack"]
+
+
+class GradientMaskingWarning(UserWarning):
+    """Base class: the evaluation shows a symptom of gradient masking.
+
+    The reported robust accuracy is then likely an overestimate. See the
+    subclasses for each symptom's cause and fix.
+
+    References
+    ----------
+    .. [1] Athalye, A., Carlini, N. and Wagner, D. "Obfuscated Gradients Give a
+       False Sense of Security." ICML, 2018.
+    .. [2] Carlini, N. et al. "On Evaluating Adversarial Robustness."
+       arXiv:1902.06705, 2019.
+    .. [3] Croce, F. and Hein, M. "Reliable evaluation of adversarial robustness
+       with an ensemble of diverse parameter-free attacks." ICML, 2020.
+    """
+
+
+class BlackBoxBeatsWhiteBoxWarning(GradientMaskingWarning):
+    """A gradient-free attack (Square, SPSA) fooled examples the gradient attacks missed.
+
+    Cause: the gradients the white-box attacks follow are uninformative
+    (shattered by a non-differentiable layer, quantisation, saturation), so a
+    search that only queries predictions does better. Fix: attack a
+    differentiable approximation of the broken layer (BPDA, Athalye et al. 2018),
+    use loss functions that do not saturate (DLR, margin), and report the
+    worst case over white- and black-box attacks, as ``evaluate_robustness`` does.
+    """
+
+
+class MoreStepsHelpWarning(GradientMaskingWarning):
+    """More attack steps or restarts lowered accuracy further than the reported attack.
+
+    Cause: the attack had not converged (too few steps, a bad step size, a
+    loss landscape with many poor local maxima). Fix: raise ``n_iter`` and
+    ``n_restarts`` until the accuracy stops falling, or use APGD, which adapts
+    its step size.
+    """
+
+
+class LargeEpsWarning(GradientMaskingWarning):
+    """Accuracy does not fall to about zero at a huge radius.
+
+    With ``eps`` as wide as the whole input box (or 10 times the evaluated
+    radius when unbounded) every input can be turned into any other, so a
+    working attack reaches about 0% accuracy. Cause: the attack cannot use the
+    gradient (masking) or the model saturates. Fix: as for
+    :class:`BlackBoxBeatsWhiteBoxWarning`; check the box and ``eps`` units too.
+    """
+
+
+class ZeroGradientWarning(GradientMaskingWarning):
+    """Input gradients are exactly zero, NaN or vanishing for some examples.
+
+    Cause: a non-differentiable or piecewise-constant layer (rounding,
+    quantisation, thresholding), saturated outputs, or dead activations: a
+    gradient attack cannot move those examples. Fix: replace the layer by a
+    differentiable approximation in the attack (BPDA), remove saturating
+    outputs, and rely on gradient-free attacks for those examples.
+    """
+
+
+class RandomizedModelWarning(GradientMaskingWarning):
+    """Two predictions on the same input differ: the model is randomized.
+
+    Cause: noise layers, random transformations or dropout active at
+    prediction time. A single gradient sample is then a poor ascent direction,
+    and one prediction a random draw. Fix: attack with expectation over
+    transformation (average ``eot_iter`` gradients, as ``evaluate_robustness``
+    does automatically) and report accuracy over several draws.
+    """
+
+
+class SoftmaxOutputWarning(GradientMaskingWarning, _base.SoftmaxOutputWarning):
+    """The module outputs probabilities (softmax), not logits.
+
+    Cause: a softmax as the last layer; attacks then differentiate a saturated
+    function whose gradients vanish, and cross-entropy is applied twice.
+    Fix: remove the final softmax so the module returns logits. It is also a
+    :class:`robustsk.base.SoftmaxOutputWarning`, so filters on that still apply.
+    """
+
+
+@dataclass(frozen=True)
+class MaskingFinding:
+    """One gradient-masking symptom that was found.
+
+    Attributes
+    ----------
+    category : type
+        The :class:`GradientMaskingWarning` subclass.
+    message : str
+        What was measured and what to do.
+    statistic : float
+        The measured value (a fraction of the examples, or 1.0 for yes/no checks).
+    threshold : float
+        The value above which the check fires.
+    eps : float or None
+        The radius the check ran at.
+    details : mapping
+        Further numbers (counts, attack names).
+    """
+
+    category: type
+    message: str
+    statistic: float
+    threshold: float
+    eps: Any = None
+    details: Mapping = field(default_factory=dict)
+
+    @property
+    def name(self):
+        """The warning's class name, e.g. ``"ZeroGradientWarning"``."""
+        return self.category.__name__
+
+
+def _finding(category, message, statistic, threshold, eps=None, **details):
+    return MaskingFinding(category, message, float(statistic), float(threshold), eps,
+                          MappingProxyType(dict(details)))
+
+
+def gradient_free_attack(n_queries=1000):
+    """``robustsk.attacks.Square`` with ``n_queries`` queries, or the random-search fallback.
+
+    Returns
+    -------
+    attack : Attack
+    note : str or None
+        Says so when the fallback stands in for Square.
+    """
+    try:
+        from ..attacks.square import Square
+    except ImportError:
+        from ._random_search import RandomSearch
+        return RandomSearch(n_queries=n_queries), (
+            "robustsk.attacks.Square is not available: a Square-style random search "
+            "(robustsk.evaluation._random_search.RandomSearch) stands in for it.")
+    attack = Square()
+    params = attack.get_params(deep=False)
+    for name in ("n_queries", "max_queries", "n_iter"):
+        if name in params:
+            attack.set_params(**{name: n_queries})
+            break
+    return attack, None
+
+
+def stronger(attack, steps_factor=2, extra_restarts=1):
+    """A copy of ``attack`` with ``steps_factor`` times the steps and more restarts.
+
+    Targeted attacks (one run per target class already) get the extra steps only.
+    """
+    attack = clone(attack)
+    if isinstance(attack, WorstCase):
+        return attack.set_params(attacks=[stronger(a, steps_factor, extra_restarts)
+                                          for a in attack.attacks])
+    params = attack.get_params(deep=False)
+    update = {}
+    for name in ("n_iter", "n_queries", "max_queries"):
+        if isinstance(params.get(name), int):
+            update[name] = params[name] * steps_factor
+    targeted = bool(params.get("targeted")) or str(params.get("loss")).lower() == "dlr-targeted"
+    if isinstance(params.get("n_restarts"), int) and not targeted:
+        update["n_restarts"] = params["n_restarts"] + extra_restarts
+    return attack.set_params(**update)
+
+
+# ----------------------------------------------------------------- the checks
+def randomized_finding(randomized, eot_iter):
+    if not randomized:
+        return None
+    return _finding(RandomizedModelWarning,
+                    "Two predictions on the same inputs differ: the model is randomized. Gradient "
+                    f"attacks were run with expectation over transformation (eot_iter={eot_iter}); "
+                    "report accuracy over several draws.", 1.0, 0.0, eot_iter=eot_iter)
+
+
+def softmax_finding(module, x, batch_size=256):
+    with attack_context(module, "eval"), torch.no_grad():
+        out = torch.cat([module(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    if out.ndim != 2 or out.shape[1] < 2:
+        return None
+    if bool((out >= 0).all() and (out <= 1).all()) and torch.allclose(
+            out.sum(1), torch.ones_like(out[:, 0]), atol=1e-4):
+        return _finding(SoftmaxOutputWarning,
+                        "The module's outputs lie in [0, 1] and sum to 1: they are probabilities, "
+                        "not logits. Gradients through a softmax vanish and overstate robustness: "
+                        "remove the final softmax.", 1.0, 0.0)
+    return None
+
+
+def _margin(logits, y):
+    other = logits.clone()
+    other.scatter_(1, y[:, None], float("-inf"))
+    return other.amax(dim=1) - logits.gather(1, y[:, None]).squeeze(1)
+
+
+def zero_gradient_finding(module, x, y, batch_size=256, vanishing=1e-8):
+    """Fraction of examples whose margin-loss input gradient is zero, NaN or < ``vanishing``.
+
+    The margin ``max_{j != y} z_j - z_y`` is used, not cross-entropy: it does
+    not saturate on confident logits, so a zero gradient means the model itself
+    blocks the gradient.
+    """
+    bad = []
+    with attack_context(module, "eval"):
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                out = module(xb)
+                if not out.requires_grad:  # the graph is cut (e.g. a hard threshold)
+                    bad.append(torch.ones(len(xb), dtype=torch.bool))
+                    continue
+                grad, = torch.autograd.grad(_margin(out, y[i:i + batch_size]).sum(), xb,
+                                            allow_unused=True)
+            if grad is None:
+                bad.append(torch.ones(len(xb), dtype=torch.bool))
+                continue
+            flat = grad.flatten(1)
+            bad.append(~torch.isfinite(flat).all(1) | (flat.abs().amax(1) < vanishing))
+    bad = torch.cat(bad) if bad else torch.zeros(0, dtype=torch.bool)
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return None
+    frac = n_bad / len(bad)
+    return _finding(ZeroGradientWarning,
+                    f"{n_bad} of {len(bad)} examples ({frac:.0%}) have a zero, NaN or vanishing "
+                    "input gradient (of the logit margin): gradient attacks cannot move them. "
+                    "Look for non-differentiable or saturating layers; rely on gradient-free "
+                    "attacks or BPDA for this model.", frac, 0.0, n_zero=n_bad, n=len(bad))
+
+
+def black_box_finding(n_beaten, n, eps, names, tol):
+    frac = n_beaten / max(n, 1)
+    if frac <= tol:
+        return None
+    return _finding(BlackBoxBeatsWhiteBoxWarning,
+                    f"At eps={eps:g} the gradient-free attack ({', '.join(names)}) fooled "
+                    f"{n_beaten} of {n} examples (accuracy {frac:.1%} lower) that the gradient attacks "
+                    "could not: the gradients are uninformative (gradient masking).",
+                    frac, tol, eps=eps, n_beaten=n_beaten, n=n, attacks=tuple(names))
+
+
+def more_steps_finding(n_more, n, eps, tol, steps_factor, extra_restarts):
+    frac = n_more / max(n, 1)
+    if frac <= tol:
+        return None
+    return _finding(MoreStepsHelpWarning,
+                    f"At eps={eps:g}, {steps_factor}x the steps and {extra_restarts} more restarts "
+                    f"fooled {n_more} more of {n} examples (accuracy {frac:.1%} lower): the "
+                    "reported attack had not converged. Raise n_iter and n_restarts.",
+                    frac, tol, eps=eps, n_more=n_more, n=n, steps_factor=steps_factor,
+                    extra_restarts=extra_restarts)
+
+
+def large_eps_eps(estimator, target, eps, X, norm, factor=10.0):
+    """The huge radius of the large-eps check: the box's width, or ``factor * eps``."""
+    lo = target.threat_default("clip_min") if target is not None else None
+    hi = target.threat_default("clip_max") if target is not None else None
+    if lo is not None and hi is not None:
+        shape = np.asarray(X).shape[1:]
+        width = np.broadcast_to(np.asarray(hi, float) - np.asarray(lo, float), shape)
+        return float(width.max() if norm == "inf" else np.linalg.norm(width.ravel()))
+    return float(factor * eps)
+
+
+def large_eps_run(estimator, target, X, y, index, huge, seed, eot_iter, batch_size, tol):
+    attacks = [APGD(n_iter=20, loss="ce"), APGD(n_iter=20, loss="margin")]
+    todo = np.asarray(index)
+    n_clean = len(todo)
+    for pos, attack in enumerate(attacks):
+        if len(todo) == 0:
+            break
+        run = run_attack(estimator, target, configure(attack, huge, _derive(seed, 101 + pos)),
+                         X, y, todo, eot_iter=eot_iter, batch_size=batch_size,
+                         name=f"large-eps APGD-{attack.loss}")
+        todo = todo[~run.verified]
+    frac = len(todo) / max(n_clean, 1)
+    if frac <= tol:
+        return None
+    return _finding(LargeEpsWarning,
+                    f"At the huge radius eps={huge:g} APGD still left {len(todo)} of {n_clean} "
+                    f"correctly classified examples ({frac:.0%}) unfooled; a working attack "
+                    "reaches about 0% there. The gradients do not lead the attack "
+                    "(gradient masking) or the threat model's units are off.",
+                    frac, tol, eps=huge, n_survivors=len(todo), n=n_clean)
+
+
+def _white_box(attack, n_classes, n_iter=50):
+    """The white-box attacks to check, by name: ``attack``, or the ensemble's gradient part."""
+    if attack is None:
+        from .evaluate import _ensemble
+        return {k: a for k, a in _ensemble(n_classes, n_iter=n_iter)[0].items()
+                if not is_gradient_free(a)}
+    from .evaluate import _named_attacks
+    return _named_attacks(attack, n_classes)[0]
+
+
+def _derive(seed, position):
+    return _splitmix64(seed + position) & ((1 << 63) - 1)
+
+
+def _check_inputs(estimator, X, y):
+    from .evaluate import _check_data, _check_estimator
+    _check_estimator(estimator)
+    return _check_data(X, y)
+
+
+def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=None,
+                           random_state=None, eot_iter=None, tol=0.02, large_eps_tol=0.05,
+                           steps_factor=2, extra_restarts=1, large_eps=None,
+                           max_examples=200, batch_size=256, warn=True):
+    """Run the gradient-masking checks and return what they found.
+
+    The white-box ``attack`` is run on the correctly classified examples; then a
+    copy with ``steps_factor`` times the steps and ``extra_restarts`` more
+    restarts, and a gradient-free attack, on its survivors; APGD at a huge
+    radius; and the cheap checks of outputs and gradients.
+
+    Parameters
+    ----------
+    estimator : fitted robustsk estimator (or any differentiable target)
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+    eps : float, default=None
+        Radius; None uses the estimator's ``eps``.
+    attack : Attack, list or dict of Attack, default=None
+        The white-box attacks whose result is being checked, run in turn on
+        the examples not yet fooled; None uses the gradient attacks of
+        :func:`~robustsk.evaluation.autoattack_ensemble` with 50 iterations
+        (APGD-CE and targeted APGD-DLR, or their substitutes for few classes).
+    black_box : Attack, default=None
+        The gradient-free attack; None uses :func:`gradient_free_attack`.
+    random_state : int or None, default=None
+        Seeds the attacks and the model's own randomness (in a forked torch
+        generator: the global state is untouched).
+    eot_iter : int, default=None
+        Forward passes averaged per gradient on a randomized model; None: 20
+        if the model is randomized, else 1.
+    tol : float, default=0.02
+        A black-box or more-steps check fires when accuracy drops by more than this.
+    large_eps_tol : float, default=0.05
+        The large-eps check fires when more than this fraction survives.
+    steps_factor, extra_restarts : int, default=2, 1
+        How much stronger the more-steps attacks are (targeted attacks get
+        the extra steps only: they already run once per target class).
+    large_eps : float, default=None
+        The huge radius; None: the box's width (Linf; its L2 length for L2),
+        or ``10 * eps`` when the box is open.
+    max_examples : int, default=200
+        The checks use the first ``max_examples`` examples.
+    batch_size : int, default=256
+    warn : bool, default=True
+        Also issue each finding as a warning of its class.
+
+    Returns
+    -------
+    findings : list of MaskingFinding
+        Empty when nothing was found.
+
+    References
+    ----------
+    .. [1] Athalye, A., Carlini, N. and Wagner, D. "Obfuscated Gradients Give a
+       False Sense of Security." ICML, 2018.
+    .. [2] Carlini, N. et al. "On Evaluating Adversarial Robustness."
+       arXiv:1902.06705, 2019.
+    .. [3] Croce, F. and Hein, M. "Reliable evaluation of adversarial robustness
+       with an ensemble of diverse parameter-free attacks." ICML, 2020.
+
+    Examples
+    --------
+    >>> from robustsk.datasets import load_digits_images
+    >>> from robustsk.defenses import StandardTraining
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = StandardTraining(max_epochs=3, clip_min=0, clip_max=1,
+    ...                        random_state=0).fit(X[:300], y[:300])
+    >>> findings = check_gradient_masking(clf, X[300:360], y[300:360], eps=0.1,
+    ...                                   random_state=0)
+    >>> [f.name for f in findings]
+    []
+    """
+    X, y = _check_inputs(estimator, X, y)
+    X, y = X[:max_examples], y[:max_examples]
+    if eps is None:
+        eps = getattr(estimator, "eps", None)
+    eps, _, _ = check_threat(eps, "inf", 0.0)
+    seed = seed_from_random_state(random_state)
+    findings = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        clean_ok = np.asarray(estimator.predict(X)) == y
+        randomized = is_randomized(estimator, X)
+        eot = resolve_eot(eot_iter, randomized)
+        findings.append(randomized_finding(randomized, eot))
+        target = differentiable_target(estimator)
+        if target is not None:
+            findings += module_findings(target, X, y, clean_ok, eot, batch_size)
+        n_classes = len(getattr(estimator, "classes_", np.unique(y)))
+        white = _white_box(attack, n_classes)
+        survivors = np.flatnonzero(clean_ok)
+        for pos, (name, a) in enumerate(white.items()):
+            run = run_attack(estimator, target, configure(a, eps, _derive(seed, pos)), X, y,
+                             survivors, eot_iter=eot, batch_size=batch_size, name=name)
+            survivors = survivors[~run.verified]
+        if not all(is_gradient_free(a) for a in white.values()):
+            left = survivors
+            for pos, (name, a) in enumerate(white.items()):
+                more = run_attack(estimator, target,
+                                  configure(stronger(a, steps_factor, extra_restarts), eps,
+                                            _derive(seed, 20 + pos)),
+                                  X, y, left, eot_iter=eot, batch_size=batch_size,
+                                  name=f"{name} (more steps)")
+                left = left[~more.verified]
+            findings.append(more_steps_finding(len(survivors) - len(left), len(y), eps, tol,
+                                               steps_factor, extra_restarts))
+            if black_box is None:
+                black_box, _ = gradient_free_attack()
+            bb = run_attack(estimator, target, configure(black_box, eps, _derive(seed, 40)),
+                            X, y, survivors, eot_iter=eot, batch_size=batch_size)
+            findings.append(black_box_finding(int(bb.verified.sum()), len(y), eps,
+                                              [type(black_box).__name__], tol))
+        if target is not None:
+            norm = APGD().resolve_threat(_with_eps(target, eps)).norm
+            huge = large_eps if large_eps is not None else large_eps_eps(
+                estimator, target, eps, X, norm)
+            findings.append(large_eps_run(estimator, target, X, y, np.flatnonzero(clean_ok),
+                                          huge, seed, eot, batch_size, large_eps_tol))
+    findings = [f for f in findings if f is not None]
+    if warn:
+        issue(findings)
+    return findings
+
+
+class _with_eps:
+    def __init__(self, target, eps):
+        self.target, self.eps = target, eps
+
+    def threat_default(self, name):
+        return self.eps if name == "eps" else self.target.threat_default(name)
+
+
+def resolve_eot(eot_iter, randomized):
+    """``eot_iter``, or its default: 20 for a randomized model, 1 otherwise."""
+    if eot_iter is None:
+        return 20 if randomized else 1
+    if isinstance(eot_iter, bool) or not isinstance(eot_iter, (int, np.integer)) or eot_iter < 1:
+        raise ValueError(f"eot_iter={eot_iter!r}: expected an integer >= 1 (forward passes "
+                         "averaged per gradient), or None for 20 on randomized models.")
+    return int(eot_iter)
+
+
+def module_findings(target, X, y, clean_ok, eot_iter, batch_size):
+    """The softmax and zero-gradient checks on the correctly classified examples."""
+    x = target.prepare_X(X)
+    y_t = target.encode_y(y, n_samples=len(x))
+    found = [softmax_finding(target.module, x, batch_size)]
+    keep = torch.as_tensor(np.flatnonzero(clean_ok))
+    if len(keep):
+        module = EOTModule(target.module, eot_iter) if eot_iter > 1 else target.module
+        found.append(zero_gradient_finding(module, x[keep], y_t[keep], batch_size))
+    return found
+
+
+def issue(findings, stacklevel=3):
+    """Issue each finding as a warning of its class."""
+    for f in findings:
+        warnings.warn(f.message, f.category, stacklevel=stacklevel)

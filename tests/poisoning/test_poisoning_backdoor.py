@@ -1,0 +1,65 @@
+"""BadNets backdoor on a small CNN, and feature-collision poisons."""
+import numpy as np
+import pytest
+
+from robustsk.base import RobustClassifier
+from robustsk.poisoning import Trigger, badnets, feature_collision, poisoning_report
+
+
+def _cnn():
+    return RobustClassifier(max_epochs=10, lr=1e-2, batch_size=32, random_state=0, clip_min=0.0,
+                            clip_max=1.0, module__channels=(8, 16), module__hidden_units=32)
+
+
+@pytest.fixture(scope="module")
+def backdoored(digits):
+    X_tr, X_te, y_tr, y_te = digits
+    res = badnets(X_tr[:500], y_tr[:500], target_class=0, fraction=0.1, random_state=0)
+    rep = poisoning_report(_cnn(), res.X, res.y, X_te[:200], y_te[:200], result=res,
+                           baseline=False)
+    return res, rep
+
+
+def test_trigger_stamps_a_corner():
+    trig = Trigger.square((1, 8, 8), size=2)
+    X = np.zeros((3, 1, 8, 8), np.float32)
+    out = trig.apply(X)
+    assert out.dtype == X.dtype and out[:, :, 6:, 6:].min() == 1.0
+    assert out.sum() == 3 * 4 and X.sum() == 0
+
+
+def test_badnets_poisons_non_target_examples(backdoored, digits):
+    X_tr, _, y_tr, _ = digits
+    res, _ = backdoored
+    assert len(res.poison_indices) == 50
+    assert (y_tr[:500][res.poison_indices] != 0).all() and (res.y[res.poison_indices] == 0).all()
+    np.testing.assert_array_equal(res.clean_set()[0], X_tr[:500])
+    np.testing.assert_array_equal(res.X[res.poison_indices],
+                                  res.trigger.apply(X_tr[:500][res.poison_indices]))
+
+
+def test_trigger_success_rate_is_high(backdoored):
+    _, rep = backdoored
+    assert rep.kind == "backdoor"
+    assert rep.clean_accuracy > 0.85
+    assert rep.success_rate > 0.8
+
+
+def test_feature_collision_stays_in_budget_and_collides(backdoored, digits):
+    X_tr, X_te, y_tr, y_te = digits
+    _, rep = backdoored
+    model = rep.model
+    target = X_te[np.flatnonzero(y_te == 1)[0]]
+    bases = X_tr[y_tr == 7][:3]
+    res = feature_collision(model, target, bases, base_label=7, n_iter=60, eps=0.1,
+                            X_train=X_tr[:500], y_train=y_tr[:500])
+    assert res.poison.shape == bases.shape
+    assert np.abs(res.poison - bases).max() <= 0.1 + 1e-6
+    assert res.poison.min() >= 0.0 and res.poison.max() <= 1.0
+    assert (res.feature_distance < res.initial_feature_distance).all()
+    assert res.X.shape[0] == 503 and (res.y[res.poison_indices] == 7).all()
+    free = feature_collision(model, target, bases, base_label=7, n_iter=60)
+    assert (free.feature_distance < 0.5 * free.initial_feature_distance).all()
+    report = poisoning_report(_cnn().set_params(max_epochs=2), res.X, res.y, X_te[:50],
+                              y_te[:50], result=res, baseline=False)
+    assert report.kind == "feature_collision" and report.success_rate in (0.0, 1.0)

@@ -1,0 +1,67 @@
+"""Gradient poisoning (Biggio et al., 2012) of logistic regression and linear SVMs."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.svm import LinearSVC
+
+from robustsk.poisoning import gradient_poisoning, poisoning_report
+from robustsk.poisoning.gradient import _val_grad
+
+
+@pytest.fixture(scope="module")
+def ones_sevens():
+    X, y = load_digits(return_X_y=True)
+    mask = np.isin(y, [1, 7])
+    X, y = X[mask] / 16.0, y[mask]
+    order = np.random.RandomState(0).permutation(len(y))
+    X, y = X[order], y[order]
+    return X[:60], y[:60], X[60:160], y[60:160], X[160:], y[160:]
+
+
+@pytest.mark.parametrize("model", [LogisticRegression(tol=1e-10, max_iter=5000),
+                                   LinearSVC(tol=1e-10, max_iter=100000)],
+                         ids=["logreg", "linearsvc"])
+def test_implicit_gradient_matches_finite_differences(model, ones_sevens):
+    X, y, X_val, y_val, _, _ = ones_sevens
+    kind = "logistic" if isinstance(model, LogisticRegression) else "svm"
+    t, t_val = (y == 7).astype(float), (y_val == 7).astype(float)
+    x_c, t_c = X[0].copy(), 1.0 - t[0]
+
+    def loss_grad(x):
+        fitted = clone(model).fit(np.vstack([X, x[None]]), np.append(y, 7 if t_c else 1))
+        return _val_grad(kind, fitted, X, t, x, t_c, X_val, t_val)
+
+    _, grad = loss_grad(x_c)
+    for j in (20, 35):
+        e = np.zeros_like(x_c)
+        e[j] = 1e-4
+        fd = (loss_grad(x_c + e)[0] - loss_grad(x_c - e)[0]) / 2e-4
+        assert grad[j] == pytest.approx(fd, rel=1e-3, abs=1e-7)
+
+
+def test_gradient_poisoning_beats_random_poisoning(ones_sevens):
+    X, y, X_val, y_val, X_te, y_te = ones_sevens
+    victim = LogisticRegression(C=10.0)
+    kw = dict(n_points=4, clip_min=0.0, clip_max=1.0, random_state=0)
+    rand = gradient_poisoning(victim, X, y, X_val, y_val, n_iter=0, **kw)
+    grad = gradient_poisoning(victim, X, y, X_val, y_val, n_iter=10, **kw)
+    assert grad.X.shape == (64, 64) and list(grad.poison_indices) == [60, 61, 62, 63]
+    assert grad.X.min() >= 0.0 and grad.X.max() <= 1.0
+    assert np.all(np.diff(grad.validation_loss) > 0)
+    rep_r = poisoning_report(victim, rand.X, rand.y, X_te, y_te, result=rand)
+    rep_g = poisoning_report(victim, grad.X, grad.y, X_te, y_te, result=grad)
+    assert rep_g.kind == "gradient"
+    assert 1 - rep_g.clean_accuracy > (1 - rep_r.clean_accuracy) + 0.05
+    assert rep_g.accuracy_drop > rep_r.accuracy_drop
+
+
+def test_refuses_other_models_and_multiclass(ones_sevens):
+    X, y, X_val, y_val, _, _ = ones_sevens
+    with pytest.raises(TypeError, match="LogisticRegression or LinearSVC"):
+        gradient_poisoning(RidgeClassifier(), X, y, X_val, y_val)
+    y3 = y.copy()
+    y3[:5] = 3
+    with pytest.raises(ValueError, match="binary"):
+        gradient_poisoning(LogisticRegression(), X, y3, X_val, y_val)
