@@ -183,10 +183,7 @@ def _ensemble(n_classes, n_iter=100, n_queries=5000, n_target_classes=9):
         attacks["APGD-margin"] = APGD(n_iter=n_iter, loss="margin")
         notes.append(f"The DLR loss needs 3 classes and the model has {n_classes}: APGD with "
                      "the margin (Carlini-Wagner) loss replaces targeted APGD-DLR.")
-    square, note = masking.gradient_free_attack(n_queries)
-    attacks["Square" if note is None else "RandomSearch"] = square
-    if note:
-        notes.append(note)
+    attacks["Square"] = masking.gradient_free_attack(n_queries)[0]
     notes.append("Targeted FAB of the standard AutoAttack is not implemented in robustsk and "
                  "is left out.")
     return attacks, notes
@@ -504,7 +501,7 @@ def _masking_findings(estimator, target, X, y, clean_ok, named, seeds, grid, per
             run = run_attack(estimator, target, configure(bb_attack, e, masking._derive(seed, 50)),
                              X, y, survivors, eot_iter=eot, batch_size=batch_size)
             beaten = int(run.verified.sum())
-        findings.append(masking.black_box_finding(beaten, len(y), e, black or ["RandomSearch"],
+        findings.append(masking.black_box_finding(beaten, len(y), e, black or ["Square"],
                                                   tol))
     if main is not None and white:
         survivors = per_eps[main]["survivors"]

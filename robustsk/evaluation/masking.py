@@ -164,28 +164,16 @@ def _finding(category, message, statistic, threshold, eps=None, **details):
 
 
 def gradient_free_attack(n_queries=1000):
-    """``robustsk.attacks.Square`` with ``n_queries`` queries, or the random-search fallback.
+    """``robustsk.attacks.Square`` with ``n_queries`` queries.
 
     Returns
     -------
     attack : Attack
-    note : str or None
-        Says so when the fallback stands in for Square.
+    note : None
+        Kept for callers that report a substitution (there is none).
     """
-    try:
-        from ..attacks.square import Square
-    except ImportError:
-        from ._random_search import RandomSearch
-        return RandomSearch(n_queries=n_queries), (
-            "robustsk.attacks.Square is not available: a Square-style random search "
-            "(robustsk.evaluation._random_search.RandomSearch) stands in for it.")
-    attack = Square()
-    params = attack.get_params(deep=False)
-    for name in ("n_queries", "max_queries", "n_iter"):
-        if name in params:
-            attack.set_params(**{name: n_queries})
-            break
-    return attack, None
+    from ..attacks.square import Square
+    return Square(n_iter=n_queries), None
 
 
 def stronger(attack, steps_factor=2, extra_restarts=1):
