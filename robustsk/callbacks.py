@@ -73,7 +73,7 @@ class RobustAccuracy(Callback):
         with torch.no_grad():
             net.module_.eval()
             pred = net.module_(x_adv).argmax(1)
-        acc = float((pred == y).float().mean()) if len(y) else float("nan")
+        acc = float((pred == y).double().mean()) if len(y) else float("nan")
         history = net.history
         previous = [row[self.name] for row in history[:-1] if self.name in row]
         history.record(self.name, acc)
