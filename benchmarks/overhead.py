@@ -62,7 +62,7 @@ try:
 except ImportError:  # run from a source tree without installing: use the tree's package
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import robustsk
-from robustsk.base import NearChanceWarning
+from robustsk.base import NearChanceWarning, torch_seed
 from robustsk.datasets import load_fashion_mnist
 from robustsk.defenses import TRADES, AdversarialTraining
 from robustsk.modules import SmallCNN
@@ -143,8 +143,7 @@ DEFENSES = {"madry": AdversarialTraining, "trades": TRADES}
 
 def _estimator(defense, args, random_state=0):
     extra = {"beta": args.beta} if defense == "trades" else {}
-    # iterator_train__shuffle=True: the raw loop shuffles every epoch (robustsk's
-    # default, inherited from skorch, is not to shuffle).
+    # iterator_train__shuffle=True is robustsk's default; said here for the reader.
     return DEFENSES[defense](
         eps=args.eps, n_iter=args.n_iter, clip_min=0.0, clip_max=1.0, lr=1e-3,
         batch_size=args.batch_size, max_epochs=1, random_state=random_state,
@@ -157,7 +156,7 @@ def check_same_arithmetic(defense, args, X, y, n=256):
         warnings.simplefilter("ignore", NearChanceWarning)
         clf = _estimator(defense, args, random_state=0).fit(X[:n], y[:n])
     with torch.random.fork_rng():
-        torch.manual_seed(0)  # robustsk seeds torch's generator with random_state in fit
+        torch.manual_seed(torch_seed(0))  # what robustsk's fit seeds torch with
         model, optimizer = _raw_model(1e-3)
         raw_epoch(model, optimizer, torch.from_numpy(X[:n]), torch.from_numpy(y[:n]),
                   defense=defense, eps=args.eps, step_size=args.eps / 4, n_iter=args.n_iter,

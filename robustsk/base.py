@@ -68,6 +68,15 @@ class _FittedAttribute:
                              "before it is fitted.")
 
 
+def torch_seed(random_seed, epochs_done=0):
+    """The seed of torch's generator for a fit that starts after ``epochs_done`` epochs.
+
+    ``fit`` seeds weight initialisation, shuffling and training attacks with it
+    (``random_seed_`` is the estimator's resolved seed).
+    """
+    return _splitmix64(random_seed ^ _splitmix64(epochs_done)) & ((1 << 63) - 1)
+
+
 def _encoded_accuracy(net, X, y):
     """Validation accuracy on encoded labels (skorch's EpochScoring callable)."""
     proba = net.predict_proba(X)
@@ -298,7 +307,7 @@ class RobustClassifier(NeuralNetClassifier):
         if str(self.device).startswith("cuda") and torch.cuda.is_available():
             devices = [torch.device(self.device).index or 0]
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed & ((1 << 63) - 1))
+            torch.manual_seed(seed)
             yield
 
     def _check_valid_split_callbacks(self):
@@ -322,7 +331,7 @@ class RobustClassifier(NeuralNetClassifier):
         # A continued fit (warm start, partial_fit) draws new shuffles and attack
         # noise: the stream depends on how many epochs were trained before.
         done = 0 if reset or self.history is None else len(self.history)
-        with self._seeded(_splitmix64(self.random_seed_ ^ _splitmix64(done))):
+        with self._seeded(torch_seed(self.random_seed_, done)):
             if reset:
                 self.initialize()
             self._check_valid_split_callbacks()
