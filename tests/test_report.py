@@ -21,7 +21,10 @@ from robustsk.report import ReportOptionError, ReportResult, main, run_report  #
 
 # Tiny settings: a few hundred digits, one or two epochs, two radii.
 TINY = ["--epochs", "1", "--n-train", "200", "--n-test", "40", "--eps-grid", "0,0.1"]
-CSV_COLUMNS = ["defense", "attack", "eps", "accuracy", "n_test", "fit_seconds"]
+CSV_COLUMNS = ["defense", "attack", "eps", "accuracy", "ci_low", "ci_high", "n_test",
+               "fit_seconds"]
+FILES = {"results.csv", "per_example.csv", "mcnemar_vs_baseline.csv", "accuracy_vs_eps.png",
+         "table.txt", "report.json"}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +40,10 @@ def report(tmp_path_factory):
 
 def test_run_report_files(report):
     assert isinstance(report, ReportResult)
-    for path in (report.csv_path, report.plot_path, report.table_path, report.info_path):
+    for path in (report.csv_path, report.plot_path, report.table_path, report.info_path,
+                 report.per_example_path, report.mcnemar_path):
         assert path.is_file() and path.parent == report.output_dir
+    assert {p.name for p in report.output_dir.iterdir()} == FILES
     assert report.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv = pd.read_csv(report.csv_path)
     assert list(csv.columns) == CSV_COLUMNS
@@ -71,7 +76,12 @@ def test_run_report_table(report):
     assert table["PGD-20"].to_dict() == pytest.approx(pgd.to_dict())
     text = report.format_table()
     assert "PGD-20" in text and "standard" in text and "eps=0.1" in text
-    assert report.table_path.read_text().strip() == text
+    row = report.results[(report.results["defense"] == "fast") & (report.results["attack"] ==
+                                                                  "PGD-20")]
+    row = row[np.isclose(row["eps"], 0.1)].iloc[0]
+    assert f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" in text
+    assert report.table_path.read_text().strip() == report.summary_text().strip()
+    assert report.summary_text().startswith(text)
 
 
 def test_run_report_info(report):
@@ -85,12 +95,85 @@ def test_run_report_info(report):
     assert info["defenses"]["fast"]["clip_min"] == 0 and info["defenses"]["fast"]["clip_max"] == 1
     assert info["defenses"]["standard"]["random_state"] == 0
     assert info["options"]["defenses"] == ["standard", "fast"]
+    assert info["masking_checks"]["settings"]["max_examples"] == 100
+    assert info["mcnemar_vs_baseline"]["baseline"] == "standard"
+
+
+def test_intervals_contain_accuracy(report):
+    from robustsk.stats import accuracy_interval
+    results = report.results
+    assert ((results["ci_low"] <= results["accuracy"]) &
+            (results["accuracy"] <= results["ci_high"])).all()
+    assert ((results["ci_low"] >= 0) & (results["ci_high"] <= 1)).all()
+    # every accuracy is the mean of its per-example group, its interval Wilson's
+    per = pd.read_csv(report.per_example_path)
+    assert list(per.columns) == ["defense", "attack", "eps", "example_id", "correct"]
+    assert len(per) == len(results) * 60
+    for _, row in results.iterrows():
+        group = per[(per["defense"] == row["defense"]) & (per["attack"] == row["attack"]) &
+                    np.isclose(per["eps"], row["eps"])]
+        assert sorted(group["example_id"]) == list(range(60))
+        ci = accuracy_interval(group["correct"].to_numpy())
+        assert row["accuracy"] == pytest.approx(group["correct"].mean())
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_mcnemar_vs_baseline(report):
+    table = pd.read_csv(report.mcnemar_path)
+    assert list(table.columns) == ["attack", "eps", "defense", "baseline", "n", "accuracy",
+                                   "baseline_accuracy", "difference", "b", "c", "statistic",
+                                   "pvalue", "pvalue_holm", "reject_holm"]
+    assert set(table["attack"]) == {"FGSM", "PGD-20"}
+    assert (table["defense"] == "fast").all() and (table["baseline"] == "standard").all()
+    assert np.allclose(table["eps"], 0.1) and (table["n"] == 60).all()
+    assert (table["pvalue_holm"] >= table["pvalue"] - 1e-12).all()
+    assert (table["pvalue_holm"] <= 1).all()
+    per = report.per_example
+    def correct(defense, attack):
+        cell = per[(per["defense"] == defense) & (per["attack"] == attack) &
+                   np.isclose(per["eps"], 0.1)].sort_values("example_id")
+        return cell["correct"].to_numpy()
+
+    for _, row in table.iterrows():
+        fast, base = correct("fast", row["attack"]), correct("standard", row["attack"])
+        assert row["b"] == (fast & ~base).sum() and row["c"] == (~fast & base).sum()
+        assert row["difference"] == pytest.approx(fast.mean() - base.mean())
+    assert "McNemar" in report.summary_text() and "Holm" in report.summary_text()
+
+
+def test_masking_findings_recorded(report):
+    info = json.loads(report.info_path.read_text())
+    models = info["masking_checks"]["models"]
+    assert set(models) == {"standard", "fast"}
+    for record in models.values():
+        assert record["skipped"] is None and record["n_examples"] == 60
+        for finding in record["findings"]:
+            assert finding["name"].endswith("Warning") and finding["message"]
+    assert "gradient-masking checks" in report.summary_text()
+
+
+def test_masking_finding_printed_and_saved(tmp_path, monkeypatch, capsys):
+    from robustsk.evaluation import MaskingFinding, MoreStepsHelpWarning
+    from robustsk.report import masking
+    found = MaskingFinding(MoreStepsHelpWarning, "more steps fooled 5 more", 0.05, 0.02, 0.1)
+    monkeypatch.setattr("robustsk.evaluation.check_gradient_masking",
+                        lambda *args, **kwargs: [found])
+    assert masking.MASKING_EXAMPLES == 100
+    status = main(["report", "--defenses", "fast", "--attacks", "fgsm", *TINY, "--quiet",
+                   "--output", str(tmp_path)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "fast: MoreStepsHelpWarning: more steps fooled 5 more" in out
+    info = json.loads((tmp_path / "report.json").read_text())
+    finding, = info["masking_checks"]["models"]["fast"]["findings"]
+    assert finding["name"] == "MoreStepsHelpWarning" and finding["statistic"] == 0.05
+    assert "MoreStepsHelpWarning" in (tmp_path / "table.txt").read_text()
 
 
 def test_main_end_to_end(tmp_path, capsys):
     out = tmp_path / "cli"
     status = main(["report", "--defenses", "standard", "--attacks", "apgd", *TINY,
-                   "--output", str(out), "--seed", "3"])
+                   "--output", str(out), "--seed", "3", "--no-masking-checks"])
     assert status == 0
     captured = capsys.readouterr()
     assert "APGD-CE" in captured.out and "standard" in captured.out
@@ -103,6 +186,9 @@ def test_main_end_to_end(tmp_path, capsys):
     assert info["options"]["seed"] == 3 and info["options"]["attacks"] == ["apgd"]
     assert info["seed"] == 3 and info["options"]["output"] == str(out)
     assert info["options"]["argv"][:2] == ["robustsk", "report"]
+    assert info["masking_checks"] is None and "not run" in captured.out
+    assert "nothing to compare" in captured.out  # no second defense
+    assert len(pd.read_csv(out / "mcnemar_vs_baseline.csv")) == 0
 
 
 def _run_module(*args, env=None):
@@ -119,14 +205,15 @@ def test_python_m_robustsk_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "fast" in proc.stdout and "FGSM" in proc.stdout
     assert "report:" not in proc.stderr  # --quiet: no progress bars
-    assert {p.name for p in out.iterdir()} == {"results.csv", "accuracy_vs_eps.png",
-                                               "table.txt", "report.json"}
+    assert {p.name for p in out.iterdir()} == FILES
 
 
 @pytest.mark.parametrize("args, message", [
     (["--defenses", "madri"], "unknown defense 'madri'"),
     (["--defenses", "standard,pgd"], "unknown defense 'pgd'"),
-    (["--attacks", "cw"], "unknown attack 'cw'"),
+    (["--attacks", "cw-l2"], "unknown attack 'cw-l2'"),
+    (["--model", "/nonexistent/model.pkl"], "no such file"),
+    (["--model", "x.pkl", "--defenses", "standard"], "give one of them"),
     (["--defenses", ""], "--defenses is empty"),
     (["--eps", "-0.1"], "expected a finite radius >= 0"),
     (["--eps", "abc"], "is not a number"),
@@ -191,3 +278,140 @@ def test_help_and_missing_command(capsys):
     with pytest.raises(SystemExit) as exc:
         main([])
     assert exc.value.code == 2
+
+
+def test_misspelt_attack_suggests(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--attacks", "autoatack"])
+    assert "Did you mean 'autoattack'?" in capsys.readouterr().err
+
+
+def test_gradient_free_attacks(tmp_path, capsys):
+    status = main(["report", "--defenses", "standard", "--attacks", "square,spsa", *TINY,
+                   "--no-masking-checks", "--quiet", "--output", str(tmp_path)])
+    assert status == 0
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert set(results["attack"]) == {"clean", "Square", "SPSA"}
+    clean = results.loc[results["attack"] == "clean", "accuracy"].item()
+    assert (results["accuracy"] <= clean + 1e-12).all()
+    info = json.loads((tmp_path / "report.json").read_text())
+    assert info["attacks"]["Square"]["class"] == "Square"
+    assert info["attacks"]["SPSA"]["n_iter"] == 40
+    assert "Square" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- --model
+@pytest.fixture(scope="module")
+def digits_flat():
+    from robustsk.report import load_report_data
+    return load_report_data("digits", n_train=300, n_test=40, flatten=True)
+
+
+def _pickle(model, path):
+    import pickle
+    path.write_bytes(pickle.dumps(model))
+    return str(path)
+
+
+def test_model_logistic_regression_flat(tmp_path, digits_flat, capsys):
+    from sklearn.linear_model import LogisticRegression
+    X_train, y_train, _, _ = digits_flat
+    path = _pickle(LogisticRegression(max_iter=300).fit(X_train, y_train), tmp_path / "lr.pkl")
+    status = main(["report", "--model", path, "--flatten", "--attacks", "fgsm,pgd",
+                   "--eps-grid", "0,0.1", "--n-test", "40", "--quiet",
+                   "--output", str(tmp_path / "out")])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "LogisticRegression" in out and "nothing to compare" in out
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(results["defense"]) == {"LogisticRegression"}
+    assert set(results["attack"]) == {"clean", "FGSM", "PGD-20"}  # linear: differentiable
+    assert results["fit_seconds"].isna().all()
+    info = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert info["model"]["class"] == "LogisticRegression" and info["model"]["differentiable"]
+    assert info["dataset"]["flatten"] and info["dataset"]["input_shape"] == [64]
+    assert info["masking_checks"]["models"]["LogisticRegression"]["skipped"] is None
+
+
+def test_model_not_differentiable_runs_square_spsa(tmp_path, digits_flat, capsys):
+    from sklearn.tree import DecisionTreeClassifier
+    X_train, y_train, _, _ = digits_flat
+    path = _pickle(DecisionTreeClassifier(random_state=0).fit(X_train, y_train),
+                   tmp_path / "tree.pkl")
+    status = main(["report", "--model", path, "--flatten", "--eps-grid", "0,0.1",
+                   "--n-test", "40", "--quiet", "--output", str(tmp_path / "out")])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "FGSM, PGD-20, APGD-CE skipped" in out and "square and spsa run instead" in out
+    assert "not checked" in out  # masking checks need gradients
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(results["attack"]) == {"clean", "Square", "SPSA"}
+
+
+def test_model_robustsk_estimator(tmp_path, capsys):
+    from robustsk.defenses import StandardTraining
+    from robustsk.report import load_report_data
+    X_train, y_train, _, _ = load_report_data("digits", n_train=200, n_test=40)
+    clf = StandardTraining(max_epochs=1, clip_min=0.0, clip_max=1.0, random_state=0)
+    path = _pickle(clf.fit(X_train, y_train), tmp_path / "cnn.pkl")
+    status = main(["report", "--model", path, "--attacks", "apgd,cw", "--eps-grid", "0,0.1",
+                   "--n-test", "40", "--quiet", "--no-masking-checks",
+                   "--output", str(tmp_path / "out")])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "StandardTraining" in out and "CW-L2" in out and "eps*sqrt(d)" in out
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(results["attack"]) == {"clean", "APGD-CE", "CW-L2"}
+    per = pd.read_csv(tmp_path / "out" / "per_example.csv")
+    assert len(per) == 40 * (1 + 2 * 2)
+    # the same model with --flatten: the shapes do not match
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--model", path, "--flatten", "--n-test", "40"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "expects examples of shape (1, 8, 8)" in err and "--flatten" in err
+
+
+def test_model_shape_mismatch_exit_2(tmp_path, digits_flat, capsys):
+    from sklearn.linear_model import LogisticRegression
+    X_train, y_train, _, _ = digits_flat
+    path = _pickle(LogisticRegression(max_iter=200).fit(X_train, y_train), tmp_path / "lr.pkl")
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--model", path, "--output", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "expects 64 flat features" in err and "needs --flatten" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a pickle", "could not unpickle"),
+    (None, "has no predict method"),
+])
+def test_model_bad_file_exit_2(tmp_path, content, message, capsys):
+    path = tmp_path / "bad.pkl"
+    if content is None:
+        _pickle({"a": 1}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--model", str(path)])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_model_help_warns_about_pickle(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "only give files you trust" in out and "--no-masking-checks" in out
+
+
+def test_plan_attacks_skips_and_substitutes():
+    from robustsk.report.attacks import plan_attacks
+    run, notes = plan_attacks(["apgd", "apgd-t", "apgd-dlr"], n_classes=3,
+                              differentiable=True, model_name="m")
+    assert run == ["apgd", "apgd-dlr"] and "APGD-T skipped" in notes[0]
+    run, notes = plan_attacks(["fgsm", "square"], n_classes=10, differentiable=False,
+                              model_name="Forest")
+    assert run == ["square", "spsa"]
+    assert "Forest is not differentiable" in notes[0] and "spsa" in notes[-1]

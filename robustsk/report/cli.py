@@ -1,0 +1,157 @@
+"""The ``robustsk`` command line: ``robustsk report [options]``."""
+import argparse
+import sys
+import time
+
+from .attacks import ATTACKS
+from .options import (DATASETS, DEFAULT_ATTACKS, DEFAULT_EPOCHS, DEFAULT_EPS_GRID,
+                      DEFAULT_THREADS, DEFENSES, FASHION_MNIST_SIZES, ReportOptionError,
+                      check_eps, eps_grid, split_names)
+from .run import run_report
+
+__all__ = ["build_parser", "main"]
+
+
+def _argument_type(check, name):
+    """An argparse type from a check that raises ReportOptionError."""
+    def parse(value):
+        try:
+            return check(value)
+        except ReportOptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = name
+    return parse
+
+
+def _int_type(minimum):
+    def parse(value):
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not an integer.") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"{value!r}: expected an integer >= {minimum}.")
+        return number
+    parse.__name__ = "integer"
+    return parse
+
+
+def _attack_help():
+    return "comma list from: " + "; ".join(f"{name} ({spec.summary})"
+                                          for name, spec in ATTACKS.items())
+
+
+def build_parser():
+    """The ``robustsk`` argument parser, with its ``report`` subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="robustsk", description="robustsk: adversarial-robustness defenses as "
+        "scikit-learn estimators.")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+    report = sub.add_parser(
+        "report", help="train every defense, attack it, write a table, CSVs and a plot",
+        description="Train the undefended baseline and each defense (or load your own model "
+        "with --model), measure clean and robust accuracy over a grid of Linf radii with "
+        "95% Wilson intervals, run cheap gradient-masking checks, compare each defense with "
+        "the baseline (exact McNemar, Holm-adjusted), print a summary and write results.csv, "
+        "per_example.csv, mcnemar_vs_baseline.csv, accuracy_vs_eps.png, table.txt and "
+        "report.json into --output.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = report.add_argument
+    add("--dataset", choices=DATASETS, default="digits",
+        help="digits: scikit-learn's 8x8 digits, stratified 75/25 split; fashion-mnist: the "
+        "IDX files of Debian's dataset-fashion-mnist (or $ROBUSTSK_FASHION_MNIST)")
+    add("--eps", type=_argument_type(lambda v: check_eps(v, "--eps"), "eps"), default=0.1,
+        help="Linf training radius in [0, 1] pixels (with --model: the attacks' radius); the "
+        "table reports the attacks at this radius")
+    add("--eps-grid", type=_argument_type(eps_grid, "eps-grid"),
+        default=",".join(f"{e:g}" for e in DEFAULT_EPS_GRID),
+        help="comma list of attack radii for the CSV and the plot (--eps is added if missing)")
+    add("--defenses", type=_argument_type(lambda v: split_names(v, DEFENSES, "defenses"),
+                                          "defenses"),
+        default=None,
+        help="comma list from: " + ", ".join(DEFENSES) + "; all of them when not given")
+    add("--attacks", type=_argument_type(lambda v: split_names(v, ATTACKS, "attacks"),
+                                         "attacks"),
+        default=",".join(DEFAULT_ATTACKS), help=_attack_help())
+    add("--model", metavar="PATH", default=None,
+        help="evaluate your own fitted classifier, saved with pickle.dump or joblib.dump, "
+        "instead of training the defenses. WARNING: unpickling runs code from the file: only "
+        "give files you trust. It is evaluated on --dataset's test split (same --seed): if it "
+        "was trained on those images, its accuracies are optimistic. Gradient attacks on a "
+        "model they cannot differentiate are replaced by square and spsa")
+    add("--flatten", action="store_true",
+        help="feed flat features (64 for digits) instead of (1, H, W) images, e.g. to a "
+        "--model fitted on tabular digits")
+    add("--masking-checks", action=argparse.BooleanOptionalAction, default=True,
+        help="run robustsk.evaluation.check_gradient_masking on each model at --eps (100 "
+        "test images, cheap settings: 2-4 s per model)")
+    add("--epochs", type=_int_type(1), default=DEFAULT_EPOCHS,
+        help="max_epochs of every estimator")
+    add("--n-train", type=_int_type(2), default=None,
+        help="training subset size; None: all of digits' split, "
+        f"{FASHION_MNIST_SIZES[0]} images of fashion-mnist")
+    add("--n-test", type=_int_type(1), default=None,
+        help="test subset size; None: all of digits' split, "
+        f"{FASHION_MNIST_SIZES[1]} images of fashion-mnist")
+    add("--device", default="cpu", help='torch device, e.g. "cuda"')
+    add("--output", default="robustsk_report",
+        help="folder of the files (created; files in it overwritten)")
+    add("--seed", type=_int_type(0), default=0,
+        help="random_state of every estimator and attack, and of the split")
+    add("--threads", type=_int_type(1), default=DEFAULT_THREADS,
+        help="torch intra-op threads (the tiny networks gain little from more; "
+        "oversubscribed machines lose a lot)")
+    add("--quiet", action="store_true", help="no progress bars")
+    parser.report_parser = report  # main reports its errors with the subcommand's usage
+    return parser
+
+
+def main(argv=None):
+    """The ``robustsk`` command line; returns the exit status.
+
+    Accepts ``report [options]`` (the console script ``robustsk = robustsk.report:main``
+    and ``python -m robustsk``). Invalid options exit with status 2 and a
+    message, without a traceback.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 on success.
+    """
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    report_parser = parser.report_parser
+    if args.eps > 1:
+        report_parser.error(f"--eps {args.eps:g} is larger than the [0, 1] pixel range: "
+                            "give a radius such as 0.1.")
+    if args.device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            report_parser.error(f"--device {args.device}: CUDA is not available in this "
+                                "torch; use --device cpu.")
+    options = {"argv": ["robustsk", *argv], **{k: v for k, v in vars(args).items()
+                                               if k != "command"}}
+    start = time.perf_counter()
+    try:
+        result = run_report(dataset=args.dataset, eps=args.eps, eps_grid=args.eps_grid,
+                            defenses=args.defenses, attacks=args.attacks, epochs=args.epochs,
+                            device=args.device, output=args.output, seed=args.seed,
+                            threads=args.threads, n_train=args.n_train, n_test=args.n_test,
+                            model=args.model, flatten=args.flatten,
+                            masking_checks=args.masking_checks, quiet=args.quiet,
+                            options=options)
+    except (ReportOptionError, FileNotFoundError) as exc:
+        report_parser.error(str(exc))
+    print(result.summary_text())
+    written = (result.csv_path, result.per_example_path, result.mcnemar_path,
+               result.plot_path, result.table_path, result.info_path)
+    print(f"\nwrote {', '.join(map(str, written))}")
+    print(f"total run time: {time.perf_counter() - start:.1f} s")
+    return 0

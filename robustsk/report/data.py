@@ -1,0 +1,85 @@
+"""The report's data: digits or Fashion-MNIST images in [0, 1], split and subsampled."""
+import numpy as np
+
+from .options import DATASETS, FASHION_MNIST_SIZES, ReportOptionError
+
+__all__ = ["load_report_data", "describe_split"]
+
+
+def _subsample(X, y, n, seed):
+    if n is None or n >= len(y):
+        return X, y
+    from sklearn.model_selection import train_test_split
+    if n < len(np.unique(y)):
+        return X[:n], y[:n]
+    keep, _, y_keep, _ = train_test_split(np.arange(len(y)), y, train_size=n, stratify=y,
+                                          random_state=seed)
+    return X[keep], y_keep
+
+
+def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
+                     test_size=0.25, flatten=False):
+    """The train and test images of the report.
+
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}, default="digits"
+    n_train, n_test : int or None, default=None
+        Subset sizes (stratified for digits). None: all of digits' split, or
+        5,000 and 1,000 images of Fashion-MNIST.
+    seed : int, default=0
+        Shuffles the digits split and the subsets.
+    test_size : float, default=0.25
+        Held-out fraction of digits.
+    flatten : bool, default=False
+        Return flat features of shape (n, H * W) (for tabular models) instead
+        of images of shape (n, 1, H, W).
+
+    Returns
+    -------
+    X_train, y_train, X_test, y_test : ndarrays
+        Images of shape (n, 1, H, W) (or flat (n, H * W)) in [0, 1].
+
+    Raises
+    ------
+    ReportOptionError
+        An unknown dataset name.
+    FileNotFoundError
+        Fashion-MNIST's files are absent (the message says how to get them).
+
+    Examples
+    --------
+    >>> X_train, y_train, X_test, y_test = load_report_data("digits")
+    >>> X_train.shape, X_test.shape
+    ((1347, 1, 8, 8), (450, 1, 8, 8))
+    >>> load_report_data("digits", flatten=True)[2].shape
+    (450, 64)
+    """
+    from ..datasets import load_digits_images, load_fashion_mnist
+    if dataset == "digits":
+        from sklearn.model_selection import train_test_split
+        X, y = load_digits_images(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=test_size, stratify=y, random_state=seed)
+        X_train, y_train = _subsample(X_train, y_train, n_train, seed)
+        X_test, y_test = _subsample(X_test, y_test, n_test, seed)
+    elif dataset == "fashion-mnist":
+        n_train = FASHION_MNIST_SIZES[0] if n_train is None else n_train
+        n_test = FASHION_MNIST_SIZES[1] if n_test is None else n_test
+        X_train, y_train = load_fashion_mnist(subset="train", n_samples=n_train,
+                                              return_X_y=True)
+        X_test, y_test = load_fashion_mnist(subset="test", n_samples=n_test, return_X_y=True)
+    else:
+        raise ReportOptionError(f"unknown dataset {dataset!r}: expected one of "
+                                f"{', '.join(DATASETS)}.")
+    if flatten:
+        X_train = X_train.reshape(len(X_train), -1)
+        X_test = X_test.reshape(len(X_test), -1)
+    return X_train, y_train, X_test, y_test
+
+
+def describe_split(dataset):
+    """How ``load_report_data`` splits ``dataset`` (for report.json)."""
+    if dataset == "digits":
+        return "stratified 75/25 of load_digits_images"
+    return "first n_train / n_test images of Fashion-MNIST's train / test files"

@@ -1,0 +1,125 @@
+"""What :func:`~robustsk.report.run_report` returns, and how it is printed."""
+from dataclasses import dataclass
+from pathlib import Path
+import platform
+from typing import Any
+
+import numpy as np
+
+from .masking import format_findings
+from .options import BASELINE
+from .stats import format_mcnemar
+
+__all__ = ["ReportResult", "jsonable", "versions"]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What :func:`~robustsk.report.run_report` measured and wrote.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame
+        Tidy long form, one row per (defense, attack, eps): columns
+        ``defense``, ``attack``, ``eps``, ``accuracy``, ``ci_low``, ``ci_high``
+        (95% Wilson interval), ``n_test``, ``fit_seconds`` (NaN for a
+        ``--model``). Clean accuracy is ``attack="clean", eps=0``.
+    table : pandas.DataFrame
+        One row per defense (the index): ``fit_seconds``, ``clean`` and one
+        column per attack (its label, e.g. ``"PGD-20"``) at the training eps.
+    eps : float
+        The training eps, at which ``table`` reports the attacks.
+    per_example : pandas.DataFrame
+        ``defense``, ``attack``, ``eps``, ``example_id``, ``correct``: every
+        accuracy of ``results`` is the mean of one (defense, attack, eps) group.
+    mcnemar : pandas.DataFrame
+        Each defense against the baseline per attack at ``eps`` (see
+        :func:`robustsk.report.stats.mcnemar_vs_baseline`); may be empty.
+    masking : dict
+        Per model, the gradient-masking findings (empty with ``masking_checks=False``).
+    notes : tuple of str
+        Attacks skipped or substituted, and how some columns are to be read.
+    output_dir, csv_path, plot_path, table_path, info_path, per_example_path, mcnemar_path : Path
+        The folder and the files written into it.
+    total_seconds : float
+        Wall time of the whole run.
+    info : dict
+        The content of ``info_path`` (versions, seed, threads, options, ...).
+    """
+
+    results: Any
+    table: Any
+    eps: float
+    per_example: Any
+    mcnemar: Any
+    masking: dict
+    notes: tuple
+    output_dir: Path
+    csv_path: Path
+    plot_path: Path
+    table_path: Path
+    info_path: Path
+    per_example_path: Path
+    mcnemar_path: Path
+    total_seconds: float
+    info: dict
+
+    def format_table(self):
+        """The summary table: accuracies with their 95% Wilson interval, fit time in s."""
+        results = self.results.set_index(["defense", "attack", "eps"])
+        table = self.table.copy()
+        table["fit_seconds"] = table["fit_seconds"].map(
+            lambda s: "-" if np.isnan(s) else f"{s:.1f}")
+        for column in table.columns[1:]:
+            cells = []
+            for defense, value in table[column].items():
+                if np.isnan(value):
+                    cells.append("-")
+                    continue
+                eps = 0.0 if column == "clean" else self.eps
+                row = results.loc[(defense, column, eps)]
+                cells.append(f"{value:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]")
+            table[column] = cells
+        table = table.rename(columns={"fit_seconds": "fit [s]"})
+        table.index.name = None
+        return (f"accuracy [95% Wilson interval] on {int(self.results['n_test'].iloc[0])} test "
+                f"images, attacks at eps={self.eps:g}\n" + table.to_string())
+
+    def summary_text(self):
+        """Everything the command prints: table, notes, masking findings, McNemar table."""
+        parts = [self.format_table()]
+        if self.notes:
+            parts.append("notes:\n" + "\n".join(f"  - {note}" for note in self.notes))
+        parts.append(format_findings(self.masking, self.eps))
+        parts.append(format_mcnemar(self.mcnemar, BASELINE))
+        return "\n\n".join(parts)
+
+
+def jsonable(value):
+    """``value`` with numpy scalars, tuples and unknown objects made JSON-friendly."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def versions():
+    """Versions of python, torch, skorch, scikit-learn, ... and robustsk."""
+    import matplotlib
+    import pandas
+    import sklearn
+    import skorch
+    import statsmodels
+    import torch
+
+    from .. import __version__
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "skorch": skorch.__version__, "sklearn": sklearn.__version__,
+            "numpy": np.__version__, "pandas": pandas.__version__,
+            "statsmodels": statsmodels.__version__, "matplotlib": matplotlib.__version__,
+            "robustsk": __version__, "platform": platform.platform()}

@@ -1,0 +1,256 @@
+""":func:`run_report`: train (or load) the models, attack them, write the report's files."""
+import json
+from pathlib import Path
+import sys
+import time
+
+import numpy as np
+
+from .attacks import (ATTACKS, AttackContext, attack_curve, attack_info, check_available,
+                      plan_attacks)
+from .data import describe_split, load_report_data
+from .masking import MASKING_SETTINGS, masking_checks
+from .model import check_model_input, is_differentiable, load_model, model_name
+from .options import (BASELINE, CLEAN, DATASETS, DEFAULT_ATTACKS, DEFAULT_EPOCHS,
+                      DEFAULT_EPS_GRID, DEFENSE_PARAMS, DEFENSES, ReportOptionError,
+                      check_count, check_eps, split_names)
+from .options import eps_grid as parse_eps_grid
+from .plot import plot_curves
+from .result import ReportResult, jsonable, versions
+from .stats import mcnemar_vs_baseline, per_example_frame, results_frame
+
+__all__ = ["run_report"]
+
+
+def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses=None,
+               attacks=None, epochs=DEFAULT_EPOCHS, device="cpu", output="robustsk_report",
+               seed=0, threads=None, n_train=None, n_test=None, model=None, flatten=False,
+               masking_checks=True, quiet=True, options=None):
+    """Train each defense (or load ``model``), attack it over a grid of radii, write the report.
+
+    Parameters
+    ----------
+    dataset : {"digits", "fashion-mnist"}, default="digits"
+    eps : float, default=0.1
+        Linf radius of training, and of the attacks in the summary table.
+    eps_grid : str or sequence of float, default=DEFAULT_EPS_GRID
+        Radii of the curves (a comma list or numbers); ``eps`` is added if absent.
+    defenses : str or sequence of str, default=None
+        Names from :data:`~robustsk.report.DEFENSES`; None means all. Not
+        with ``model``.
+    attacks : str or sequence of str, default=None
+        Names from :data:`~robustsk.report.ATTACKS`; None means ``fgsm, pgd, apgd``.
+    epochs : int, default=DEFAULT_EPOCHS
+        ``max_epochs`` of every estimator.
+    device : str, default="cpu"
+    output : str or path, default="robustsk_report"
+        Folder of the files; created if needed, files in it overwritten.
+    seed : int, default=0
+        ``random_state`` of every estimator and attack, and the data split's seed.
+    threads : int or None, default=None
+        torch intra-op threads during the run (restored afterwards); None
+        leaves torch's setting alone.
+    n_train, n_test : int or None, default=None
+        Subset sizes (see :func:`~robustsk.report.load_report_data`).
+    model : str, path or fitted classifier, default=None
+        Evaluate this classifier (a pickle file is unpickled: trusted files
+        only) on the test split instead of training defenses; ``eps`` is then
+        only the attacks' radius. Gradient attacks it cannot be differentiated
+        for are replaced by ``square`` and ``spsa``.
+    flatten : bool, default=False
+        Feed flat features (64 for digits) instead of images, for tabular models.
+    masking_checks : bool, default=True
+        Run the cheap gradient-masking checks on each model at ``eps``.
+    quiet : bool, default=True
+        False shows tqdm progress bars on stderr.
+    options : dict, default=None
+        Recorded in ``report.json`` as the command-line options.
+
+    Returns
+    -------
+    result : ReportResult
+
+    Raises
+    ------
+    ReportOptionError
+        An unknown name, a negative eps, a bad count, or a model that cannot
+        be used on the data set.
+    FileNotFoundError
+        Fashion-MNIST was requested but its files are absent.
+
+    Examples
+    --------
+    >>> result = run_report(defenses="standard,fast", attacks="fgsm", epochs=1,
+    ...                     eps_grid="0,0.1", n_train=200, n_test=50,
+    ...                     output="/tmp/robustsk_report_doctest")  # doctest: +SKIP
+    >>> list(result.table.columns)  # doctest: +SKIP
+    ['fit_seconds', 'clean', 'FGSM']
+    """
+    import torch
+
+    start = time.perf_counter()
+    if dataset not in DATASETS:
+        raise ReportOptionError(f"unknown dataset {dataset!r}: expected one of "
+                                f"{', '.join(DATASETS)}.")
+    eps = check_eps(eps, "eps")
+    grid = parse_eps_grid(eps_grid, eps)
+    if model is not None and defenses is not None:
+        raise ReportOptionError("--model evaluates your own classifier and --defenses trains "
+                                "the library's: give one of them.")
+    defense_names = [] if model is not None else split_names(
+        list(DEFENSES) if defenses is None else defenses, DEFENSES, "defenses")
+    attack_names = split_names(list(DEFAULT_ATTACKS) if attacks is None else attacks, ATTACKS,
+                               "attacks")
+    epochs = check_count(epochs, "epochs", 1)
+    seed = check_count(seed, "seed", 0)
+    threads = check_count(threads, "threads", 1)
+    n_train = check_count(n_train, "n_train", 2)
+    n_test = check_count(n_test, "n_test", 1)
+    check_available(attack_names)
+    fitted = None
+    if model is not None:
+        fitted = load_model(model) if isinstance(model, (str, Path)) else model
+    X_train, y_train, X_test, y_test = load_report_data(dataset, n_train=n_train,
+                                                        n_test=n_test, seed=seed,
+                                                        flatten=flatten)
+    if fitted is not None:
+        check_model_input(fitted, X_test, y_test, dataset, flatten)
+    output_dir = Path(output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    used_threads = torch.get_num_threads()
+    try:
+        run = _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
+                            y_test, eps=eps, grid=grid, epochs=epochs, seed=seed, device=device,
+                            masking=masking_checks, quiet=quiet)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+    results = results_frame(run["cells"], run["fit_seconds"])
+    labels = [ATTACKS[name].label for name in run["attacks"]]
+    table = _summary(results, run["models"], labels, eps)
+    per_example = per_example_frame(run["cells"])
+    mcnemar = mcnemar_vs_baseline(run["cells"], eps, BASELINE)
+    paths = {name: output_dir / file for name, file in (
+        ("csv_path", "results.csv"), ("plot_path", "accuracy_vs_eps.png"),
+        ("table_path", "table.txt"), ("info_path", "report.json"),
+        ("per_example_path", "per_example.csv"), ("mcnemar_path", "mcnemar_vs_baseline.csv"))}
+    results.to_csv(paths["csv_path"], index=False)
+    per_example.to_csv(paths["per_example_path"], index=False)
+    mcnemar.to_csv(paths["mcnemar_path"], index=False)
+    what = f"{run['models'][0]} (--model)" if fitted is not None else f"{epochs} epochs"
+    plot_curves(results, labels, paths["plot_path"], eps,
+                f"{dataset}: accuracy on {len(y_test)} test images (dotted: eps {eps:g}, "
+                f"{what})")
+    info = {
+        "versions": versions(), "seed": seed, "torch_threads": used_threads, "device": device,
+        "dataset": {"name": dataset, "n_train": 0 if fitted is not None else int(len(y_train)),
+                    "n_test": int(len(y_test)), "input_shape": list(X_test.shape[1:]),
+                    "flatten": bool(flatten), "split": describe_split(dataset)},
+        "eps": eps, "eps_grid": grid,
+        "model": None if fitted is None else {"path": str(model) if isinstance(
+            model, (str, Path)) else None, "class": type(fitted).__name__,
+            "differentiable": run["differentiable"][run["models"][0]]},
+        "defenses": run["params"],
+        "attacks": {ATTACKS[name].label: attack_info(name, run["ctx"])
+                    for name in run["attacks"]},
+        "notes": run["notes"],
+        "masking_checks": {"settings": MASKING_SETTINGS, "models": run["masking"]}
+        if masking_checks else None,
+        "mcnemar_vs_baseline": {"baseline": BASELINE, "test": "exact McNemar",
+                                "adjustment": "Holm over all rows", "alpha": 0.05},
+        "options": jsonable(options if options is not None else {
+            "dataset": dataset, "eps": eps, "eps_grid": grid, "defenses": defense_names,
+            "attacks": attack_names, "epochs": epochs, "device": device,
+            "output": str(output), "seed": seed, "threads": threads, "n_train": n_train,
+            "n_test": n_test, "model": None if model is None else str(model),
+            "flatten": flatten, "masking_checks": masking_checks}),
+    }
+    info["total_seconds"] = round(time.perf_counter() - start, 2)
+    result = ReportResult(results=results, table=table, eps=eps, per_example=per_example,
+                          mcnemar=mcnemar, masking=run["masking"], notes=tuple(run["notes"]),
+                          output_dir=output_dir, **paths,
+                          total_seconds=time.perf_counter() - start, info=info)
+    paths["table_path"].write_text(result.summary_text() + "\n")
+    paths["info_path"].write_text(json.dumps(jsonable(info), indent=2) + "\n")
+    return result
+
+
+def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test, y_test, *,
+                  eps, grid, epochs, seed, device, masking, quiet):
+    """Fit or take each model, attack it, and collect per-example correctness."""
+    from tqdm import tqdm
+    cells, fit_seconds, params, checks, notes, differentiable = [], {}, {}, {}, [], {}
+    n_classes = len(getattr(fitted, "classes_", np.unique(y_train if fitted is None
+                                                           else y_test)))
+    ctx = AttackContext(seed=seed, n_classes=n_classes, input_shape=tuple(X_test.shape[1:]))
+    names = defense_names or [model_name(fitted)]
+    overall = tqdm(names, desc="report", unit="model", disable=quiet, file=sys.stderr,
+                   position=0)
+    planned = attack_names
+    for name in overall:
+        overall.set_postfix_str(name)
+        if fitted is None:
+            with tqdm(total=epochs, desc=f"  fit {name}", unit="epoch", leave=False,
+                      disable=quiet, file=sys.stderr, position=1) as bar:
+                clf, params[name] = _make_defense(name, eps=eps, epochs=epochs, seed=seed,
+                                                  device=device, bar=bar)
+                tic = time.perf_counter()
+                clf.fit(X_train, y_train)
+                fit_seconds[name] = time.perf_counter() - tic
+        else:
+            clf, fit_seconds[name] = fitted, float("nan")
+        differentiable[name] = fitted is None or is_differentiable(clf)
+        planned, plan_notes = plan_attacks(attack_names, n_classes=n_classes,
+                                           differentiable=differentiable[name],
+                                           model_name=name)
+        notes += [note for note in plan_notes if note not in notes]
+        correct = np.asarray(clf.predict(X_test)) == y_test
+        cells.append((name, CLEAN, 0.0, correct))
+        with tqdm(total=len(planned) * len(grid), desc=f"  attack {name}", unit="run",
+                  leave=False, disable=quiet, file=sys.stderr, position=1) as bar:
+            for attack in planned:
+                curve = attack_curve(attack, clf, X_test, y_test, correct, grid, ctx, bar)
+                cells += [(name, ATTACKS[attack].label, r, c) for r, c in curve.items()]
+        if masking:
+            checks[name] = masking_checks(clf, X_test, y_test, eps, ctx,
+                                          differentiable=differentiable[name])
+    overall.close()
+    return {"cells": cells, "fit_seconds": fit_seconds, "params": params, "masking": checks,
+            "notes": notes, "attacks": planned, "models": names, "ctx": ctx,
+            "differentiable": differentiable}
+
+
+def _make_defense(name, *, eps, epochs, seed, device, bar):
+    from .. import defenses
+    cls = getattr(defenses, DEFENSES[name])
+    params = dict(eps=eps, clip_min=0.0, clip_max=1.0, max_epochs=epochs, random_state=seed,
+                  device=device, **DEFENSE_PARAMS.get(name, {}))
+    clf = cls(callbacks=[("progress", _epoch_callback(bar))], **params)
+    return clf, {"class": cls.__name__, **{k: jsonable(v) for k, v in params.items()}}
+
+
+def _epoch_callback(bar):
+    """A skorch callback that advances a tqdm bar at the end of every epoch."""
+    from skorch.callbacks import Callback
+
+    class EpochProgress(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            bar.set_postfix(loss=f"{net.history[-1, 'train_loss']:.3f}", refresh=False)
+            bar.update(1)
+
+    return EpochProgress()
+
+
+def _summary(results, models, labels, eps):
+    import pandas as pd
+    table = pd.DataFrame(index=pd.Index(models, name="defense"))
+    table["fit_seconds"] = results.groupby("defense", sort=False)["fit_seconds"].first()
+    table[CLEAN] = results[results["attack"] == CLEAN].set_index("defense")["accuracy"]
+    for label in labels:
+        at = results[(results["attack"] == label) & np.isclose(results["eps"], eps)]
+        table[label] = at.set_index("defense")["accuracy"]
+    return table
