@@ -48,7 +48,7 @@ def test_pgd_and_apgd_at_least_as_strong_as_reference(fitted):
     # the reference counts clean errors it did not keep; robustsk keeps them as failures
     assert pgd_fooled >= ref_fooled
     assert apgd_fooled >= ref_fooled
-    assert apgd_fooled >= pgd_fooled - 1  # APGD at least as strong as PGD-20 (one-example slack)
+    assert apgd_fooled >= pgd_fooled  # APGD at least as strong as PGD-20
     assert pgd_fooled >= clean_wrong
 
 
