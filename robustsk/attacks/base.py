@@ -80,6 +80,21 @@ class Attack(BaseEstimator):
         eps, norm, _ = check_threat(pick("eps"), pick("norm", "inf"), 0.0)
         return Threat(eps=eps, norm=norm, clip_min=pick("clip_min"), clip_max=pick("clip_max"))
 
+    def _prepare(self, target, X, y, y_target=None):
+        """Resolve the threat model and convert ``X``, ``y`` (and targets) once.
+
+        Returns
+        -------
+        threat : Threat
+        x : Tensor on the target's device, validated (shape, box)
+        y_t, t_t : LongTensor of class indices (``t_t`` is None without targets)
+        """
+        threat = self.resolve_threat(target)
+        x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
+        y_t = target.encode_y(y, n_samples=len(x))
+        t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
+        return threat, x, y_t, t_t
+
     def _seed(self, target):
         state = self.random_state if getattr(self, "random_state", None) is not None \
             else target.threat_default("random_state")
@@ -103,10 +118,7 @@ class Attack(BaseEstimator):
         X_adv : ndarray with the shape and dtype of ``X``
         """
         target = as_target(estimator)
-        threat = self.resolve_threat(target)
-        x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
-        y_t = target.encode_y(y, n_samples=len(x))
-        t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
+        threat, x, y_t, t_t = self._prepare(target, X, y, y_target)
         seed = self._seed(target)
         batch = self.batch_size or len(x)
         out = torch.empty_like(x)

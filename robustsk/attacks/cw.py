@@ -292,10 +292,7 @@ class CarliniWagnerL2(Attack):
         info : dict, only with ``return_info=True``
         """
         target = as_target(estimator)
-        threat = self.resolve_threat(target)
-        x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
-        y_t = target.encode_y(y, n_samples=len(x))
-        t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
+        threat, x, y_t, t_t = self._prepare(target, X, y, y_target)
         batch = self.batch_size or len(x)
         out = torch.empty_like(x)
         l2 = torch.empty(len(x), device=x.device)
