@@ -1,18 +1,44 @@
-"""The skorch-based estimator every robustsk defense shares.
+"""The skorch-based estimator every robustsk defense shares, and its extension API.
 
 :class:`RobustClassifier` is a ``skorch.NeuralNetClassifier`` that behaves as
-a scikit-learn classifier: it validates ``X`` and ``y`` in ``fit`` with
-scikit-learn's helpers, encodes labels of any type (``predict`` returns the
-original ones), chooses a default network from the shape of ``X``, seeds
+a scikit-learn classifier: it validates ``X``, ``y`` and its declared
+parameters once in ``fit``, encodes labels of any type (``predict`` returns
+the original ones), chooses a default network from the shape of ``X``, seeds
 initialisation, shuffling and training attacks from ``random_state``, and
 carries a flat threat model (``eps``, ``norm``, ``step_size``, ``n_iter``,
 ``clip_min``, ``clip_max``) used by its defense and by ``score_adversarial``.
 
 A defense subclasses it and overrides one skorch hook, usually
 ``train_step_single``; skorch keeps the epoch loop, batching, devices,
-callbacks and history.
+callbacks and history. What a defense author uses is public (README, "Writing
+a defense"):
+
+``threat_``
+    The resolved, validated training threat model of the current fit
+    (:class:`TrainingThreat`; ``threat_.attack_kwargs()`` feeds any attack).
+``unpack_batch(batch)``
+    The batch as ``(x, y)`` tensors on the estimator's device.
+``training_randomness()``
+    The training random stream (seeded by ``random_state`` inside ``fit``).
+``record_loss(name, value)``
+    Any number of named loss terms per batch, averaged into ``train_<name>``
+    history columns per epoch.
+``attack_module()``
+    The module attacks differentiate (the whole network; an ensemble returns
+    its combined output).
+``features_and_logits(x)``
+    ``(features, logits)`` through the features contract of
+    :mod:`robustsk.modules`; ``requires_features = True`` makes ``fit`` refuse a
+    module without them.
+``extra_modules``
+    More networks and optimizers beside ``module_``, registered with skorch
+    (``clone``, pickling, ``set_params(name__...)`` and ``device=`` work).
+``_parameter_constraints``
+    Declared parameters, validated once per fit (:mod:`robustsk.params`).
 """
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 import warnings
 
 import numpy as np
@@ -20,18 +46,21 @@ import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import _check_feature_names
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring, PassthroughScoring
+from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring
 from skorch.dataset import unpack_data
-from skorch.utils import is_dataset, to_tensor
+from skorch.utils import TeeGenerator, is_dataset, to_tensor
 
 from ._data import BatchIterator
 from ._validation import check_box, check_in_box, check_threat_params, check_X, check_y
 from .attacks._checks import check_threat
 from .attacks._primitives import Randomness, _splitmix64, seed_from_random_state
 from .attacks._target import AttackTarget
-from .modules import default_module
+from .loss_terms import LossTerms
+from .modules import check_features, default_module, features_and_logits, has_features
+from .params import Callable, InstanceOf, Interval, Options, validate_params
 
-__all__ = ["RobustClassifier", "NearChanceWarning", "SoftmaxOutputWarning"]
+__all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
+           "torch_seed"]
 
 
 class NearChanceWarning(ConvergenceWarning):
@@ -77,6 +106,35 @@ def torch_seed(random_seed, epochs_done=0):
     return _splitmix64(random_seed ^ _splitmix64(epochs_done)) & ((1 << 63) - 1)
 
 
+@dataclass(frozen=True)
+class TrainingThreat:
+    """The resolved training threat model of a fit (``RobustClassifier.threat_``).
+
+    Attributes
+    ----------
+    eps : float
+    norm : {"inf", "2"}
+    step_size : float
+        The estimator's ``step_size``, or the defense's default fraction of eps.
+    n_iter : int
+        Steps of the training attack.
+    clip_min, clip_max : ndarray or None
+        The input domain as validated in ``fit`` (None: unbounded).
+    """
+
+    eps: float
+    norm: str
+    step_size: float
+    n_iter: int
+    clip_min: Any = None
+    clip_max: Any = None
+
+    def attack_kwargs(self):
+        """``eps``, ``norm``, ``step_size``, ``clip_min``, ``clip_max`` for an attack function."""
+        return {"eps": self.eps, "norm": self.norm, "step_size": self.step_size,
+                "clip_min": self.clip_min, "clip_max": self.clip_max}
+
+
 def _encoded_accuracy(net, X, y):
     """Validation accuracy on encoded labels (skorch's EpochScoring callable)."""
     proba = net.predict_proba(X)
@@ -111,7 +169,8 @@ class RobustClassifier(NeuralNetClassifier):
         global torch and numpy generators are left untouched.
     record_clean_loss : bool, default=False
         Also record ``train_clean_loss`` per epoch where the defense does not
-        compute it anyway (costs one forward pass per batch).
+        compute it anyway (costs one forward pass per batch, after the
+        backward pass and before the optimizer step).
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float, default=1e-3
@@ -148,6 +207,8 @@ class RobustClassifier(NeuralNetClassifier):
         Shape of one example; ``predict`` checks it.
     random_seed_ : int
         The seed of the last ``fit`` (drawn afresh when ``random_state`` is None).
+    threat_ : TrainingThreat
+        The training threat model as validated by the last ``fit``.
     module_, optimizer_, criterion_, history_ : skorch's fitted components.
     """
 
@@ -157,8 +218,30 @@ class RobustClassifier(NeuralNetClassifier):
     history_ = None
     classes_ = _FittedAttribute()
 
-    #: whether the defense computes the clean loss anyway (then it is recorded)
-    _computes_clean_loss = False
+    #: the training attack's step as a fraction of eps when ``step_size`` is None
+    default_step_fraction = 0.25
+    #: whether the defense needs ``features_and_logits`` (``fit`` checks the module)
+    requires_features = False
+    #: extra networks beside ``module_``: {module parameter: optimizer parameter or None}.
+    #: Each ``name`` becomes ``name_`` (built from the parameter ``name`` with
+    #: ``name__*`` arguments and :meth:`extra_module_kwargs`); an optimizer
+    #: parameter ``opt`` gives it its own optimizer ``opt_`` (``opt__lr``, ...),
+    #: None lets the main optimizer train it.
+    extra_modules = {}
+
+    _parameter_constraints = {
+        "module": [None, Callable("a torch.nn.Module class or instance")],
+        "eps": [Interval(float, 0, None)],
+        "norm": [Options("inf", "linf", "l_inf", "infinity", np.inf, 2, "2", "l2", "l_2")],
+        "step_size": [None, Interval(float, 0, None)],
+        "n_iter": [Interval(int, 0, None)],
+        "random_state": [None, Interval(int, None, None),
+                         InstanceOf((np.random.RandomState, np.random.Generator))],
+        "record_clean_loss": [InstanceOf((bool, np.bool_), "True or False")],
+        "max_epochs": [Interval(int, 0, None)],
+        "batch_size": [Interval(int, 1, None), Options(-1)],
+        "lr": [Interval(float, 0, None)],
+    }
 
     def __init__(self, module=None, *, eps=0.1, norm="inf", step_size=None, n_iter=10,
                  clip_min=None, clip_max=None, random_state=None, record_clean_loss=False,
@@ -198,13 +281,11 @@ class RobustClassifier(NeuralNetClassifier):
         callbacks = [(name, cb) for name, cb in super()._default_callbacks if name != "valid_acc"]
         callbacks.insert(-1, ("valid_acc", EpochScoring(
             _encoded_accuracy, name="valid_acc", lower_is_better=False)))
-        if self.record_clean_loss is True or self._computes_clean_loss is True:
-            callbacks.insert(2, ("train_clean_loss", PassthroughScoring(
-                name="train_clean_loss", on_train=True)))
+        callbacks.insert(2, ("loss_terms", LossTerms()))
         return callbacks
 
     def initialize_module(self):
-        """Build the module; the default one is sized from the fitted input shape."""
+        """Build the module (the default one sized from the fitted input shape) and extras."""
         kwargs = self.get_params_for("module")
         module = self.module
         if module is None:
@@ -214,7 +295,56 @@ class RobustClassifier(NeuralNetClassifier):
             kwargs = {"input_shape": self.input_shape_, "n_classes": len(self.classes_),
                       **kwargs}
         self.module_ = self.initialized_instance(module, kwargs)
+        for name in self.extra_modules:
+            kwargs = {**self.extra_module_kwargs(name), **self.get_params_for(name)}
+            setattr(self, name + "_", self.initialized_instance(getattr(self, name), kwargs))
         return self
+
+    def extra_module_kwargs(self, name):
+        """Default keyword arguments of the extra module ``name`` (override to size it).
+
+        Called after ``module_`` is built, so sizes can come from it, e.g. the
+        width of ``self.features_and_logits(x)[0]``. ``name__*`` parameters win.
+        """
+        return {}
+
+    def initialize_optimizer(self, *args, **kwargs):
+        """The main optimizer, and one per extra module that declares its own."""
+        owned = {name: opt for name, opt in self.extra_modules.items() if opt}
+        if not owned:
+            return super().initialize_optimizer(*args, **kwargs)
+        excluded = {p for name in owned for p in getattr(self, name + "_").parameters()}
+        named = [(n, p) for n, p in self.get_all_learnable_params() if p not in excluded]
+        pargs, pkwargs = self.get_params_for_optimizer("optimizer", named)
+        self.optimizer_ = self.optimizer(*pargs, **pkwargs)
+        for name, opt in owned.items():
+            pargs, pkwargs = self.get_params_for_optimizer(
+                opt, getattr(self, name + "_").named_parameters())
+            setattr(self, opt + "_", getattr(self, opt)(*pargs, **pkwargs))
+        return self
+
+    def optimizers(self):
+        """Every optimizer of the fit: ``optimizer_`` first, then the extras in declared order."""
+        extra = [getattr(self, opt + "_") for opt in self.extra_modules.values() if opt]
+        return [self.optimizer_, *extra]
+
+    def train_step(self, batch, **fit_params):
+        """skorch's step; with several optimizers, one backward pass then each optimizer steps.
+
+        (skorch would pass the step closure to every optimizer, computing the
+        loss once per optimizer.) A defense that alternates updates between
+        its networks overrides this method.
+        """
+        if not any(self.extra_modules.values()):
+            return super().train_step(batch, **fit_params)
+        for optimizer in self.optimizers():
+            optimizer.zero_grad()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify("on_grad_computed", batch=batch, training=True,
+                    named_parameters=TeeGenerator(self.get_all_learnable_params()))
+        for optimizer in self.optimizers():
+            optimizer.step()
+        return step
 
     def check_data(self, X, y=None):
         """Skip skorch's class inference: ``fit`` has already validated and encoded."""
@@ -254,15 +384,14 @@ class RobustClassifier(NeuralNetClassifier):
     # --------------------------------------------------------------- fitting
     def _validate_fit(self, X, y, reset, classes=None):
         """Validate everything before touching any fitted state (a failure loses nothing)."""
+        validate_params(self, hints=self._param_hints())
+        self.check_params()
         check_threat_params(self)
         cbs = self.callbacks
         if not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
                 or isinstance(cbs, (list, tuple))):
             raise ValueError(f"callbacks={cbs!r}: expected None, 'disable' or a list of skorch "
                              "callbacks (or (name, callback) pairs).")
-        if not isinstance(self.record_clean_loss, (bool, np.bool_)):
-            raise ValueError(f"record_clean_loss={self.record_clean_loss!r}: expected True or "
-                             "False.")
         if not reset:
             _check_feature_names(self, X, reset=False)
         X_in = X
@@ -280,14 +409,47 @@ class RobustClassifier(NeuralNetClassifier):
         else:
             X = self._check_shape(X)
             labels, input_shape = self.classes_, self.input_shape_
-        check_in_box(X, *check_box(self.clip_min, self.clip_max, input_shape))
+        box = check_box(self.clip_min, self.clip_max, input_shape)
+        check_in_box(X, *box)
         y = self._encode(y, labels)
+        if self.requires_features:
+            self._check_module_features(input_shape, len(labels))
+        eps, norm, step = check_threat(self.eps, self.norm, self.step_size,
+                                       default_step=self.default_step_fraction)
         if reset:
             _check_feature_names(self, X_in, reset=True)
             self.classes_ = labels
             self.input_shape_ = input_shape
             self.n_features_in_ = int(np.prod(input_shape))
+        self.threat_ = TrainingThreat(eps=eps, norm=norm, step_size=step, n_iter=int(self.n_iter),
+                                      clip_min=box[0], clip_max=box[1])
         return X, y
+
+    def _param_hints(self):
+        return {"norm": "Pass norm='inf' (L-infinity ball) or norm=2 (L2 ball).",
+                "eps": "A radius cannot be negative or infinite: pass eps >= 0 in the units of X, "
+                       "e.g. eps=0.1 for images in [0, 1].",
+                "random_state": "Pass None, an int or a numpy RandomState/Generator."}
+
+    def check_params(self):
+        """Cross-parameter checks beyond ``_parameter_constraints`` (override; called in ``fit``).
+
+        Runs once per ``fit``, after the declared constraints and before any
+        fitted state changes; raise ``ValueError`` saying what was received,
+        what was expected and what to do.
+        """
+
+    def _check_module_features(self, input_shape, n_classes):
+        module = self.module
+        if module is None or has_features(module):
+            return
+        if isinstance(module, type):  # a class: look at an instance (features may be submodules)
+            kwargs = self.get_params_for("module")
+            try:
+                module = module(**kwargs)
+            except TypeError:
+                return  # its own arguments are reported by skorch when it is built
+        check_features(module, who=type(self).__name__)
 
     def _encode(self, y, classes=None):
         classes = self.classes_ if classes is None else classes
@@ -428,12 +590,6 @@ class RobustClassifier(NeuralNetClassifier):
         return self.classes_[proba.argmax(axis=1)]
 
     # ------------------------------------------------------------ robustness
-    def _threat(self):
-        """The resolved training threat model: eps, norm, step_size and the box."""
-        eps, norm, step = check_threat(self.eps, self.norm, self.step_size)
-        return {"eps": eps, "norm": norm, "step_size": step,
-                "clip_min": self.clip_min, "clip_max": self.clip_max}
-
     def get_iterator(self, dataset, training=False):
         """skorch's iterator; training batches are shuffled unless told otherwise."""
         prefix = "iterator_train" if training else "iterator_valid"
@@ -445,24 +601,59 @@ class RobustClassifier(NeuralNetClassifier):
             kwargs["batch_size"] = len(dataset)
         return getattr(self, prefix)(dataset, **kwargs)
 
-    def _unpack(self, batch):
-        """The batch's inputs and encoded labels as tensors on the module's device."""
+    # ------------------------------------------------ the extension API
+    def unpack_batch(self, batch):
+        """The batch's inputs and encoded labels as tensors on the estimator's device."""
         Xi, yi = unpack_data(batch)
         return to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
 
-    def _training_randomness(self):
-        """Random draws of training attacks: torch's generator, seeded inside ``fit``."""
+    def training_randomness(self):
+        """Random draws of training attacks: torch's generator, seeded inside ``fit``.
+
+        Returns
+        -------
+        Randomness
+            Pass it as ``random_state`` to any attack function; a fit with the
+            same ``random_state`` draws the same noise.
+        """
         return Randomness(generator=torch.default_generator)
 
-    def _record_clean_loss(self, Xi, yi, y_pred=None):
-        """Record the batch's clean loss (computed here unless the defense has it)."""
-        if y_pred is None:
-            if not self.record_clean_loss:
-                return
-            with torch.no_grad():
-                y_pred = self.infer(Xi)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=False)
-        self.history.record_batch("train_clean_loss", float(loss.detach()))
+    def record_loss(self, name, value):
+        """Record a named loss term of the current batch (history column ``train_<name>``).
+
+        The epoch's column is the batch-size-weighted mean, like ``train_loss``.
+        ``record_loss("clean_loss", ...)`` also spares the extra forward pass
+        that ``record_clean_loss=True`` would otherwise cost.
+
+        Parameters
+        ----------
+        name : str
+        value : float or 0-d Tensor (detached here)
+        """
+        if torch.is_tensor(value):
+            value = value.detach().item()
+        self.history.record_batch(f"train_{name}", float(value))
+
+    def attack_module(self):
+        """The torch module attacks differentiate: inputs to logits (here ``module_``)."""
+        return self.module_
+
+    def features_and_logits(self, x):
+        """``(features, logits)`` of the network at ``x`` (see :mod:`robustsk.modules`)."""
+        module = self.module_
+        check_features(module, who=type(self).__name__)
+        return features_and_logits(module, x)
+
+    def on_grad_computed(self, net, named_parameters, batch=None, training=False, **kwargs):
+        """With ``record_clean_loss=True``, record the batch's clean loss if the defense did not."""
+        if not (training and self.record_clean_loss) or batch is None:
+            return
+        if "train_clean_loss" in self.history[-1]["batches"][-1]:
+            return
+        x, y = self.unpack_batch(batch)
+        with torch.no_grad():
+            loss = self.get_loss(self.infer(x), y, X=x, training=False)
+        self.record_loss("clean_loss", loss)
 
     def _as_attack_target(self):
         device = self.device
@@ -476,7 +667,7 @@ class RobustClassifier(NeuralNetClassifier):
         def encode_y(y, n_samples):
             return torch.as_tensor(self._encode(check_y(y, n_samples)), device=device)
 
-        return AttackTarget(module=self.module_, prepare_X=prepare_X, encode_y=encode_y,
+        return AttackTarget(module=self.attack_module(), prepare_X=prepare_X, encode_y=encode_y,
                             estimator=self)
 
     def score_adversarial(self, X, y, attack=None):

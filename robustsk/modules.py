@@ -1,14 +1,25 @@
-"""Default networks, chosen at ``fit`` from the shape of ``X``.
+"""Default networks, chosen at ``fit`` from the shape of ``X``, and the features contract.
 
 Both output logits (no softmax): the loss is cross-entropy on logits and
 attacks need logits to be strong.
+
+**Hidden features.** Defenses that work on a hidden representation (manifold
+mixup, feature-level games) need ``(features, logits)`` from the network. A
+module opts in by having two callables, ``features(x) -> h`` and
+``head(h) -> logits``, with ``module(x) == module.head(module.features(x))``:
+methods, or submodules named ``features`` and ``head``. :class:`SmallCNN` and
+:class:`MLP` do: their features are the last hidden layer (after its ReLU) and
+their head is the final linear layer. :func:`features_and_logits` returns both
+for any such module, and :func:`check_features` raises a clear error for a
+module that has not opted in.
 """
 import math
 
 import torch
 from torch import nn
 
-__all__ = ["MLP", "SmallCNN", "default_module"]
+__all__ = ["MLP", "SmallCNN", "default_module", "has_features", "check_features",
+           "features_and_logits"]
 
 
 class MLP(nn.Module):
@@ -39,6 +50,14 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+    def features(self, x):
+        """The last hidden layer's activations, of shape (n, hidden_units[-1])."""
+        return self.net[:-1](x)
+
+    def head(self, h):
+        """Logits from the features: the final linear layer."""
+        return self.net[-1](h)
 
 
 class SmallCNN(nn.Module):
@@ -77,14 +96,24 @@ class SmallCNN(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
             width = out
-        self.features = nn.Sequential(*layers)
+        self.conv = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(width * h * w, hidden_units),
                                         nn.ReLU(), nn.Linear(hidden_units, n_classes))
 
     def forward(self, x):
         if self.add_channel:
             x = x.unsqueeze(1)
-        return self.classifier(self.features(x))
+        return self.classifier(self.conv(x))
+
+    def features(self, x):
+        """The hidden layer before the output, of shape (n, hidden_units), after its ReLU."""
+        if self.add_channel:
+            x = x.unsqueeze(1)
+        return self.classifier[:-1](self.conv(x))
+
+    def head(self, h):
+        """Logits from the features: the final linear layer."""
+        return self.classifier[-1](h)
 
 
 def default_module(input_shape):
@@ -92,3 +121,42 @@ def default_module(input_shape):
     if len(input_shape) == 3 or (len(input_shape) == 2 and min(input_shape) >= 4):
         return SmallCNN
     return MLP
+
+
+def has_features(module):
+    """Whether ``module`` follows the features contract (callable ``features`` and ``head``)."""
+    return callable(getattr(module, "features", None)) and callable(getattr(module, "head", None))
+
+
+def check_features(module, who="This defense"):
+    """Raise ``TypeError`` unless ``module`` exposes ``features(x)`` and ``head(h)``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    who : str
+        Named in the message (the defense that needs features).
+    """
+    if not has_features(module):
+        missing = [n for n in ("features", "head") if not callable(getattr(module, n, None))]
+        raise TypeError(
+            f"{who} needs the network's hidden features, but the module "
+            f"{type(module).__name__} has no callable {' and no '.join(missing)}. Expected a "
+            "module with features(x) -> h and head(h) -> logits such that "
+            "module(x) == module.head(module.features(x)). Add those two methods to your "
+            "module (see robustsk.modules.SmallCNN), or use the default module (module=None).")
+
+
+def features_and_logits(module, x):
+    """``(h, logits)`` of ``module`` at ``x`` through the features contract.
+
+    Examples
+    --------
+    >>> import torch
+    >>> h, z = features_and_logits(MLP((4,), 3, hidden_units=(8,)), torch.zeros(2, 4))
+    >>> tuple(h.shape), tuple(z.shape)
+    ((2, 8), (2, 3))
+    """
+    check_features(module)
+    h = module.features(x)
+    return h, module.head(h)

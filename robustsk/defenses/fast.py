@@ -34,16 +34,15 @@ class FastAdversarialTraining(RobustClassifier):
     (3,)
     """
 
+    default_step_fraction = 1.25
+
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        x, y = self._unpack(batch)
-        threat = self._threat()
-        if self.step_size is None:
-            threat["step_size"] = 1.25 * threat["eps"]
-        x_adv = pgd(self.module_, x, y, **threat, n_iter=1, random_start="uniform",
-                    return_best=False, mode="eval", random_state=self._training_randomness())
+        x, y = self.unpack_batch(batch)
+        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(), n_iter=1,
+                    random_start="uniform", return_best=False, mode="eval",
+                    random_state=self.training_randomness())
         y_pred = self.infer(x_adv, **fit_params)
         loss = self.get_loss(y_pred, y, X=x_adv, training=True)
         loss.backward()
-        self._record_clean_loss(x, y)
         return {"loss": loss, "y_pred": y_pred}

@@ -1,8 +1,7 @@
 """Friendly adversarial training: early-stopped PGD (Zhang et al., 2020)."""
-import numbers
-
 from ..attacks.early_stopped import early_stopped_pgd
 from ..base import RobustClassifier
+from ..params import InstanceOf, Interval, Options
 from .trades import trades_loss
 
 __all__ = ["FriendlyAdversarialTraining", "TAU_SCHEDULES"]
@@ -60,6 +59,15 @@ class FriendlyAdversarialTraining(RobustClassifier):
     (2,)
     """
 
+    _parameter_constraints = {
+        "tau": [Interval(int, 0, None)],
+        "tau_schedule": [None, Options("paper"), InstanceOf((list, tuple),
+                                                            "a sequence of (fraction, tau) pairs")],
+        "loss": [Options("ce", "trades")],
+        "beta": [Interval(float, 0, None)],
+        "omega": [Interval(float, 0, None)],
+    }
+
     def __init__(self, module=None, *, tau=0, tau_schedule=None, loss="ce", beta=6.0,
                  omega=0.001, **kwargs):
         super().__init__(module, **kwargs)
@@ -68,10 +76,6 @@ class FriendlyAdversarialTraining(RobustClassifier):
         self.loss = loss
         self.beta = beta
         self.omega = omega
-
-    @property
-    def _computes_clean_loss(self):
-        return isinstance(self.loss, str) and self.loss == "trades"
 
     def current_tau(self, epoch=None):
         """The tau used in ``epoch`` (0-based; default: the current epoch)."""
@@ -87,34 +91,36 @@ class FriendlyAdversarialTraining(RobustClassifier):
                 current = tau
         return current
 
-    def _check_params(self):
-        if self.loss not in ("ce", "trades"):
-            raise ValueError(f"loss={self.loss!r}: expected 'ce' (FAT) or 'trades' (FAT-TRADES).")
-        if self.tau_schedule not in (None, "paper") and not isinstance(self.tau_schedule,
-                                                                       (list, tuple)):
-            raise ValueError(f"tau_schedule={self.tau_schedule!r}: expected None, 'paper' or "
-                             "a sequence of (fraction of max_epochs, tau) pairs.")
-        if isinstance(self.tau, bool) or not isinstance(self.tau, numbers.Integral) \
-                or self.tau < 0:
-            raise ValueError(f"tau={self.tau!r}: expected an integer >= 0.")
+    def check_params(self):
+        schedule = self.tau_schedule
+        if isinstance(schedule, (list, tuple)):
+            ok = len(schedule) > 0 and all(
+                isinstance(step, (list, tuple)) and len(step) == 2
+                and Interval(float, 0, 1).accepts(step[0]) and Interval(int, 0).accepts(step[1])
+                for step in schedule)
+            if not ok:
+                raise ValueError(
+                    f"{type(self).__name__} got tau_schedule={schedule!r}: expected a non-empty "
+                    "sequence of (fraction of max_epochs in [0, 1], tau >= 0) pairs, e.g. "
+                    "[(0.0, 0), (0.5, 1)]. Pass such pairs, 'paper' or None.")
 
     def train_step_single(self, batch, **fit_params):
-        self._check_params()
         self._set_training(True)
-        x, y = self._unpack(batch)
+        x, y = self.unpack_batch(batch)
         trades = self.loss == "trades"
         x_adv = early_stopped_pgd(
-            self.module_, x, y, **self._threat(), n_iter=self.n_iter, tau=self.current_tau(),
-            loss="kl" if trades else "ce", random_start="normal" if trades else "uniform",
-            omega=0.0 if trades else self.omega, mode="eval",
-            random_state=self._training_randomness())
+            self.attack_module(), x, y, **self.threat_.attack_kwargs(),
+            n_iter=self.threat_.n_iter, tau=self.current_tau(), loss="kl" if trades else "ce",
+            random_start="normal" if trades else "uniform", omega=0.0 if trades else self.omega,
+            mode="eval", random_state=self.training_randomness())
         if trades:
             logits = self.infer(x, **fit_params)
-            loss, natural, _ = trades_loss(logits, self.infer(x_adv, **fit_params), y, self.beta)
-            self.history.record_batch("train_clean_loss", float(natural.detach()))
+            loss, natural, robust = trades_loss(logits, self.infer(x_adv, **fit_params), y,
+                                                self.beta)
+            self.record_loss("clean_loss", natural)
+            self.record_loss("robust_loss", robust)
         else:
             logits = self.infer(x_adv, **fit_params)
             loss = self.get_loss(logits, y, X=x_adv, training=True)
-            self._record_clean_loss(x, y)
         loss.backward()
         return {"loss": loss, "y_pred": logits}

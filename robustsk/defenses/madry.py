@@ -1,6 +1,7 @@
 """PGD adversarial training (Madry et al., 2018)."""
 from ..attacks.pgd import pgd
 from ..base import RobustClassifier
+from ..params import Options
 
 __all__ = ["AdversarialTraining"]
 
@@ -40,20 +41,19 @@ class AdversarialTraining(RobustClassifier):
     True
     """
 
+    _parameter_constraints = {"attack_mode": [Options("eval", "train")]}
+
     def __init__(self, module=None, *, attack_mode="eval", **kwargs):
         super().__init__(module, **kwargs)
         self.attack_mode = attack_mode
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        x, y = self._unpack(batch)
-        if self.attack_mode not in ("eval", "train"):
-            raise ValueError(f"attack_mode={self.attack_mode!r}: expected 'eval' or 'train'.")
-        x_adv = pgd(self.module_, x, y, **self._threat(), n_iter=self.n_iter,
-                    random_start="uniform", return_best=False, mode=self.attack_mode,
-                    random_state=self._training_randomness())
+        x, y = self.unpack_batch(batch)
+        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
+                    n_iter=self.threat_.n_iter, random_start="uniform", return_best=False,
+                    mode=self.attack_mode, random_state=self.training_randomness())
         y_pred = self.infer(x_adv, **fit_params)
         loss = self.get_loss(y_pred, y, X=x_adv, training=True)
         loss.backward()
-        self._record_clean_loss(x, y)
         return {"loss": loss, "y_pred": y_pred}

@@ -3,6 +3,7 @@ import torch.nn.functional as F
 
 from ..attacks.pgd import pgd
 from ..base import RobustClassifier
+from ..params import Interval
 
 __all__ = ["TRADES", "trades_loss"]
 
@@ -44,7 +45,8 @@ class TRADES(RobustClassifier):
     ``x + 0.001 N(0, 1)`` (no clip before the first step) and takes ``n_iter``
     signed steps of ``step_size``, projecting and clipping after each, with the
     network in eval mode; the loss is computed in train mode. The history
-    records ``train_loss`` (the total) and ``train_clean_loss`` (the CE term).
+    records ``train_loss`` (the total), ``train_clean_loss`` (the CE term) and
+    ``train_robust_loss`` (the KL term, before ``beta``).
 
     Parameters
     ----------
@@ -73,7 +75,7 @@ class TRADES(RobustClassifier):
     True
     """
 
-    _computes_clean_loss = True
+    _parameter_constraints = {"beta": [Interval(float, 0, None)]}
 
     def __init__(self, module=None, *, beta=6.0, **kwargs):
         super().__init__(module, **kwargs)
@@ -81,13 +83,14 @@ class TRADES(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        x, y = self._unpack(batch)
-        x_adv = pgd(self.module_, x, y, **self._threat(), n_iter=self.n_iter,
-                    random_start="normal", loss="kl", return_best=False, mode="eval",
-                    random_state=self._training_randomness())
+        x, y = self.unpack_batch(batch)
+        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
+                    n_iter=self.threat_.n_iter, random_start="normal", loss="kl",
+                    return_best=False, mode="eval", random_state=self.training_randomness())
         logits = self.infer(x, **fit_params)
         logits_adv = self.infer(x_adv, **fit_params)
-        loss, natural, _ = trades_loss(logits, logits_adv, y, self.beta)
+        loss, natural, robust = trades_loss(logits, logits_adv, y, self.beta)
         loss.backward()
-        self.history.record_batch("train_clean_loss", float(natural.detach()))
+        self.record_loss("clean_loss", natural)
+        self.record_loss("robust_loss", robust)
         return {"loss": loss, "y_pred": logits}
