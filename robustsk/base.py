@@ -37,6 +37,7 @@ a defense"):
     Declared parameters, validated once per fit (:mod:`robustsk.params`).
 """
 from contextlib import contextmanager
+import copy
 from dataclasses import dataclass
 from typing import Any
 import warnings
@@ -633,6 +634,30 @@ class RobustClassifier(NeuralNetClassifier):
         if torch.is_tensor(value):
             value = value.detach().item()
         self.history.record_batch(f"train_{name}", float(value))
+
+    def attack_loss(self):
+        """The per-example loss training attacks climb: the criterion's own.
+
+        ``"ce"`` for the default cross-entropy (the attacks' fast path);
+        otherwise a function ``(logits, y, **kw) -> (n,)`` evaluating a copy of
+        ``criterion_`` with ``reduction="none"``, so e.g.
+        ``AdversarialTraining(criterion=MCELoss)`` attacks the loss it trains on.
+        """
+        criterion = self.criterion_
+        if type(criterion) is torch.nn.CrossEntropyLoss and criterion.weight is None \
+                and criterion.label_smoothing == 0 and criterion.ignore_index == -100:
+            return "ce"
+        if not hasattr(criterion, "reduction"):
+            raise TypeError(
+                f"criterion {type(criterion).__name__} has no 'reduction' attribute, so the "
+                "training attack cannot get one loss per example: give the criterion a "
+                "reduction='none' mode (as torch's losses have).")
+        per_example = copy.copy(criterion)
+        per_example.reduction = "none"
+
+        def loss(logits, y, **_):
+            return per_example(logits, y)
+        return loss
 
     def attack_module(self):
         """The torch module attacks differentiate: inputs to logits (here ``module_``)."""

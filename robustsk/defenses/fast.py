@@ -40,8 +40,8 @@ class FastAdversarialTraining(RobustClassifier):
         self._set_training(True)
         x, y = self.unpack_batch(batch)
         x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(), n_iter=1,
-                    random_start="uniform", return_best=False, mode="eval",
-                    random_state=self.training_randomness())
+                    random_start="uniform", loss=self.attack_loss(), return_best=False,
+                    mode="eval", random_state=self.training_randomness())
         y_pred = self.infer(x_adv, **fit_params)
         loss = self.get_loss(y_pred, y, X=x_adv, training=True)
         loss.backward()

@@ -110,7 +110,8 @@ class FriendlyAdversarialTraining(RobustClassifier):
         trades = self.loss == "trades"
         x_adv = early_stopped_pgd(
             self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-            n_iter=self.threat_.n_iter, tau=self.current_tau(), loss="kl" if trades else "ce",
+            n_iter=self.threat_.n_iter, tau=self.current_tau(),
+            loss="kl" if trades else self.attack_loss(),
             random_start="normal" if trades else "uniform", omega=0.0 if trades else self.omega,
             mode="eval", random_state=self.training_randomness())
         if trades:

@@ -51,8 +51,9 @@ class AdversarialTraining(RobustClassifier):
         self._set_training(True)
         x, y = self.unpack_batch(batch)
         x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-                    n_iter=self.threat_.n_iter, random_start="uniform", return_best=False,
-                    mode=self.attack_mode, random_state=self.training_randomness())
+                    n_iter=self.threat_.n_iter, random_start="uniform", loss=self.attack_loss(),
+                    return_best=False, mode=self.attack_mode,
+                    random_state=self.training_randomness())
         y_pred = self.infer(x_adv, **fit_params)
         loss = self.get_loss(y_pred, y, X=x_adv, training=True)
         loss.backward()
