@@ -330,12 +330,13 @@ class RobustClassifier(NeuralNetClassifier):
         return [self.optimizer_, *extra]
 
     def train_step(self, batch, **fit_params):
-        """skorch's step; with several optimizers, one backward pass then each optimizer steps.
+        """skorch's step in train mode; with several optimizers, one backward pass, then each steps.
 
         (skorch would pass the step closure to every optimizer, computing the
         loss once per optimizer.) A defense that alternates updates between
         its networks overrides this method.
         """
+        self._set_training(True)  # every module and criterion in train mode
         if not any(self.extra_modules.values()):
             return super().train_step(batch, **fit_params)
         for optimizer in self.optimizers():

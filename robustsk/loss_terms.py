@@ -23,7 +23,7 @@ class LossTerms(Callback):
     >>> from robustsk.defenses import TRADES
     >>> X, y = load_digits_images(return_X_y=True)
     >>> clf = TRADES(max_epochs=1, random_state=0).fit(X[:200], y[:200])
-    >>> sorted(k for k in clf.history[-1] if k.startswith("train_") and "loss" in k)
+    >>> sorted(k for k in clf.history[-1] if k.endswith("_loss"))
     ['train_clean_loss', 'train_loss', 'train_robust_loss']
     """
 

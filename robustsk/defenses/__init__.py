@@ -1,4 +1,11 @@
-"""Defenses: each a robustsk estimator that overrides one skorch training hook."""
+"""Defenses: each a robustsk estimator that overrides one skorch training hook.
+
+:func:`all_defenses` lists every defense class, so tests, benchmarks and
+``robustsk report --defenses all`` sweep them all.
+"""
+import inspect
+
+from ..base import RobustClassifier
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
 from .madry import AdversarialTraining
@@ -6,4 +13,25 @@ from .standard import StandardTraining
 from .trades import TRADES, trades_loss
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
-           "FastAdversarialTraining", "trades_loss"]
+           "FastAdversarialTraining", "trades_loss", "all_defenses"]
+
+
+def all_defenses():
+    """Every defense estimator class of :mod:`robustsk.defenses`, by class name.
+
+    Returns
+    -------
+    dict of str to type
+        In the order of ``__all__``.
+
+    Examples
+    --------
+    >>> "TRADES" in all_defenses()
+    True
+    """
+    found = {}
+    for name in __all__:
+        obj = globals()[name]
+        if inspect.isclass(obj) and issubclass(obj, RobustClassifier):
+            found[name] = obj
+    return found

@@ -37,7 +37,6 @@ class FastAdversarialTraining(RobustClassifier):
     default_step_fraction = 1.25
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         x, y = self.unpack_batch(batch)
         x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(), n_iter=1,
                     random_start="uniform", loss=self.attack_loss(), return_best=False,

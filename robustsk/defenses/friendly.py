@@ -105,7 +105,6 @@ class FriendlyAdversarialTraining(RobustClassifier):
                     "[(0.0, 0), (0.5, 1)]. Pass such pairs, 'paper' or None.")
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         x, y = self.unpack_batch(batch)
         trades = self.loss == "trades"
         x_adv = early_stopped_pgd(

@@ -48,7 +48,6 @@ class AdversarialTraining(RobustClassifier):
         self.attack_mode = attack_mode
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         x, y = self.unpack_batch(batch)
         x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
                     n_iter=self.threat_.n_iter, random_start="uniform", loss=self.attack_loss(),

@@ -1,0 +1,211 @@
+"""Defenses written in a test file from robustsk's public names only.
+
+Each class below is the whole defense (under 40 lines) and is held to the same
+contract, estimator checks and grid search as the built-in ones.
+"""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from robustsk.attacks import PGD, as_box, clip_box, input_gradient
+from robustsk.base import RobustClassifier
+from robustsk.defenses import AdversarialTraining
+from robustsk.metrics import make_adversarial_scorer
+from robustsk.params import Interval
+
+from defense_contract import CHEAP, check_defense, same_weights, weights
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+class NoiseAugmentation(RobustClassifier):
+    """Train on ``clip(x + sigma * N(0, 1))``: Gaussian data augmentation."""
+
+    _parameter_constraints = {"sigma": [Interval(float, 0, None)]}
+
+    def __init__(self, module=None, *, sigma=0.1, **kwargs):
+        super().__init__(module, **kwargs)
+        self.sigma = sigma
+
+    def train_step_single(self, batch, **fit_params):
+        x, y = self.unpack_batch(batch)
+        box = as_box(self.threat_.clip_min, self.threat_.clip_max, x)
+        x_noisy = clip_box(x + self.sigma * self.training_randomness().normal(x), *box)
+        y_pred = self.infer(x_noisy, **fit_params)
+        loss = self.get_loss(y_pred, y, X=x_noisy, training=True)
+        loss.backward()
+        self.record_loss("noise", (x_noisy - x).abs().mean())
+        return {"loss": loss, "y_pred": y_pred}
+
+
+class GradientNormPenalty(RobustClassifier):
+    """``CE + lam * ||grad_x CE||^2``: input-gradient regularisation by double backprop."""
+
+    _parameter_constraints = {"lam": [Interval(float, 0, None)]}
+
+    def __init__(self, module=None, *, lam=1.0, **kwargs):
+        super().__init__(module, **kwargs)
+        self.lam = lam
+
+    def train_step_single(self, batch, **fit_params):
+        x, y = self.unpack_batch(batch)
+        ce, logits, grad = input_gradient(self.attack_module(), x, y, "ce", create_graph=True)
+        penalty = grad.flatten(1).pow(2).sum(1).mean()
+        loss = ce.mean() + self.lam * penalty
+        loss.backward()
+        self.record_loss("clean_loss", ce.mean())
+        self.record_loss("gradient_penalty", penalty)
+        return {"loss": loss, "y_pred": logits}
+
+
+class AuxiliaryHead(torch.nn.Module):
+    def __init__(self, in_features=128, n_classes=10):
+        super().__init__()
+        self.linear = torch.nn.Linear(in_features, n_classes)
+
+    def forward(self, h):
+        return self.linear(h)
+
+
+class FeatureAuxiliaryLoss(RobustClassifier):
+    """A second head on the features with its own optimizer (the shape DIAL and AFD need)."""
+
+    extra_modules = {"aux": "aux_optimizer"}
+    requires_features = True
+
+    def __init__(self, module=None, *, aux=AuxiliaryHead, aux_optimizer=torch.optim.SGD,
+                 **kwargs):
+        super().__init__(module, **kwargs)
+        self.aux = aux
+        self.aux_optimizer = aux_optimizer
+
+    def extra_module_kwargs(self, name):
+        h, _ = self.features_and_logits(torch.zeros(1, *self.input_shape_, device=self.device))
+        return {"in_features": h.shape[1], "n_classes": len(self.classes_)}
+
+    def train_step_single(self, batch, **fit_params):
+        x, y = self.unpack_batch(batch)
+        h, logits = self.features_and_logits(x)
+        aux = self.get_loss(self.aux_(h), y, X=x, training=True)
+        loss = self.get_loss(logits, y, X=x, training=True) + aux
+        loss.backward()
+        self.record_loss("aux_loss", aux)
+        return {"loss": loss, "y_pred": logits}
+
+
+CUSTOM = [NoiseAugmentation, GradientNormPenalty, FeatureAuxiliaryLoss]
+
+
+@pytest.fixture(scope="module")
+def data(digits):
+    X_tr, _, y_tr, _ = digits
+    return X_tr[:240], y_tr[:240]
+
+
+def test_defined_in_under_40_lines():
+    import inspect
+    for cls in CUSTOM:
+        assert len(inspect.getsource(cls).splitlines()) < 40, cls.__name__
+
+
+@pytest.mark.parametrize("cls", CUSTOM, ids=lambda c: c.__name__)
+def test_contract(cls, data):
+    fitted = check_defense(cls(**CHEAP), *data)
+    terms = {"NoiseAugmentation": ["train_noise"],
+             "GradientNormPenalty": ["train_clean_loss", "train_gradient_penalty"],
+             "FeatureAuxiliaryLoss": ["train_aux_loss"]}[cls.__name__]
+    for term in terms:
+        assert np.isfinite(fitted.history[-1, term])
+
+
+def test_loss_terms_are_batch_size_weighted_means(data):
+    X, y = data
+    clf = NoiseAugmentation(**{**CHEAP, "batch_size": 100}).fit(X, y)  # batches 100, 100, 40
+    batches = clf.history[-1, "batches"]
+    sizes = np.array([b["train_batch_size"] for b in batches])
+    values = np.array([b["train_noise"] for b in batches])
+    assert list(sizes) == [100, 100, 40]
+    assert clf.history[-1, "train_noise"] == pytest.approx((values * sizes).sum() / sizes.sum(),
+                                                           rel=1e-12)
+
+
+def test_double_backprop_reaches_the_weights(data):
+    X, y = data
+    plain = GradientNormPenalty(lam=0.0, **CHEAP).fit(X, y)
+    penalised = GradientNormPenalty(lam=10.0, **CHEAP).fit(X, y)
+    assert not same_weights(weights(plain), weights(penalised))
+
+
+def test_extra_module_has_its_own_optimizer(data):
+    X, y = data
+    clf = FeatureAuxiliaryLoss(**CHEAP, aux_optimizer__lr=0.5, aux_optimizer__momentum=0.9)
+    clf.fit(X, y)
+    assert isinstance(clf.aux_, AuxiliaryHead) and clf.aux_.linear.in_features == 128
+    main = {p for g in clf.optimizer_.param_groups for p in g["params"]}
+    extra = {p for g in clf.aux_optimizer_.param_groups for p in g["params"]}
+    assert extra == set(clf.aux_.parameters()) and not main & extra
+    assert main == set(clf.module_.parameters())
+    assert clf.aux_optimizer_.param_groups[0]["lr"] == 0.5
+    assert len(clf.optimizers()) == 2
+    # set_params routes to the extra optimizer and module, as to skorch's own
+    clf.set_params(aux_optimizer__lr=0.01)
+    assert clf.aux_optimizer_.param_groups[0]["lr"] == 0.01
+    clf.set_params(aux__in_features=128)
+    assert isinstance(clf.aux_, AuxiliaryHead)
+    back = pickle.loads(pickle.dumps(clf))
+    assert torch.equal(back.aux_.linear.weight, clf.aux_.linear.weight)
+    assert clone(clf).get_params()["aux_optimizer__momentum"] == 0.9
+
+
+def test_both_optimizers_step_once_per_batch(data):
+    X, y = data
+    clf = FeatureAuxiliaryLoss(**CHEAP).fit(X, y)
+    assert all(opt.state for opt in clf.optimizers()) or clf.optimizer_.state
+    # Adam counts its steps: one per batch, so the closure was not run twice
+    steps = {int(s["step"]) for s in clf.optimizer_.state.values()}
+    assert steps == {int(np.ceil(len(X) / CHEAP["batch_size"]))}
+
+
+def test_module_without_features_is_refused_before_work(data):
+    X, y = data
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    clf = FeatureAuxiliaryLoss(module=flat, **CHEAP)
+    with pytest.raises(TypeError, match="needs the network's hidden features.*features"):
+        clf.fit(X, y)
+    assert not clf.__sklearn_is_fitted__()
+
+
+def test_bad_parameter_message(data):
+    with pytest.raises(ValueError, match=r"NoiseAugmentation got sigma=-1: expected a finite "
+                                         r"number in \[0, inf\)"):
+        NoiseAugmentation(sigma=-1, **CHEAP).fit(*data)
+
+
+def test_grid_search_over_custom_and_builtin(data):
+    X, y = data
+    grid = GridSearchCV(Pipeline([("clf", NoiseAugmentation())]),
+                        {"clf": [NoiseAugmentation(**CHEAP), GradientNormPenalty(**CHEAP),
+                                 AdversarialTraining(**CHEAP)]},
+                        scoring=make_adversarial_scorer(PGD(n_iter=2)), cv=2)
+    grid.fit(X, y)
+    assert len(grid.cv_results_["params"]) == 3
+
+
+_SUBSET = ("float32 matrix products use a blocking that depends on the number of rows, so "
+           "probabilities on a subset differ in the last bits (see test_estimator_checks.py)")
+
+
+@parametrize_with_checks([cls() for cls in CUSTOM], expected_failed_checks=lambda est: {
+    "check_methods_subset_invariance": _SUBSET})
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
