@@ -3,8 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from robustsk.attacks import (APGD, PGD, Attack, Randomness, Square, Threat, derive_seed,
-                              input_gradient, run_batches)
+from robustsk.attacks import (
+    APGD,
+    PGD,
+    Attack,
+    Randomness,
+    Square,
+    Threat,
+    derive_seed,
+    input_gradient,
+    run_batches,
+)
 from robustsk.attacks._primitives import _splitmix64
 from robustsk.attacks.losses import cross_entropy
 
