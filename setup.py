@@ -16,7 +16,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="BSD-3-Clause",
     packages=find_packages(include=["robustsk", "robustsk.*"]),
-    package_data={"robustsk": ["py.typed"]},
+    package_data={"robustsk": ["py.typed"], "robustsk.data": ["digits01.csv"]},
     python_requires=">=3.10",
     install_requires=[
         # A normal range for users; CI pins torch==2.13.0 (the CPU build) itself.

@@ -4,6 +4,8 @@ import torch
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 
+from .attacks import PGD, as_target, run_batches
+
 __all__ = ["RobustAccuracy"]
 
 
@@ -46,13 +48,11 @@ class RobustAccuracy(Callback):
         self.max_samples = max_samples
 
     def _attack(self):
-        from .attacks import PGD
         return self.attack if self.attack is not None else PGD(n_iter=10)
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is None:
             return
-        from .attacks._target import as_target
         attack = self._attack()
         target = as_target(net) if net.__sklearn_is_fitted__() else None
         if target is None:
@@ -67,9 +67,9 @@ class RobustAccuracy(Callback):
         if self.max_samples is not None:
             x, y = x[:self.max_samples], y[:self.max_samples]
         threat = attack.resolve_threat(target)
-        from .attacks._primitives import Randomness
-        rng = Randomness.for_examples(attack._seed(target), len(x))
-        x_adv = attack._perturb(net.module_, x, y, threat=threat, rng=rng)
+        # one batch (as ever): the whole, possibly max_samples-capped, validation set
+        x_adv = run_batches(attack, net.module_, x, y, threat=threat,
+                            seed=attack.random_seed(target))
         with torch.no_grad():
             net.module_.eval()
             pred = net.module_(x_adv).argmax(1)

@@ -19,6 +19,7 @@ that the R twin implements too (LIBLINEAR has no offline R package here).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,20 @@ from .stats import RobustAccuracy, robust_accuracy_from_correct
 
 __all__ = ["ReviewResult", "digits01_frame", "load_digits01", "fit_l1_logistic",
            "l1_logistic_objective", "logistic_gradient", "pgd_logistic", "review_experiment",
-           "check_sign", "DIGITS01_CSV"]
+           "check_sign", "DIGITS01_CSV", "DIGITS01_RESOURCE"]
 
-#: the committed data file (read by the R twin too)
+#: the R package's copy of the data (exists in a source checkout only; the R twin reads it)
 DIGITS01_CSV = Path(__file__).resolve().parents[1] / "r_compat" / "inst" / "extdata" / "digits01.csv"
+#: the copy shipped inside robustsk (package data), byte-identical to :data:`DIGITS01_CSV`
+DIGITS01_RESOURCE = ("robustsk.data", "digits01.csv")
+
+
+def _read_packaged_digits01():
+    import pandas as pd
+
+    package, name = DIGITS01_RESOURCE
+    with resources.files(package).joinpath(name).open("rb") as handle:
+        return pd.read_csv(handle)
 
 
 def digits01_frame(test_size=0.4, random_state=0):
@@ -63,13 +74,17 @@ def load_digits01(path=None):
     Parameters
     ----------
     path : str or Path, default=None
-        None reads :data:`DIGITS01_CSV` when it exists, else builds the same
-        table with :func:`digits01_frame`.
+        None reads the copy shipped in the package (``robustsk/data/digits01.csv``,
+        the same bytes as :data:`DIGITS01_CSV`); a path that does not exist
+        builds the same table with :func:`digits01_frame`.
     """
     import pandas as pd
 
-    path = DIGITS01_CSV if path is None else Path(path)
-    frame = pd.read_csv(path) if path.exists() else digits01_frame()
+    if path is None:
+        frame = _read_packaged_digits01()
+    else:
+        path = Path(path)
+        frame = pd.read_csv(path) if path.exists() else digits01_frame()
     X = frame.filter(regex=r"^x\d+$").to_numpy(dtype=np.float64)
     y = frame["label"].to_numpy(dtype=np.float64)
     tr = (frame["split"] == "train").to_numpy()

@@ -1,10 +1,18 @@
 """Adversarial attacks: pure torch functions and parameter-holding classes.
 
 Each attack is a torch function ``(model, x, y, *, eps, ...) -> x_adv`` built
-from the primitives in :mod:`robustsk.attacks._primitives`, and a class that
-only holds parameters and exposes ``generate(estimator, X, y) -> X_adv``.
+from the primitives exported here (random start, ascent step, projection, clip
+to the box), and a class that only holds parameters and exposes the
+tensor-level ``perturb(model, x, y, *, threat, rng, y_target=None) -> x_adv``
+and ``generate(estimator, X, y) -> X_adv``. :func:`run_batches` is the one
+batch loop with per-example random streams. The same names serve defense
+authors (input gradients, random streams, seeds, threat validation).
 """
-from ._primitives import Randomness, attack_context
+from ._checks import check_positive_int, check_threat
+from ._primitives import (Randomness, as_box, ascent_step, attack_context, clip_box,
+                          derive_seed, input_gradient, project, random_start,
+                          seed_from_random_state)
+from ._target import AttackTarget, ThreatDefaults, as_target, output_like
 from .apgd import APGD, apgd, apgd_checkpoints
 from .base import Attack, Threat
 from .cw import CarliniWagnerL2, carlini_wagner_l2
@@ -16,13 +24,20 @@ from .rfgsm import RFGSM, rfgsm
 from .spatial import Spatial, spatial, spatial_transform
 from .spsa import SPSA, spsa
 from .square import Square, square
+from .losses import cross_entropy, dlr, get_loss, kl_to_clean, margin, targeted_dlr
+from .runner import run_batches
 from .worst_case import WorstCase
 
 __all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "PGD", "pgd",
            "RFGSM", "rfgsm", "APGD", "apgd", "apgd_checkpoints", "EarlyStoppedPGD",
            "early_stopped_pgd", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
            "CarliniWagnerL2", "carlini_wagner_l2", "LinearMinimalAttack", "minimal_perturbation",
-           "Spatial", "spatial", "spatial_transform"]
+           "Spatial", "spatial", "spatial_transform",
+           # the building blocks of attacks and defenses
+           "run_batches", "input_gradient", "random_start", "ascent_step", "project",
+           "clip_box", "as_box", "seed_from_random_state", "derive_seed", "check_threat",
+           "check_positive_int", "as_target", "AttackTarget", "ThreatDefaults", "output_like",
+           "cross_entropy", "kl_to_clean", "margin", "dlr", "targeted_dlr", "get_loss"]
 
 
 def default_attack():

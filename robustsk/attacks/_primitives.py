@@ -17,6 +17,7 @@ import torch
 __all__ = [
     "check_norm", "Randomness", "attack_context", "input_gradient", "random_start",
     "ascent_step", "project", "clip_box", "BestIterate", "is_success", "as_box",
+    "seed_from_random_state", "derive_seed",
 ]
 
 _MASK64 = (1 << 64) - 1
@@ -56,6 +57,33 @@ def _splitmix64(value):
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
     return value ^ (value >> 31)
+
+
+def derive_seed(seed, key):
+    """A 63-bit seed for the sub-task ``key`` of a computation seeded by ``seed``.
+
+    Used to give each attack of an ensemble (``key`` its position) or each
+    check of an evaluation its own stream, derived reproducibly from one seed:
+    ``splitmix64(seed + key)`` truncated to 63 bits.
+
+    Parameters
+    ----------
+    seed : int
+        The parent seed (e.g. from :func:`seed_from_random_state`).
+    key : int
+        Which sub-task (a position or a fixed tag).
+
+    Returns
+    -------
+    seed : int
+        In ``[0, 2**63)``.
+
+    Examples
+    --------
+    >>> derive_seed(0, 1) == derive_seed(0, 1) != derive_seed(0, 2)
+    True
+    """
+    return _splitmix64(int(seed) + int(key)) & ((1 << 63) - 1)
 
 
 def seed_from_random_state(random_state):
@@ -107,10 +135,24 @@ class Randomness:
                 self._generators.append(gen)
 
     @classmethod
-    def for_examples(cls, random_state, n, offset=0):
-        """Per-example streams for examples ``offset .. offset + n - 1`` of a call."""
+    def for_examples(cls, random_state, n, offset=0, *, index=None):
+        """Per-example streams, each seeded by the example's position in a call.
+
+        Parameters
+        ----------
+        random_state : int, numpy random state or None
+            The call's seed (None draws fresh entropy).
+        n : int
+            Examples ``offset .. offset + n - 1`` (ignored when ``index`` is given).
+        offset : int, default=0
+        index : sequence of int, default=None
+            The examples' positions in the full call, in batch order: a subset
+            gets exactly the streams it gets in a run over all examples.
+        """
         base = seed_from_random_state(random_state)
-        return cls(seeds=[_splitmix64(base ^ _splitmix64(offset + i)) for i in range(n)])
+        positions = range(offset, offset + n) if index is None else \
+            [int(i) for i in torch.as_tensor(index).flatten().tolist()]
+        return cls(seeds=[_splitmix64(base ^ _splitmix64(i)) for i in positions])
 
     @classmethod
     def coerce(cls, random_state, n):
@@ -201,20 +243,56 @@ def attack_context(model, mode="eval"):
             p.requires_grad_(requires_grad)
 
 
-def input_gradient(model, x, y, loss_fn, **loss_kwargs):
+def input_gradient(model, x, y, loss_fn, *, create_graph=False, **loss_kwargs):
     """Per-example loss, logits and the gradient of the summed loss wrt ``x``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a batch of inputs to logits.
+    x : Tensor of shape (n_samples, ...)
+        The inputs; never modified (the gradient is taken at a detached copy).
+    y : Tensor of shape (n_samples,)
+        Labels (or whatever ``loss_fn`` takes as its second argument).
+    loss_fn : callable
+        ``(logits, y, **loss_kwargs) -> Tensor of shape (n_samples,)``, e.g.
+        one of :mod:`robustsk.attacks.losses`.
+    create_graph : bool, default=False
+        False (attacks): everything returned is detached. True (a
+        regulariser on the input gradient, e.g. gradient-norm penalties):
+        the graph of the gradient is built, so ``loss``, ``logits`` and
+        ``grad`` are *not* detached and a loss built from ``grad`` can be
+        back-propagated to the model's parameters (double backprop). Then do
+        not call it inside :func:`attack_context`, which turns the
+        parameters' ``requires_grad`` off (their ``.grad`` would stay empty).
+    **loss_kwargs
+        Passed to ``loss_fn``.
 
     Returns
     -------
-    loss : Tensor of shape (n,)
-    logits : Tensor of shape (n, n_classes), detached
+    loss : Tensor of shape (n_samples,)
+    logits : Tensor of shape (n_samples, n_classes)
     grad : Tensor with the shape of ``x``
+
+    Examples
+    --------
+    >>> import torch
+    >>> from robustsk.attacks import input_gradient
+    >>> from robustsk.attacks.losses import cross_entropy
+    >>> model = torch.nn.Linear(3, 2)
+    >>> x, y = torch.zeros(4, 3), torch.tensor([0, 1, 0, 1])
+    >>> loss, logits, grad = input_gradient(model, x, y, cross_entropy, create_graph=True)
+    >>> grad.pow(2).sum().backward()
+    >>> model.weight.grad.shape
+    torch.Size([2, 3])
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
         loss = loss_fn(logits, y, **loss_kwargs)
-        grad, = torch.autograd.grad(loss.sum(), x)
+        grad, = torch.autograd.grad(loss.sum(), x, create_graph=create_graph)
+    if create_graph:
+        return loss, logits, grad
     return loss.detach(), logits.detach(), grad.detach()
 
 

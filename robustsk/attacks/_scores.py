@@ -33,9 +33,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._primitives import Randomness, attack_context
+from ._primitives import attack_context
 from ._target import as_target, output_like
 from .base import Attack, _project_out
+from .runner import run_batches
 
 __all__ = ["ScoreTarget", "ScoreAttack", "as_score_target", "score_function", "encode_y"]
 
@@ -311,7 +312,7 @@ class ScoreAttack(Attack):
     Subclasses implement ``_run(model, x, y, *, threat, rng, y_target) ->
     (x_adv, queries)`` where ``model`` maps a batch to logits-like scores (a
     robustsk module or a :attr:`ScoreTarget.scores` function) and ``queries``
-    counts, per example, the points the model scored for it. ``_perturb`` runs
+    counts, per example, the points the model scored for it. ``perturb`` runs
     it on a torch module, so these attacks also work inside :class:`WorstCase`.
     """
 
@@ -342,17 +343,11 @@ class ScoreAttack(Attack):
         """
         target = as_score_target(estimator)
         threat, x, y_t, t_t = self._prepare(target, X, y, y_target)
-        seed = self._seed(target)
-        batch = self.batch_size or len(x)
-        out = torch.empty_like(x)
-        queries = torch.zeros(len(x), dtype=torch.long)
         with target.context():
-            for start in range(0, len(x), batch):
-                sl = slice(start, start + batch)
-                rng = Randomness.for_examples(seed, len(x[sl]), offset=start)
-                out[sl], queries[sl] = self._run(
-                    target.scores, x[sl], y_t[sl], threat=threat, rng=rng,
-                    y_target=None if t_t is None else t_t[sl])
+            out, info = run_batches(self, target.scores, x, y_t, threat=threat,
+                                    seed=self.random_seed(target), y_target=t_t,
+                                    batch_size=self.batch_size, return_info=True)
+        queries = info["queries"]
         X_adv = output_like(_project_out(X, out, threat), X)
         if not return_info:
             return X_adv
@@ -361,9 +356,23 @@ class ScoreAttack(Attack):
         success = pred != labels if t_t is None else pred == labels
         return X_adv, {"queries": queries.cpu().numpy(), "success": np.asarray(success)}
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
-        with attack_context(model, "eval"), torch.no_grad():
-            return self._run(model, x, y, threat=threat, rng=rng, y_target=y_target)[0]
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
+        """Run the score-based search on one batch of tensors, without gradients.
+
+        Parameters and return value as :meth:`robustsk.attacks.Attack.perturb`;
+        ``model`` may also be any callable ``x -> scores``.
+        """
+        return self.perturb_with_info(model, x, y, threat=threat, rng=rng,
+                                      y_target=y_target)[0]
+
+    def perturb_with_info(self, model, x, y, *, threat, rng, y_target=None):
+        """:meth:`perturb`, and ``{"queries": LongTensor of shape (n,)}``: the
+        points the model scored for each example, the clean one included."""
+        context = attack_context(model, "eval") if isinstance(model, torch.nn.Module) \
+            else nullcontext()
+        with context, torch.no_grad():
+            x_adv, queries = self._run(model, x, y, threat=threat, rng=rng, y_target=y_target)
+        return x_adv, {"queries": torch.as_tensor(queries)}
 
     def _run(self, model, x, y, *, threat, rng, y_target=None):  # pragma: no cover
         raise NotImplementedError

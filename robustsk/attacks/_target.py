@@ -27,8 +27,9 @@ Anything else (trees, kernel SVMs, nearest neighbours, ``Normalizer``, ...)
 raises ``TypeError``: use the gradient-free ``robustsk.attacks.SPSA`` or
 ``robustsk.attacks.Square``.
 """
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._adapters import (NOT_DIFFERENTIABLE_HINT, AffineLayer, Chain, affine_map, compose_affine,
                         is_identity_step, is_linear_classifier, linear_module, linear_scores)
 
-__all__ = ["AttackTarget", "as_target"]
+__all__ = ["AttackTarget", "ThreatDefaults", "as_target"]
 
 _THREAT_NAMES = ("eps", "norm", "clip_min", "clip_max", "random_state")
 
@@ -77,6 +78,72 @@ class AttackTarget:
         if name in self.defaults:
             return self.defaults[name]
         return getattr(self.estimator, name, None)
+
+    def with_defaults(self, **overrides):
+        """This target with threat-model defaults layered on top.
+
+        Parameters
+        ----------
+        **overrides
+            ``eps``, ``norm``, ``clip_min``, ``clip_max``, ``random_state``:
+            values that take precedence over this target's; None entries are
+            ignored (they inherit), as for an attack's own parameters.
+
+        Returns
+        -------
+        target : AttackTarget
+            Same module and conversions, new defaults.
+        """
+        return replace(self, defaults={**self.defaults, **_given(overrides)})
+
+
+def _given(overrides):
+    unknown = sorted(set(overrides) - set(_THREAT_NAMES))
+    if unknown:
+        raise TypeError(f"{unknown} are not threat-model parameters: expected some of "
+                        f"{list(_THREAT_NAMES)}.")
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ThreatDefaults:
+    """Threat-model defaults of any object, with overrides layered on top.
+
+    What an attack reads through ``threat_default(name)`` when the object it
+    inherits from is not an :class:`AttackTarget` (any fitted estimator, a
+    score target), or to layer an outer object's parameters over a target.
+
+    Parameters
+    ----------
+    source : object
+        Something with ``threat_default(name)`` (an :class:`AttackTarget`), or
+        any object whose attributes are read (an estimator); None: no defaults.
+    overrides : mapping, default={}
+        Values that take precedence; None entries are ignored (they inherit).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> defaults = ThreatDefaults(SimpleNamespace(eps=0.1, norm="inf"), {"eps": 0.3, "norm": None})
+    >>> defaults.threat_default("eps"), defaults.threat_default("norm")
+    (0.3, 'inf')
+    """
+
+    source: Any = None
+    overrides: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "overrides", MappingProxyType(_given(dict(self.overrides))))
+
+    def threat_default(self, name):
+        """The override for ``name``, else the source's value (None if there is none)."""
+        if name in self.overrides:
+            return self.overrides[name]
+        if self.source is None:
+            return None
+        if hasattr(self.source, "threat_default"):
+            return self.source.threat_default(name)
+        return getattr(self.source, name, None)
 
 
 def _is_passthrough(step):

@@ -350,7 +350,11 @@ class APGD(Attack):
         self._check_target(as_target(estimator), y_target)
         return super().generate(estimator, X, y, y_target=y_target)
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
+        """Run APGD (:func:`apgd`) on one batch of tensors.
+
+        Parameters and return value as :meth:`robustsk.attacks.Attack.perturb`.
+        """
         return apgd(model, x, y, eps=threat.eps, norm=threat.norm, n_iter=self.n_iter,
                     n_restarts=self.n_restarts, loss=self.loss, targeted=self.targeted,
                     y_target=y_target, n_target_classes=self.n_target_classes, rho=self.rho,

@@ -14,8 +14,9 @@ import torch
 from sklearn.base import BaseEstimator
 
 from ._checks import check_threat
-from ._primitives import Randomness, seed_from_random_state
-from ._target import as_target, output_like
+from ._primitives import seed_from_random_state
+from .runner import run_batches
+from ._target import ThreatDefaults, as_target, output_like
 
 __all__ = ["Attack", "Threat"]
 
@@ -60,25 +61,37 @@ class Attack(BaseEstimator):
     """Base class of the attack objects.
 
     Subclasses store their parameters in ``__init__`` and implement
-    ``_perturb(model, x, y, *, threat, rng, y_target=None) -> x_adv`` by calling
-    their torch function. Parameters named ``eps``, ``norm``, ``clip_min``,
-    ``clip_max`` and ``random_state`` that are ``None`` inherit the attacked
-    estimator's values.
+    :meth:`perturb` by calling their torch function; :meth:`generate` and
+    :func:`~robustsk.attacks.run_batches` do the rest. Parameters named
+    ``eps``, ``norm``, ``clip_min``, ``clip_max`` and ``random_state`` that are
+    ``None`` inherit the attacked estimator's values.
     """
 
     #: the default step, as a fraction of eps, when ``step_size`` is None
     _default_step = 0.25
 
+    def threat_param(self, name, target):
+        """This attack's threat parameter ``name``, or ``target``'s default when it is None.
+
+        Parameters
+        ----------
+        name : {"eps", "norm", "clip_min", "clip_max", "random_state"}
+        target : AttackTarget or ThreatDefaults
+            Anything with ``threat_default(name)``.
+
+        Returns
+        -------
+        value : object or None
+        """
+        return ThreatDefaults(target, {name: getattr(self, name, None)}).threat_default(name)
+
     def resolve_threat(self, target):
         """The :class:`Threat` this attack uses against ``target`` (an AttackTarget)."""
-        def pick(name, fallback=None):
-            own = getattr(self, name, None)
-            if own is not None:
-                return own
-            inherited = target.threat_default(name)
-            return fallback if inherited is None else inherited
-        eps, norm, _ = check_threat(pick("eps"), pick("norm", "inf"), 0.0)
-        return Threat(eps=eps, norm=norm, clip_min=pick("clip_min"), clip_max=pick("clip_max"))
+        norm = self.threat_param("norm", target)
+        eps, norm, _ = check_threat(self.threat_param("eps", target),
+                                    "inf" if norm is None else norm, 0.0)
+        return Threat(eps=eps, norm=norm, clip_min=self.threat_param("clip_min", target),
+                      clip_max=self.threat_param("clip_max", target))
 
     def _prepare(self, target, X, y, y_target=None):
         """Resolve the threat model and convert ``X``, ``y`` (and targets) once.
@@ -95,10 +108,20 @@ class Attack(BaseEstimator):
         t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
         return threat, x, y_t, t_t
 
-    def _seed(self, target):
-        state = self.random_state if getattr(self, "random_state", None) is not None \
-            else target.threat_default("random_state")
-        return seed_from_random_state(state)
+    def random_seed(self, target):
+        """The seed of this attack's random streams against ``target``.
+
+        Parameters
+        ----------
+        target : AttackTarget or object with ``threat_default(name)``
+            Supplies the ``random_state`` to inherit when the attack's own is None.
+
+        Returns
+        -------
+        seed : int
+            63 bits; fresh operating-system entropy when both random states are None.
+        """
+        return seed_from_random_state(self.threat_param("random_state", target))
 
     def generate(self, estimator, X, y, *, y_target=None):
         """Adversarial examples for ``X`` against a fitted estimator.
@@ -119,15 +142,54 @@ class Attack(BaseEstimator):
         """
         target = as_target(estimator)
         threat, x, y_t, t_t = self._prepare(target, X, y, y_target)
-        seed = self._seed(target)
-        batch = self.batch_size or len(x)
-        out = torch.empty_like(x)
-        for start in range(0, len(x), batch):
-            sl = slice(start, start + batch)
-            rng = Randomness.for_examples(seed, len(x[sl]), offset=start)
-            out[sl] = self._perturb(target.module, x[sl], y_t[sl], threat=threat, rng=rng,
-                                    y_target=None if t_t is None else t_t[sl])
+        out = run_batches(self, target.module, x, y_t, threat=threat,
+                          seed=self.random_seed(target), y_target=t_t,
+                          batch_size=self.batch_size)
         return output_like(_project_out(X, out, threat), X)
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):  # pragma: no cover
-        raise NotImplementedError
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
+        """Adversarial examples for one batch of tensors (the attack's torch function).
+
+        This is the protocol every attack implements; :meth:`generate`,
+        :func:`~robustsk.attacks.run_batches`, :class:`WorstCase` and the
+        evaluation call it batch by batch.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Maps a batch of inputs to logits (score-based attacks also accept
+            any callable ``x -> scores``). Its train/eval mode and the
+            parameters' ``requires_grad`` are restored afterwards.
+        x : Tensor of shape (n, ...)
+            Clean inputs, on the model's device; never modified.
+        y : LongTensor of shape (n,)
+            True labels as class indices.
+        threat : Threat
+            The resolved ball and box (:meth:`resolve_threat`).
+        rng : Randomness
+            One random stream per example (or one per batch).
+        y_target : LongTensor of shape (n,), default=None
+            Target classes of a targeted attack.
+
+        Returns
+        -------
+        x_adv : Tensor with the shape of ``x``
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no tensor-level perturb: call its generate(estimator, "
+            "X, y) instead.")
+
+    def perturb_with_info(self, model, x, y, *, threat, rng, y_target=None):
+        """:meth:`perturb`, and a dict of per-example tensors about the run.
+
+        The default returns ``(self.perturb(...), {})``. Score-based attacks
+        report ``"queries"`` (points scored per example), Carlini-Wagner
+        ``"l2"`` and ``"success"``; :func:`~robustsk.attacks.run_batches` with
+        ``return_info=True`` concatenates them over batches.
+
+        Returns
+        -------
+        x_adv : Tensor with the shape of ``x``
+        info : dict of str to Tensor of shape (n,)
+        """
+        return self.perturb(model, x, y, threat=threat, rng=rng, y_target=y_target), {}

@@ -22,6 +22,7 @@ from ._checks import check_positive_int
 from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
 from .base import Attack, Threat, _project_out
+from .runner import run_batches
 
 __all__ = ["carlini_wagner_l2", "CarliniWagnerL2"]
 
@@ -258,8 +259,7 @@ class CarliniWagnerL2(Attack):
                                      not isinstance(self.eps, (int, float, np.number))
                                      or not self.eps >= 0):
             raise ValueError(f"eps={self.eps!r}: expected None (no bound) or a radius >= 0.")
-        box = [getattr(self, k) if getattr(self, k) is not None else target.threat_default(k)
-               for k in ("clip_min", "clip_max")]
+        box = [self.threat_param(k, target) for k in ("clip_min", "clip_max")]
         eps = math.inf if self.eps is None else float(self.eps)
         return Threat(eps=eps, norm="2", clip_min=box[0], clip_max=box[1])
 
@@ -271,8 +271,18 @@ class CarliniWagnerL2(Attack):
             clip_min=threat.clip_min, clip_max=threat.clip_max, box_method=self.box_method,
             return_info=True)
 
-    def _perturb(self, model, x, y, *, threat, rng=None, y_target=None):
+    def perturb(self, model, x, y, *, threat, rng=None, y_target=None):
+        """Run :func:`carlini_wagner_l2` on one batch of tensors (``rng`` is unused).
+
+        Parameters and return value as :meth:`robustsk.attacks.Attack.perturb`.
+        """
         return self._call(model, x, y, threat, y_target)[0]
+
+    def perturb_with_info(self, model, x, y, *, threat, rng=None, y_target=None):
+        """:meth:`perturb`, and per example ``"l2"`` (the perturbation's norm,
+        inf where none was found) and ``"success"`` (bool)."""
+        x_adv, info = self._call(model, x, y, threat, y_target)
+        return x_adv, {"l2": info["l2"], "success": info["success"]}
 
     def generate(self, estimator, X, y, *, y_target=None, return_info=False):
         """Adversarial examples for ``X``: per example the smallest successful one.
@@ -293,15 +303,10 @@ class CarliniWagnerL2(Attack):
         """
         target = as_target(estimator)
         threat, x, y_t, t_t = self._prepare(target, X, y, y_target)
-        batch = self.batch_size or len(x)
-        out = torch.empty_like(x)
-        l2 = torch.empty(len(x), device=x.device)
-        success = torch.empty(len(x), dtype=torch.bool, device=x.device)
-        for start in range(0, len(x), batch):
-            sl = slice(start, start + batch)
-            out[sl], info = self._call(target.module, x[sl], y_t[sl], threat,
-                                       None if t_t is None else t_t[sl])
-            l2[sl], success[sl] = info["l2"], info["success"]
+        # CW draws no random numbers: the seed of the (unused) streams is arbitrary
+        out, info = run_batches(self, target.module, x, y_t, threat=threat, seed=0,
+                                y_target=t_t, batch_size=self.batch_size, return_info=True)
+        l2, success = info["l2"], info["success"]
         X_adv = output_like(_project_out(X, out, threat), X)
         if not return_info:
             return X_adv

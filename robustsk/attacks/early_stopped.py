@@ -202,7 +202,11 @@ class EarlyStoppedPGD(Attack):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
+        """Run early-stopped PGD (:func:`early_stopped_pgd`) on one batch of tensors.
+
+        Parameters and return value as :meth:`robustsk.attacks.Attack.perturb`.
+        """
         if y_target is not None:
             raise ValueError("EarlyStoppedPGD is untargeted: call generate without y_target.")
         return early_stopped_pgd(model, x, y, eps=threat.eps, norm=threat.norm,

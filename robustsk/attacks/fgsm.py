@@ -82,6 +82,10 @@ class FGSM(Attack):
         self.clip_max = clip_max
         self.batch_size = batch_size
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
+        """Run FGSM (:func:`fgsm`) on one batch of tensors.
+
+        Parameters and return value as :meth:`robustsk.attacks.Attack.perturb`.
+        """
         return fgsm(model, x, y, eps=threat.eps, norm=threat.norm, loss=self.loss,
                     y_target=y_target, clip_min=threat.clip_min, clip_max=threat.clip_max)

@@ -206,7 +206,11 @@ class PGD(Attack):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
+        """Run PGD (:func:`pgd`) on one batch of tensors.
+
+        Parameters and return value as :meth:`robustsk.attacks.Attack.perturb`.
+        """
         return pgd(model, x, y, eps=threat.eps, norm=threat.norm, step_size=self.step_size,
                    n_iter=self.n_iter, random_start=self.random_start,
                    n_restarts=self.n_restarts, loss=self.loss, y_target=y_target,

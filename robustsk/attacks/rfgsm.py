@@ -125,7 +125,11 @@ class RFGSM(Attack):
                              " Use PGD(norm=2) for an L2 threat model.")
         return threat
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
+        """Run R+FGSM (:func:`rfgsm`) on one batch of tensors.
+
+        Parameters and return value as :meth:`robustsk.attacks.Attack.perturb`.
+        """
         return rfgsm(model, x, y, eps=threat.eps, alpha=self.alpha, loss=self.loss,
                      y_target=y_target, clip_min=threat.clip_min, clip_max=threat.clip_max,
                      random_state=rng)

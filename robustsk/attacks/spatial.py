@@ -215,8 +215,7 @@ class Spatial(Attack):
         X_adv : ndarray with the shape and dtype of ``X``
         """
         target = as_target(estimator)
-        lo = self.clip_min if self.clip_min is not None else target.threat_default("clip_min")
-        hi = self.clip_max if self.clip_max is not None else target.threat_default("clip_max")
+        lo, hi = self.threat_param("clip_min", target), self.threat_param("clip_max", target)
         x = target.prepare_X(X, box=(lo, hi))
         y_t = target.encode_y(y, n_samples=len(x))
         t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))

@@ -9,24 +9,12 @@ skipping the examples already fooled only saves time.
 import numpy as np
 import torch
 
-from ._primitives import Randomness, _splitmix64, attack_context
+from ._primitives import attack_context, derive_seed
 from ._target import as_target, output_like
 from .base import Attack, _project_out
+from .runner import run_batches
 
 __all__ = ["WorstCase"]
-
-
-class _Inherited:
-    """An attack target whose threat defaults come from ``outer`` first, then the estimator."""
-
-    def __init__(self, outer, target):
-        self._outer, self._target = outer, target
-        self.module, self.estimator = target.module, target.estimator
-        self.prepare_X, self.encode_y = target.prepare_X, target.encode_y
-
-    def threat_default(self, name):
-        own = getattr(self._outer, name, None)
-        return own if own is not None else self._target.threat_default(name)
 
 
 class WorstCase(Attack):
@@ -102,7 +90,8 @@ class WorstCase(Attack):
             raise ValueError("WorstCase is untargeted: call generate without y_target.")
         attacks = self._check_attacks()
         target = as_target(estimator)
-        inherited = _Inherited(self, target)
+        inherited = target.with_defaults(**{name: getattr(self, name) for name in (
+            "eps", "norm", "clip_min", "clip_max", "random_state")})
         threats = [attack.resolve_threat(inherited) for attack in attacks]
         for attack in attacks:  # fail on an unusable attack before running any
             check = getattr(attack, "_check_target", None)
@@ -118,13 +107,8 @@ class WorstCase(Attack):
                 break
             x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
             seed = self._attack_seed(attack, position, inherited)
-            streams = Randomness.for_examples(seed, len(x))
-            step = getattr(attack, "batch_size", None) or len(todo)
-            x_adv = torch.empty_like(x[todo])
-            for start in range(0, len(todo), step):
-                idx = todo[start:start + step]
-                x_adv[start:start + step] = attack._perturb(
-                    target.module, x[idx], y_t[idx], threat=threat, rng=streams.subset(idx))
+            x_adv = run_batches(attack, target.module, x, y_t, threat=threat, seed=seed,
+                                rows=todo, batch_size=getattr(attack, "batch_size", None))
             rows = todo.cpu().numpy()
             adv = output_like(_project_out(X_arr[rows], x_adv, threat), X_arr[rows])
             X_out[rows] = adv
@@ -134,5 +118,5 @@ class WorstCase(Attack):
 
     def _attack_seed(self, attack, position, target):
         if getattr(attack, "random_state", None) is not None:
-            return attack._seed(target)
-        return _splitmix64(self._seed(target) + position) & ((1 << 63) - 1)
+            return attack.random_seed(target)
+        return derive_seed(self.random_seed(target), position)

@@ -1,10 +1,11 @@
 """Run one attack on a subset of the examples and re-check what it reports.
 
 Shared by :mod:`.evaluate`, :mod:`.masking` and :mod:`.transfer`. An attack
-with a torch function (``Attack._perturb``) against a differentiable target is
-run batch by batch on the selected rows with the per-example random streams it
-would use on all of ``X`` (streams seeded by an example's index in ``X``), so
-attacking a subset gives each example exactly the attack it would get alone.
+with a torch function (``Attack.perturb``) against a differentiable target is
+run by :func:`robustsk.attacks.run_batches` on the selected rows with the
+per-example random streams it would use on all of ``X`` (streams seeded by an
+example's index in ``X``), so attacking a subset gives each example exactly the
+attack it would get alone.
 Any other attack goes through ``attack.generate`` on the subset.
 
 Every reported success is re-checked: the adversarial example must lie in the
@@ -19,10 +20,8 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from ..attacks._primitives import Randomness, attack_context
-from ..attacks._target import as_target, output_like
-from ..attacks.apgd import APGD
-from ..attacks.base import Attack
+from ..attacks import (APGD, Attack, ThreatDefaults, as_target, attack_context, output_like,
+                       run_batches)
 from ._models import CountingModule, EOTModule
 
 __all__ = ["AttackRun", "UnverifiedSuccessWarning", "run_attack", "is_gradient_free",
@@ -76,17 +75,7 @@ def differentiable_target(estimator):
 
 
 def _uses_module(attack, target):
-    return target is not None and type(attack)._perturb is not Attack._perturb
-
-
-class _Defaults:
-    """Threat defaults read from any estimator (for attacks run through ``generate``)."""
-
-    def __init__(self, estimator):
-        self.estimator = estimator
-
-    def threat_default(self, name):
-        return getattr(self.estimator, name, None)
+    return target is not None and type(attack).perturb is not Attack.perturb
 
 
 def configure(attack, eps, seed):
@@ -195,39 +184,31 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
         check = getattr(attack, "_check_target", None)
         if check is not None:
             check(target)
-        x = target.prepare_X(X_sub, box=(threat.clip_min, threat.clip_max))
-        y_t = target.encode_y(y_sub, n_samples=len(x))
-        streams = Randomness.for_examples(attack._seed(target), len(X)).subset(
-            torch.as_tensor(index))
+        # the full X, so that run_batches seeds each row's stream by its row in X
+        x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
+        y_t = target.encode_y(y, n_samples=len(x))
         counter = CountingModule(target.module)
         # EOT averages gradients; score attacks query single draws (as AutoAttack's
         # randomized version, which runs gradient attacks only with EOT)
         use_eot = eot_iter > 1 and not is_gradient_free(attack)
         model = EOTModule(counter, eot_iter) if use_eot else counter
-        step = getattr(attack, "batch_size", None) or batch_size
-        parts, counts = [], []
-        exact = hasattr(attack, "_run")  # score attacks count their queries per example
-        for s in range(0, len(x), step):
-            rows = torch.arange(s, min(s + step, len(x)))
-            if exact:
-                with attack_context(model, "eval"), torch.no_grad():
-                    out, q = attack._run(model, x[rows], y_t[rows], threat=threat,
-                                         rng=streams.subset(rows))
-                counts.append(np.asarray(torch.as_tensor(q).cpu(), dtype=float))
-            else:
-                out = attack._perturb(model, x[rows], y_t[rows], threat=threat,
-                                      rng=streams.subset(rows))
-            parts.append(out.detach())
+        rows = torch.as_tensor(index)
+        x_adv, info = run_batches(attack, model, x, y_t, threat=threat,
+                                  seed=attack.random_seed(target), rows=rows,
+                                  batch_size=getattr(attack, "batch_size", None) or batch_size,
+                                  return_info=True)
+        # score attacks count their queries per example
+        exact = "queries" in info
+        queries = np.asarray(info["queries"].cpu(), dtype=float) if exact else None
         forward = float(counter.n_forward)
-        x_adv = torch.cat(parts)
-        queries = np.concatenate(counts) if exact else None
-        claimed = (_argmax_batched(model, x_adv, batch_size) != y_t).cpu().numpy()
+        claimed = (_argmax_batched(model, x_adv, batch_size) != y_t[rows]).cpu().numpy()
         X_adv = output_like(x_adv.cpu().numpy(), X_sub)
     else:
         try:
-            threat = attack.resolve_threat(target if target is not None else _Defaults(estimator))
+            threat = attack.resolve_threat(target if target is not None
+                                           else ThreatDefaults(estimator))
         except (TypeError, AttributeError):
-            threat = attack.resolve_threat(_Defaults(estimator))
+            threat = attack.resolve_threat(ThreatDefaults(estimator))
         exact = hasattr(attack, "_run")
         if exact:
             X_adv, info = attack.generate(estimator, X_sub, y_sub, return_info=True)

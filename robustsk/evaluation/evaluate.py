@@ -16,24 +16,21 @@ import numbers
 import platform
 import time
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.utils.validation import check_is_fitted
 
-from ..attacks._checks import check_positive_int, check_threat
-from ..attacks._primitives import seed_from_random_state
-from ..attacks.apgd import APGD
-from ..attacks.base import Attack
+from ..attacks import check_positive_int, check_threat, derive_seed, seed_from_random_state
 from . import masking
+from ._ensemble import WORST, ensemble, named_attacks
+from ._inputs import check_data, check_estimator
 from ._models import is_randomized
-from ._runner import configure, differentiable_target, is_gradient_free, run_attack
+from ._runner import configure, differentiable_target, run_attack
 
 __all__ = ["RobustnessResult", "evaluate_robustness", "autoattack_ensemble"]
 
-WORST = "worst-case"
 #: the more-steps check of an evaluation: twice the steps and one more restart
 #: of every gradient attack, on the examples the whole ensemble left
 MORE_STEPS = (2, 1)
@@ -121,37 +118,6 @@ class RobustnessResult:
 
 
 # ------------------------------------------------------------------ validation
-def _check_estimator(estimator):
-    if not hasattr(estimator, "predict"):
-        raise TypeError(f"{type(estimator).__name__} has no predict method: expected a fitted "
-                        "scikit-learn classifier (e.g. a robustsk estimator).")
-    if not (hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")):
-        raise TypeError(
-            f"{type(estimator).__name__} has neither predict_proba nor decision_function: the "
-            "evaluation needs the classifier's scores (to detect randomized models, and for "
-            "the score-based attacks). Use a classifier that exposes one of them, e.g. "
-            "SVC(probability=True) or a robustsk estimator.")
-    check_is_fitted(estimator)
-
-
-def _check_data(X, y):
-    if X is None or y is None:
-        raise ValueError("X and y are both required: the evaluation needs the true labels.")
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if y.ndim != 1:
-        y = y.ravel() if y.ndim == 2 and 1 in y.shape else y
-    if y.ndim != 1:
-        raise ValueError(f"y has shape {y.shape}: expected one label per example, shape "
-                         "(n_samples,).")
-    if X.ndim < 2 or len(X) != len(y):
-        raise ValueError(f"X has shape {X.shape} and y has shape {y.shape}: expected X of shape "
-                         "(n_samples, ...) and one label per example in y.")
-    if len(y) == 0:
-        raise ValueError("X is empty: pass at least one example.")
-    return X, y
-
-
 def _eps_grid(estimator, eps):
     if eps is None:
         eps = getattr(estimator, "eps", None)
@@ -169,26 +135,6 @@ def _eps_grid(estimator, eps):
 
 
 # -------------------------------------------------------------------- attacks
-def _ensemble(n_classes, n_iter=100, n_queries=5000, n_target_classes=9):
-    notes = []
-    attacks = {"APGD-CE": APGD(n_iter=n_iter, loss="ce")}
-    if n_classes >= 4:
-        attacks["APGD-T"] = APGD(n_iter=n_iter, loss="dlr-targeted",
-                                 n_target_classes=min(n_target_classes, n_classes - 1))
-    elif n_classes == 3:
-        attacks["APGD-DLR"] = APGD(n_iter=n_iter, loss="dlr")
-        notes.append("The targeted DLR loss needs 4 classes and the model has 3: untargeted "
-                     "APGD-DLR replaces targeted APGD-DLR.")
-    else:
-        attacks["APGD-margin"] = APGD(n_iter=n_iter, loss="margin")
-        notes.append(f"The DLR loss needs 3 classes and the model has {n_classes}: APGD with "
-                     "the margin (Carlini-Wagner) loss replaces targeted APGD-DLR.")
-    attacks["Square"] = masking.gradient_free_attack(n_queries)[0]
-    notes.append("Targeted FAB of the standard AutoAttack is not implemented in robustsk and "
-                 "is left out.")
-    return attacks, notes
-
-
 def autoattack_ensemble(n_classes, *, n_iter=100, n_queries=5000, n_target_classes=9):
     """The default ensemble: APGD-CE, targeted APGD-DLR and Square, as in AutoAttack.
 
@@ -228,44 +174,7 @@ def autoattack_ensemble(n_classes, *, n_iter=100, n_queries=5000, n_target_class
     'APGD-margin'
     """
     n_classes = check_positive_int(n_classes, "n_classes", 2)
-    return _ensemble(n_classes, n_iter, n_queries, n_target_classes)[0]
-
-
-def _attack_name(attack):
-    if isinstance(attack, APGD):
-        loss = attack.loss.lower() if isinstance(attack.loss, str) else "custom"
-        if loss == "dlr-targeted":
-            return "APGD-T"
-        tag = {"ce": "CE", "dlr": "DLR", "cw": "margin"}.get(loss, loss)
-        return f"APGD-T-{tag}" if attack.targeted else f"APGD-{tag}"
-    n_iter = getattr(attack, "n_iter", None)
-    if type(attack).__name__ == "PGD" and n_iter is not None:
-        return f"PGD-{n_iter}"
-    return type(attack).__name__
-
-
-def _named_attacks(attacks, n_classes):
-    if attacks is None:
-        return _ensemble(n_classes)
-    if isinstance(attacks, Attack):
-        attacks = [attacks]
-    items = list(attacks.items()) if isinstance(attacks, Mapping) else \
-        [(None, a) for a in attacks] if isinstance(attacks, (list, tuple)) else None
-    if not items or not all(isinstance(a, Attack) for _, a in items):
-        raise TypeError(f"attacks must be None (the AutoAttack-style ensemble), an Attack, or a "
-                        f"non-empty list or dict of robustsk Attack objects, e.g. "
-                        f"[APGD(loss='ce'), APGD(loss='dlr')]; got {attacks!r}.")
-    named, seen = {}, {}
-    for name, attack in items:
-        name = str(name) if name is not None else _attack_name(attack)
-        if name == WORST:
-            raise ValueError(f"{WORST!r} is reserved for the per-example worst case: rename "
-                             "that attack.")
-        seen[name] = seen.get(name, 0) + 1
-        if name in named:
-            name = f"{name}#{seen[name]}"
-        named[name] = attack
-    return named, []
+    return ensemble(n_classes, n_iter, n_queries, n_target_classes)[0]
 
 
 def _versions():
@@ -380,8 +289,8 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
     True
     """
     started = time.perf_counter()
-    _check_estimator(estimator)
-    X, y = _check_data(X, y)
+    check_estimator(estimator)
+    X, y = check_data(X, y)
     batch_size = check_positive_int(batch_size, "batch_size")
     grid = _eps_grid(estimator, eps)
     seed = seed_from_random_state(random_state)
@@ -393,8 +302,8 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
         eot = masking.resolve_eot(eot_iter, randomized)
         target = differentiable_target(estimator)
         n_classes = len(getattr(estimator, "classes_", np.unique(y)))
-        named, notes = _named_attacks(attacks, n_classes)
-        seeds = {name: masking._derive(seed, pos) for pos, name in enumerate(named)}
+        named, notes = named_attacks(attacks, n_classes)
+        seeds = {name: derive_seed(seed, pos) for pos, name in enumerate(named)}
         rows, summary, adversarial, per_eps, exact_queries = [], [], {}, {}, {}
         for e in grid:
             state = clean_ok.copy()
@@ -447,8 +356,10 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
             per_eps[e] = {"survivors": np.flatnonzero(state), "fooled_by": fooled_by}
         findings = []
         if check_masking:
-            findings = _masking_findings(estimator, target, X, y, clean_ok, named, seeds, grid,
-                                         per_eps, randomized, eot, seed, batch_size, skip_fooled)
+            checked = masking.MaskingSetup(estimator, target, X, y, clean_ok, randomized, eot,
+                                           seed, batch_size)
+            findings = masking.evaluation_findings(checked, named, grid, per_eps, skip_fooled,
+                                                   more_steps=MORE_STEPS)
     frame = pd.concat(rows, ignore_index=True)[FRAME_COLUMNS]
     frame["attack"] = pd.Categorical(frame["attack"], categories=[*named, WORST])
     metadata = {
@@ -474,54 +385,3 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
         frame=frame, summary=pd.DataFrame(summary), findings=tuple(findings),
         randomized=randomized, eot_iter=eot, attacks=tuple(named), notes=tuple(notes),
         metadata=MappingProxyType(metadata), adversarial_examples=MappingProxyType(adversarial))
-
-
-def _masking_findings(estimator, target, X, y, clean_ok, named, seeds, grid, per_eps,
-                      randomized, eot, seed, batch_size, skip_fooled, tol=0.02):
-    """The gradient-masking checks, reusing what the evaluation already ran."""
-    findings = [masking.randomized_finding(randomized, eot)]
-    if target is not None:
-        findings += masking.module_findings(target, X, y, clean_ok, eot, batch_size)
-    white = [k for k, a in named.items() if not is_gradient_free(a)]
-    black = [k for k, a in named.items() if is_gradient_free(a)]
-    check_eps = [e for e in grid if e > 0]
-    main = getattr(estimator, "eps", None)
-    main = main if main in check_eps else (check_eps[len(check_eps) // 2] if check_eps else None)
-    for e in check_eps:
-        fooled_by = per_eps[e]["fooled_by"]
-        if not white:
-            continue
-        if black and skip_fooled and all(list(named).index(b) > max(list(named).index(w)
-                                                                     for w in white)
-                                         for b in black):
-            beaten = int(np.isin(fooled_by, black).sum())
-        else:  # run a gradient-free attack on what the white-box attacks left
-            survivors = np.flatnonzero(clean_ok & ~np.isin(fooled_by, white))
-            bb_attack = named[black[0]] if black else masking.gradient_free_attack()[0]
-            run = run_attack(estimator, target, configure(bb_attack, e, masking._derive(seed, 50)),
-                             X, y, survivors, eot_iter=eot, batch_size=batch_size)
-            beaten = int(run.verified.sum())
-        findings.append(masking.black_box_finding(beaten, len(y), e, black or ["Square"],
-                                                  tol))
-    if main is not None and white:
-        survivors = per_eps[main]["survivors"]
-        for pos, name in enumerate(white):
-            if len(survivors) == 0:
-                break
-            strong = masking.stronger(named[name], MORE_STEPS[0], MORE_STEPS[1])
-            run = run_attack(estimator, target, configure(strong, main,
-                                                          masking._derive(seed, 60 + pos)),
-                             X, y, survivors, eot_iter=eot, batch_size=batch_size,
-                             name=f"{name} (more steps)")
-            survivors = survivors[~run.verified]
-        n_more = len(per_eps[main]["survivors"]) - len(survivors)
-        findings.append(masking.more_steps_finding(n_more, len(y), main, tol, *MORE_STEPS))
-        if target is not None:
-            norm = APGD().resolve_threat(masking._with_eps(target, main)).norm
-            huge = masking.large_eps_eps(estimator, target, main, X, norm)
-            findings.append(masking.large_eps_run(estimator, target, X, y,
-                                                  np.flatnonzero(clean_ok), huge, seed, eot,
-                                                  batch_size, 0.05))
-    findings = [f for f in findings if f is not None]
-    masking.issue(findings, stacklevel=4)
-    return findings

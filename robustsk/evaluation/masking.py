@@ -30,10 +30,10 @@ import torch
 from sklearn.base import clone
 
 from .. import base as _base
-from ..attacks._checks import check_threat
-from ..attacks._primitives import attack_context, seed_from_random_state, _splitmix64
-from ..attacks.apgd import APGD
-from ..attacks.worst_case import WorstCase
+from ..attacks import (APGD, WorstCase, attack_context, check_threat, derive_seed,
+                       seed_from_random_state)
+from ._ensemble import ensemble, gradient_free_attack, named_attacks
+from ._inputs import check_data, check_estimator
 from ._models import EOTModule, is_randomized
 from ._runner import configure, differentiable_target, is_gradient_free, run_attack
 
@@ -163,19 +163,6 @@ def _finding(category, message, statistic, threshold, eps=None, **details):
                           MappingProxyType(dict(details)))
 
 
-def gradient_free_attack(n_queries=1000):
-    """``robustsk.attacks.Square`` with ``n_queries`` queries.
-
-    Returns
-    -------
-    attack : Attack
-    note : None
-        Kept for callers that report a substitution (there is none).
-    """
-    from ..attacks.square import Square
-    return Square(n_iter=n_queries), None
-
-
 def stronger(attack, steps_factor=2, extra_restarts=1):
     """A copy of ``attack`` with ``steps_factor`` times the steps and more restarts.
 
@@ -302,7 +289,7 @@ def large_eps_run(estimator, target, X, y, index, huge, seed, eot_iter, batch_si
     for pos, attack in enumerate(attacks):
         if len(todo) == 0:
             break
-        run = run_attack(estimator, target, configure(attack, huge, _derive(seed, 101 + pos)),
+        run = run_attack(estimator, target, configure(attack, huge, derive_seed(seed, 101 + pos)),
                          X, y, todo, eot_iter=eot_iter, batch_size=batch_size,
                          name=f"large-eps APGD-{attack.loss}")
         todo = todo[~run.verified]
@@ -320,21 +307,128 @@ def large_eps_run(estimator, target, X, y, index, huge, seed, eot_iter, batch_si
 def _white_box(attack, n_classes, n_iter=50):
     """The white-box attacks to check, by name: ``attack``, or the ensemble's gradient part."""
     if attack is None:
-        from .evaluate import _ensemble
-        return {k: a for k, a in _ensemble(n_classes, n_iter=n_iter)[0].items()
+        return {k: a for k, a in ensemble(n_classes, n_iter=n_iter)[0].items()
                 if not is_gradient_free(a)}
-    from .evaluate import _named_attacks
-    return _named_attacks(attack, n_classes)[0]
+    return named_attacks(attack, n_classes)[0]
 
 
-def _derive(seed, position):
-    return _splitmix64(seed + position) & ((1 << 63) - 1)
+@dataclass(frozen=True)
+class MaskingSetup:
+    """What every gradient-masking check needs, computed once by the caller.
+
+    Attributes
+    ----------
+    estimator : fitted classifier
+    target : AttackTarget or None
+        ``differentiable_target(estimator)``.
+    X, y : ndarray
+        The checked examples and their labels.
+    clean_ok : ndarray of bool
+        Which examples ``estimator.predict`` gets right.
+    randomized : bool
+    eot_iter : int
+    seed : int
+        The seed the checks' attack seeds are derived from.
+    batch_size : int
+    """
+
+    estimator: Any
+    target: Any
+    X: Any
+    y: Any
+    clean_ok: Any
+    randomized: bool
+    eot_iter: int
+    seed: int
+    batch_size: int
+
+    def run(self, attack, eps, key, index, name=None):
+        """Run ``attack`` at ``eps`` on the rows ``index``, seeded by ``derive_seed(seed, key)``."""
+        return run_attack(self.estimator, self.target,
+                          configure(attack, eps, derive_seed(self.seed, key)), self.X, self.y,
+                          index, eot_iter=self.eot_iter, batch_size=self.batch_size, name=name)
 
 
-def _check_inputs(estimator, X, y):
-    from .evaluate import _check_data, _check_estimator
-    _check_estimator(estimator)
-    return _check_data(X, y)
+def _model_findings(setup):
+    """The randomized-model, softmax and zero-gradient checks."""
+    findings = [randomized_finding(setup.randomized, setup.eot_iter)]
+    if setup.target is not None:
+        findings += module_findings(setup.target, setup.X, setup.y, setup.clean_ok,
+                                    setup.eot_iter, setup.batch_size)
+    return findings
+
+
+def _large_eps_finding(setup, eps, huge, tol):
+    """APGD at a huge radius (None when the target is not differentiable)."""
+    if setup.target is None:
+        return None
+    if huge is None:
+        norm = APGD().resolve_threat(setup.target.with_defaults(eps=eps)).norm
+        huge = large_eps_eps(setup.estimator, setup.target, eps, setup.X, norm)
+    return large_eps_run(setup.estimator, setup.target, setup.X, setup.y,
+                         np.flatnonzero(setup.clean_ok), huge, setup.seed, setup.eot_iter,
+                         setup.batch_size, tol)
+
+
+def evaluation_findings(setup, named, grid, per_eps, skip_fooled, tol=0.02,
+                        more_steps=(2, 1), large_eps_tol=0.05):
+    """The gradient-masking checks of ``evaluate_robustness``, reusing what it already ran.
+
+    Parameters
+    ----------
+    setup : MaskingSetup
+    named : dict of str to Attack
+        The evaluated attacks, in the order they ran.
+    grid : list of float
+        The evaluated radii.
+    per_eps : dict of float to dict
+        Per radius, ``"survivors"`` (rows no attack fooled) and ``"fooled_by"``
+        (per row, the name of the first attack that fooled it, or None).
+    skip_fooled : bool
+        Whether the evaluation skipped the examples already fooled.
+    tol, large_eps_tol : float
+    more_steps : (int, int)
+        The steps factor and extra restarts of the more-steps check.
+
+    Returns
+    -------
+    findings : list of MaskingFinding
+        Also issued as warnings.
+    """
+    findings = _model_findings(setup)
+    white = [k for k, a in named.items() if not is_gradient_free(a)]
+    black = [k for k, a in named.items() if is_gradient_free(a)]
+    check_eps = [e for e in grid if e > 0]
+    main = getattr(setup.estimator, "eps", None)
+    main = main if main in check_eps else (check_eps[len(check_eps) // 2] if check_eps else None)
+    n = len(setup.y)
+    for e in check_eps:
+        fooled_by = per_eps[e]["fooled_by"]
+        if not white:
+            continue
+        if black and skip_fooled and all(list(named).index(b) > max(list(named).index(w)
+                                                                     for w in white)
+                                         for b in black):
+            beaten = int(np.isin(fooled_by, black).sum())
+        else:  # run a gradient-free attack on what the white-box attacks left
+            survivors = np.flatnonzero(setup.clean_ok & ~np.isin(fooled_by, white))
+            bb_attack = named[black[0]] if black else gradient_free_attack()[0]
+            beaten = int(setup.run(bb_attack, e, 50, survivors).verified.sum())
+        findings.append(black_box_finding(beaten, n, e, black or ["Square"], tol))
+    if main is not None and white:
+        survivors = per_eps[main]["survivors"]
+        for pos, name in enumerate(white):
+            if len(survivors) == 0:
+                break
+            strong = stronger(named[name], *more_steps)
+            run = setup.run(strong, main, 60 + pos, survivors, name=f"{name} (more steps)")
+            survivors = survivors[~run.verified]
+        n_more = len(per_eps[main]["survivors"]) - len(survivors)
+        findings.append(more_steps_finding(n_more, n, main, tol, *more_steps))
+        findings.append(_large_eps_finding(setup, main, None, large_eps_tol))
+    findings = [f for f in findings if f is not None]
+    issue(findings, stacklevel=4)
+    return findings
 
 
 def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=None,
@@ -410,64 +504,44 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
     >>> [f.name for f in findings]
     []
     """
-    X, y = _check_inputs(estimator, X, y)
+    check_estimator(estimator)
+    X, y = check_data(X, y)
     X, y = X[:max_examples], y[:max_examples]
     if eps is None:
         eps = getattr(estimator, "eps", None)
     eps, _, _ = check_threat(eps, "inf", 0.0)
     seed = seed_from_random_state(random_state)
-    findings = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         clean_ok = np.asarray(estimator.predict(X)) == y
         randomized = is_randomized(estimator, X)
         eot = resolve_eot(eot_iter, randomized)
-        findings.append(randomized_finding(randomized, eot))
-        target = differentiable_target(estimator)
-        if target is not None:
-            findings += module_findings(target, X, y, clean_ok, eot, batch_size)
+        setup = MaskingSetup(estimator, differentiable_target(estimator), X, y, clean_ok,
+                             randomized, eot, seed, batch_size)
+        findings = _model_findings(setup)
         n_classes = len(getattr(estimator, "classes_", np.unique(y)))
         white = _white_box(attack, n_classes)
         survivors = np.flatnonzero(clean_ok)
         for pos, (name, a) in enumerate(white.items()):
-            run = run_attack(estimator, target, configure(a, eps, _derive(seed, pos)), X, y,
-                             survivors, eot_iter=eot, batch_size=batch_size, name=name)
-            survivors = survivors[~run.verified]
+            survivors = survivors[~setup.run(a, eps, pos, survivors, name=name).verified]
         if not all(is_gradient_free(a) for a in white.values()):
             left = survivors
             for pos, (name, a) in enumerate(white.items()):
-                more = run_attack(estimator, target,
-                                  configure(stronger(a, steps_factor, extra_restarts), eps,
-                                            _derive(seed, 20 + pos)),
-                                  X, y, left, eot_iter=eot, batch_size=batch_size,
-                                  name=f"{name} (more steps)")
+                more = setup.run(stronger(a, steps_factor, extra_restarts), eps, 20 + pos, left,
+                                 name=f"{name} (more steps)")
                 left = left[~more.verified]
             findings.append(more_steps_finding(len(survivors) - len(left), len(y), eps, tol,
                                                steps_factor, extra_restarts))
             if black_box is None:
                 black_box, _ = gradient_free_attack()
-            bb = run_attack(estimator, target, configure(black_box, eps, _derive(seed, 40)),
-                            X, y, survivors, eot_iter=eot, batch_size=batch_size)
+            bb = setup.run(black_box, eps, 40, survivors)
             findings.append(black_box_finding(int(bb.verified.sum()), len(y), eps,
                                               [type(black_box).__name__], tol))
-        if target is not None:
-            norm = APGD().resolve_threat(_with_eps(target, eps)).norm
-            huge = large_eps if large_eps is not None else large_eps_eps(
-                estimator, target, eps, X, norm)
-            findings.append(large_eps_run(estimator, target, X, y, np.flatnonzero(clean_ok),
-                                          huge, seed, eot, batch_size, large_eps_tol))
+        findings.append(_large_eps_finding(setup, eps, large_eps, large_eps_tol))
     findings = [f for f in findings if f is not None]
     if warn:
         issue(findings)
     return findings
-
-
-class _with_eps:
-    def __init__(self, target, eps):
-        self.target, self.eps = target, eps
-
-    def threat_default(self, name):
-        return self.eps if name == "eps" else self.target.threat_default(name)
 
 
 def resolve_eot(eot_iter, randomized):

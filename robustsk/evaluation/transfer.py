@@ -12,10 +12,10 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ..attacks._primitives import seed_from_random_state
+from ..attacks import seed_from_random_state
 from ..attacks.base import Attack
 from ._runner import differentiable_target
-from .evaluate import _check_data
+from ._inputs import check_data
 
 __all__ = ["TransferResult", "transfer_attack", "transfer_matrix"]
 
@@ -126,7 +126,7 @@ def transfer_attack(surrogate, target, X, y, attack=None, *, random_state=None):
     """
     _check_surrogate(surrogate)
     _check_classifier(target, "target")
-    X, y = _check_data(X, y)
+    X, y = check_data(X, y)
     attack = _resolve_attack(attack, random_state)
     X_adv = attack.generate(surrogate, X, y)
     sur_clean, sur_adv = _accuracy(surrogate, X, y), _accuracy(surrogate, X_adv, y)
@@ -191,7 +191,7 @@ def transfer_matrix(estimators, X, y, attack=None, *, random_state=None):
                         f"got {type(estimators).__name__}.")
     for name, est in estimators.items():
         _check_classifier(est, f"estimator {name!r}")
-    X, y = _check_data(X, y)
+    X, y = check_data(X, y)
     sources = [k for k, est in estimators.items() if differentiable_target(est) is not None]
     if not sources:
         raise TypeError("None of the estimators is differentiable, so none can be a source: "

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attacks._primitives import as_box, attack_context, clip_box, project
-from ..attacks._target import as_target
+from ..attacks import ThreatDefaults, as_box, as_target, attack_context, clip_box, project
 
 __all__ = ["FeatureCollisionResult", "feature_collision", "penultimate_features"]
 
@@ -159,8 +158,8 @@ def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, ste
     (2, 1, 8, 8)
     """
     target = as_target(estimator)
-    lo = clip_min if clip_min is not None else target.threat_default("clip_min")
-    hi = clip_max if clip_max is not None else target.threat_default("clip_max")
+    box = ThreatDefaults(target, {"clip_min": clip_min, "clip_max": clip_max})
+    lo, hi = box.threat_default("clip_min"), box.threat_default("clip_max")
     X_base = np.asarray(X_base)
     b = target.prepare_X(X_base, box=(lo, hi))
     t = target.prepare_X(np.asarray(x_target)[None], box=(lo, hi))

@@ -266,5 +266,5 @@ def attack_info(name, ctx):
 
 
 def _params(attack):
-    from .result import jsonable
+    from ._json import jsonable
     return {k: jsonable(v) for k, v in attack.get_params().items() if k != "eps"}

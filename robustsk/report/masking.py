@@ -33,10 +33,9 @@ def masking_checks(model, X, y, eps, ctx, *, differentiable):
         ``threshold``, ``eps``, ``details``); ``"seconds"``; ``"skipped"``: why
         the checks did not run (None when they ran).
     """
-    from ..attacks.apgd import APGD
-    from ..attacks.square import Square
+    from ..attacks import APGD, Square
     from ..evaluation import check_gradient_masking
-    from .result import jsonable
+    from ._json import jsonable
     if not differentiable:
         return {"findings": [], "seconds": 0.0,
                 "skipped": "the model is not differentiable: the checks compare gradient "

@@ -83,5 +83,9 @@ def check_model_input(model, X, y, dataset, flatten):
 
 def is_differentiable(model):
     """Whether the gradient attacks can differentiate ``model``."""
-    from ..evaluation._runner import differentiable_target
-    return differentiable_target(model) is not None
+    from ..attacks import as_target
+    try:
+        as_target(model)
+    except TypeError:
+        return False
+    return True

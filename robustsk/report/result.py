@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ._json import jsonable
 from .masking import format_findings
 from .options import BASELINE
 from .stats import format_mcnemar
@@ -93,19 +94,6 @@ class ReportResult:
         parts.append(format_findings(self.masking, self.eps))
         parts.append(format_mcnemar(self.mcnemar, BASELINE))
         return "\n\n".join(parts)
-
-
-def jsonable(value):
-    """``value`` with numpy scalars, tuples and unknown objects made JSON-friendly."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
 
 
 def versions():

@@ -1,5 +1,4 @@
 """evaluate_robustness: worst case, tidy frames, skipping, re-check, EOT, bad input."""
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,7 +7,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
-from robustsk.attacks import APGD, PGD, Attack
+from robustsk.attacks import APGD, Attack
 from robustsk.defenses import StandardTraining
 from robustsk.evaluation import (EOTModule, RobustnessResult, UnverifiedSuccessWarning,
                                  autoattack_ensemble, evaluate_robustness)
@@ -115,14 +114,14 @@ class _OutsideBall(Attack):
         self.eps, self.norm, self.clip_min, self.clip_max = eps, norm, clip_min, clip_max
         self.batch_size, self.random_state = batch_size, random_state
 
-    def _perturb(self, model, x, y, *, threat, rng, y_target=None):
+    def perturb(self, model, x, y, *, threat, rng, y_target=None):
         return (1 - x).clamp(0, 1)  # the negative image: misclassified, far outside the ball
 
 
 class _GenerateOnly(_OutsideBall):
     """The same bug in an attack that only implements generate."""
 
-    _perturb = Attack._perturb
+    perturb = Attack.perturb
 
     def generate(self, estimator, X, y, *, y_target=None):
         return np.clip(1 - X, 0, 1)
@@ -150,8 +149,8 @@ def test_default_ensemble_and_few_classes(digits):
     res = evaluate_robustness(clf, X_te[keep_te][:40], y_te[keep_te][:40],
                               attacks=autoattack_ensemble(2, n_iter=5, n_queries=20), **FAST)
     assert res.attacks == ("APGD-CE", "APGD-margin", "Square")
-    from robustsk.evaluation.evaluate import _ensemble
-    assert any("margin" in note for note in _ensemble(2)[1])
+    from robustsk.evaluation._ensemble import ensemble
+    assert any("margin" in note for note in ensemble(2)[1])
 
 
 def test_randomized_model_is_attacked_with_eot(masked, data):

@@ -179,3 +179,16 @@ def test_r_sign_check(r_backend, data, w_liblinear):
         or _r("review_check_sign", w_liblinear, X_te, X_te @ w_liblinear) == 1
     with pytest.raises(Exception, match="Use -w"):
         _r("review_check_sign", -w_liblinear, X_te, X_te @ w_liblinear)
+
+
+def test_packaged_digits01_is_the_r_copy():
+    """The CSV shipped in the package is byte-identical to r_compat's (which R reads)."""
+    from importlib import resources
+
+    from robustsk.review import DIGITS01_RESOURCE
+    package, name = DIGITS01_RESOURCE
+    packaged = resources.files(package).joinpath(name).read_bytes()
+    assert packaged == DIGITS01_CSV.read_bytes()
+    X_tr, y_tr, X_te, y_te = load_digits01()
+    committed = pd.read_csv(DIGITS01_CSV)
+    assert len(X_tr) + len(X_te) == len(committed)

@@ -1,0 +1,1 @@
+"""Data files shipped with robustsk (read with importlib.resources)."""
