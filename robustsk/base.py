@@ -52,10 +52,8 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
 
 from ._data import BatchIterator
-from ._validation import check_box, check_in_box, check_threat_params, check_X, check_y
-from .attacks._checks import check_threat
-from .attacks._primitives import Randomness, _splitmix64, seed_from_random_state
-from .attacks._target import AttackTarget
+from .validation import check_box, check_in_box, check_threat_params, check_X, check_y
+from .attacks import AttackTarget, Randomness, check_threat, example_seed, seed_from_random_state
 from .loss_terms import LossTerms
 from .modules import check_features, default_module, features_and_logits, has_features
 from .params import Callable, InstanceOf, Interval, Options, validate_params
@@ -104,7 +102,7 @@ def torch_seed(random_seed, epochs_done=0):
     ``fit`` seeds weight initialisation, shuffling and training attacks with it
     (``random_seed_`` is the estimator's resolved seed).
     """
-    return _splitmix64(random_seed ^ _splitmix64(epochs_done)) & ((1 << 63) - 1)
+    return example_seed(random_seed, epochs_done) & ((1 << 63) - 1)
 
 
 @dataclass(frozen=True)
@@ -267,6 +265,16 @@ class RobustClassifier(NeuralNetClassifier):
                               ("virtual_params_", {})):
             if name in vars(self) and vars(self)[name] == default:
                 del self.__dict__[name]
+
+    def __setattr__(self, name, attr):
+        # A parameter holding a torch module or optimizer *instance* (module=net)
+        # is stored as given; skorch registers only fitted components (``name_``).
+        # (skorch tells the two apart by "first init", which the class-level
+        # ``initialized_`` above hides.)
+        if not name.endswith("_") and isinstance(attr, (torch.nn.Module, torch.optim.Optimizer)):
+            object.__setattr__(self, name, attr)
+            return
+        super().__setattr__(name, attr)
 
     @property
     def virtual_params_(self):
@@ -518,6 +526,7 @@ class RobustClassifier(NeuralNetClassifier):
         -------
         self
         """
+        self._check_fit_params(fit_params)
         reset = not (self.warm_start and self.__sklearn_is_fitted__())
         X, y = self._validate_fit(X, y, reset=reset)
         return self._train(X, y, reset, **fit_params)
@@ -531,9 +540,18 @@ class RobustClassifier(NeuralNetClassifier):
         classes : array-like, default=None
             All labels, on the first call, when ``y`` may lack some.
         """
+        self._check_fit_params(fit_params)
         reset = not self.__sklearn_is_fitted__()
         X, y = self._validate_fit(X, y, reset=reset, classes=classes)
         return self._train(X, y, reset, **fit_params)
+
+    def _check_fit_params(self, fit_params):
+        if "sample_weight" in fit_params:
+            raise TypeError(
+                f"{type(self).__name__}.fit got sample_weight, which robustsk estimators do not "
+                "support (it would reach the module's forward, or be ignored by a defense). "
+                "Expected X and y only: to weight classes, pass criterion__weight=... (a tensor "
+                "of one weight per class) or resample the training examples.")
 
     def _check_fitted_model(self, X, y, n_check=128):
         x = torch.as_tensor(X[:n_check], device=self.device)
@@ -681,7 +699,7 @@ class RobustClassifier(NeuralNetClassifier):
             loss = self.get_loss(self.infer(x), y, X=x, training=False)
         self.record_loss("clean_loss", loss)
 
-    def _as_attack_target(self):
+    def as_attack_target(self):
         device = self.device
 
         def prepare_X(X, box=(None, None)):

@@ -9,9 +9,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "robustsk"
 
 #: modules whose private imports are tolerated for now, with why
 ALLOWED_PRIVATE = {
-    "robustsk.base",  # owned by the defense-API rewrite
-    "robustsk._validation",  # owned by the defense-API rewrite
-    "robustsk.defenses",  # owned by the defense-API rewrite
 }
 
 

@@ -10,7 +10,7 @@ authors (input gradients, random streams, seeds, threat validation).
 """
 from ._checks import check_positive_int, check_threat
 from ._primitives import (Randomness, as_box, ascent_step, attack_context, clip_box,
-                          derive_seed, input_gradient, project, random_start,
+                          derive_seed, example_seed, input_gradient, project, random_start,
                           seed_from_random_state)
 from ._target import AttackTarget, ThreatDefaults, as_target, output_like
 from .apgd import APGD, apgd, apgd_checkpoints
@@ -35,7 +35,7 @@ __all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "
            "Spatial", "spatial", "spatial_transform",
            # the building blocks of attacks and defenses
            "run_batches", "input_gradient", "random_start", "ascent_step", "project",
-           "clip_box", "as_box", "seed_from_random_state", "derive_seed", "check_threat",
+           "clip_box", "as_box", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",
            "check_positive_int", "as_target", "AttackTarget", "ThreatDefaults", "output_like",
            "cross_entropy", "kl_to_clean", "margin", "dlr", "targeted_dlr", "get_loss"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    "check_norm", "Randomness", "attack_context", "input_gradient", "random_start",
+    "check_norm", "Randomness", "example_seed", "attack_context", "input_gradient", "random_start",
     "ascent_step", "project", "clip_box", "BestIterate", "is_success", "as_box",
     "seed_from_random_state", "derive_seed",
 ]
@@ -57,6 +57,20 @@ def _splitmix64(value):
     value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
     return value ^ (value >> 31)
+
+
+def example_seed(seed, position):
+    """The seed of stream ``position`` under ``seed``: ``splitmix64(seed ^ splitmix64(position))``.
+
+    :meth:`Randomness.for_examples` seeds example ``i`` with it, and
+    :func:`robustsk.base.torch_seed` the epochs of a continued fit.
+
+    Returns
+    -------
+    seed : int
+        In ``[0, 2**64)``.
+    """
+    return _splitmix64(int(seed) ^ _splitmix64(int(position)))
 
 
 def derive_seed(seed, key):
@@ -152,7 +166,7 @@ class Randomness:
         base = seed_from_random_state(random_state)
         positions = range(offset, offset + n) if index is None else \
             [int(i) for i in torch.as_tensor(index).flatten().tolist()]
-        return cls(seeds=[_splitmix64(base ^ _splitmix64(i)) for i in positions])
+        return cls(seeds=[example_seed(base, i) for i in positions])
 
     @classmethod
     def coerce(cls, random_state, n):

@@ -258,7 +258,7 @@ def as_score_target(estimator):
     check_is_fitted(estimator)
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     classes = _classes(estimator)
-    if hasattr(final, "_as_attack_target"):  # robustsk behind non-affine preprocessing
+    if hasattr(final, "as_attack_target"):  # robustsk behind non-affine preprocessing
         check_is_fitted(final)
 
         def defaults(name):

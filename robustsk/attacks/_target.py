@@ -169,7 +169,7 @@ def _not_differentiable(estimator):
 
 
 def _encode_labels(classes, y, n_samples):
-    from .._validation import check_y
+    from ..validation import check_y
     y = np.asarray(check_y(y, n_samples))
     unknown = ~np.isin(y, classes)
     if unknown.any():
@@ -181,7 +181,7 @@ def _encode_labels(classes, y, n_samples):
 
 def _flat_X(X, n_features, box, who):
     """Validate raw tabular ``X`` (2-d, ``n_features`` columns, inside ``box``)."""
-    from .._validation import check_box, check_in_box, check_X
+    from ..validation import check_box, check_in_box, check_X
     X = check_X(X)
     if X.ndim != 2 or X.shape[1] != n_features:
         raise ValueError(
@@ -211,7 +211,7 @@ def _linear_target(estimator):
 
 
 def _final_target(estimator):
-    hook = getattr(estimator, "_as_attack_target", None)
+    hook = getattr(estimator, "as_attack_target", None)
     if hook is not None:
         check_is_fitted(estimator)
         return hook()
@@ -223,7 +223,7 @@ def _final_target(estimator):
 def _pipeline_target(pipe):
     steps = _flat_steps(pipe)
     final = steps[-1][1]
-    if getattr(final, "_as_attack_target", None) is None and not is_linear_classifier(final):
+    if getattr(final, "as_attack_target", None) is None and not is_linear_classifier(final):
         raise _not_differentiable(final)
     maps, first = [], None
     for name, step in steps[:-1]:

@@ -15,7 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from robustsk.attacks import PGD, as_box, clip_box, input_gradient
+from robustsk.attacks import PGD, as_box, clip_box, cross_entropy, input_gradient
 from robustsk.base import RobustClassifier
 from robustsk.defenses import AdversarialTraining
 from robustsk.metrics import make_adversarial_scorer
@@ -57,7 +57,8 @@ class GradientNormPenalty(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        ce, logits, grad = input_gradient(self.attack_module(), x, y, "ce", create_graph=True)
+        ce, logits, grad = input_gradient(self.attack_module(), x, y, cross_entropy,
+                                          create_graph=True)
         penalty = grad.flatten(1).pow(2).sum(1).mean()
         loss = ce.mean() + self.lam * penalty
         loss.backward()

@@ -9,7 +9,7 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from .attacks._checks import check_positive_int, check_threat
+from .attacks import check_positive_int, check_threat
 
 __all__ = ["check_X", "check_y", "check_box", "check_threat_params", "check_in_box"]
 
