@@ -15,11 +15,20 @@ import numpy as np
 import torch
 
 from ._checks import check_positive_int, check_threat
-from ._primitives import (Randomness, as_box, ascent_step, attack_context, check_norm,
-                          clip_box, input_gradient, project, random_start)
+from ._primitives import (
+    Randomness,
+    as_box,
+    ascent_step,
+    attack_context,
+    check_norm,
+    clip_box,
+    input_gradient,
+    project,
+    random_start,
+)
 from .losses import cross_entropy
 
-__all__ = ["fosc_values", "fosc_pgd", "fosc"]
+__all__ = ["fosc", "fosc_pgd", "fosc_values"]
 
 
 def _fosc_from_grad(grad, x_adv, x, eps, norm):

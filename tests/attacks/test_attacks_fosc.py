@@ -62,7 +62,7 @@ def test_fosc_pgd_threshold_extremes(c, expected):
 
 def test_fosc_pgd_stops_each_example_at_its_threshold():
     model, x, y = _binary_linear()
-    x_adv, steps, values = fosc_pgd(model, x, y, eps=0.1, n_iter=12, c=1e-5, random_state=0,
+    _, steps, values = fosc_pgd(model, x, y, eps=0.1, n_iter=12, c=1e-5, random_state=0,
                                     return_steps=True, return_fosc=True)
     # On a binary linear model each signed step of eps/4 moves every coordinate
     # towards the stationary vertex x + eps * sign(w_other - w_y), at most 2 eps

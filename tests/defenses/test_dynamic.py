@@ -42,7 +42,7 @@ def test_tighter_threshold_gives_lower_fosc(dynamic_fit):
     x, y = torch.as_tensor(X_tr[:200]), torch.as_tensor(np.searchsorted(clf.classes_, y_tr[:200]))
     values = {}
     for c in (clf.c_max, 0.0):
-        _, steps, values[c] = fosc_pgd(clf.module_, x, y, eps=0.1, n_iter=5, c=c, random_state=0,
+        *_, values[c] = fosc_pgd(clf.module_, x, y, eps=0.1, n_iter=5, c=c, random_state=0,
                                        return_steps=True, return_fosc=True, **BOX)
     assert values[0.0].mean() < 0.8 * values[clf.c_max].mean(), values
     assert (values[clf.c_max] <= clf.c_max).float().mean() > (values[0.0] <= 0).float().mean()
