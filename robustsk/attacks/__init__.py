@@ -18,6 +18,7 @@ from .base import Attack, Threat
 from .cw import CarliniWagnerL2, carlini_wagner_l2
 from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
 from .fgsm import FGSM, fgsm
+from .fosc import fosc, fosc_pgd, fosc_values
 from .linear import LinearMinimalAttack, minimal_perturbation
 from .pgd import PGD, pgd
 from .rfgsm import RFGSM, rfgsm
@@ -32,7 +33,7 @@ __all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "
            "RFGSM", "rfgsm", "APGD", "apgd", "apgd_checkpoints", "EarlyStoppedPGD",
            "early_stopped_pgd", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
            "CarliniWagnerL2", "carlini_wagner_l2", "LinearMinimalAttack", "minimal_perturbation",
-           "Spatial", "spatial", "spatial_transform",
+           "Spatial", "spatial", "spatial_transform", "fosc", "fosc_pgd", "fosc_values",
            # the building blocks of attacks and defenses
            "run_batches", "input_gradient", "random_start", "ascent_step", "project",
            "clip_box", "as_box", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",

@@ -6,14 +6,17 @@
 import inspect
 
 from ..base import RobustClassifier
+from .dynamic import DynamicAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
+from .interpolated import InterpolatedAdversarialTraining
 from .madry import AdversarialTraining
 from .standard import StandardTraining
 from .trades import TRADES, trades_loss
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
-           "FastAdversarialTraining", "trades_loss", "all_defenses"]
+           "FastAdversarialTraining", "InterpolatedAdversarialTraining",
+           "DynamicAdversarialTraining", "trades_loss", "all_defenses"]
 
 
 def all_defenses():
