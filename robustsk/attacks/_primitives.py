@@ -201,20 +201,30 @@ def attack_context(model, mode="eval"):
             p.requires_grad_(requires_grad)
 
 
-def input_gradient(model, x, y, loss_fn, **loss_kwargs):
+def input_gradient(model, x, y, loss_fn, create_graph=False, **loss_kwargs):
     """Per-example loss, logits and the gradient of the summed loss wrt ``x``.
+
+    Parameters
+    ----------
+    create_graph : bool, default=False
+        Keep the graph of the gradient (double backprop, for gradient
+        penalties in a training loss): the three results are then not
+        detached. Do not call it inside :func:`attack_context` then, which
+        turns off the parameters' ``requires_grad``.
 
     Returns
     -------
     loss : Tensor of shape (n,)
-    logits : Tensor of shape (n, n_classes), detached
+    logits : Tensor of shape (n, n_classes), detached unless ``create_graph``
     grad : Tensor with the shape of ``x``
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
         loss = loss_fn(logits, y, **loss_kwargs)
-        grad, = torch.autograd.grad(loss.sum(), x)
+        grad, = torch.autograd.grad(loss.sum(), x, create_graph=create_graph)
+    if create_graph:
+        return loss, logits, grad
     return loss.detach(), logits.detach(), grad.detach()
 
 
