@@ -78,7 +78,7 @@ def test_failed_fit_keeps_weights(digits_small):
 
 
 def test_adversarial_training_with_mce(digits_small):
-    X_tr, X_te, y_tr, y_te = digits_small
+    X_tr, X_te, y_tr, _ = digits_small
     clf = AdversarialTraining(criterion=MCELoss, criterion__variant="max",
                               criterion__weight=0.5, eps=0.1, n_iter=2, max_epochs=2,
                               random_state=0, **BOX).fit(X_tr[:200], y_tr[:200])
