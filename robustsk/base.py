@@ -396,6 +396,7 @@ class RobustClassifier(NeuralNetClassifier):
         """Validate everything before touching any fitted state (a failure loses nothing)."""
         validate_params(self, hints=self._param_hints())
         self.check_params()
+        self._check_criterion()
         check_threat_params(self)
         cbs = self.callbacks
         if not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
@@ -448,6 +449,15 @@ class RobustClassifier(NeuralNetClassifier):
         fitted state changes; raise ``ValueError`` saying what was received,
         what was expected and what to do.
         """
+
+    def _check_criterion(self):
+        """Build the criterion once, so its argument errors come before any state changes.
+
+        (skorch builds it in ``initialize``, after the module: a criterion
+        refusing ``criterion__*`` there would cost a fitted model its weights.)
+        """
+        if isinstance(self.criterion, type):
+            self.initialized_instance(self.criterion, self.get_params_for("criterion"))
 
     def _check_module_features(self, input_shape, n_classes):
         module = self.module

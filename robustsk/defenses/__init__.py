@@ -6,17 +6,20 @@
 import inspect
 
 from ..base import RobustClassifier
+from ..criteria import MCELoss
 from .dynamic import DynamicAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
+from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
 from .standard import StandardTraining
 from .trades import TRADES, trades_loss
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
-           "DynamicAdversarialTraining", "trades_loss", "all_defenses"]
+           "DynamicAdversarialTraining", "JacobianSaliencyRegularization", "trades_loss",
+           "MCELoss", "all_defenses"]
 
 
 def all_defenses():
