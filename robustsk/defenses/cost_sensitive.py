@@ -192,8 +192,7 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
                     f"{len(classes)} classes {classes.tolist()[:20]}: pass a "
                     f"({len(classes)}, {len(classes)}) matrix in the order of these labels.")
         if self.protected_classes is not None:
-            protected = self._protected()
-            unknown = [p for p in protected.tolist() if not np.isin(p, classes)]
+            _, unknown = self._protected_mask(classes)
             if unknown:
                 raise ValueError(
                     f"{who} got protected_classes {unknown} that are not among the classes "
@@ -206,13 +205,24 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
             labels = sorted(labels)
         return np.unique(np.atleast_1d(np.asarray(labels)))
 
+    def _protected_mask(self, classes):
+        """Which of ``classes`` are protected, and the protected labels not among them.
+
+        Compared element by element, not with ``np.isin``, which would cast
+        ``"8"`` and ``8`` to a common type and call them equal.
+        """
+        protected = self._protected().tolist()
+        found = [[bool(c == p) for c in classes.tolist()] for p in protected]
+        unknown = [p for p, hits in zip(protected, found) if not any(hits)]
+        return np.any(np.array(found, dtype=bool).reshape(len(protected), -1), axis=0), unknown
+
     def _resolve_cost_matrix(self):
         n = len(self.classes_)
         if self.cost_matrix is not None:
             C = np.array(self.cost_matrix, dtype=np.float32)
         elif self.protected_classes is not None:
             C = np.ones((n, n), dtype=np.float32)
-            C[np.isin(self.classes_, self._protected())] = self.protection_weight
+            C[self._protected_mask(self.classes_)[0]] = self.protection_weight
         else:
             return None
         np.fill_diagonal(C, 0.0)
