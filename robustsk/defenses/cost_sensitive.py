@@ -125,15 +125,16 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
 
     Examples
     --------
+    >>> from robustsk.attacks import PGD
     >>> from robustsk.datasets import load_digits_images
     >>> from robustsk.defenses import CostSensitiveAdversarialTraining
     >>> X, y = load_digits_images(return_X_y=True)
     >>> clf = CostSensitiveAdversarialTraining(
-    ...     protected_classes=[3, 8], eps=0.1, max_epochs=2, clip_min=0, clip_max=1,
+    ...     protected_classes=[3, 8], eps=0.1, max_epochs=3, n_iter=3, clip_min=0, clip_max=1,
     ...     random_state=0).fit(X[:300], y[:300])
     >>> float(clf.cost_matrix_[3, 5]), float(clf.cost_matrix_[5, 3])
     (4.0, 1.0)
-    >>> acc = clf.score_adversarial(X[300:400], y[300:400], per_class=True)
+    >>> acc = clf.score_adversarial(X[300:400], y[300:400], PGD(n_iter=10), per_class=True)
     >>> acc.name, len(acc)
     ('robust_accuracy', 10)
     """
