@@ -68,14 +68,15 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
 
         mean_i w(y_i) CE(f(x'_i), y_i) + mean_i sum_{j != y_i} (C[y_i, j] - 1) p_j(x'_i)
 
-    with ``w(y) = mean_{j != y} C[y, j]``. The first term is Shen et al.'s
-    cost-sensitive classification loss applied to adversarial examples (each
-    class's examples weighted by the cost of an error on them); the second is
+    with ``w(y) = mean_{j != y} C[y, j]``. The first term follows Shen et al.'s
+    framework of cost-sensitive classification on adversarial examples (each
+    class's examples weighted by the cost of an error on them; the exact form
+    of their loss was not confirmed, so this is our reading); the second is
     Zhang & Evans' idea of penalising specific adversarial transitions by their
     cost, here as the excess expected cost of the adversarial prediction (an
     empirical, softmax version of their certified cost-weighted robust loss).
     With all off-diagonal costs 1, ``w = 1`` and the second term is 0: the loss
-    is plain PGD adversarial training, and with neither ``protected_classes``
+    is plain PGD adversarial training (up to float rounding), and with neither ``protected_classes``
     nor ``cost_matrix`` the fit computes the criterion's loss by the same call
     as :class:`~robustsk.defenses.AdversarialTraining` (same weights, bit for
     bit, for the same ``random_state``). The attack is cost-blind on purpose:
@@ -104,9 +105,10 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
     **kwargs
         Threat model (``eps``, ``norm``, ``step_size`` = eps/4 by default,
         ``n_iter`` = 10, ``clip_min``, ``clip_max``) and every other parameter
-        of :class:`~robustsk.base.RobustClassifier` and skorch. A custom
-        criterion is used (and attacked) only without costs; with costs the
-        loss is :func:`cost_sensitive_loss`.
+        of :class:`~robustsk.base.RobustClassifier` and skorch. The training
+        attack always climbs the criterion (``attack_loss()``); the criterion
+        is also the training loss only without costs, otherwise the loss is
+        :func:`cost_sensitive_loss`.
 
     Attributes
     ----------
