@@ -423,6 +423,7 @@ class RobustClassifier(NeuralNetClassifier):
         box = check_box(self.clip_min, self.clip_max, input_shape)
         check_in_box(X, *box)
         y = self._encode(y, labels)
+        self.check_data_params(labels)
         if self.requires_features:
             self._check_module_features(input_shape, len(labels))
         eps, norm, step = check_threat(self.eps, self.norm, self.step_size,
@@ -458,6 +459,19 @@ class RobustClassifier(NeuralNetClassifier):
         """
         if isinstance(self.criterion, type):
             self.initialized_instance(self.criterion, self.get_params_for("criterion"))
+
+    def check_data_params(self, classes):
+        """Checks of parameters that refer to the classes (override; called in ``fit``).
+
+        Runs once per ``fit`` after the labels are known and before any fitted
+        state changes, so a failure loses nothing; raise ``ValueError`` as in
+        :meth:`check_params`.
+
+        Parameters
+        ----------
+        classes : ndarray of shape (n_classes,)
+            The sorted labels the fit will store as ``classes_``.
+        """
 
     def _check_module_features(self, input_shape, n_classes):
         module = self.module
@@ -724,7 +738,7 @@ class RobustClassifier(NeuralNetClassifier):
         return AttackTarget(module=self.attack_module(), prepare_X=prepare_X, encode_y=encode_y,
                             estimator=self)
 
-    def score_adversarial(self, X, y, attack=None):
+    def score_adversarial(self, X, y, attack=None, *, per_class=False):
         """Robust accuracy: the fraction of all examples still correct under attack.
 
         An example misclassified without attack counts as a failure, so the
@@ -739,10 +753,12 @@ class RobustClassifier(NeuralNetClassifier):
             random start with step eps/4, then APGD-CE on the survivors) in this
             estimator's own threat model; parameters left None in a given
             attack inherit it too.
+        per_class : bool, default=False
+            If True, return the robust accuracy of each class's examples.
 
         Returns
         -------
-        score : float
+        score : float, or pandas.Series indexed by class label if ``per_class``
         """
         from .metrics import robust_accuracy
-        return robust_accuracy(self, X, y, attack=attack)
+        return robust_accuracy(self, X, y, attack=attack, per_class=per_class)

@@ -1,12 +1,13 @@
 """Robust accuracy and scorers for ``GridSearchCV`` and ``cross_validate``."""
 import numpy as np
+import pandas as pd
 
 from .attacks.base import Attack
 
 __all__ = ["robust_accuracy", "make_adversarial_scorer", "AdversarialScorer"]
 
 
-def robust_accuracy(estimator, X, y, attack=None):
+def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     """Fraction of all examples classified correctly under ``attack``.
 
     An example misclassified without attack counts as a failure, so robust
@@ -21,10 +22,15 @@ def robust_accuracy(estimator, X, y, attack=None):
         None uses :func:`robustsk.attacks.default_attack`. Parameters left None
         (``eps``, ``norm``, ``clip_min``, ``clip_max``, ``random_state``) inherit
         the estimator's threat model.
+    per_class : bool, default=False
+        If True, return the fraction of each class's examples still correct
+        under attack (the robust recall of each class) instead of one number.
 
     Returns
     -------
-    accuracy : float
+    accuracy : float or pandas.Series
+        With ``per_class=True``, a Series named ``"robust_accuracy"`` indexed
+        by the class labels present in ``y`` (sorted; index name ``"class"``).
 
     Examples
     --------
@@ -35,6 +41,9 @@ def robust_accuracy(estimator, X, y, attack=None):
     >>> clf = StandardTraining(max_epochs=2, random_state=0).fit(X[:200], y[:200])
     >>> 0.0 <= robust_accuracy(clf, X[:50], y[:50], FGSM(eps=0.1)) <= 1.0
     True
+    >>> per_class = robust_accuracy(clf, X[:50], y[:50], FGSM(eps=0.1), per_class=True)
+    >>> per_class.index.tolist() == sorted(set(y[:50]))
+    True
     """
     from .attacks import default_attack
     if attack is None:
@@ -44,7 +53,12 @@ def robust_accuracy(estimator, X, y, attack=None):
                         f"{type(attack).__name__}.")
     X_adv = attack.generate(estimator, X, y)
     y = np.asarray(y).ravel()
-    return float(np.mean(estimator.predict(X_adv) == y))
+    correct = estimator.predict(X_adv) == y
+    if not per_class:
+        return float(np.mean(correct))
+    labels, inverse = np.unique(y, return_inverse=True)
+    acc = np.bincount(inverse, weights=correct) / np.bincount(inverse)
+    return pd.Series(acc, index=pd.Index(labels, name="class"), name="robust_accuracy")
 
 
 class AdversarialScorer:

@@ -94,3 +94,28 @@ def test_generate_keeps_dtype_and_shape(model, digits_small):
     X_copy = X64.copy()
     FGSM().generate(model, X64, y_te[:10])
     np.testing.assert_array_equal(X64, X_copy)
+
+
+def test_per_class_robust_accuracy(model, digits_small):
+    _, X_te, _, y_te = digits_small
+    attack = PGD(n_iter=5, random_state=0)
+    per_class = robust_accuracy(model, X_te, y_te, attack, per_class=True)
+    assert per_class.name == "robust_accuracy" and per_class.index.name == "class"
+    assert per_class.index.tolist() == sorted(set(y_te.tolist()))
+    correct = model.predict(attack.generate(model, X_te, y_te)) == y_te
+    for label, acc in per_class.items():
+        assert acc == pytest.approx(correct[y_te == label].mean())
+    counts = np.bincount(y_te)[per_class.index]
+    assert np.average(per_class, weights=counts) == pytest.approx(
+        robust_accuracy(model, X_te, y_te, attack))
+
+
+def test_score_adversarial_per_class_with_string_labels(digits_small):
+    X_tr, X_te, y_tr, y_te = digits_small
+    names = np.array(list("abcdefghij"))
+    clf = StandardTraining(max_epochs=1, random_state=0, **BOX).fit(X_tr[:200], names[y_tr[:200]])
+    attack = PGD(eps=0.0, n_iter=1)
+    per_class = clf.score_adversarial(X_te[:60], names[y_te[:60]], attack, per_class=True)
+    assert set(per_class.index) <= set("abcdefghij")
+    assert per_class.between(0, 1).all()
+    assert isinstance(clf.score_adversarial(X_te[:60], names[y_te[:60]], attack), float)

@@ -7,6 +7,7 @@ import inspect
 
 from ..base import RobustClassifier
 from ..criteria import MCELoss
+from .cost_sensitive import CostSensitiveAdversarialTraining, cost_sensitive_loss
 from .dynamic import DynamicAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
@@ -18,7 +19,8 @@ from .trades import TRADES, trades_loss
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
-           "DynamicAdversarialTraining", "JacobianSaliencyRegularization", "trades_loss",
+           "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
+           "CostSensitiveAdversarialTraining", "trades_loss", "cost_sensitive_loss",
            "MCELoss", "all_defenses"]
 
 
