@@ -38,6 +38,7 @@ a defense"):
 """
 from contextlib import contextmanager
 import copy
+from functools import partial
 from dataclasses import dataclass
 from typing import Any
 import warnings
@@ -617,6 +618,14 @@ class RobustClassifier(NeuralNetClassifier):
             return X
         _check_feature_names(self, X, reset=False)
         return self._check_shape(check_X(X))
+
+    def _get_predict_nonlinearity(self):
+        # skorch's "auto" applies softmax only under CrossEntropyLoss; robustsk
+        # modules return logits whatever the criterion (MCELoss, ...), so
+        # probabilities are always their softmax unless the user says otherwise.
+        if isinstance(self.predict_nonlinearity, str) and self.predict_nonlinearity == "auto":
+            return partial(torch.softmax, dim=-1)
+        return super()._get_predict_nonlinearity()
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), columns ordered as ``classes_``."""

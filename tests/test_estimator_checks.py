@@ -5,11 +5,12 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from robustsk.defenses import (TRADES, AdversarialTraining, FastAdversarialTraining,
-                               FriendlyAdversarialTraining, StandardTraining)
+from robustsk.criteria import MCELoss
+from robustsk.defenses import AdversarialTraining, all_defenses
 
-ESTIMATORS = [StandardTraining(), AdversarialTraining(), TRADES(),
-              FriendlyAdversarialTraining(), FastAdversarialTraining()]
+#: every defense with default parameters, and the MCE criterion on Madry's
+ESTIMATORS = [cls() for cls in all_defenses().values()] + [
+    AdversarialTraining(criterion=MCELoss)]
 
 _FLOAT32_BATCHING = (
     "float32 matrix products use a blocking that depends on the number of rows in the "

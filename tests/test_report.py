@@ -24,7 +24,7 @@ TINY = ["--epochs", "1", "--n-train", "200", "--n-test", "40", "--eps-grid", "0,
 CSV_COLUMNS = ["defense", "attack", "eps", "accuracy", "ci_low", "ci_high", "n_test",
                "fit_seconds"]
 FILES = {"results.csv", "per_example.csv", "mcnemar_vs_baseline.csv", "accuracy_vs_eps.png",
-         "table.txt", "report.json"}
+         "table.txt", "report.json", "per_class.csv"}
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +220,8 @@ def test_python_m_robustsk_report(tmp_path):
     (["--eps-grid", "0,-0.05"], "expected a finite radius >= 0"),
     (["--epochs", "0"], "expected an integer >= 1"),
     (["--dataset", "mnist"], "invalid choice"),
+    (["--defenses", "cost-sensitive", "--protect-classes", "8,42"],
+     "'42', which is not a label of the data"),
 ])
 def test_bad_options_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -415,3 +417,25 @@ def test_plan_attacks_skips_and_substitutes():
                               model_name="Forest")
     assert run == ["square", "spsa"]
     assert "Forest is not differentiable" in notes[0] and "spsa" in notes[-1]
+
+
+def test_defenses_all_and_per_class(tmp_path):
+    from robustsk.defenses import all_defenses
+    from robustsk.report import DEFENSES
+    classes = {cls.__name__ for cls in all_defenses().values()}
+    assert classes <= set(DEFENSES.values()), "a defense is missing from the report"
+    result = run_report(defenses="all", attacks="fgsm", epochs=1, eps_grid="0", n_train=200,
+                        n_test=60, threads=1, seed=0, masking_checks=False,
+                        protect_classes="8,9", output=tmp_path / "out")
+    assert list(result.table.index) == list(DEFENSES)
+    per_class = pd.read_csv(result.per_class_path)
+    assert list(per_class.columns) == ["defense", "attack", "eps", "class", "n", "accuracy"]
+    fgsm = per_class[(per_class["attack"] == "FGSM") & (per_class["defense"] == "madry")
+                     & np.isclose(per_class["eps"], 0.1)]
+    assert fgsm["n"].sum() == 60 and set(fgsm["class"]) == set(range(10))
+    # per-class accuracies weighted by class size give the overall accuracy
+    overall = result.table.loc["madry", "FGSM"]
+    assert (fgsm["accuracy"] * fgsm["n"]).sum() / 60 == pytest.approx(overall)
+    info = json.loads(result.info_path.read_text())
+    assert info["defenses"]["cost-sensitive"]["protected_classes"] == [8, 9]
+    assert info["defenses"]["mce"]["criterion"] == "MCELoss"

@@ -4,9 +4,9 @@ import sys
 import time
 
 from .attacks import ATTACKS
-from .options import (DATASETS, DEFAULT_ATTACKS, DEFAULT_EPOCHS, DEFAULT_EPS_GRID,
-                      DEFAULT_THREADS, DEFENSES, FASHION_MNIST_SIZES, ReportOptionError,
-                      check_eps, eps_grid, split_names)
+from .options import (DATASETS, DEFAULT_ATTACKS, DEFAULT_DEFENSES, DEFAULT_EPOCHS,
+                      DEFAULT_EPS_GRID, DEFAULT_PROTECTED, DEFAULT_THREADS, DEFENSES,
+                      FASHION_MNIST_SIZES, ReportOptionError, check_eps, eps_grid, split_names)
 from .run import run_report
 
 __all__ = ["build_parser", "main"]
@@ -70,7 +70,11 @@ def build_parser():
     add("--defenses", type=_argument_type(lambda v: split_names(v, DEFENSES, "defenses"),
                                           "defenses"),
         default=None,
-        help="comma list from: " + ", ".join(DEFENSES) + "; all of them when not given")
+        help="comma list from: " + ", ".join(DEFENSES) + ", or all; " + ",".join(DEFAULT_DEFENSES)
+        + " when not given")
+    add("--protect-classes", default=",".join(map(str, DEFAULT_PROTECTED)),
+        help="comma list of the labels the cost-sensitive defense protects (its per-class "
+        "accuracy is in per_class.csv)")
     add("--attacks", type=_argument_type(lambda v: split_names(v, ATTACKS, "attacks"),
                                          "attacks"),
         default=",".join(DEFAULT_ATTACKS), help=_attack_help())
@@ -146,12 +150,12 @@ def main(argv=None):
                             threads=args.threads, n_train=args.n_train, n_test=args.n_test,
                             model=args.model, flatten=args.flatten,
                             masking_checks=args.masking_checks, quiet=args.quiet,
-                            options=options)
+                            protect_classes=args.protect_classes, options=options)
     except (ReportOptionError, FileNotFoundError) as exc:
         report_parser.error(str(exc))
     print(result.summary_text())
-    written = (result.csv_path, result.per_example_path, result.mcnemar_path,
-               result.plot_path, result.table_path, result.info_path)
+    written = (result.csv_path, result.per_example_path, result.per_class_path,
+               result.mcnemar_path, result.plot_path, result.table_path, result.info_path)
     print(f"\nwrote {', '.join(map(str, written))}")
     print(f"total run time: {time.perf_counter() - start:.1f} s")
     return 0

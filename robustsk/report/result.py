@@ -33,6 +33,9 @@ class ReportResult:
     per_example : pandas.DataFrame
         ``defense``, ``attack``, ``eps``, ``example_id``, ``correct``: every
         accuracy of ``results`` is the mean of one (defense, attack, eps) group.
+    per_class : pandas.DataFrame
+        ``defense``, ``attack``, ``eps``, ``class``, ``n``, ``accuracy``: the
+        accuracy over each true class's test examples (robust accuracy per class).
     mcnemar : pandas.DataFrame
         Each defense against the baseline per attack at ``eps`` (see
         :func:`robustsk.report.stats.mcnemar_vs_baseline`); may be empty.
@@ -40,7 +43,8 @@ class ReportResult:
         Per model, the gradient-masking findings (empty with ``masking_checks=False``).
     notes : tuple of str
         Attacks skipped or substituted, and how some columns are to be read.
-    output_dir, csv_path, plot_path, table_path, info_path, per_example_path, mcnemar_path : Path
+    output_dir, csv_path, plot_path, table_path, info_path, per_example_path, mcnemar_path, \
+per_class_path : Path
         The folder and the files written into it.
     total_seconds : float
         Wall time of the whole run.
@@ -52,6 +56,7 @@ class ReportResult:
     table: Any
     eps: float
     per_example: Any
+    per_class: Any
     mcnemar: Any
     masking: dict
     notes: tuple
@@ -62,6 +67,7 @@ class ReportResult:
     info_path: Path
     per_example_path: Path
     mcnemar_path: Path
+    per_class_path: Path
     total_seconds: float
     info: dict
 

@@ -11,13 +11,13 @@ from .attacks import (ATTACKS, AttackContext, attack_curve, attack_info, check_a
 from .data import describe_split, load_report_data
 from .masking import MASKING_SETTINGS, masking_checks
 from .model import check_model_input, is_differentiable, load_model, model_name
-from .options import (BASELINE, CLEAN, DATASETS, DEFAULT_ATTACKS, DEFAULT_EPOCHS,
-                      DEFAULT_EPS_GRID, DEFENSE_PARAMS, DEFENSES, ReportOptionError,
-                      check_count, check_eps, split_names)
+from .options import (BASELINE, CLEAN, DATASETS, DEFAULT_ATTACKS, DEFAULT_DEFENSES,
+                      DEFAULT_EPOCHS, DEFAULT_EPS_GRID, DEFAULT_PROTECTED, DEFENSE_PARAMS,
+                      DEFENSES, ReportOptionError, check_count, check_eps, split_names)
 from .options import eps_grid as parse_eps_grid
 from .plot import plot_curves
 from .result import ReportResult, jsonable, versions
-from .stats import mcnemar_vs_baseline, per_example_frame, results_frame
+from .stats import mcnemar_vs_baseline, per_class_frame, per_example_frame, results_frame
 
 __all__ = ["run_report"]
 
@@ -25,7 +25,8 @@ __all__ = ["run_report"]
 def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses=None,
                attacks=None, epochs=DEFAULT_EPOCHS, device="cpu", output="robustsk_report",
                seed=0, threads=None, n_train=None, n_test=None, model=None, flatten=False,
-               masking_checks=True, quiet=True, options=None):
+               masking_checks=True, quiet=True, protect_classes=DEFAULT_PROTECTED,
+               options=None):
     """Train each defense (or load ``model``), attack it over a grid of radii, write the report.
 
     Parameters
@@ -36,8 +37,8 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
     eps_grid : str or sequence of float, default=DEFAULT_EPS_GRID
         Radii of the curves (a comma list or numbers); ``eps`` is added if absent.
     defenses : str or sequence of str, default=None
-        Names from :data:`~robustsk.report.DEFENSES`; None means all. Not
-        with ``model``.
+        Names from :data:`~robustsk.report.DEFENSES`, or "all"; None means
+        :data:`~robustsk.report.options.DEFAULT_DEFENSES`. Not with ``model``.
     attacks : str or sequence of str, default=None
         Names from :data:`~robustsk.report.ATTACKS`; None means ``fgsm, pgd, apgd``.
     epochs : int, default=DEFAULT_EPOCHS
@@ -63,6 +64,8 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
         Run the cheap gradient-masking checks on each model at ``eps``.
     quiet : bool, default=True
         False shows tqdm progress bars on stderr.
+    protect_classes : str or sequence of int, default=(8, 9)
+        Labels the ``cost-sensitive`` defense protects (a comma list or labels).
     options : dict, default=None
         Recorded in ``report.json`` as the command-line options.
 
@@ -98,7 +101,7 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
         raise ReportOptionError("--model evaluates your own classifier and --defenses trains "
                                 "the library's: give one of them.")
     defense_names = [] if model is not None else split_names(
-        list(DEFENSES) if defenses is None else defenses, DEFENSES, "defenses")
+        list(DEFAULT_DEFENSES) if defenses is None else defenses, DEFENSES, "defenses")
     attack_names = split_names(list(DEFAULT_ATTACKS) if attacks is None else attacks, ATTACKS,
                                "attacks")
     epochs = check_count(epochs, "epochs", 1)
@@ -115,6 +118,8 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
                                                         flatten=flatten)
     if fitted is not None:
         check_model_input(fitted, X_test, y_test, dataset, flatten)
+    protected = _protected(protect_classes, y_train) if "cost-sensitive" in defense_names \
+        else None
     output_dir = Path(output)
     output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -125,7 +130,7 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
     try:
         run = _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
                             y_test, eps=eps, grid=grid, epochs=epochs, seed=seed, device=device,
-                            masking=masking_checks, quiet=quiet)
+                            masking=masking_checks, quiet=quiet, protected=protected)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -133,13 +138,16 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
     labels = [ATTACKS[name].label for name in run["attacks"]]
     table = _summary(results, run["models"], labels, eps)
     per_example = per_example_frame(run["cells"])
+    per_class = per_class_frame(run["cells"], y_test)
     mcnemar = mcnemar_vs_baseline(run["cells"], eps, BASELINE)
     paths = {name: output_dir / file for name, file in (
         ("csv_path", "results.csv"), ("plot_path", "accuracy_vs_eps.png"),
         ("table_path", "table.txt"), ("info_path", "report.json"),
-        ("per_example_path", "per_example.csv"), ("mcnemar_path", "mcnemar_vs_baseline.csv"))}
+        ("per_example_path", "per_example.csv"), ("mcnemar_path", "mcnemar_vs_baseline.csv"),
+        ("per_class_path", "per_class.csv"))}
     results.to_csv(paths["csv_path"], index=False)
     per_example.to_csv(paths["per_example_path"], index=False)
+    per_class.to_csv(paths["per_class_path"], index=False)
     mcnemar.to_csv(paths["mcnemar_path"], index=False)
     what = f"{run['models'][0]} (--model)" if fitted is not None else f"{epochs} epochs"
     plot_curves(results, labels, paths["plot_path"], eps,
@@ -167,10 +175,12 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
             "attacks": attack_names, "epochs": epochs, "device": device,
             "output": str(output), "seed": seed, "threads": threads, "n_train": n_train,
             "n_test": n_test, "model": None if model is None else str(model),
-            "flatten": flatten, "masking_checks": masking_checks}),
+            "flatten": flatten, "masking_checks": masking_checks,
+            "protect_classes": None if protected is None else protected}),
     }
     info["total_seconds"] = round(time.perf_counter() - start, 2)
     result = ReportResult(results=results, table=table, eps=eps, per_example=per_example,
+                          per_class=per_class,
                           mcnemar=mcnemar, masking=run["masking"], notes=tuple(run["notes"]),
                           output_dir=output_dir, **paths,
                           total_seconds=time.perf_counter() - start, info=info)
@@ -179,8 +189,28 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
     return result
 
 
+def _protected(value, y_train):
+    """The labels ``cost-sensitive`` protects, checked against the training labels."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    labels = np.unique(y_train)
+    out = []
+    for item in items:
+        try:
+            label = type(labels[0].item())(str(item).strip())
+        except (TypeError, ValueError):
+            label = item
+        if label not in set(labels.tolist()):
+            raise ReportOptionError(
+                f"--protect-classes has {item!r}, which is not a label of the data: expected "
+                f"labels from {labels.tolist()}. Pass e.g. --protect-classes 8,9.")
+        out.append(label)
+    if not out:
+        raise ReportOptionError("--protect-classes is empty: give labels such as 8,9.")
+    return out
+
+
 def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test, y_test, *,
-                  eps, grid, epochs, seed, device, masking, quiet):
+                  eps, grid, epochs, seed, device, masking, quiet, protected=None):
     """Fit or take each model, attack it, and collect per-example correctness."""
     from tqdm import tqdm
     cells, fit_seconds, params, checks, notes, differentiable = [], {}, {}, {}, [], {}
@@ -197,7 +227,7 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
             with tqdm(total=epochs, desc=f"  fit {name}", unit="epoch", leave=False,
                       disable=quiet, file=sys.stderr, position=1) as bar:
                 clf, params[name] = _make_defense(name, eps=eps, epochs=epochs, seed=seed,
-                                                  device=device, bar=bar)
+                                                  device=device, bar=bar, protected=protected)
                 tic = time.perf_counter()
                 clf.fit(X_train, y_train)
                 fit_seconds[name] = time.perf_counter() - tic
@@ -224,12 +254,15 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
             "differentiable": differentiable}
 
 
-def _make_defense(name, *, eps, epochs, seed, device, bar):
-    from .. import defenses
+def _make_defense(name, *, eps, epochs, seed, device, bar, protected=None):
+    from .. import criteria, defenses
     cls = getattr(defenses, DEFENSES[name])
     params = dict(eps=eps, clip_min=0.0, clip_max=1.0, max_epochs=epochs, random_state=seed,
                   device=device, **DEFENSE_PARAMS.get(name, {}))
-    clf = cls(callbacks=[("progress", _epoch_callback(bar))], **params)
+    if name == "cost-sensitive":
+        params["protected_classes"] = protected
+    kwargs = {k: getattr(criteria, v) if k == "criterion" else v for k, v in params.items()}
+    clf = cls(callbacks=[("progress", _epoch_callback(bar))], **kwargs)
     return clf, {"class": cls.__name__, **{k: jsonable(v) for k, v in params.items()}}
 
 

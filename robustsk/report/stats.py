@@ -57,6 +57,24 @@ def per_example_frame(cells):
     return pd.concat(parts, ignore_index=True)[PER_EXAMPLE_COLUMNS]
 
 
+def per_class_frame(cells, y):
+    """Accuracy per true class: defense, attack, eps, class, n, accuracy.
+
+    Parameters
+    ----------
+    cells : list of (defense, attack, eps, correct)
+    y : array-like of shape (n_test,)
+        The true labels the ``correct`` vectors refer to.
+    """
+    y = np.asarray(y)
+    labels = np.unique(y)
+    rows = [{"defense": defense, "attack": attack, "eps": float(eps), "class": label.item(),
+             "n": int((y == label).sum()),
+             "accuracy": float(np.asarray(correct)[y == label].mean())}
+            for defense, attack, eps, correct in cells for label in labels]
+    return pd.DataFrame(rows, columns=["defense", "attack", "eps", "class", "n", "accuracy"])
+
+
 def mcnemar_vs_baseline(cells, eps, baseline, alpha=0.05):
     """Exact McNemar test of each defense against ``baseline``, per attack, at ``eps``.
 
