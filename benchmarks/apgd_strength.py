@@ -25,8 +25,8 @@ import sys
 import time
 
 import numpy as np
-import torch
 from sklearn.datasets import load_digits
+import torch
 
 try:  # run from a plain checkout as well as from an installed robustsk
     import robustsk  # noqa: F401

@@ -53,7 +53,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

@@ -7,8 +7,8 @@ replacement for the ``iterator_train`` / ``iterator_valid`` parameters that
 falls back to ``DataLoader`` for datasets it cannot slice.
 """
 import numpy as np
-import torch
 from skorch.dataset import Dataset
+import torch
 from torch.utils.data import DataLoader, Subset
 
 __all__ = ["BatchIterator"]

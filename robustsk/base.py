@@ -38,26 +38,26 @@ a defense"):
 """
 from contextlib import contextmanager
 import copy
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 import warnings
 
 import numpy as np
-import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import _check_feature_names
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, is_dataset, to_tensor
+import torch
 
 from ._data import BatchIterator
-from .validation import check_box, check_in_box, check_threat_params, check_X, check_y
 from .attacks import AttackTarget, Randomness, check_threat, example_seed, seed_from_random_state
 from .loss_terms import LossTerms
 from .modules import check_features, default_module, features_and_logits, has_features
 from .params import Callable, InstanceOf, Interval, Options, validate_params
+from .validation import check_box, check_in_box, check_threat_params, check_X, check_y
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "torch_seed"]

@@ -1,8 +1,8 @@
 """skorch callbacks for adversarial training."""
 import numpy as np
-import torch
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+import torch
 
 from .attacks import PGD, as_target, run_batches
 

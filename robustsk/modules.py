@@ -15,7 +15,6 @@ module that has not opted in.
 """
 import math
 
-import torch
 from torch import nn
 
 __all__ = ["MLP", "SmallCNN", "default_module", "has_features", "check_features",

@@ -1,8 +1,8 @@
 """Shared tiny fixtures: digits as images and as flat features, fitted models."""
 import numpy as np
 import pytest
-import torch
 from sklearn.model_selection import train_test_split
+import torch
 
 from robustsk.datasets import load_digits_images
 

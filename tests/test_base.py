@@ -1,16 +1,15 @@
 """The estimator base: scikit-learn contract, skorch parameters, validation, seeding."""
 import os
 import pickle
-import warnings
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_validate
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
+import torch
 
 from robustsk.base import NearChanceWarning, RobustClassifier, SoftmaxOutputWarning
 from robustsk.defenses import AdversarialTraining, StandardTraining

@@ -6,7 +6,7 @@ from skorch.dataset import ValidSplit
 
 from robustsk.attacks import FGSM
 from robustsk.callbacks import RobustAccuracy
-from robustsk.defenses import AdversarialTraining, TRADES
+from robustsk.defenses import TRADES, AdversarialTraining
 
 
 def test_robust_accuracy_column_and_early_stopping(digits_small):

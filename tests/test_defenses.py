@@ -1,14 +1,19 @@
 """Defenses: the issue's grid search, robustness against the baseline, loss formulas."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
+import torch
 
 from robustsk.attacks import PGD
-from robustsk.defenses import (TRADES, AdversarialTraining, FastAdversarialTraining,
-                               FriendlyAdversarialTraining, StandardTraining, trades_loss)
+from robustsk.defenses import (
+    TRADES,
+    AdversarialTraining,
+    FastAdversarialTraining,
+    FriendlyAdversarialTraining,
+    StandardTraining,
+    trades_loss,
+)
 from robustsk.defenses.friendly import TAU_SCHEDULES
 from robustsk.metrics import make_adversarial_scorer
 

@@ -1,9 +1,9 @@
 """Every docstring example of robustsk and every code block of README.rst runs as written."""
 import doctest
 import importlib
+from pathlib import Path
 import pkgutil
 import re
-from pathlib import Path
 
 import pytest
 

@@ -7,11 +7,11 @@ install`` needed): ipykernel provides the native ``python3`` spec.
 """
 import importlib.util
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

@@ -9,9 +9,19 @@ batch loop with per-example random streams. The same names serve defense
 authors (input gradients, random streams, seeds, threat validation).
 """
 from ._checks import check_positive_int, check_threat
-from ._primitives import (Randomness, as_box, ascent_step, attack_context, clip_box,
-                          derive_seed, example_seed, input_gradient, project, random_start,
-                          seed_from_random_state)
+from ._primitives import (
+    Randomness,
+    as_box,
+    ascent_step,
+    attack_context,
+    clip_box,
+    derive_seed,
+    example_seed,
+    input_gradient,
+    project,
+    random_start,
+    seed_from_random_state,
+)
 from ._target import AttackTarget, ThreatDefaults, as_target, output_like
 from .apgd import APGD, apgd, apgd_checkpoints
 from .base import Attack, Threat
@@ -20,13 +30,13 @@ from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
 from .fgsm import FGSM, fgsm
 from .fosc import fosc, fosc_pgd, fosc_values
 from .linear import LinearMinimalAttack, minimal_perturbation
+from .losses import cross_entropy, dlr, get_loss, kl_to_clean, margin, targeted_dlr
 from .pgd import PGD, pgd
 from .rfgsm import RFGSM, rfgsm
+from .runner import run_batches
 from .spatial import Spatial, spatial, spatial_transform
 from .spsa import SPSA, spsa
 from .square import Square, square
-from .losses import cross_entropy, dlr, get_loss, kl_to_clean, margin, targeted_dlr
-from .runner import run_batches
 from .worst_case import WorstCase
 
 __all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "PGD", "pgd",

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, column_or_1d
+import torch
 
 from ._primitives import attack_context
 from ._target import as_target, output_like

@@ -32,12 +32,21 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 import numpy as np
-import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
+import torch
 
-from ._adapters import (NOT_DIFFERENTIABLE_HINT, AffineLayer, Chain, affine_map, compose_affine,
-                        is_identity_step, is_linear_classifier, linear_module, linear_scores)
+from ._adapters import (
+    NOT_DIFFERENTIABLE_HINT,
+    AffineLayer,
+    Chain,
+    affine_map,
+    compose_affine,
+    is_identity_step,
+    is_linear_classifier,
+    linear_module,
+    linear_scores,
+)
 
 __all__ = ["AttackTarget", "ThreatDefaults", "as_target"]
 

@@ -11,8 +11,17 @@ import numbers
 import torch
 
 from ._checks import check_positive_int, check_threat
-from ._primitives import (BestIterate, Randomness, _flat_norm, as_box, ascent_step,
-                          attack_context, clip_box, input_gradient, project)
+from ._primitives import (
+    BestIterate,
+    Randomness,
+    _flat_norm,
+    as_box,
+    ascent_step,
+    attack_context,
+    clip_box,
+    input_gradient,
+    project,
+)
 from ._target import as_target
 from .base import Attack
 from .losses import NEEDS_CLEAN, _need_classes, dlr, get_loss, objective, targeted_dlr

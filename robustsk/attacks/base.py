@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator
+import torch
 
 from ._checks import check_threat
 from ._primitives import seed_from_random_state
-from .runner import run_batches
 from ._target import ThreatDefaults, as_target, output_like
+from .runner import run_batches
 
 __all__ = ["Attack", "Threat"]
 

@@ -8,8 +8,15 @@ import numbers
 import torch
 
 from ._checks import check_positive_int, check_threat
-from ._primitives import (Randomness, as_box, ascent_step, attack_context, clip_box,
-                          input_gradient, project)
+from ._primitives import (
+    Randomness,
+    as_box,
+    ascent_step,
+    attack_context,
+    clip_box,
+    input_gradient,
+    project,
+)
 from ._primitives import random_start as _ball_start
 from .base import Attack
 from .losses import NEEDS_CLEAN, get_loss, objective

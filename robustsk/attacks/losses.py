@@ -14,7 +14,6 @@ References
 .. [3] Croce, F. and Hein, M. "Reliable evaluation of adversarial robustness with
    an ensemble of diverse parameter-free attacks." ICML, 2020 (DLR).
 """
-import torch
 import torch.nn.functional as F
 
 __all__ = ["cross_entropy", "kl_to_clean", "margin", "dlr", "targeted_dlr", "get_loss",

@@ -2,8 +2,17 @@
 import torch
 
 from ._checks import check_positive_int, check_threat
-from ._primitives import (BestIterate, Randomness, as_box, ascent_step, attack_context,
-                          clip_box, input_gradient, project, random_start)
+from ._primitives import (
+    BestIterate,
+    Randomness,
+    as_box,
+    ascent_step,
+    attack_context,
+    clip_box,
+    input_gradient,
+    project,
+    random_start,
+)
 from .base import Attack
 from .losses import NEEDS_CLEAN, get_loss, objective
 

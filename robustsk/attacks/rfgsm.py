@@ -2,8 +2,7 @@
 import torch
 
 from ._checks import check_threat
-from ._primitives import (BestIterate, Randomness, as_box, attack_context, clip_box,
-                          input_gradient)
+from ._primitives import BestIterate, Randomness, as_box, attack_context, clip_box, input_gradient
 from .base import Attack
 from .losses import objective
 

@@ -12,9 +12,17 @@
 from ._models import EOTModule
 from ._runner import UnverifiedSuccessWarning
 from .evaluate import RobustnessResult, autoattack_ensemble, evaluate_robustness
-from .masking import (BlackBoxBeatsWhiteBoxWarning, GradientMaskingWarning, LargeEpsWarning,
-                      MaskingFinding, MoreStepsHelpWarning, RandomizedModelWarning,
-                      SoftmaxOutputWarning, ZeroGradientWarning, check_gradient_masking)
+from .masking import (
+                      BlackBoxBeatsWhiteBoxWarning,
+                      GradientMaskingWarning,
+                      LargeEpsWarning,
+                      MaskingFinding,
+                      MoreStepsHelpWarning,
+                      RandomizedModelWarning,
+                      SoftmaxOutputWarning,
+                      ZeroGradientWarning,
+                      check_gradient_masking,
+)
 from .transfer import TransferResult, transfer_attack, transfer_matrix
 
 __all__ = ["evaluate_robustness", "RobustnessResult", "autoattack_ensemble",

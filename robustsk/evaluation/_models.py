@@ -6,7 +6,6 @@ logits (expectation over transformation, Athalye et al. 2018).
 :class:`CountingModule` counts model evaluations (example forwards).
 """
 import numpy as np
-import torch
 from torch import nn
 
 __all__ = ["EOTModule", "CountingModule", "is_randomized", "scores"]

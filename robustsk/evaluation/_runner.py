@@ -17,11 +17,18 @@ import time
 import warnings
 
 import numpy as np
-import torch
 from sklearn.base import clone
+import torch
 
-from ..attacks import (APGD, Attack, ThreatDefaults, as_target, attack_context, output_like,
-                       run_batches)
+from ..attacks import (
+    APGD,
+    Attack,
+    ThreatDefaults,
+    as_target,
+    attack_context,
+    output_like,
+    run_batches,
+)
 from ._models import CountingModule, EOTModule
 
 __all__ = ["AttackRun", "UnverifiedSuccessWarning", "run_attack", "is_gradient_free",

@@ -180,6 +180,7 @@ def autoattack_ensemble(n_classes, *, n_iter=100, n_queries=5000, n_target_class
 def _versions():
     import sklearn
     import skorch
+
     from .. import __version__
     return {"python": platform.python_version(), "numpy": np.__version__,
             "pandas": pd.__version__, "torch": torch.__version__, "sklearn": sklearn.__version__,

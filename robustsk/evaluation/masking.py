@@ -26,12 +26,18 @@ from typing import Any, Mapping
 import warnings
 
 import numpy as np
-import torch
 from sklearn.base import clone
+import torch
 
 from .. import base as _base
-from ..attacks import (APGD, WorstCase, attack_context, check_threat, derive_seed,
-                       seed_from_random_state)
+from ..attacks import (
+    APGD,
+    WorstCase,
+    attack_context,
+    check_threat,
+    derive_seed,
+    seed_from_random_state,
+)
 from ._ensemble import ensemble, gradient_free_attack, named_attacks
 from ._inputs import check_data, check_estimator
 from ._models import EOTModule, is_randomized

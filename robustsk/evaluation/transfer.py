@@ -14,8 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..attacks import seed_from_random_state
 from ..attacks.base import Attack
-from ._runner import differentiable_target
 from ._inputs import check_data
+from ._runner import differentiable_target
 
 __all__ = ["TransferResult", "transfer_attack", "transfer_matrix"]
 

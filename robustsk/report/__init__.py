@@ -55,8 +55,14 @@ The protocol
 from .attacks import ATTACKS, AttackSpec
 from .cli import build_parser, main
 from .data import load_report_data
-from .options import (DEFAULT_ATTACKS, DEFAULT_EPOCHS, DEFAULT_EPS_GRID, DEFENSE_PARAMS,
-                      DEFENSES, ReportOptionError)
+from .options import (
+                      DEFAULT_ATTACKS,
+                      DEFAULT_EPOCHS,
+                      DEFAULT_EPS_GRID,
+                      DEFENSE_PARAMS,
+                      DEFENSES,
+                      ReportOptionError,
+)
 from .result import ReportResult
 from .run import run_report
 

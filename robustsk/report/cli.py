@@ -4,9 +4,21 @@ import sys
 import time
 
 from .attacks import ATTACKS
-from .options import (DATASETS, DEFAULT_ATTACKS, DEFAULT_DEFENSES, DEFAULT_EPOCHS,
-                      DEFAULT_EPS_GRID, DEFAULT_PROTECTED, DEFAULT_THREADS, DEFENSES,
-                      FASHION_MNIST_SIZES, ReportOptionError, check_eps, eps_grid, split_names)
+from .options import (
+    DATASETS,
+    DEFAULT_ATTACKS,
+    DEFAULT_DEFENSES,
+    DEFAULT_EPOCHS,
+    DEFAULT_EPS_GRID,
+    DEFAULT_PROTECTED,
+    DEFAULT_THREADS,
+    DEFENSES,
+    FASHION_MNIST_SIZES,
+    ReportOptionError,
+    check_eps,
+    eps_grid,
+    split_names,
+)
 from .run import run_report
 
 __all__ = ["build_parser", "main"]

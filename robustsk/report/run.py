@@ -6,14 +6,33 @@ import time
 
 import numpy as np
 
-from .attacks import (ATTACKS, AttackContext, attack_curve, attack_info, check_available,
-                      plan_attacks)
+from .attacks import (
+    ATTACKS,
+    AttackContext,
+    attack_curve,
+    attack_info,
+    check_available,
+    plan_attacks,
+)
 from .data import describe_split, load_report_data
 from .masking import MASKING_SETTINGS, masking_checks
 from .model import check_model_input, is_differentiable, load_model, model_name
-from .options import (BASELINE, CLEAN, DATASETS, DEFAULT_ATTACKS, DEFAULT_DEFENSES,
-                      DEFAULT_EPOCHS, DEFAULT_EPS_GRID, DEFAULT_PROTECTED, DEFENSE_PARAMS,
-                      DEFENSES, ReportOptionError, check_count, check_eps, split_names)
+from .options import (
+    BASELINE,
+    CLEAN,
+    DATASETS,
+    DEFAULT_ATTACKS,
+    DEFAULT_DEFENSES,
+    DEFAULT_EPOCHS,
+    DEFAULT_EPS_GRID,
+    DEFAULT_PROTECTED,
+    DEFENSE_PARAMS,
+    DEFENSES,
+    ReportOptionError,
+    check_count,
+    check_eps,
+    split_names,
+)
 from .options import eps_grid as parse_eps_grid
 from .plot import plot_curves
 from .result import ReportResult, jsonable, versions

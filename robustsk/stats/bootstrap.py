@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
+import numbers
 
 import numpy as np
 

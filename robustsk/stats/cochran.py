@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import itertools
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
+import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from scipy.special import expit
+import statsmodels.api as sm
 
 from ._frame import check_tidy_frame
 from ._validation import check_alpha, check_backend, check_choice

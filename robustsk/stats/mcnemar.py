@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+import warnings
 
 import numpy as np
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+import warnings
 
 from ._validation import check_alpha, check_backend, check_choice, check_paired
 from .interval import INTERVAL_METHODS, interval_from_counts

@@ -1,11 +1,11 @@
 """Fixtures for the robustsk.attacks tests: small fitted estimators on load_digits."""
-import sys
 from pathlib import Path
+import sys
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_digits
+import torch
 
 try:  # let the suite run from a plain checkout (no pip install)
     import robustsk.attacks  # noqa: F401

@@ -1,6 +1,6 @@
 """APGD's torch function: checkpoint schedule, returned points, targets, restarts."""
-import math
 from fractions import Fraction
+import math
 
 import numpy as np
 import pytest

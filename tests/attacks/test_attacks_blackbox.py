@@ -1,7 +1,6 @@
 """Score-based attacks (SPSA, Square) on any fitted scikit-learn classifier."""
 import numpy as np
 import pytest
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
@@ -9,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
+import torch
 
 from robustsk.attacks import PGD, WorstCase
 from robustsk.attacks._scores import as_score_target, encode_y, score_function

@@ -11,8 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
-from robustsk.attacks import (APGD, FGSM, PGD, RFGSM, EarlyStoppedPGD, WorstCase,
-                              default_attack)
+from robustsk.attacks import APGD, FGSM, PGD, RFGSM, EarlyStoppedPGD, WorstCase, default_attack
 from robustsk.base import RobustClassifier
 
 L2_EPS = 0.5

@@ -1,10 +1,10 @@
 """Carlini-Wagner L2: smallest perturbations, eps respected, white-box contract."""
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+import torch
 
 from robustsk.attacks import PGD
 from robustsk.attacks.cw import CarliniWagnerL2, carlini_wagner_l2

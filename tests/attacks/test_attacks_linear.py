@@ -1,20 +1,19 @@
 """Linear models: closed-form gradients and the exact minimal perturbation."""
 import numpy as np
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
-import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
+import torch
+import torch.nn.functional as F
 
 from robustsk.attacks import PGD
-from robustsk.attacks.linear import LinearMinimalAttack, minimal_perturbation
 from robustsk.attacks._primitives import input_gradient
 from robustsk.attacks._target import as_target
+from robustsk.attacks.linear import LinearMinimalAttack, minimal_perturbation
 from robustsk.attacks.losses import cross_entropy
-
 
 
 @pytest.fixture(autouse=True, scope="module")

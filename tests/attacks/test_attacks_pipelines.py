@@ -1,16 +1,21 @@
 """Gradient attacks through affine Pipelines: eps in the raw input space."""
 import numpy as np
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import (FunctionTransformer, MaxAbsScaler, MinMaxScaler, Normalizer,
-                                   StandardScaler)
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    StandardScaler,
+)
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
+from threadpoolctl import threadpool_limits
+import torch
 
 from robustsk.attacks import APGD, FGSM, PGD
 from robustsk.attacks._target import as_target

@@ -7,8 +7,8 @@ so a user's defense is held to exactly what the built-in ones are.
 import pickle
 
 import numpy as np
-import torch
 from sklearn.base import clone
+import torch
 
 #: a fit that takes well under a second on 2 cores
 CHEAP = {"max_epochs": 1, "n_iter": 2, "batch_size": 32, "random_state": 0,

@@ -1,4 +1,5 @@
 """Every defense of robustsk.defenses keeps the same contract; grid search over all of them."""
+from defense_contract import CHEAP, check_defense
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, cross_validate
@@ -7,8 +8,6 @@ from sklearn.pipeline import Pipeline
 from robustsk.attacks import PGD
 from robustsk.defenses import StandardTraining, all_defenses
 from robustsk.metrics import make_adversarial_scorer
-
-from defense_contract import CHEAP, check_defense
 
 DEFENSES = all_defenses()
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

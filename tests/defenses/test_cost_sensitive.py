@@ -3,9 +3,9 @@ import pickle
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 import torch
 import torch.nn.functional as F
-from sklearn.base import clone
 
 from robustsk.attacks import PGD
 from robustsk.defenses import AdversarialTraining, CostSensitiveAdversarialTraining

@@ -6,22 +6,21 @@ contract, estimator checks and grid search as the built-in ones.
 import pickle
 import warnings
 
+from defense_contract import CHEAP, check_defense, same_weights, weights
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
+import torch
 
 from robustsk.attacks import PGD, as_box, clip_box, cross_entropy, input_gradient
 from robustsk.base import RobustClassifier
 from robustsk.defenses import AdversarialTraining
 from robustsk.metrics import make_adversarial_scorer
 from robustsk.params import Interval
-
-from defense_contract import CHEAP, check_defense, same_weights, weights
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -3,8 +3,8 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
+import torch
 
 from robustsk.attacks._primitives import input_gradient
 from robustsk.attacks.losses import cross_entropy

@@ -3,8 +3,8 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
+import torch
 
 from robustsk.criteria import MCELoss
 from robustsk.defenses import AdversarialTraining, StandardTraining

@@ -3,14 +3,19 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
+import torch
 
 from robustsk.attacks import APGD, Attack
 from robustsk.defenses import StandardTraining
-from robustsk.evaluation import (EOTModule, RobustnessResult, UnverifiedSuccessWarning,
-                                 autoattack_ensemble, evaluate_robustness)
+from robustsk.evaluation import (
+    EOTModule,
+    RobustnessResult,
+    UnverifiedSuccessWarning,
+    autoattack_ensemble,
+    evaluate_robustness,
+)
 from robustsk.evaluation._runner import configure
 
 FAST = dict(check_masking=False, random_state=0)

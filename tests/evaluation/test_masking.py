@@ -5,11 +5,19 @@ import pytest
 
 from robustsk import base
 from robustsk.attacks import APGD, PGD
-from robustsk.evaluation import (BlackBoxBeatsWhiteBoxWarning, GradientMaskingWarning,
-                                 LargeEpsWarning, MaskingFinding, MoreStepsHelpWarning,
-                                 RandomizedModelWarning, SoftmaxOutputWarning,
-                                 ZeroGradientWarning, autoattack_ensemble,
-                                 check_gradient_masking, evaluate_robustness)
+from robustsk.evaluation import (
+    BlackBoxBeatsWhiteBoxWarning,
+    GradientMaskingWarning,
+    LargeEpsWarning,
+    MaskingFinding,
+    MoreStepsHelpWarning,
+    RandomizedModelWarning,
+    SoftmaxOutputWarning,
+    ZeroGradientWarning,
+    autoattack_ensemble,
+    check_gradient_masking,
+    evaluate_robustness,
+)
 
 WARNINGS = [BlackBoxBeatsWhiteBoxWarning, MoreStepsHelpWarning, LargeEpsWarning,
             ZeroGradientWarning, RandomizedModelWarning, SoftmaxOutputWarning]

@@ -1,7 +1,7 @@
 """Fixtures for the robustsk.stats tests (Python and, when available, R)."""
 
-import sys
 from pathlib import Path
+import sys
 
 import pandas as pd
 import pytest

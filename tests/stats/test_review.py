@@ -18,9 +18,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustsk.review import (DIGITS01_CSV, ReviewResult, _liblinear, check_sign, digits01_frame,
-                             fit_l1_logistic, l1_logistic_objective, load_digits01,
-                             logistic_gradient, pgd_logistic, review_experiment)
+from robustsk.review import (
+    DIGITS01_CSV,
+    ReviewResult,
+    _liblinear,
+    check_sign,
+    digits01_frame,
+    fit_l1_logistic,
+    l1_logistic_objective,
+    load_digits01,
+    logistic_gradient,
+    pgd_logistic,
+    review_experiment,
+)
 
 W_TOL = 2e-3
 

@@ -1,10 +1,10 @@
 """paired_bootstrap: a hand-computed case, R golden values, parity given indices."""
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from robustsk.stats import PairedBootstrapResult, bootstrap_indices, paired_bootstrap
 

@@ -3,11 +3,11 @@
 import math
 import warnings
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from robustsk.stats import CochranQResult, cochran_q, mcnemar
 

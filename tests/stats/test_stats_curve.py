@@ -2,12 +2,12 @@
 
 import warnings
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from robustsk.stats import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve

@@ -2,11 +2,11 @@
 
 import math
 
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 from scipy import stats
 
 from robustsk.stats import AccuracyInterval, accuracy_interval

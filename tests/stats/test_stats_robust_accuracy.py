@@ -3,10 +3,10 @@
 import math
 import warnings
 
-import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 from robustsk.stats import RobustAccuracy, accuracy_interval, robust_accuracy_from_correct
 
