@@ -1,0 +1,66 @@
+"""Smoke tests of the benchmark scripts: they run end to end on a tiny subset."""
+import importlib.util
+import os
+import warnings
+
+import pytest
+
+from robustsk.datasets import load_fashion_mnist
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks")
+
+
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(
+        f"benchmark_{name}", os.path.join(BENCHMARKS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _has_fashion_mnist():
+    try:
+        load_fashion_mnist(subset="test", n_samples=1)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_fashion_mnist(),
+                    reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist")
+def test_defenses_fashion_smoke(tmp_path, capsys):
+    script = _load_script("defenses_fashion")
+    csv = tmp_path / "table.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # near-chance models after one tiny epoch
+        table = script.main(["--n-train", "64", "--n-test", "32", "--epochs", "1",
+                             "--n-iter", "1", "--apgd-iter", "2",
+                             "--defenses", "standard,madry", "--output", str(csv)])
+    assert table["defense"].tolist() == ["standard", "madry"]
+    assert table["estimator"].tolist() == ["StandardTraining", "AdversarialTraining"]
+    for column in ("s_per_epoch", "clean", "clean_low", "clean_high", "pgd20", "pgd20_low",
+                   "pgd20_high", "apgd", "apgd_low", "apgd_high", "pgd20_class0",
+                   "pgd20_class6"):
+        assert column in table.columns, column
+    assert (table["s_per_epoch"] > 0).all()
+    for name in ("clean", "pgd20", "apgd"):
+        assert ((0 <= table[f"{name}_low"]) & (table[f"{name}_low"] <= table[name])
+                & (table[name] <= table[f"{name}_high"]) & (table[f"{name}_high"] <= 1)).all()
+    assert (table["pgd20"] <= table["clean"]).all()
+    printed = capsys.readouterr().out
+    assert f"from {os.path.dirname(script.robustsk.__file__)}" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("defense"))
+    for title in ("s/epoch", "clean", "PGD-20", "APGD-CE", "PGD-20[0]", "PGD-20[6]"):
+        assert title in header
+    assert csv.exists() and len(csv.read_text().splitlines()) == 3
+
+
+def test_defenses_fashion_names_every_defense():
+    from robustsk.defenses import all_defenses
+    script = _load_script("defenses_fashion")
+    factories = script.defense_factories([0, 6])
+    assert len(factories) == len(all_defenses()) + 1 and "madry+mce" in factories
+    assert {cls for cls, _ in factories.values()} >= set(all_defenses())
+    with pytest.raises(SystemExit):
+        script.main(["--defenses", "nosuchdefense"])  # refused before loading any data
