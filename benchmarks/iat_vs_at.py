@@ -1,0 +1,64 @@
+"""Does IAT keep more clean accuracy than PGD adversarial training at comparable robustness?
+
+Lamb et al. (AISec 2019) report that interpolated adversarial training (IAT)
+loses much less clean accuracy than PGD adversarial training (AT) at similar
+robust accuracy. This script fits ``AdversarialTraining`` and
+``InterpolatedAdversarialTraining`` with the same default network, budget,
+epochs and seed, and prints one JSON line per setting: clean accuracy, PGD-20
+robust accuracy (``robustsk.attacks.PGD(n_iter=20)``), fit seconds, total seconds.
+
+Pass a JSON list of settings::
+
+    python benchmarks/iat_vs_at.py '[{"name": "fashion", "n_tr": 1000, "n_te": 500,
+        "eps": 0.1, "epochs": 6, "n_iter": 3, "alpha": 1.0, "seed": 0}]'
+
+``name`` is "digits" (sklearn's 8x8 digits, the conftest split) or "fashion"
+(the first ``n_tr`` training and ``n_te`` test images of Fashion-MNIST);
+``extra`` passes more estimator parameters to both (e.g. ``module__channels``).
+One torch thread. Measurements are in tests/defenses/test_interpolated.py.
+"""
+import json
+import sys
+import time
+
+import torch
+from sklearn.model_selection import train_test_split
+
+from robustsk.attacks import PGD
+from robustsk.datasets import load_digits_images, load_fashion_mnist
+from robustsk.defenses import AdversarialTraining, InterpolatedAdversarialTraining
+
+
+def data(name, n_tr, n_te):
+    if name == "digits":
+        X, y = load_digits_images(return_X_y=True)
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
+                                                  stratify=y)
+        return X_tr[:n_tr], X_te[:n_te], y_tr[:n_tr], y_te[:n_te]
+    X, y = load_fashion_mnist(return_X_y=True, n_samples=n_tr)
+    X_te, y_te = load_fashion_mnist(subset="test", return_X_y=True, n_samples=n_te)
+    return X, X_te, y, y_te
+
+
+def run(name, n_tr, n_te, eps, epochs, n_iter, alpha, seed, extra=None):
+    X_tr, X_te, y_tr, y_te = data(name, n_tr, n_te)
+    extra = extra or {}
+    out = {}
+    for tag, cls, kw in [("AT", AdversarialTraining, {}),
+                         ("IAT", InterpolatedAdversarialTraining, {"alpha": alpha})]:
+        start = time.time()
+        clf = cls(eps=eps, n_iter=n_iter, max_epochs=epochs, clip_min=0.0, clip_max=1.0,
+                  random_state=seed, verbose=0, **kw, **extra).fit(X_tr, y_tr)
+        fit_s = time.time() - start
+        clean = clf.score(X_te, y_te)
+        robust = clf.score_adversarial(X_te, y_te, attack=PGD(n_iter=20))
+        out[tag] = (round(clean, 3), round(robust, 3), round(fit_s, 1),
+                    round(time.time() - start, 1))
+    print(json.dumps(dict(data=name, n_tr=n_tr, eps=eps, epochs=epochs, n_iter=n_iter,
+                          alpha=alpha, seed=seed, extra=str(extra), **out)), flush=True)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    for setting in json.loads(sys.argv[1]):
+        run(**setting)
