@@ -21,8 +21,8 @@ import json
 import sys
 import time
 
-import torch
 from sklearn.model_selection import train_test_split
+import torch
 
 from robustsk.attacks import PGD
 from robustsk.datasets import load_digits_images, load_fashion_mnist
