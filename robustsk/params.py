@@ -161,6 +161,8 @@ def validate_params(estimator, hints=None):
     hints = hints or {}
     who = type(estimator).__name__
     for name, forms in parameter_constraints(type(estimator)).items():
+        if not hasattr(estimator, name):  # a base class may declare what only some subclasses have
+            continue
         value = getattr(estimator, name)
         if any(_accepts(form, value) for form in forms):
             continue

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 import torch
 
+from ..params import InstanceOf, Interval, Options, validate_params
 from ._checks import check_threat
 from ._primitives import seed_from_random_state
 from ._target import ThreatDefaults, as_target, output_like
@@ -57,6 +58,13 @@ def _project_out(X, x_adv, threat):
     return out.numpy()
 
 
+_HINTS = {
+    "eps": "A radius cannot be negative or infinite: pass eps >= 0 in the units of the "
+           "attacked input, or None to inherit the estimator's eps.",
+    "norm": "Pass norm='inf' (L-infinity ball), norm=2 (L2 ball), or None to inherit.",
+}
+
+
 class Attack(BaseEstimator):
     """Base class of the attack objects.
 
@@ -85,8 +93,26 @@ class Attack(BaseEstimator):
         """
         return ThreatDefaults(target, {name: getattr(self, name, None)}).threat_default(name)
 
+    #: The parameters attacks share, declared once; validated once per call by
+    #: :meth:`resolve_threat` (each attack's own ones in its subclass).
+    _parameter_constraints = {
+        "eps": [None, Interval(float, 0, None)],
+        "norm": [None, Options("inf", "linf", "l_inf", "infinity", np.inf, 2, "2", "l2", "l_2")],
+        "step_size": [None, Interval(float, 0, None)],
+        "n_iter": [Interval(int, 0, None)],
+        "n_restarts": [Interval(int, 1, None)],
+        "batch_size": [None, Interval(int, 1, None)],
+        "random_state": [None, Interval(int, None, None),
+                         InstanceOf((np.random.RandomState, np.random.Generator))],
+    }
+
     def resolve_threat(self, target):
-        """The :class:`Threat` this attack uses against ``target`` (an AttackTarget)."""
+        """The :class:`Threat` this attack uses against ``target`` (an AttackTarget).
+
+        It first validates the attack's declared parameters, once per call
+        (``generate``, an evaluation or a callback), never per batch.
+        """
+        validate_params(self, hints=_HINTS)
         norm = self.threat_param("norm", target)
         eps, norm, _ = check_threat(self.threat_param("eps", target),
                                     "inf" if norm is None else norm, 0.0)
