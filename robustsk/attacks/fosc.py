@@ -26,6 +26,7 @@ from ._primitives import (
     project,
     random_start,
 )
+from ._target import as_target
 from .losses import cross_entropy
 
 __all__ = ["fosc", "fosc_pgd", "fosc_values"]
@@ -219,39 +220,34 @@ def fosc(estimator_or_module, X_adv, X, y, eps, *, norm="inf", batch_size=256):
     """
     eps, norm, _ = check_threat(eps, norm)
     obj = estimator_or_module
-    if hasattr(obj, "attack_module") and hasattr(obj, "classes_"):
-        model = obj.attack_module()
-        device = torch.device(obj.device)
-        classes = np.asarray(obj.classes_)
-        y = np.asarray(y)
-        unknown = ~np.isin(y, classes)
-        if unknown.any():
-            raise ValueError(
-                f"y contains labels {np.unique(y[unknown])[:10].tolist()} that are not among "
-                f"the estimator's classes {classes.tolist()[:20]}: pass the labels the "
-                "estimator was fitted on.")
-        y = np.searchsorted(classes, y)
-    elif isinstance(obj, torch.nn.Module):
-        model = obj
+    if isinstance(obj, torch.nn.Module):
         param = next(obj.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
         y = np.asarray(y)
         if y.dtype.kind not in "iu":
             raise ValueError(f"y has dtype {y.dtype}: a torch module needs integer class "
                              "indices; pass a fitted estimator to use its own labels.")
-    else:
-        raise TypeError(
-            f"fosc got {type(obj).__name__}: expected a fitted robustsk estimator (with "
-            "attack_module() and classes_) or a torch.nn.Module. Fit the estimator first.")
-    X_adv, X = np.asarray(X_adv, dtype=np.float32), np.asarray(X, dtype=np.float32)
-    if X_adv.shape != X.shape or len(y) != len(X):
-        raise ValueError(f"X_adv has shape {X_adv.shape}, X {X.shape} and y {len(y)} "
-                         "labels: expected one adversarial example per clean example.")
-    out = []
-    for start in range(0, len(X), batch_size):
-        sl = slice(start, start + batch_size)
-        out.append(fosc_values(
-            model, torch.as_tensor(X_adv[sl], device=device), torch.as_tensor(X[sl], device=device),
-            torch.as_tensor(y[sl], dtype=torch.long, device=device), eps=eps, norm=norm)
-            .cpu().numpy())
+        X_adv, X = np.asarray(X_adv, dtype=np.float32), np.asarray(X, dtype=np.float32)
+        if X_adv.shape != X.shape or len(y) != len(X):
+            raise ValueError(f"X_adv has shape {X_adv.shape}, X {X.shape} and y {len(y)} "
+                             "labels: expected one adversarial example per clean example.")
+        model = obj
+        x_adv, x = torch.as_tensor(X_adv, device=device), torch.as_tensor(X, device=device)
+        y = torch.as_tensor(y, dtype=torch.long, device=device)
+    else:  # a fitted estimator or pipeline: its own validation and label encoding
+        try:
+            target = as_target(obj)
+        except TypeError:
+            raise TypeError(
+                f"fosc got {type(obj).__name__}: expected a fitted robustsk estimator (or "
+                "another differentiable classifier) or a torch.nn.Module.") from None
+        model = target.module
+        x, x_adv = target.prepare_X(X), target.prepare_X(X_adv)
+        if x_adv.shape != x.shape:
+            raise ValueError(f"X_adv has shape {tuple(x_adv.shape)} and X {tuple(x.shape)}: "
+                             "expected one adversarial example per clean example.")
+        y = target.encode_y(y, n_samples=len(x))
+    out = [fosc_values(model, x_adv[i:i + batch_size], x[i:i + batch_size],
+                       y[i:i + batch_size], eps=eps, norm=norm).cpu().numpy()
+           for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
