@@ -1,7 +1,7 @@
 """J-SIGR: Jacobian norm and selective input gradient regularization (Liu et al., 2024)."""
 import torch
 
-from ..attacks._primitives import Randomness, input_gradient
+from ..attacks import Randomness, input_gradient
 from ..attacks.losses import cross_entropy
 from ..base import RobustClassifier
 from ..params import Interval
