@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
+import torch
 
 from robustsk.attacks import PGD
 from robustsk.defenses import StandardTraining, all_defenses
@@ -41,3 +42,12 @@ def test_cross_validate(name, data):
     X, y = data
     res = cross_validate(DEFENSES[name](**CHEAP), X[:120], y[:120], cv=2)
     assert np.all((0 <= res["test_score"]) & (res["test_score"] <= 1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", sorted(DEFENSES))
+def test_defense_on_cuda(name, data):
+    X, y = data
+    clf = DEFENSES[name](**{**CHEAP, "device": "cuda"}).fit(X, y)
+    assert all(p.is_cuda for p in clf.module_.parameters())
+    assert 0.0 <= clf.score_adversarial(X[:40], y[:40], attack=PGD(n_iter=2)) <= 1.0

@@ -209,3 +209,10 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_extra_module_follows_the_device(data):
+    clf = FeatureAuxiliaryLoss(**{**CHEAP, "device": "cuda"}).fit(*data)
+    assert all(p.is_cuda for p in clf.aux_.parameters())
+    assert all(p.is_cuda for g in clf.aux_optimizer_.param_groups for p in g["params"])
