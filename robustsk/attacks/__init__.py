@@ -22,6 +22,7 @@ from ._primitives import (
     random_start,
     seed_from_random_state,
 )
+from ._scores import ScoreAttack
 from ._target import AttackTarget, ThreatDefaults, as_target, output_like
 from .apgd import APGD, apgd, apgd_checkpoints
 from .base import Attack, Threat
@@ -39,7 +40,7 @@ from .spsa import SPSA, spsa
 from .square import Square, square
 from .worst_case import WorstCase
 
-__all__ = ["Attack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "PGD", "pgd",
+__all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "PGD", "pgd",
            "RFGSM", "rfgsm", "APGD", "apgd", "apgd_checkpoints", "EarlyStoppedPGD",
            "early_stopped_pgd", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
            "CarliniWagnerL2", "carlini_wagner_l2", "LinearMinimalAttack", "minimal_perturbation",

@@ -304,17 +304,17 @@ def _sub(kw, index):
 
 
 class ScoreAttack(Attack):
-    #: read by robustsk.evaluation: the attack needs no gradients
-    _gradient_free = True
-
     """Base of the score-based attacks: ``generate`` works on any fitted classifier.
 
     Subclasses implement ``_run(model, x, y, *, threat, rng, y_target) ->
     (x_adv, queries)`` where ``model`` maps a batch to logits-like scores (a
     robustsk module or a :attr:`ScoreTarget.scores` function) and ``queries``
     counts, per example, the points the model scored for it. ``perturb`` runs
-    it on a torch module, so these attacks also work inside :class:`WorstCase`.
+    it on a torch module, so these attacks also work inside :class:`WorstCase`;
+    ``generate(..., return_info=True)`` also returns the query counts.
     """
+
+    gradient_free = True
 
     def generate(self, estimator, X, y, *, y_target=None, return_info=False):
         """Adversarial examples for ``X`` against any fitted classifier.

@@ -347,7 +347,7 @@ class APGD(Attack):
         return bool(self.targeted) or y_target is not None or (
             isinstance(self.loss, str) and self.loss.lower() == "dlr-targeted")
 
-    def _check_target(self, target, y_target=None):
+    def check_target(self, target, y_target=None):
         """Fail on a loss the model's classes cannot support, before any work."""
         classes = getattr(target.estimator, "classes_", None)
         if classes is not None:
@@ -356,7 +356,7 @@ class APGD(Attack):
     def generate(self, estimator, X, y, *, y_target=None):
         """Adversarial examples for ``X``, as :meth:`Attack.generate`; a loss the
         estimator's number of classes cannot support raises ``ValueError`` first."""
-        self._check_target(as_target(estimator), y_target)
+        self.check_target(as_target(estimator), y_target)
         return super().generate(estimator, X, y, y_target=y_target)
 
     def perturb(self, model, x, y, *, threat, rng, y_target=None):

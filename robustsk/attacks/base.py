@@ -93,6 +93,10 @@ class Attack(BaseEstimator):
         """
         return ThreatDefaults(target, {name: getattr(self, name, None)}).threat_default(name)
 
+    #: True for attacks that only query scores (Square, SPSA): evaluations
+    #: then count their queries and never average their gradients (EOT).
+    gradient_free = False
+
     #: The parameters attacks share, declared once; validated once per call by
     #: :meth:`resolve_threat` (each attack's own ones in its subclass).
     _parameter_constraints = {
@@ -105,6 +109,14 @@ class Attack(BaseEstimator):
         "random_state": [None, Interval(int, None, None),
                          InstanceOf((np.random.RandomState, np.random.Generator))],
     }
+
+    def check_target(self, target, y_target=None):
+        """Raise ``ValueError`` before any work if this attack cannot run against ``target``.
+
+        The base accepts every target; e.g. APGD's targeted DLR loss refuses
+        models of fewer than 4 classes. Evaluations and :class:`WorstCase`
+        call it once, before running any attack.
+        """
 
     def resolve_threat(self, target):
         """The :class:`Threat` this attack uses against ``target`` (an AttackTarget).

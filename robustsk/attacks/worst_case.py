@@ -94,9 +94,7 @@ class WorstCase(Attack):
             "eps", "norm", "clip_min", "clip_max", "random_state")})
         threats = [attack.resolve_threat(inherited) for attack in attacks]
         for attack in attacks:  # fail on an unusable attack before running any
-            check = getattr(attack, "_check_target", None)
-            if check is not None:
-                check(inherited)
+            attack.check_target(inherited)
         X_arr = np.asarray(X)
         x = target.prepare_X(X, box=(threats[0].clip_min, threats[0].clip_max))
         y_t = target.encode_y(y, n_samples=len(x))

@@ -23,6 +23,7 @@ import torch
 from ..attacks import (
     APGD,
     Attack,
+    ScoreAttack,
     ThreatDefaults,
     as_target,
     attack_context,
@@ -69,7 +70,7 @@ class AttackRun:
 
 def is_gradient_free(attack):
     """True for score-based attacks (Square, SPSA, the random-search fallback)."""
-    return bool(getattr(attack, "_gradient_free", False)) or type(attack).__name__ in (
+    return bool(getattr(attack, "gradient_free", False)) or type(attack).__name__ in (
         "Square", "SPSA")
 
 
@@ -188,9 +189,7 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
                          0.0, 0.0)
     if _uses_module(attack, target):
         threat = attack.resolve_threat(target)
-        check = getattr(attack, "_check_target", None)
-        if check is not None:
-            check(target)
+        attack.check_target(target)
         # the full X, so that run_batches seeds each row's stream by its row in X
         x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
         y_t = target.encode_y(y, n_samples=len(x))
@@ -216,7 +215,7 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
                                            else ThreatDefaults(estimator))
         except (TypeError, AttributeError):
             threat = attack.resolve_threat(ThreatDefaults(estimator))
-        exact = hasattr(attack, "_run")
+        exact = isinstance(attack, ScoreAttack)
         if exact:
             X_adv, info = attack.generate(estimator, X_sub, y_sub, return_info=True)
             queries = np.asarray(info["queries"], dtype=float)
