@@ -237,7 +237,6 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
         self.cost_matrix_ = self._resolve_cost_matrix()
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         x, y = self.unpack_batch(batch)
         x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
                     n_iter=self.threat_.n_iter, random_start="uniform", loss=self.attack_loss(),

@@ -94,7 +94,6 @@ class DynamicAdversarialTraining(RobustClassifier):
         return max(self.c_max - self.c_max * epoch / t_end, 0.0)
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         x, y = self.unpack_batch(batch)
         x_adv, steps, fosc = fosc_pgd(
             self.attack_module(), x, y, **self.threat_.attack_kwargs(),

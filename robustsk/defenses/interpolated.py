@@ -106,7 +106,6 @@ class InterpolatedAdversarialTraining(RobustClassifier):
         return loss, logits
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         x, y = self.unpack_batch(batch)
         clean_loss, _ = self._mixup_loss(x, y, **fit_params)
         x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),

@@ -180,7 +180,6 @@ class JacobianSaliencyRegularization(RobustClassifier):
                                      "salient half of the features."}
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         x, y = self.unpack_batch(batch)
         model = self.attack_module()
         ce, logits, grad = input_gradient(model, x, y, cross_entropy, create_graph=True)
