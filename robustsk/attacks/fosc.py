@@ -32,10 +32,14 @@ from .losses import cross_entropy
 __all__ = ["fosc", "fosc_pgd", "fosc_values"]
 
 
-def _fosc_from_grad(grad, x_adv, x, eps, norm):
+def _dual_scale(grad, eps, norm):
+    """``eps * ||grad||_*``: the largest first-order gain inside the ball (FOSC's scale)."""
     g = grad.flatten(1)
-    dual = g.abs().sum(1) if norm == "inf" else g.norm(p=2, dim=1)
-    return eps * dual - ((x_adv - x).flatten(1) * g).sum(1)
+    return eps * (g.abs().sum(1) if norm == "inf" else g.norm(p=2, dim=1))
+
+
+def _fosc_from_grad(grad, x_adv, x, eps, norm):
+    return _dual_scale(grad, eps, norm) - ((x_adv - x).flatten(1) * grad.flatten(1)).sum(1)
 
 
 def fosc_values(model, x_adv, x, y, *, eps, norm="inf", mode="eval"):
@@ -83,7 +87,7 @@ def fosc_values(model, x_adv, x, y, *, eps, norm="inf", mode="eval"):
 
 def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
              clip_min=None, clip_max=None, mode="eval", random_state=None,
-             return_steps=False, return_fosc=False):
+             return_steps=False, return_fosc=False, return_scale=False):
     """PGD on the CE from a uniform random start that stops each example once ``FOSC <= c``.
 
     The first step is always taken; after every step (after the projection
@@ -123,6 +127,11 @@ def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
         Only with ``return_steps``.
     fosc : Tensor of shape (n_samples,)
         Only with ``return_fosc`` (after ``steps`` when both are asked).
+    scale : Tensor of shape (n_samples,)
+        Only with ``return_scale`` (last): ``eps * ||g||_*`` at the returned
+        iterate, FOSC's value at the centre of the ball. ``fosc / scale`` is a
+        scale-free convergence gap in [0, 2] (0: converged), comparable across
+        training although the gradients grow.
 
     References
     ----------
@@ -147,10 +156,11 @@ def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
     x = x.detach()
     steps = torch.zeros(len(x), dtype=torch.long, device=x.device)
     values = torch.zeros(len(x), dtype=x.dtype, device=x.device)
+    scales = torch.zeros(len(x), dtype=x.dtype, device=x.device)
     if len(x) == 0:
-        result = (x.clone(), steps, values)
-        return result[:1 + return_steps] + result[2:2 + return_fosc] \
-            if (return_steps or return_fosc) else x.clone()
+        result = (x.clone(),) + (steps,) * return_steps + (values,) * return_fosc \
+            + (scales,) * return_scale
+        return result if len(result) > 1 else result[0]
     box = as_box(clip_min, clip_max, x)
     rng = Randomness.coerce(random_state, len(x))
     with attack_context(model, mode):
@@ -158,6 +168,7 @@ def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
         out = x_adv.clone()
         _, _, grad = input_gradient(model, x_adv, y, cross_entropy)
         values = _fosc_from_grad(grad, x_adv, x, eps, norm)
+        scales = _dual_scale(grad, eps, norm)
         active = torch.arange(len(x), device=x.device)
         x_a, y_a = x, y
         for _ in range(n_iter):
@@ -167,6 +178,7 @@ def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
             _, _, grad = input_gradient(model, x_adv, y_a, cross_entropy)
             current = _fosc_from_grad(grad, x_adv, x_a, eps, norm)
             out[active], values[active] = x_adv, current
+            scales[active] = _dual_scale(grad, eps, norm)
             keep = current > c
             if not keep.all():
                 x_adv, x_a, y_a, grad, active = (x_adv[keep], x_a[keep], y_a[keep], grad[keep],
@@ -178,6 +190,8 @@ def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
         result += (steps,)
     if return_fosc:
         result += (values.detach(),)
+    if return_scale:
+        result += (scales.detach(),)
     return result if len(result) > 1 else result[0]
 
 

@@ -21,7 +21,10 @@ class DynamicAdversarialTraining(RobustClassifier):
     mode). The loss is ``CE(f(x'), y)`` (the estimator's criterion).
 
     The history records per epoch ``train_attack_steps`` (mean steps per
-    example) and ``train_fosc`` (mean FOSC of the final ``x'``). FOSC here is
+    example), ``train_fosc`` (mean FOSC of the final ``x'``) and
+    ``train_fosc_relative`` (mean of FOSC / (eps ||g||_*), a scale-free gap in
+    [0, 2]: raw FOSC grows with the input gradients as the network trains, the
+    relative gap shows the convergence the schedule asks for). FOSC here is
     centred on the clean input, as in the paper (the reference code centres
     it on the random start).
 
@@ -95,10 +98,11 @@ class DynamicAdversarialTraining(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        x_adv, steps, fosc = fosc_pgd(
+        x_adv, steps, fosc, scale = fosc_pgd(
             self.attack_module(), x, y, **self.threat_.attack_kwargs(),
             n_iter=self.threat_.n_iter, c=self.current_c(), mode="eval",
-            random_state=self.training_randomness(), return_steps=True, return_fosc=True)
+            random_state=self.training_randomness(), return_steps=True, return_fosc=True,
+            return_scale=True)
         logits = self.infer(x_adv, **fit_params)
         if self.weight_by_loss and self._epoch() >= 1:
             criterion = self.attack_loss()  # the criterion per example ("ce": the fast path)
@@ -110,4 +114,5 @@ class DynamicAdversarialTraining(RobustClassifier):
         loss.backward()
         self.record_loss("attack_steps", steps.float().mean())
         self.record_loss("fosc", fosc.mean())
+        self.record_loss("fosc_relative", (fosc / scale.clamp_min(1e-12)).mean())
         return {"loss": loss, "y_pred": logits}
