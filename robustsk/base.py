@@ -23,9 +23,9 @@ a defense"):
 ``record_loss(name, value)``
     Any number of named loss terms per batch, averaged into ``train_<name>``
     history columns per epoch.
-``attack_module()``
+``attack_module()``, ``attack_loss()``, ``pgd_examples(x, y)``
     The module attacks differentiate (the whole network; an ensemble returns
-    its combined output).
+    its combined output), the loss they climb, and Madry's training attack.
 ``features_and_logits(x)``
     ``(features, logits)`` through the features contract of
     :mod:`robustsk.modules`; ``requires_features = True`` makes ``fit`` refuse a
@@ -53,7 +53,14 @@ from skorch.utils import TeeGenerator, is_dataset, to_tensor
 import torch
 
 from ._data import BatchIterator
-from .attacks import AttackTarget, Randomness, check_threat, example_seed, seed_from_random_state
+from .attacks import (
+    AttackTarget,
+    Randomness,
+    check_threat,
+    example_seed,
+    pgd,
+    seed_from_random_state,
+)
 from .loss_terms import LossTerms
 from .modules import check_features, default_module, features_and_logits, has_features
 from .params import Callable, InstanceOf, Interval, Options, validate_params
@@ -710,6 +717,19 @@ class RobustClassifier(NeuralNetClassifier):
         def loss(logits, y, **_):
             return per_example(logits, y)
         return loss
+
+    def pgd_examples(self, x, y, *, n_iter=None, mode="eval"):
+        """Madry et al.'s training attack on a batch, in this fit's threat model.
+
+        PGD from a uniform random start in ``threat_``, climbing
+        :meth:`attack_loss` on :meth:`attack_module`, with the training random
+        stream; the last iterate. ``n_iter`` defaults to ``threat_.n_iter``;
+        ``mode`` is the network's mode during the attack.
+        """
+        return pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
+                   n_iter=self.threat_.n_iter if n_iter is None else n_iter,
+                   random_start="uniform", loss=self.attack_loss(), return_best=False,
+                   mode=mode, random_state=self.training_randomness())
 
     def attack_module(self):
         """The torch module attacks differentiate: inputs to logits (here ``module_``)."""

@@ -3,7 +3,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..attacks.pgd import pgd
 from ..base import RobustClassifier
 from ..params import InstanceOf, Interval
 
@@ -238,9 +237,7 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-                    n_iter=self.threat_.n_iter, random_start="uniform", loss=self.attack_loss(),
-                    return_best=False, mode="eval", random_state=self.training_randomness())
+        x_adv = self.pgd_examples(x, y)
         y_pred = self.infer(x_adv, **fit_params)
         if self.cost_matrix_ is None:
             loss = self.get_loss(y_pred, y, X=x_adv, training=True)

@@ -1,5 +1,4 @@
 """Fast adversarial training: FGSM from a random start (Wong, Rice & Kolter, 2020)."""
-from ..attacks.pgd import pgd
 from ..base import RobustClassifier
 
 __all__ = ["FastAdversarialTraining"]
@@ -38,9 +37,7 @@ class FastAdversarialTraining(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(), n_iter=1,
-                    random_start="uniform", loss=self.attack_loss(), return_best=False,
-                    mode="eval", random_state=self.training_randomness())
+        x_adv = self.pgd_examples(x, y, n_iter=1)
         y_pred = self.infer(x_adv, **fit_params)
         loss = self.get_loss(y_pred, y, X=x_adv, training=True)
         loss.backward()

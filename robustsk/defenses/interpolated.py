@@ -2,7 +2,6 @@
 import numpy as np
 import torch
 
-from ..attacks.pgd import pgd
 from ..base import RobustClassifier
 from ..params import Interval, Options
 
@@ -108,9 +107,7 @@ class InterpolatedAdversarialTraining(RobustClassifier):
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
         clean_loss, _ = self._mixup_loss(x, y, **fit_params)
-        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-                    n_iter=self.threat_.n_iter, random_start="uniform", loss=self.attack_loss(),
-                    return_best=False, mode="eval", random_state=self.training_randomness())
+        x_adv = self.pgd_examples(x, y)
         adv_loss, logits = self._mixup_loss(x_adv, y, **fit_params)
         loss = (clean_loss + adv_loss) / 2
         loss.backward()

@@ -1,5 +1,4 @@
 """PGD adversarial training (Madry et al., 2018)."""
-from ..attacks.pgd import pgd
 from ..base import RobustClassifier
 from ..params import Options
 
@@ -49,10 +48,7 @@ class AdversarialTraining(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-                    n_iter=self.threat_.n_iter, random_start="uniform", loss=self.attack_loss(),
-                    return_best=False, mode=self.attack_mode,
-                    random_state=self.training_randomness())
+        x_adv = self.pgd_examples(x, y, mode=self.attack_mode)
         y_pred = self.infer(x_adv, **fit_params)
         loss = self.get_loss(y_pred, y, X=x_adv, training=True)
         loss.backward()
