@@ -105,19 +105,45 @@ def _logit_stats(clf, X, y):
     return float(margin.median()), float(z_wrong.std(1).median())
 
 
+def _input_space_margin(clf, X, y):
+    """Mean first-order distance to the decision boundary, in input L2 units.
+
+    ``(z_y - z_j*) / ||grad_x (z_y - z_j*)||_2`` with ``j*`` the runner-up
+    class (Elsayed et al., NeurIPS 2018, eq. 7), over the correctly
+    classified points: the margin a classifier's robustness depends on, and
+    unlike the raw logit margin it does not change when the logits are scaled.
+    """
+    module = clf.module_.eval()
+    x = torch.as_tensor(X, dtype=torch.float32).requires_grad_(True)
+    z = module(x)
+    yy = torch.as_tensor(np.searchsorted(clf.classes_, y))
+    gap = z.gather(1, yy[:, None])[:, 0] - z.scatter(1, yy[:, None], -np.inf).amax(1)
+    grad, = torch.autograd.grad(gap.sum(), x)
+    dist = (gap / grad.flatten(1).norm(dim=1)).detach()
+    return float(dist[gap > 0].mean())
+
+
 @pytest.mark.parametrize("seed", [0, 1])
-def test_mce_squeezes_the_wrong_class_logits(digits_small, seed):
-    # What MCE does to a trained model on digits (8 epochs, 600 images): its
-    # term pushes every wrong-class logit towards the smallest logit, so the
-    # spread of the wrong logits shrinks several-fold. The raw logit margin
-    # z_y - max_{j != y} z_j does NOT grow (it is smaller than under CE at
-    # equal epochs, see the report); we assert only what holds.
+def test_mce_widens_the_input_space_margin(digits_small, seed):
+    # The paper's claim (a larger margin than CE at equal epochs), measured
+    # where it is scale-free: the first-order input-space distance to the
+    # boundary. Its term also squeezes the spread of the wrong-class logits
+    # several-fold (it pushes each towards the smallest logit); the RAW logit
+    # margin z_y - max_{j != y} z_j does not grow (smaller than under CE here),
+    # since MCE's logits are on a smaller scale. Digits, 8 epochs, 600 images:
+    # the input-space margin was larger under MCE for seeds 0, 1, 2 by 12, 23
+    # and 12 % on these 150 test images, by 11-19 % on 450 other test images,
+    # and by 8-10 % there under adversarial training at eps 0.1 (n_iter=3); we
+    # assert 5 %.
     X_tr, X_te, y_tr, y_te = digits_small
     common = {"max_epochs": 8, "random_state": seed, **BOX}
     ce = StandardTraining(**common).fit(X_tr, y_tr)
     mce = StandardTraining(criterion=MCELoss, **common).fit(X_tr, y_tr)
     (m_ce, s_ce), (m_mce, s_mce) = _logit_stats(ce, X_te, y_te), _logit_stats(mce, X_te, y_te)
-    print(f"seed {seed}: median margin CE {m_ce:.2f} MCE {m_mce:.2f}; "
-          f"median wrong-logit std CE {s_ce:.2f} MCE {s_mce:.2f}")
+    d_ce, d_mce = _input_space_margin(ce, X_te, y_te), _input_space_margin(mce, X_te, y_te)
+    print(f"seed {seed}: input-space margin CE {d_ce:.3f} MCE {d_mce:.3f}; median logit "
+          f"margin CE {m_ce:.2f} MCE {m_mce:.2f}; median wrong-logit std CE {s_ce:.2f} "
+          f"MCE {s_mce:.2f}")
+    assert d_mce > 1.05 * d_ce
     assert s_mce < 0.6 * s_ce
     assert mce.score(X_te, y_te) > 0.85
