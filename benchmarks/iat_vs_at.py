@@ -14,7 +14,9 @@ Pass a JSON list of settings::
 
 ``name`` is "digits" (sklearn's 8x8 digits, the conftest split) or "fashion"
 (the first ``n_tr`` training and ``n_te`` test images of Fashion-MNIST);
-``extra`` passes more estimator parameters to both (e.g. ``module__channels``).
+``extra`` passes more estimator parameters to both (e.g. ``module__channels``);
+``at_eps`` trains AT at another radius than IAT (to compare along AT's
+frontier) and ``test_eps`` sets the PGD-20 radius (both default to ``eps``).
 One torch thread. Measurements are in tests/defenses/test_interpolated.py.
 """
 import json
@@ -40,21 +42,24 @@ def data(name, n_tr, n_te):
     return X, X_te, y, y_te
 
 
-def run(name, n_tr, n_te, eps, epochs, n_iter, alpha, seed, extra=None):
+def run(name, n_tr, n_te, eps, epochs, n_iter, alpha, seed, extra=None, at_eps=None,
+        test_eps=None):
     X_tr, X_te, y_tr, y_te = data(name, n_tr, n_te)
     extra = extra or {}
     out = {}
-    for tag, cls, kw in [("AT", AdversarialTraining, {}),
-                         ("IAT", InterpolatedAdversarialTraining, {"alpha": alpha})]:
+    for tag, cls, kw in [("AT", AdversarialTraining, {"eps": eps if at_eps is None else at_eps}),
+                         ("IAT", InterpolatedAdversarialTraining, {"eps": eps, "alpha": alpha})]:
         start = time.time()
-        clf = cls(eps=eps, n_iter=n_iter, max_epochs=epochs, clip_min=0.0, clip_max=1.0,
+        clf = cls(n_iter=n_iter, max_epochs=epochs, clip_min=0.0, clip_max=1.0,
                   random_state=seed, verbose=0, **kw, **extra).fit(X_tr, y_tr)
         fit_s = time.time() - start
         clean = clf.score(X_te, y_te)
-        robust = clf.score_adversarial(X_te, y_te, attack=PGD(n_iter=20))
+        attack = PGD(n_iter=20) if test_eps is None else PGD(eps=test_eps, n_iter=20)
+        robust = clf.score_adversarial(X_te, y_te, attack=attack)
         out[tag] = (round(clean, 3), round(robust, 3), round(fit_s, 1),
                     round(time.time() - start, 1))
-    print(json.dumps(dict(data=name, n_tr=n_tr, eps=eps, epochs=epochs, n_iter=n_iter,
+    print(json.dumps(dict(data=name, n_tr=n_tr, eps=eps, at_eps=at_eps, test_eps=test_eps,
+                          epochs=epochs, n_iter=n_iter,
                           alpha=alpha, seed=seed, extra=str(extra), **out)), flush=True)
 
 

@@ -93,9 +93,10 @@ def test_bad_parameters_refused_before_any_work(digits_small, param, value):
 # -0.056 robust), at ~2-3 min of fitting per pair on one thread, beyond a unit test's budget.
 #
 # Compared along AT's frontier instead (AT's training eps varied so that robust accuracy
-# matches; digits, 600 images, 10 epochs, n_iter=3, step eps/4, test PGD-20 at eps 0.2 on
-# 450 images; script /work/scratch/iat_frontier.py of the 2026-11-30 session, folded into
-# benchmarks/iat_vs_at.py's settings format):
+# matches; digits, 600 images, 10 epochs, n_iter=3, step eps/4 (the default), test PGD-20 at
+# eps 0.2 on 450 images; benchmarks/iat_vs_at.py with settings such as {"name": "digits",
+# "n_tr": 600, "n_te": 450, "eps": 0.25, "at_eps": 0.15, "test_eps": 0.2, "epochs": 10,
+# "n_iter": 3, "alpha": 1.0, "seed": 0}):
 #
 #   seed | AT  train eps 0.10 / 0.15 / 0.20 (clean, robust) | IAT train eps 0.20 / 0.25 / 0.30
 #   0    | .953,.118  .940,.202  .933,.276                  | .938,.224  .931,.280  .922,.298
