@@ -157,7 +157,8 @@ class RobustClassifier(NeuralNetClassifier):
         A network returning logits. None picks :class:`~robustsk.modules.SmallCNN`
         for image-shaped ``X`` (``(n, C, H, W)`` or ``(n, H, W)``) and
         :class:`~robustsk.modules.MLP` for flat ``X``; ``module__*`` parameters
-        reach it either way.
+        reach it either way. An instance is copied at every fit (it is never
+        trained itself), and its weights are the starting point of each fit.
     eps : float, default=0.1
         Radius of the threat model in the units of ``X``: 0.1 suits images in
         [0, 1] and standardised tabular data alike.
@@ -316,6 +317,21 @@ class RobustClassifier(NeuralNetClassifier):
             kwargs = {**self.extra_module_kwargs(name), **self.get_params_for(name)}
             setattr(self, name + "_", self.initialized_instance(getattr(self, name), kwargs))
         return self
+
+    def initialized_instance(self, instance_or_cls, kwargs):
+        """skorch's component builder, except that a module *instance* is copied.
+
+        A ``torch.nn.Module`` instance given as a parameter (``module=net``)
+        is deep-copied, so ``fit`` never trains the user's object (scikit-learn
+        estimators do not modify their parameters) and every fit without
+        ``warm_start`` starts from the instance's weights as given (its own
+        initialisation, or pretrained weights); ``random_state`` then seeds
+        shuffling and attacks only. With ``module__*`` arguments, skorch
+        builds a new module of the instance's class instead.
+        """
+        if isinstance(instance_or_cls, torch.nn.Module) and not kwargs:
+            return copy.deepcopy(instance_or_cls)
+        return super().initialized_instance(instance_or_cls, kwargs)
 
     def extra_module_kwargs(self, name):
         """Default keyword arguments of the extra module ``name`` (override to size it).
