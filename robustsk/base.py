@@ -40,10 +40,12 @@ from contextlib import contextmanager
 import copy
 from dataclasses import dataclass
 from functools import partial
+import inspect
 from typing import Any
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import _check_feature_names
 from skorch import NeuralNet, NeuralNetClassifier
@@ -148,6 +150,42 @@ def _encoded_accuracy(net, X, y):
     return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
 
 
+def _publish_signature(cls):
+    """Give ``cls.__init__`` the full signature: its own parameters and its bases' defaults.
+
+    A defense's ``__init__`` declares its own parameters and passes the rest
+    through ``**kwargs``; the signature it publishes (``inspect.signature``,
+    ``help``) lists every inherited parameter with its default as well, so
+    scikit-learn prints an estimator with only the parameters that differ from
+    their defaults (``TRADES(beta=3.0)``), nested in a Pipeline or a grid
+    search too. A class whose ``__init__`` takes no ``**kwargs`` keeps its own.
+    """
+    init = vars(cls).get("__init__")
+    if init is None:
+        return
+    own = list(inspect.signature(init).parameters.values())
+    var_kw = [p for p in own if p.kind is p.VAR_KEYWORD]
+    if not var_kw:
+        return
+    params = [p for p in own if p.kind is not p.VAR_KEYWORD]
+    seen = {p.name for p in params}
+    for base in cls.__mro__[1:]:
+        base_init = vars(base).get("__init__")
+        if base_init is None or base is object:
+            continue
+        try:
+            signature = inspect.signature(base_init)
+        except (TypeError, ValueError):
+            continue
+        for p in signature.parameters.values():
+            if p.name in seen or p.default is p.empty or p.kind in (p.VAR_POSITIONAL,
+                                                                    p.VAR_KEYWORD):
+                continue
+            params.append(p.replace(kind=p.KEYWORD_ONLY))
+            seen.add(p.name)
+    init.__signature__ = inspect.Signature(params + var_kw)
+
+
 class RobustClassifier(NeuralNetClassifier):
     """Base of every robustsk estimator: a scikit-learn classifier on skorch.
 
@@ -157,7 +195,8 @@ class RobustClassifier(NeuralNetClassifier):
         A network returning logits. None picks :class:`~robustsk.modules.SmallCNN`
         for image-shaped ``X`` (``(n, C, H, W)`` or ``(n, H, W)``) and
         :class:`~robustsk.modules.MLP` for flat ``X``; ``module__*`` parameters
-        reach it either way.
+        reach it either way. An instance is copied at every fit (it is never
+        trained itself), and its weights are the starting point of each fit.
     eps : float, default=0.1
         Radius of the threat model in the units of ``X``: 0.1 suits images in
         [0, 1] and standardised tabular data alike.
@@ -317,6 +356,21 @@ class RobustClassifier(NeuralNetClassifier):
             setattr(self, name + "_", self.initialized_instance(getattr(self, name), kwargs))
         return self
 
+    def initialized_instance(self, instance_or_cls, kwargs):
+        """skorch's component builder, except that a module *instance* is copied.
+
+        A ``torch.nn.Module`` instance given as a parameter (``module=net``)
+        is deep-copied, so ``fit`` never trains the user's object (scikit-learn
+        estimators do not modify their parameters) and every fit without
+        ``warm_start`` starts from the instance's weights as given (its own
+        initialisation, or pretrained weights); ``random_state`` then seeds
+        shuffling and attacks only. With ``module__*`` arguments, skorch
+        builds a new module of the instance's class instead.
+        """
+        if isinstance(instance_or_cls, torch.nn.Module) and not kwargs:
+            return copy.deepcopy(instance_or_cls)
+        return super().initialized_instance(instance_or_cls, kwargs)
+
     def extra_module_kwargs(self, name):
         """Default keyword arguments of the extra module ``name`` (override to size it).
 
@@ -386,6 +440,14 @@ class RobustClassifier(NeuralNetClassifier):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _publish_signature(cls)
+
+    # scikit-learn's printer (print_changed_only: the parameters that differ
+    # from the __init__ signature's defaults), instead of skorch's module-only one.
+    __repr__ = BaseEstimator.__repr__
 
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", its private
@@ -791,3 +853,6 @@ class RobustClassifier(NeuralNetClassifier):
         """
         from .metrics import robust_accuracy
         return robust_accuracy(self, X, y, attack=attack, per_class=per_class)
+
+
+_publish_signature(RobustClassifier)

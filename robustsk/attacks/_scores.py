@@ -20,8 +20,11 @@ left ``None`` inherit. The scores come from, in this order of preference:
    whose margin is ``d`` and whose argmax is the predicted class;
 4. ``predict_proba``: ``log(clip(p, 1e-12, 1))``, log-probabilities as logits.
 
-Cases 3 and 4 give no threat-model defaults: a scikit-learn model's
-``random_state`` seeds its training, not an attack; give ``eps`` to the attack.
+Cases 3 and 4 give no threat-model defaults (give ``eps`` to the attack)
+except ``random_state``: an attack left unseeded inherits the model's integer
+``random_state`` (:func:`~robustsk.attacks._target.estimator_seed`), so that
+attacking a seeded forest twice gives the same result; an unseeded attack on an
+unseeded model draws fresh entropy on every call (it is random).
 """
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -34,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 import torch
 
 from ._primitives import attack_context
-from ._target import as_target, output_like
+from ._target import as_target, estimator_seed, output_like
 from .base import Attack, _project_out
 from .runner import run_batches
 
@@ -268,9 +271,13 @@ def as_score_target(estimator):
                            prepare_X=_generic_prepare(estimator),
                            encode_y=_label_encoder(classes), classes=classes,
                            defaults=defaults, module=final.module_)
+    seed = estimator_seed(estimator)
+
+    def model_seed(name):
+        return seed if name == "random_state" else None
     return ScoreTarget(scores=_sklearn_scores(estimator, len(classes)),
                        prepare_X=_generic_prepare(estimator), encode_y=_label_encoder(classes),
-                       classes=classes)
+                       classes=classes, defaults=model_seed)
 
 
 def score_function(estimator):

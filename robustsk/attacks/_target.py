@@ -10,7 +10,8 @@ parameters left ``None`` inherit). Accepted are
   ``SGDClassifier``, ``RidgeClassifier``, ...): an ``nn.Linear`` with its
   ``coef_`` and ``intercept_``, so the gradients are the closed-form ones
   (binary models give the logits ``[0, d(x)]``, multiclass models their
-  decision values); it has no threat model, so give ``eps`` to the attack;
+  decision values); it has no threat model, so give ``eps`` to the attack
+  (an integer ``random_state`` of the model seeds an attack that has none);
 * a ``Pipeline`` whose earlier steps are affine (``'passthrough'``/None,
   ``FunctionTransformer(func=None)``, ``StandardScaler``, ``MinMaxScaler``,
   ``MaxAbsScaler``, ``PCA``, ``TruncatedSVD``) ending in one of the above. The
@@ -48,7 +49,7 @@ from ._adapters import (
     linear_scores,
 )
 
-__all__ = ["AttackTarget", "ThreatDefaults", "as_target"]
+__all__ = ["AttackTarget", "ThreatDefaults", "as_target", "estimator_seed"]
 
 _THREAT_NAMES = ("eps", "norm", "clip_min", "clip_max", "random_state")
 
@@ -201,6 +202,21 @@ def _flat_X(X, n_features, box, who):
     return X
 
 
+def estimator_seed(estimator):
+    """The integer ``random_state`` of a scikit-learn model (a Pipeline's final step), or None.
+
+    An attack whose own ``random_state`` is None inherits it, so that attacking a
+    seeded model twice gives the same result (a model's seed otherwise only
+    seeds its training). A ``RandomState`` instance or None gives None: the
+    attack then draws fresh entropy on every call.
+    """
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    seed = getattr(final, "random_state", None)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return int(seed)
+    return None
+
+
 def _linear_target(estimator):
     check_is_fitted(estimator)
     n_features = int(estimator.n_features_in_)
@@ -212,8 +228,10 @@ def _linear_target(estimator):
     def encode_y(y, n_samples):
         return torch.as_tensor(_encode_labels(classes, y, n_samples))
 
-    # no threat model: a scikit-learn model's random_state belongs to its training
-    defaults = {name: None for name in _THREAT_NAMES}
+    # no threat model (give eps to the attack); an integer random_state is inherited
+    # so that an unseeded attack on a seeded model repeats (see estimator_seed)
+    defaults = {**{name: None for name in _THREAT_NAMES},
+                "random_state": estimator_seed(estimator)}
     return AttackTarget(module=linear_module(estimator), prepare_X=prepare_X,
                         encode_y=encode_y, estimator=estimator, defaults=defaults,
                         linear=linear_scores(estimator))

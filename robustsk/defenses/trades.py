@@ -1,11 +1,13 @@
 """TRADES (Zhang et al., 2019)."""
+import torch
 import torch.nn.functional as F
 
+from ..attacks import Randomness, as_box, attack_context, clip_box, input_gradient, kl_to_clean
 from ..attacks.pgd import pgd
 from ..base import RobustClassifier
 from ..params import Interval
 
-__all__ = ["TRADES", "trades_loss"]
+__all__ = ["TRADES", "trades_loss", "trades_l2_examples"]
 
 
 def trades_loss(logits_clean, logits_adv, y, beta):
@@ -38,13 +40,89 @@ def trades_loss(logits_clean, logits_adv, y, beta):
     return natural + beta * robust, natural, robust
 
 
+def trades_l2_examples(model, x, *, eps, n_iter, step_size=None, clip_min=None, clip_max=None,
+                       random_state=None, init_std=0.001):
+    """TRADES's inner maximisation in the L2 ball, as the authors' code does it.
+
+    The official implementation's L2 variant runs SGD on ``delta`` with a
+    renormalised gradient rather than projected gradient ascent: from
+    ``delta = init_std * N(0, 1)`` (not clipped), each of ``n_iter`` steps
+    adds ``step_size * g / ||g||`` (``g`` the gradient of the summed
+    ``KL(f(x) || f(x + delta))``; a standard normal draw instead where
+    ``||g|| = 0``), clips ``x + delta`` to the box, then rescales ``delta``
+    onto the ball with ``torch.renorm`` (clip first, then rescale). Written
+    here because no attack of :mod:`robustsk.attacks` takes these steps (PGD
+    projects before it clips and draws no direction for a zero gradient).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Inputs to logits; in eval mode during the attack, restored after.
+    x : Tensor of shape (n, ...)
+    eps : float
+        L2 radius.
+    n_iter : int
+    step_size : float, default=None
+        None: the official ``2 * eps / n_iter`` (the SGD learning rate).
+    clip_min, clip_max : float, array-like or None
+        The input domain.
+    random_state : Randomness, torch.Generator, int or None
+    init_std : float, default=0.001
+
+    Returns
+    -------
+    x_adv : Tensor with the shape of ``x``, detached
+
+    References
+    ----------
+    .. [1] Zhang, H. et al. "Theoretically Principled Trade-off between
+       Robustness and Accuracy." ICML, 2019 (and its code, ``trades.py``,
+       ``distance='l_2'``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.rand(4, 3)
+    >>> x_adv = trades_l2_examples(torch.nn.Linear(3, 2), x, eps=0.5, n_iter=3,
+    ...                            clip_min=0.0, clip_max=1.0, random_state=0)
+    >>> bool(((x_adv - x).norm(dim=1) <= 0.5 + 1e-6).all())
+    True
+    """
+    x = x.detach()
+    if n_iter == 0:
+        return x.clone()
+    rng = Randomness.coerce(random_state, len(x))
+    step = 2 * eps / n_iter if step_size is None else step_size
+    lo, hi = as_box(clip_min, clip_max, x)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    with attack_context(model, "eval"):
+        with torch.no_grad():
+            clean = model(x)
+        delta = init_std * rng.normal(x)
+        for _ in range(n_iter):
+            _, _, grad = input_gradient(model, x + delta, None, kl_to_clean, clean_logits=clean)
+            norms = grad.flatten(1).norm(p=2, dim=1)
+            unit = grad / norms.view(shape)
+            zero = norms == 0
+            if bool(zero.any()):
+                unit[zero] = rng.subset(zero).normal(x[zero])
+            delta = delta + step * unit
+            delta = clip_box(x + delta, lo, hi) - x
+            delta = delta.renorm(p=2, dim=0, maxnorm=eps)
+    return (x + delta).detach()
+
+
 class TRADES(RobustClassifier):
     """TRADES: clean cross-entropy plus ``beta`` times the KL to an adversarial example.
 
     The inner attack maximises ``KL(f(x) || f(x'))`` (not the CE): it starts at
     ``x + 0.001 N(0, 1)`` (no clip before the first step) and takes ``n_iter``
     signed steps of ``step_size``, projecting and clipping after each, with the
-    network in eval mode; the loss is computed in train mode. The history
+    network in eval mode; the loss is computed in train mode. With ``norm=2``
+    it follows the authors' L2 code instead (:func:`trades_l2_examples`:
+    normalised-gradient steps of ``step_size``, by default ``2 * eps /
+    n_iter`` as there, each followed by a clip to the box and a rescaling
+    onto the ball). The history
     records ``train_loss`` (the total), ``train_clean_loss`` (the CE term) and
     ``train_robust_loss`` (the KL term, before ``beta``).
 
@@ -55,6 +133,7 @@ class TRADES(RobustClassifier):
         CIFAR-10 value, 1 the MNIST script's.
     **kwargs
         Threat model (``eps``, ``norm``, ``step_size`` = eps/4 by default,
+        ``2 * eps / n_iter`` for ``norm=2``,
         ``n_iter`` = 10, ``clip_min``, ``clip_max``) and every parameter of
         :class:`~robustsk.base.RobustClassifier`. The criterion is not used:
         the loss is :func:`trades_loss`.
@@ -83,9 +162,16 @@ class TRADES(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-                    n_iter=self.threat_.n_iter, random_start="normal", loss="kl",
-                    return_best=False, mode="eval", random_state=self.training_randomness())
+        threat = self.threat_
+        if threat.norm == "2":
+            x_adv = trades_l2_examples(
+                self.attack_module(), x, eps=threat.eps, n_iter=threat.n_iter,
+                step_size=self.step_size, clip_min=threat.clip_min, clip_max=threat.clip_max,
+                random_state=self.training_randomness())
+        else:
+            x_adv = pgd(self.attack_module(), x, y, **threat.attack_kwargs(),
+                        n_iter=threat.n_iter, random_start="normal", loss="kl",
+                        return_best=False, mode="eval", random_state=self.training_randomness())
         logits = self.infer(x, **fit_params)
         logits_adv = self.infer(x_adv, **fit_params)
         loss, natural, robust = trades_loss(logits, logits_adv, y, self.beta)

@@ -1,7 +1,7 @@
 """The attacks of ``--attacks``: how each is built and how it sweeps the radii.
 
-Every attack gets the report's box (``clip_min=0, clip_max=1``) and eps
-explicitly, so it also works on a user's scikit-learn model, which has no
+Every attack gets the report's box (``clip_min=0, clip_max=1``), norm
+(``--norm``: "inf" or "2") and eps explicitly, so it also works on a user's scikit-learn model, which has no
 threat model to inherit. Three ways to sweep a grid of radii:
 
 * nested balls (all but ``cw`` and ``autoattack``): the radii are attacked in
@@ -13,7 +13,7 @@ threat model to inherit. Three ways to sweep a grid of radii:
   norm at most ``eps * sqrt(d)`` (d features per example): the radius of the
   smallest L2 ball that contains the Linf ball of radius eps. That is a larger
   threat model than the other attacks' Linf ball (CW's accuracy is a lower
-  reference, not a like-for-like number);
+  reference, not a like-for-like number); with ``--norm 2`` the bound is eps;
 * ensemble (``autoattack``): :func:`robustsk.evaluation.evaluate_robustness`
   with :func:`~robustsk.evaluation.autoattack_ensemble` (APGD-CE, targeted
   APGD-DLR, Square with 5,000 queries; no FAB), per radius on the survivors
@@ -89,6 +89,8 @@ class AttackContext:
     input_shape : tuple of int
         Shape of one example.
     clip_min, clip_max : float
+    norm : {"inf", "2"}
+        The attacks' ball (``--norm``).
     """
 
     seed: int
@@ -96,6 +98,7 @@ class AttackContext:
     input_shape: tuple
     clip_min: float = 0.0
     clip_max: float = 1.0
+    norm: str = "inf"
 
     @property
     def n_features(self):
@@ -112,6 +115,8 @@ class AttackContext:
 def build_attack(name, eps, ctx):
     """The attack of ``name`` at radius ``eps`` (``cw``: unbounded; ``autoattack``: a dict)."""
     box = {"clip_min": ctx.clip_min, "clip_max": ctx.clip_max}
+    if name not in ("rfgsm", "cw", "autoattack"):
+        box["norm"] = ctx.norm
     if name == "fgsm":
         from ..attacks.fgsm import FGSM
         return FGSM(eps=eps, **box)
@@ -145,7 +150,7 @@ def build_attack(name, eps, ctx):
                                box_method="clip", **box)
     if name == "autoattack":
         from ..evaluation import autoattack_ensemble
-        return {label: attack.set_params(**box)
+        return {label: attack.set_params(**box, norm=ctx.norm)
                 for label, attack in autoattack_ensemble(ctx.n_classes).items()}
     raise ReportOptionError(f"unknown attack {name!r}: expected one of {', '.join(ATTACKS)}.")
 
@@ -163,17 +168,20 @@ def check_available(names):
             ) from None
 
 
-def plan_attacks(names, *, n_classes, differentiable, model_name):
+def plan_attacks(names, *, n_classes, differentiable, model_name, norm="inf"):
     """The attacks that can run on the model, and notes on those that cannot.
 
-    Attacks whose loss needs more classes are skipped. On a model the gradient
-    attacks cannot differentiate, they are skipped and the gradient-free
-    ``square`` and ``spsa`` run in their place.
+    Attacks whose loss needs more classes are skipped, and so is ``rfgsm``
+    (an Linf attack) under ``norm="2"``. On a model the gradient attacks
+    cannot differentiate, they are skipped and the gradient-free ``square``
+    and ``spsa`` run in their place.
     """
     run, notes, gradient = [], [], []
     for name in names:
         spec = ATTACKS[name]
-        if n_classes < spec.min_classes:
+        if name == "rfgsm" and norm != "inf":
+            notes.append("R+FGSM skipped: it is an Linf attack and --norm is 2.")
+        elif n_classes < spec.min_classes:
             notes.append(f"{spec.label} skipped: its loss needs {spec.min_classes} classes and "
                          f"the model has {n_classes}.")
         elif spec.gradient and not differentiable:
@@ -189,7 +197,10 @@ def plan_attacks(names, *, n_classes, differentiable, model_name):
         if added:
             notes.append(f"The gradient-free {' and '.join(added)} run instead "
                          "(--attacks square,spsa).")
-    if "cw" in run:
+    if "cw" in run and norm != "inf":
+        notes.append("CW-L2 counts an example as broken at eps when its smallest L2 "
+                     "perturbation found is <= eps (the same L2 ball as the other columns).")
+    elif "cw" in run:
         notes.append("CW-L2 counts an example as broken at eps when its smallest L2 "
                      "perturbation found is <= eps*sqrt(d), the smallest L2 ball holding the "
                      "Linf ball: a larger threat model than the other columns.")
@@ -243,7 +254,7 @@ def _min_norm_curve(name, model, X, y, correct, grid, ctx, bar):
         _, info = build_attack(name, None, ctx).generate(model, X[index], y[index],
                                                          return_info=True)
         norms[index] = np.where(info["success"], info["l2"], np.inf)
-    scale = math.sqrt(ctx.n_features)
+    scale = math.sqrt(ctx.n_features) if ctx.norm == "inf" else 1.0
     out = {}
     for radius in grid:
         out[radius] = correct & ~(norms <= radius * scale * (1 + 1e-6))
@@ -260,7 +271,7 @@ def attack_info(name, ctx):
                 "ensemble": {label: {"class": type(a).__name__, **_params(a)}
                              for label, a in attack.items()}}
     info = {"class": type(attack).__name__, "eps": "eps_grid", **_params(attack)}
-    if ATTACKS[name].sweep == "min-norm":
+    if ATTACKS[name].sweep == "min-norm" and ctx.norm == "inf":
         info["eps"] = f"L2 radius eps * sqrt({ctx.n_features}) over eps_grid"
     return info
 

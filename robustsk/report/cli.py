@@ -9,13 +9,17 @@ from .options import (
     DEFAULT_ATTACKS,
     DEFAULT_DEFENSES,
     DEFAULT_EPOCHS,
+    DEFAULT_EPS,
     DEFAULT_EPS_GRID,
+    DEFAULT_L2_EPS_GRID,
     DEFAULT_PROTECTED,
     DEFAULT_THREADS,
     DEFENSES,
     FASHION_MNIST_SIZES,
+    NORMS,
     ReportOptionError,
     check_eps,
+    check_norm,
     eps_grid,
     split_names,
 )
@@ -63,22 +67,30 @@ def build_parser():
     report = sub.add_parser(
         "report", help="train every defense, attack it, write a table, CSVs and a plot",
         description="Train the undefended baseline and each defense (or load your own model "
-        "with --model), measure clean and robust accuracy over a grid of Linf radii with "
+        "with --model), measure clean and robust accuracy over a grid of Linf or L2 radii with "
         "95% Wilson intervals, run cheap gradient-masking checks, compare each defense with "
         "the baseline (exact McNemar, Holm-adjusted), print a summary and write results.csv, "
         "per_example.csv, mcnemar_vs_baseline.csv, accuracy_vs_eps.png, table.txt and "
-        "report.json into --output.",
+        "report.json into --output. Before it starts it prints an estimate of its cost "
+        "(from one timed batch) and warns when that is over 10 minutes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = report.add_argument
     add("--dataset", choices=DATASETS, default="digits",
         help="digits: scikit-learn's 8x8 digits, stratified 75/25 split; fashion-mnist: the "
         "IDX files of Debian's dataset-fashion-mnist (or $ROBUSTSK_FASHION_MNIST)")
-    add("--eps", type=_argument_type(lambda v: check_eps(v, "--eps"), "eps"), default=0.1,
-        help="Linf training radius in [0, 1] pixels (with --model: the attacks' radius); the "
-        "table reports the attacks at this radius")
-    add("--eps-grid", type=_argument_type(eps_grid, "eps-grid"),
-        default=",".join(f"{e:g}" for e in DEFAULT_EPS_GRID),
-        help="comma list of attack radii for the CSV and the plot (--eps is added if missing)")
+    add("--norm", type=_argument_type(check_norm, "norm"), default="inf", choices=NORMS,
+        help="the ball of training and of every attack: inf (Linf) or 2 (L2)")
+    add("--eps", type=_argument_type(lambda v: check_eps(v, "--eps"), "eps"), default=None,
+        help="attack radius in [0, 1] pixel units of the table, the McNemar tests and the "
+        "masking checks, and the training radius unless --train-eps is given; "
+        f"default {DEFAULT_EPS['inf']:g} (--norm inf) or {DEFAULT_EPS['2']:g} (--norm 2)")
+    add("--train-eps", type=_argument_type(lambda v: check_eps(v, "--train-eps"), "train-eps"),
+        default=None, help="training radius of the defenses, when it should differ from "
+        "--eps (e.g. train at 0.1, attack at 0.05); default: --eps")
+    add("--eps-grid", type=_argument_type(eps_grid, "eps-grid"), default=None,
+        help="comma list of attack radii for the CSV and the plot (--eps is added if "
+        "missing); default " + ",".join(f"{e:g}" for e in DEFAULT_EPS_GRID) + " (--norm inf) "
+        "or " + ",".join(f"{e:g}" for e in DEFAULT_L2_EPS_GRID) + " (--norm 2)")
     add("--defenses", type=_argument_type(lambda v: split_names(v, DEFENSES, "defenses"),
                                           "defenses"),
         default=None,
@@ -144,9 +156,13 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     report_parser = parser.report_parser
-    if args.eps > 1:
-        report_parser.error(f"--eps {args.eps:g} is larger than the [0, 1] pixel range: "
-                            "give a radius such as 0.1.")
+    for flag, value in (("--eps", args.eps), ("--train-eps", args.train_eps)):
+        if value is not None and value > 1 and args.norm == "inf":
+            report_parser.error(f"{flag} {value:g} is larger than the [0, 1] pixel range of "
+                                "an Linf ball: give a radius such as 0.1 (or --norm 2).")
+    if args.model is not None and args.train_eps is not None:
+        report_parser.error("--train-eps sets the defenses' training radius, but --model "
+                            "trains nothing: leave it out.")
     if args.device.startswith("cuda"):
         import torch
         if not torch.cuda.is_available():
@@ -162,7 +178,8 @@ def main(argv=None):
                             threads=args.threads, n_train=args.n_train, n_test=args.n_test,
                             model=args.model, flatten=args.flatten,
                             masking_checks=args.masking_checks, quiet=args.quiet,
-                            protect_classes=args.protect_classes, options=options)
+                            protect_classes=args.protect_classes, options=options,
+                            norm=args.norm, train_eps=args.train_eps)
     except (ReportOptionError, FileNotFoundError) as exc:
         report_parser.error(str(exc))
     print(result.summary_text())

@@ -42,7 +42,7 @@ def masking_checks(model, X, y, eps, ctx, *, differentiable):
                            "attacks with gradient-free ones"}
     if eps <= 0:
         return {"findings": [], "seconds": 0.0, "skipped": "eps is 0"}
-    box = {"clip_min": ctx.clip_min, "clip_max": ctx.clip_max}
+    box = {"clip_min": ctx.clip_min, "clip_max": ctx.clip_max, "norm": ctx.norm}
     tic = time.perf_counter()
     findings = check_gradient_masking(
         model, X, y, eps=eps, attack=APGD(n_iter=50, loss="ce", **box),

@@ -10,7 +10,8 @@ import numpy as np
 __all__ = ["DEFAULT_PROTECTED", "ReportOptionError", "DEFENSES", "DEFAULT_DEFENSES", "DEFENSE_PARAMS", "DEFAULT_EPS_GRID",
            "DEFAULT_EPOCHS", "DEFAULT_ATTACKS", "DEFAULT_THREADS", "DATASETS",
            "FASHION_MNIST_SIZES", "BASELINE", "CLEAN", "split_names", "check_eps", "eps_grid",
-           "check_count"]
+           "check_count", "NORMS", "DEFAULT_EPS", "DEFAULT_L2_EPS_GRID", "check_norm",
+           "default_eps", "default_eps_grid"]
 
 #: Defense names of ``--defenses``, in report order, and their estimator classes
 #: (``--defenses all`` runs every one).
@@ -49,6 +50,16 @@ DEFAULT_ATTACKS = ("fgsm", "pgd", "apgd")
 
 #: Radii of the accuracy-against-eps curves, for images in [0, 1].
 DEFAULT_EPS_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+
+#: ``--norm`` choices: the Linf and the L2 ball, for training and attacks.
+NORMS = ("inf", "2")
+
+#: ``--eps`` when not given, per norm (pixels in [0, 1]; an 8x8 digit has
+#: L2 norm about 4, and the L2 ball of radius 0.8 holds the Linf ball of 0.1).
+DEFAULT_EPS = {"inf": 0.1, "2": 1.0}
+
+#: Radii of the curves under ``--norm 2`` when ``--eps-grid`` is not given.
+DEFAULT_L2_EPS_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
 
 #: ``max_epochs`` of the default run. On digits at eps 0.1 every defense then
 #: ends 21-23 points of PGD-20 accuracy above the baseline (15 epochs: 25; 20:
@@ -126,3 +137,24 @@ def check_count(value, what, minimum):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ReportOptionError(f"{what}={value!r}: expected an integer >= {minimum}.")
     return int(value)
+
+
+def check_norm(value):
+    """``"inf"`` or ``"2"`` from the spellings robustsk accepts (inf, linf, 2, l2)."""
+    text = str(value).strip().lower()
+    if text in ("inf", "linf", "l_inf", "infinity"):
+        return "inf"
+    if text in ("2", "2.0", "l2", "l_2"):
+        return "2"
+    raise ReportOptionError(f"--norm {value!r}: expected inf (the Linf ball) or 2 (the L2 "
+                            "ball).")
+
+
+def default_eps(norm):
+    """``--eps`` when it is not given: 0.1 for Linf, 1.0 for L2."""
+    return DEFAULT_EPS[check_norm(norm)]
+
+
+def default_eps_grid(norm):
+    """The curves' radii when ``--eps-grid`` is not given."""
+    return DEFAULT_EPS_GRID if check_norm(norm) == "inf" else DEFAULT_L2_EPS_GRID

@@ -89,8 +89,12 @@ per_class_path : Path
             table[column] = cells
         table = table.rename(columns={"fit_seconds": "fit [s]"})
         table.index.name = None
+        ball = "L2 " if self.info.get("norm") == "2" else ""
+        train_eps = self.info.get("train_eps")
+        trained = "" if train_eps is None or train_eps == self.eps else \
+            f" (defenses trained at eps={train_eps:g})"
         return (f"accuracy [95% Wilson interval] on {int(self.results['n_test'].iloc[0])} test "
-                f"images, attacks at eps={self.eps:g}\n" + table.to_string())
+                f"images, attacks at {ball}eps={self.eps:g}{trained}\n" + table.to_string())
 
     def summary_text(self):
         """Everything the command prints: table, notes, masking findings, McNemar table."""

@@ -14,6 +14,7 @@ from .attacks import (
     check_available,
     plan_attacks,
 )
+from .cost import WARN_SECONDS, estimate_cost, time_unit
 from .data import describe_split, load_report_data
 from .masking import MASKING_SETTINGS, masking_checks
 from .model import check_model_input, is_differentiable, load_model, model_name
@@ -24,13 +25,15 @@ from .options import (
     DEFAULT_ATTACKS,
     DEFAULT_DEFENSES,
     DEFAULT_EPOCHS,
-    DEFAULT_EPS_GRID,
     DEFAULT_PROTECTED,
     DEFENSE_PARAMS,
     DEFENSES,
     ReportOptionError,
     check_count,
     check_eps,
+    check_norm,
+    default_eps,
+    default_eps_grid,
     split_names,
 )
 from .options import eps_grid as parse_eps_grid
@@ -41,20 +44,24 @@ from .stats import mcnemar_vs_baseline, per_class_frame, per_example_frame, resu
 __all__ = ["run_report"]
 
 
-def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses=None,
+def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
                attacks=None, epochs=DEFAULT_EPOCHS, device="cpu", output="robustsk_report",
                seed=0, threads=None, n_train=None, n_test=None, model=None, flatten=False,
                masking_checks=True, quiet=True, protect_classes=DEFAULT_PROTECTED,
-               options=None):
+               options=None, norm="inf", train_eps=None, estimate=True):
     """Train each defense (or load ``model``), attack it over a grid of radii, write the report.
 
     Parameters
     ----------
     dataset : {"digits", "fashion-mnist"}, default="digits"
-    eps : float, default=0.1
-        Linf radius of training, and of the attacks in the summary table.
-    eps_grid : str or sequence of float, default=DEFAULT_EPS_GRID
-        Radii of the curves (a comma list or numbers); ``eps`` is added if absent.
+    eps : float, default=None
+        Radius of the attacks in the summary table, the McNemar tests and the
+        masking checks, and of training unless ``train_eps`` is given. None:
+        0.1 for ``norm="inf"``, 1.0 for ``norm="2"``.
+    eps_grid : str or sequence of float, default=None
+        Radii of the curves (a comma list or numbers); ``eps`` is added if
+        absent. None: :data:`~robustsk.report.options.DEFAULT_EPS_GRID` (Linf)
+        or :data:`~robustsk.report.options.DEFAULT_L2_EPS_GRID` (L2).
     defenses : str or sequence of str, default=None
         Names from :data:`~robustsk.report.DEFENSES`, or "all"; None means
         :data:`~robustsk.report.options.DEFAULT_DEFENSES`. Not with ``model``.
@@ -87,6 +94,14 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
         Labels the ``cost-sensitive`` defense protects (a comma list or labels).
     options : dict, default=None
         Recorded in ``report.json`` as the command-line options.
+    norm : {"inf", "2"}, default="inf"
+        The ball of training and of every attack (``--norm``).
+    train_eps : float, default=None
+        Training radius of the defenses (``--train-eps``); None: ``eps``.
+    estimate : bool, default=True
+        Time one batch and print the run's estimated cost before it starts
+        (on stdout; a warning on stderr when above
+        :data:`~robustsk.report.cost.WARN_SECONDS`).
 
     Returns
     -------
@@ -114,8 +129,10 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
     if dataset not in DATASETS:
         raise ReportOptionError(f"unknown dataset {dataset!r}: expected one of "
                                 f"{', '.join(DATASETS)}.")
-    eps = check_eps(eps, "eps")
-    grid = parse_eps_grid(eps_grid, eps)
+    norm = check_norm(norm)
+    eps = check_eps(default_eps(norm) if eps is None else eps, "eps")
+    train_eps = eps if train_eps is None else check_eps(train_eps, "train_eps")
+    grid = parse_eps_grid(default_eps_grid(norm) if eps_grid is None else eps_grid, eps)
     if model is not None and defenses is not None:
         raise ReportOptionError("--model evaluates your own classifier and --defenses trains "
                                 "the library's: give one of them.")
@@ -147,9 +164,13 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
         torch.set_num_threads(threads)
     used_threads = torch.get_num_threads()
     try:
+        if estimate:
+            _print_estimate(fitted, defense_names, attack_names, X_train, y_train, X_test,
+                            epochs=epochs, grid=grid, device=device, masking=masking_checks)
         run = _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
                             y_test, eps=eps, grid=grid, epochs=epochs, seed=seed, device=device,
-                            masking=masking_checks, quiet=quiet, protected=protected)
+                            masking=masking_checks, quiet=quiet, protected=protected,
+                            norm=norm, train_eps=train_eps)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -168,16 +189,19 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
     per_example.to_csv(paths["per_example_path"], index=False)
     per_class.to_csv(paths["per_class_path"], index=False)
     mcnemar.to_csv(paths["mcnemar_path"], index=False)
-    what = f"{run['models'][0]} (--model)" if fitted is not None else f"{epochs} epochs"
+    what = f"{run['models'][0]} (--model)" if fitted is not None else \
+        f"trained at eps {train_eps:g}, {epochs} epochs"
     plot_curves(results, labels, paths["plot_path"], eps,
-                f"{dataset}: accuracy on {len(y_test)} test images (dotted: eps {eps:g}, "
-                f"{what})")
+                f"{dataset}: {len(y_test)} test images ({what}; dotted: eps {eps:g}"
+                + (", dashed: training eps)" if fitted is None and train_eps != eps else ")"),
+                norm=norm, train_eps=None if fitted is not None else train_eps)
     info = {
         "versions": versions(), "seed": seed, "torch_threads": used_threads, "device": device,
         "dataset": {"name": dataset, "n_train": 0 if fitted is not None else int(len(y_train)),
                     "n_test": int(len(y_test)), "input_shape": list(X_test.shape[1:]),
                     "flatten": bool(flatten), "split": describe_split(dataset)},
-        "eps": eps, "eps_grid": grid,
+        "eps": eps, "eps_grid": grid, "norm": norm,
+        "train_eps": None if fitted is not None else train_eps,
         "model": None if fitted is None else {"path": str(model) if isinstance(
             model, (str, Path)) else None, "class": type(fitted).__name__,
             "differentiable": run["differentiable"][run["models"][0]]},
@@ -190,7 +214,8 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
         "mcnemar_vs_baseline": {"baseline": BASELINE, "test": "exact McNemar",
                                 "adjustment": "Holm over all rows", "alpha": 0.05},
         "options": jsonable(options if options is not None else {
-            "dataset": dataset, "eps": eps, "eps_grid": grid, "defenses": defense_names,
+            "dataset": dataset, "eps": eps, "eps_grid": grid, "norm": norm,
+            "train_eps": train_eps, "defenses": defense_names,
             "attacks": attack_names, "epochs": epochs, "device": device,
             "output": str(output), "seed": seed, "threads": threads, "n_train": n_train,
             "n_test": n_test, "model": None if model is None else str(model),
@@ -228,14 +253,33 @@ def _protected(value, y_train):
     return out
 
 
+def _print_estimate(fitted, defense_names, attack_names, X_train, y_train, X_test, *, epochs,
+                    grid, device, masking):
+    """Time one batch, print the estimated cost, warn on stderr when it is long."""
+    n_classes = len(getattr(fitted, "classes_", np.unique(y_train)))
+    unit = time_unit(X_test if fitted is not None else X_train, n_classes, device=device)
+    cost = estimate_cost(unit, defenses=defense_names, attacks=attack_names,
+                         n_train=0 if fitted is not None else len(X_train), n_test=len(X_test),
+                         epochs=epochs, n_radii=sum(r > 0 for r in grid),
+                         n_classes=n_classes, masking=masking)
+    print(cost.text(), flush=True)
+    if cost.total > WARN_SECONDS:
+        print(f"warning: this run may take about {cost.total / 60:.0f} minutes. For a quicker "
+              "one lower --epochs, --n-train or --n-test, or give fewer --defenses, --attacks "
+              "or --eps-grid radii (Ctrl-C stops it).", file=sys.stderr, flush=True)
+    return cost
+
+
 def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test, y_test, *,
-                  eps, grid, epochs, seed, device, masking, quiet, protected=None):
+                  eps, grid, epochs, seed, device, masking, quiet, protected=None, norm="inf",
+                  train_eps=None):
     """Fit or take each model, attack it, and collect per-example correctness."""
     from tqdm import tqdm
     cells, fit_seconds, params, checks, notes, differentiable = [], {}, {}, {}, [], {}
     n_classes = len(getattr(fitted, "classes_", np.unique(y_train if fitted is None
                                                            else y_test)))
-    ctx = AttackContext(seed=seed, n_classes=n_classes, input_shape=tuple(X_test.shape[1:]))
+    ctx = AttackContext(seed=seed, n_classes=n_classes, input_shape=tuple(X_test.shape[1:]),
+                        norm=norm)
     names = defense_names or [model_name(fitted)]
     overall = tqdm(names, desc="report", unit="model", disable=quiet, file=sys.stderr,
                    position=0)
@@ -245,8 +289,9 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
         if fitted is None:
             with tqdm(total=epochs, desc=f"  fit {name}", unit="epoch", leave=False,
                       disable=quiet, file=sys.stderr, position=1) as bar:
-                clf, params[name] = _make_defense(name, eps=eps, epochs=epochs, seed=seed,
-                                                  device=device, bar=bar, protected=protected)
+                clf, params[name] = _make_defense(
+                    name, eps=eps if train_eps is None else train_eps, epochs=epochs, seed=seed,
+                    device=device, bar=bar, protected=protected, norm=norm)
                 tic = time.perf_counter()
                 clf.fit(X_train, y_train)
                 fit_seconds[name] = time.perf_counter() - tic
@@ -255,7 +300,7 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
         differentiable[name] = fitted is None or is_differentiable(clf)
         planned, plan_notes = plan_attacks(attack_names, n_classes=n_classes,
                                            differentiable=differentiable[name],
-                                           model_name=name)
+                                           model_name=name, norm=norm)
         notes += [note for note in plan_notes if note not in notes]
         correct = np.asarray(clf.predict(X_test)) == y_test
         cells.append((name, CLEAN, 0.0, correct))
@@ -273,11 +318,11 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
             "differentiable": differentiable}
 
 
-def _make_defense(name, *, eps, epochs, seed, device, bar, protected=None):
+def _make_defense(name, *, eps, epochs, seed, device, bar, protected=None, norm="inf"):
     from .. import criteria, defenses
     cls = getattr(defenses, DEFENSES[name])
-    params = dict(eps=eps, clip_min=0.0, clip_max=1.0, max_epochs=epochs, random_state=seed,
-                  device=device, **DEFENSE_PARAMS.get(name, {}))
+    params = dict(eps=eps, norm=norm, clip_min=0.0, clip_max=1.0, max_epochs=epochs,
+                  random_state=seed, device=device, **DEFENSE_PARAMS.get(name, {}))
     if name == "cost-sensitive":
         params["protected_classes"] = protected
     kwargs = {k: getattr(criteria, v) if k == "criterion" else v for k, v in params.items()}

@@ -47,7 +47,10 @@ def test_logits_agree_with_predict(model, data, request):
     with torch.no_grad():
         logits = target.module(target.prepare_X(X_te))
     assert (model.classes_[logits.argmax(1).numpy()] == model.predict(X_te)).all()
-    assert target.threat_default("eps") is None and target.threat_default("random_state") is None
+    assert target.threat_default("eps") is None
+    # an unseeded attack inherits the model's integer random_state (None if it has none)
+    seed = getattr(model, "random_state", None)
+    assert target.threat_default("random_state") == (seed if isinstance(seed, int) else None)
 
 
 def test_binary_gradient_is_the_closed_form_logistic_gradient(binary):
