@@ -530,7 +530,8 @@ def evaluation_findings(setup, named, grid, per_eps, skip_fooled, tol=0.02,
 def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=None,
                            random_state=None, eot_iter=None, tol=0.02, large_eps_tol=0.05,
                            steps_factor=2, extra_restarts=1, large_eps=None,
-                           max_examples=200, batch_size=256, warn=True):
+                           max_examples=200, batch_size=256, warn=True,
+                           saturation_tol=SATURATION_TOL):
     """Run the gradient-masking checks and return what they found.
 
     The white-box ``attack`` is run on the correctly classified examples; then a
@@ -575,6 +576,10 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
     batch_size : int, default=256
     warn : bool, default=True
         Also issue each finding as a warning of its class.
+    saturation_tol : float, default=0.1
+        The saturated-CE check fires when the scale-invariant attacks fool
+        more than this fraction of the examples beyond what the cross-entropy
+        attacks fool (:class:`SaturatedCrossEntropyWarning`).
 
     Returns
     -------
@@ -625,7 +630,8 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
             fooled = setup.run(a, eps, pos, survivors, name=name).verified
             fooled_by[survivors[fooled]] = name
             survivors = survivors[~fooled]
-        findings.append(saturation_check(setup, white, eps, fooled_by, n_classes))
+        findings.append(saturation_check(setup, white, eps, fooled_by, n_classes,
+                                         tol=saturation_tol))
         if not all(is_gradient_free(a) for a in white.values()):
             left = survivors
             for pos, (name, a) in enumerate(white.items()):

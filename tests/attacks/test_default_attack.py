@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from robustsk.attacks import APGD, PGD, WorstCase, default_attack, scale_invariant_apgd
+from robustsk.attacks import APGD, PGD, WorstCase, default_attack
 from robustsk.metrics import make_adversarial_scorer
 
 # the default before it gained a scale-invariant stage: CE attacks only
@@ -84,6 +84,7 @@ def test_default_adapts_to_few_classes(fixture, loss, request, digits):
 
 
 def test_scale_invariant_apgd_choice():
+    from robustsk.attacks import scale_invariant_apgd
     assert scale_invariant_apgd(10, n_target_classes=3)[1].n_target_classes == 3
     assert scale_invariant_apgd(5)[1].n_target_classes == 4
     assert scale_invariant_apgd(None)[0] == "APGD-T"
