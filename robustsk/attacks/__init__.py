@@ -28,6 +28,7 @@ from .apgd import APGD, apgd, apgd_checkpoints, scale_invariant_apgd
 from .base import Attack, Threat
 from .cw import CarliniWagnerL2, carlini_wagner_l2
 from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
+from .fab import FAB, fab, project_onto_hyperplane
 from .fgsm import FGSM, fgsm
 from .fosc import fosc, fosc_pgd, fosc_values
 from .linear import LinearMinimalAttack, minimal_perturbation
@@ -42,7 +43,7 @@ from .worst_case import WorstCase
 
 __all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "FGSM", "fgsm", "PGD", "pgd",
            "RFGSM", "rfgsm", "APGD", "apgd", "apgd_checkpoints", "scale_invariant_apgd", "EarlyStoppedPGD",
-           "early_stopped_pgd", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
+           "early_stopped_pgd", "FAB", "fab", "project_onto_hyperplane", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
            "CarliniWagnerL2", "carlini_wagner_l2", "LinearMinimalAttack", "minimal_perturbation",
            "Spatial", "spatial", "spatial_transform", "fosc", "fosc_pgd", "fosc_values",
            # the building blocks of attacks and defenses
