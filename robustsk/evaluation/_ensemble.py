@@ -1,7 +1,7 @@
 """The attacks an evaluation runs: the AutoAttack-style ensemble and attack names."""
 from typing import Mapping
 
-from ..attacks import APGD, Attack, Square, scale_invariant_apgd
+from ..attacks import APGD, FAB, Attack, Square, scale_invariant_apgd
 
 __all__ = ["WORST", "ensemble", "gradient_free_attack", "attack_name", "named_attacks",
            "loss_kind", "SCALE_INVARIANT_LOSSES"]
@@ -53,20 +53,22 @@ def ensemble(n_classes, n_iter=100, n_queries=5000, n_target_classes=9):
     attacks[name] = attack
     if note is not None:
         notes.append(note)
+    attacks["FAB-T"] = FAB(n_iter=n_iter, targeted=True,
+                           n_target_classes=min(n_target_classes, n_classes - 1))
     attacks["Square"] = gradient_free_attack(n_queries)[0]
-    notes.append("Targeted FAB of the standard AutoAttack is not implemented in robustsk and "
-                 "is left out.")
     return attacks, notes
 
 
 def attack_name(attack):
-    """The name an attack is reported under (APGD-CE, APGD-T, PGD-20, Square, ...)."""
+    """The name an attack is reported under (APGD-CE, APGD-T, FAB-T, PGD-20, Square, ...)."""
     if isinstance(attack, APGD):
         loss = attack.loss.lower() if isinstance(attack.loss, str) else "custom"
         if loss == "dlr-targeted":
             return "APGD-T"
         tag = {"ce": "CE", "dlr": "DLR", "cw": "margin"}.get(loss, loss)
         return f"APGD-T-{tag}" if attack.targeted else f"APGD-{tag}"
+    if isinstance(attack, FAB):
+        return "FAB-T" if attack.targeted else "FAB"
     n_iter = getattr(attack, "n_iter", None)
     if type(attack).__name__ == "PGD" and n_iter is not None:
         return f"PGD-{n_iter}"
