@@ -18,6 +18,7 @@ in the norm, so one sort and a cumulative sum give the exact minimum.
 """
 import torch
 
+from ..params import Interval, Options
 from ._checks import check_positive_int, check_threat
 from ._primitives import Randomness, as_box, attack_context, clip_box
 from .base import Attack
@@ -333,6 +334,14 @@ class FAB(Attack):
     >>> bool(abs(X_adv - X[300:330]).max() <= 0.1 + 1e-6)
     True
     """
+
+    _parameter_constraints = {
+        "targeted": [Options(True, False)],
+        "n_target_classes": [Interval(int, 1, None)],
+        "alpha_max": [Interval(float, 0, 1)],
+        "eta": [Interval(float, 1, None)],
+        "beta": [Interval(float, 0, 1)],
+    }
 
     def __init__(self, eps=None, norm=None, n_iter=100, n_restarts=1, targeted=True,
                  n_target_classes=9, alpha_max=0.1, eta=1.05, beta=0.9, clip_min=None,

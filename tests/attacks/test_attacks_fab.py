@@ -121,7 +121,9 @@ def test_estimator_contract_and_strength(image_clf, image_data):
 
 def test_errors(image_clf, image_data):
     _, _, X, y = image_data
-    with pytest.raises(ValueError, match="alpha_max"):
+    with pytest.raises(ValueError, match="FAB got alpha_max=2.0: expected"):
         FAB(alpha_max=2.0).generate(image_clf, X[:5], y[:5])
+    with pytest.raises(ValueError, match="eta"):
+        fab(image_clf.module_, torch.as_tensor(X[:5]), torch.as_tensor(y[:5]), eps=0.1, eta=0.5)
     with pytest.raises(ValueError, match="without y_target"):
         FAB().generate(image_clf, X[:5], y[:5], y_target=y[:5])
