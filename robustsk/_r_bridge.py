@@ -131,13 +131,13 @@ def predict_proba(model, data, shape):
             "classes": _plain(model.classes_)}
 
 
-def _attack(name, eps, params):
+def _attack(name, eps, params, n_classes=None):
     from . import attacks
     key = str(name).lower()
     if key not in ATTACKS:
         raise ValueError(f"attack={name!r} is not known; expected one of {', '.join(ATTACKS)}.")
     if key == "default":
-        attack = attacks.default_attack()
+        attack = attacks.default_attack(n_classes)
         if eps is not None:
             attack.set_params(eps=float(eps))
         if params:
@@ -168,7 +168,7 @@ def score_adversarial(model, data, shape, labels, attack="pgd", eps=None, params
     radii = [None] if eps is None else [float(e) for e in _as_list(eps)]
     out = {k: [] for k in ("example_id", "eps", "attack", "clean_correct", "correct", "adv_pred")}
     for r in radii:
-        att = _attack(attack, r, params)
+        att = _attack(attack, r, params, len(getattr(model, "classes_", ())) or None)
         adv_pred = model.predict(att.generate(model, X, y))
         radius = float(model.eps) if r is None else r
         out["example_id"] += list(range(len(y)))

@@ -841,9 +841,11 @@ class RobustClassifier(NeuralNetClassifier):
         y : array-like of shape (n_samples,)
         attack : Attack, default=None
             None uses :func:`robustsk.attacks.default_attack` (PGD-20 from a
-            random start with step eps/4, then APGD-CE on the survivors) in this
-            estimator's own threat model; parameters left None in a given
-            attack inherit it too.
+            random start with step eps/4 and 3 restarts, then APGD-CE, then a
+            scale-invariant targeted APGD-DLR, each on the survivors of the
+            previous ones, so that logits scaled by a large constant cannot
+            hide adversarial examples) in this estimator's own threat model;
+            parameters left None in a given attack inherit it too.
         per_class : bool, default=False
             If True, return the robust accuracy of each class's examples.
 

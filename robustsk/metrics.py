@@ -19,7 +19,10 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     attack : Attack, default=None
-        None uses :func:`robustsk.attacks.default_attack`. Parameters left None
+        None uses :func:`robustsk.attacks.default_attack` for the estimator's
+        number of classes: PGD-20 with 3 restarts, APGD-CE, then a
+        scale-invariant APGD (targeted DLR) on the survivors, so that logits
+        multiplied by a large constant do not fool it. Parameters left None
         (``eps``, ``norm``, ``clip_min``, ``clip_max``, ``random_state``) inherit
         the estimator's threat model.
     per_class : bool, default=False
@@ -45,9 +48,10 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     >>> per_class.index.tolist() == sorted(set(y[:50]))
     True
     """
-    from .attacks import default_attack
+    from .attacks import as_target, default_attack
     if attack is None:
-        attack = default_attack()
+        classes = getattr(as_target(estimator).estimator, "classes_", None)
+        attack = default_attack(None if classes is None else len(classes))
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robustsk Attack (e.g. PGD(eps=0.1)); got "
                         f"{type(attack).__name__}.")
@@ -92,8 +96,11 @@ def make_adversarial_scorer(attack=None):
     Parameters
     ----------
     attack : Attack, default=None
-        None uses :func:`robustsk.attacks.default_attack`. Parameters left None
-        inherit each candidate estimator's own threat model.
+        None uses :func:`robustsk.attacks.default_attack` for each candidate's
+        number of classes (PGD-20 with 3 restarts, APGD-CE, then targeted
+        APGD-DLR on the survivors: scale-invariant, so a model with saturated
+        logits does not look robust). Parameters left None inherit each
+        candidate estimator's own threat model.
 
     Returns
     -------

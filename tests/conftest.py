@@ -54,3 +54,44 @@ def _keep_library_path():
         os.environ.pop("LD_LIBRARY_PATH", None)
     else:
         os.environ["LD_LIBRARY_PATH"] = saved
+
+
+class PerExample(torch.nn.Module):
+    """Runs the wrapped network on one example at a time.
+
+    A batched forward pass does not round like a lone one: BLAS and oneDNN
+    pick their blocking (and so the order of float sums) by batch size and
+    CPU (AVX2, AVX-512). An attack whose gradient has a near-zero component
+    (KL to the clean prediction at a 0.001-scale start, a saturated loss)
+    can then take another sign step for an example attacked alone than for
+    the same example in a batch. The attacks promise that an example's result
+    does not depend on the *other examples* (its random stream, early
+    stopping, the rows attacked); behind this wrapper every example follows
+    the same arithmetic alone or in any batch, so tests of that promise can
+    compare bit for bit on any machine.
+    """
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        if len(x) <= 1:
+            return self.net(x)
+        return torch.cat([self.net(x[i:i + 1]) for i in range(len(x))])
+
+
+def _per_example(model):
+    import copy
+    if isinstance(model, torch.nn.Module):
+        return PerExample(model)
+    exact = copy.deepcopy(model)
+    exact.module_ = PerExample(exact.module_)
+    return exact
+
+
+@pytest.fixture(scope="session")
+def per_example():
+    """``per_example(module_or_fitted_estimator)``: a copy whose forward pass runs
+    example by example (:class:`PerExample`), for bit-exact batch comparisons."""
+    return _per_example

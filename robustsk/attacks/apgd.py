@@ -26,7 +26,7 @@ from ._target import as_target
 from .base import Attack
 from .losses import NEEDS_CLEAN, _need_classes, dlr, get_loss, objective, targeted_dlr
 
-__all__ = ["apgd", "APGD", "apgd_checkpoints", "halve_step"]
+__all__ = ["apgd", "APGD", "apgd_checkpoints", "halve_step", "scale_invariant_apgd"]
 
 
 def apgd_checkpoints(n_iter):
@@ -368,3 +368,69 @@ class APGD(Attack):
                     n_restarts=self.n_restarts, loss=self.loss, targeted=self.targeted,
                     y_target=y_target, n_target_classes=self.n_target_classes, rho=self.rho,
                     clip_min=threat.clip_min, clip_max=threat.clip_max, random_state=rng)
+
+
+def scale_invariant_apgd(n_classes=None, *, n_iter=100, n_target_classes=9):
+    """APGD with the strongest scale-invariant loss a model of ``n_classes`` supports.
+
+    Cross-entropy saturates when the logits are large (multiplied by a
+    constant, as defensive distillation does by accident): its input gradient
+    underflows to zero and a CE attack reports a robustness that is not there.
+    The DLR losses of AutoAttack are ratios of logit differences, unchanged
+    when the logits are scaled or shifted, and the margin loss is a difference
+    of logits whose gradient never underflows; APGD's steps (the gradient's
+    sign or direction) and its step-size rule (comparisons of losses) are then
+    unchanged by the scale too.
+
+    ======================  =================================================
+    classes                  attack
+    ======================  =================================================
+    4 or more (or None)      targeted APGD-DLR (``loss="dlr-targeted"``) on the
+                             ``min(n_target_classes, n_classes - 1)`` most likely
+                             other classes
+    3                        APGD-DLR (the targeted DLR needs 4 classes)
+    2                        APGD with the margin loss (DLR needs 3)
+    ======================  =================================================
+
+    Parameters
+    ----------
+    n_classes : int or None, default=None
+        The attacked model's number of classes; None assumes at least 4.
+    n_iter : int, default=100
+        Iterations of each APGD run.
+    n_target_classes : int, default=9
+        Target classes of the targeted version.
+
+    Returns
+    -------
+    name : str
+        ``"APGD-T"``, ``"APGD-DLR"`` or ``"APGD-margin"``.
+    attack : APGD
+    note : str or None
+        The substitution made for fewer than 4 classes, None otherwise.
+
+    References
+    ----------
+    .. [1] Croce, F. and Hein, M. "Reliable evaluation of adversarial robustness
+       with an ensemble of diverse parameter-free attacks." ICML, 2020.
+
+    Examples
+    --------
+    >>> name, attack, note = scale_invariant_apgd(10, n_iter=20, n_target_classes=3)
+    >>> name, attack.loss, attack.n_target_classes, note
+    ('APGD-T', 'dlr-targeted', 3, None)
+    >>> scale_invariant_apgd(2)[0]
+    'APGD-margin'
+    """
+    if n_classes is None or n_classes >= 4:
+        n_targets = n_target_classes if n_classes is None else min(n_target_classes,
+                                                                   n_classes - 1)
+        return "APGD-T", APGD(n_iter=n_iter, loss="dlr-targeted",
+                              n_target_classes=n_targets), None
+    if n_classes == 3:
+        return "APGD-DLR", APGD(n_iter=n_iter, loss="dlr"), (
+            "The targeted DLR loss needs 4 classes and the model has 3: untargeted "
+            "APGD-DLR replaces targeted APGD-DLR.")
+    return "APGD-margin", APGD(n_iter=n_iter, loss="margin"), (
+        f"The DLR loss needs 3 classes and the model has {n_classes}: APGD with "
+        "the margin (Carlini-Wagner) loss replaces targeted APGD-DLR.")

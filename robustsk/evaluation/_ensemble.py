@@ -1,12 +1,35 @@
 """The attacks an evaluation runs: the AutoAttack-style ensemble and attack names."""
 from typing import Mapping
 
-from ..attacks import APGD, Attack, Square
+from ..attacks import APGD, FAB, Attack, Square, scale_invariant_apgd
 
-__all__ = ["WORST", "ensemble", "gradient_free_attack", "attack_name", "named_attacks"]
+__all__ = ["WORST", "ensemble", "gradient_free_attack", "attack_name", "named_attacks",
+           "loss_kind", "SCALE_INVARIANT_LOSSES"]
 
 #: the name of the per-example worst case over the attacks
 WORST = "worst-case"
+
+#: losses unchanged (up to a positive factor) when the logits are scaled or shifted
+SCALE_INVARIANT_LOSSES = ("dlr", "dlr-targeted", "margin", "cw")
+
+
+def loss_kind(attack):
+    """``"ce"``, ``"scale-invariant"`` or None: the kind of loss a gradient attack follows.
+
+    An attack whose ``loss`` parameter is ``"ce"`` follows cross-entropy,
+    whose gradient underflows when the logits are large; DLR, targeted DLR
+    and margin losses are scale-invariant. Anything else (a custom or KL loss,
+    a gradient-free or composite attack) is None.
+    """
+    if getattr(attack, "gradient_free", False):
+        return None
+    loss = attack.get_params(deep=False).get("loss") if hasattr(attack, "get_params") else None
+    if not isinstance(loss, str):
+        return None
+    loss = loss.lower()
+    if loss == "ce":
+        return "ce"
+    return "scale-invariant" if loss in SCALE_INVARIANT_LOSSES else None
 
 
 def gradient_free_attack(n_queries=1000):
@@ -25,31 +48,27 @@ def ensemble(n_classes, n_iter=100, n_queries=5000, n_target_classes=9):
     """The AutoAttack-style ensemble by name, and the notes on substitutions made."""
     notes = []
     attacks = {"APGD-CE": APGD(n_iter=n_iter, loss="ce")}
-    if n_classes >= 4:
-        attacks["APGD-T"] = APGD(n_iter=n_iter, loss="dlr-targeted",
-                                 n_target_classes=min(n_target_classes, n_classes - 1))
-    elif n_classes == 3:
-        attacks["APGD-DLR"] = APGD(n_iter=n_iter, loss="dlr")
-        notes.append("The targeted DLR loss needs 4 classes and the model has 3: untargeted "
-                     "APGD-DLR replaces targeted APGD-DLR.")
-    else:
-        attacks["APGD-margin"] = APGD(n_iter=n_iter, loss="margin")
-        notes.append(f"The DLR loss needs 3 classes and the model has {n_classes}: APGD with "
-                     "the margin (Carlini-Wagner) loss replaces targeted APGD-DLR.")
+    name, attack, note = scale_invariant_apgd(n_classes, n_iter=n_iter,
+                                              n_target_classes=n_target_classes)
+    attacks[name] = attack
+    if note is not None:
+        notes.append(note)
+    attacks["FAB-T"] = FAB(n_iter=n_iter, targeted=True,
+                           n_target_classes=min(n_target_classes, n_classes - 1))
     attacks["Square"] = gradient_free_attack(n_queries)[0]
-    notes.append("Targeted FAB of the standard AutoAttack is not implemented in robustsk and "
-                 "is left out.")
     return attacks, notes
 
 
 def attack_name(attack):
-    """The name an attack is reported under (APGD-CE, APGD-T, PGD-20, Square, ...)."""
+    """The name an attack is reported under (APGD-CE, APGD-T, FAB-T, PGD-20, Square, ...)."""
     if isinstance(attack, APGD):
         loss = attack.loss.lower() if isinstance(attack.loss, str) else "custom"
         if loss == "dlr-targeted":
             return "APGD-T"
         tag = {"ce": "CE", "dlr": "DLR", "cw": "margin"}.get(loss, loss)
         return f"APGD-T-{tag}" if attack.targeted else f"APGD-{tag}"
+    if isinstance(attack, FAB):
+        return "FAB-T" if attack.targeted else "FAB"
     n_iter = getattr(attack, "n_iter", None)
     if type(attack).__name__ == "PGD" and n_iter is not None:
         return f"PGD-{n_iter}"

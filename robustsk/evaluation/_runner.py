@@ -22,6 +22,7 @@ import torch
 
 from ..attacks import (
     APGD,
+    FAB,
     Attack,
     ScoreAttack,
     ThreatDefaults,
@@ -108,6 +109,9 @@ def query_budget(attack, n_classes, eot_iter=1):
     if isinstance(attack, APGD):
         targets = min(p["n_target_classes"], n_classes - 1) if attack._is_targeted() else 1
         budget = 1 + p["n_restarts"] * targets * (p["n_iter"] + 1)
+    elif isinstance(attack, FAB):  # a gradient and a prediction per step
+        targets = min(p["n_target_classes"], n_classes - 1) if p["targeted"] else 1
+        budget = 1 + p["n_restarts"] * targets * 2 * p["n_iter"]
     elif "n_samples" in p and "n_iter" in p:  # SPSA: two points per sample and step
         budget = 1 + p["n_iter"] * 2 * p["n_samples"]
     elif "n_queries" in p:

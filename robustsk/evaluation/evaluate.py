@@ -136,23 +136,25 @@ def _eps_grid(estimator, eps):
 
 # -------------------------------------------------------------------- attacks
 def autoattack_ensemble(n_classes, *, n_iter=100, n_queries=5000, n_target_classes=9):
-    """The default ensemble: APGD-CE, targeted APGD-DLR and Square, as in AutoAttack.
+    """The default ensemble: APGD-CE, targeted APGD-DLR, targeted FAB and Square,
+    as in AutoAttack's standard version.
 
     For models with few classes the DLR attack is replaced: untargeted APGD-DLR
     for 3 classes (the targeted DLR loss needs 4), APGD with the margin loss
-    for 2 (DLR needs 3). Targeted FAB is not included. When
-    ``robustsk.attacks.Square`` is unavailable a Square-style random search
-    stands in for it.
+    for 2 (DLR needs 3). FAB-T (:class:`robustsk.attacks.FAB`, minimum-norm,
+    targeted at the ``min(n_target_classes, n_classes - 1)`` most likely other
+    classes) counts an example fooled when the closest adversarial example it
+    finds lies within ``eps``.
 
     Parameters
     ----------
     n_classes : int
     n_iter : int, default=100
-        Iterations of each APGD run.
+        Iterations of each APGD and FAB run.
     n_queries : int, default=5000
         Queries of the gradient-free attack.
     n_target_classes : int, default=9
-        Target classes of targeted APGD-DLR (at most ``n_classes - 1``).
+        Target classes of targeted APGD-DLR and FAB-T (at most ``n_classes - 1``).
 
     Returns
     -------
@@ -165,11 +167,13 @@ def autoattack_ensemble(n_classes, *, n_iter=100, n_queries=5000, n_target_class
        with an ensemble of diverse parameter-free attacks." ICML, 2020.
     .. [2] Andriushchenko, M. et al. "Square Attack: a query-efficient black-box
        adversarial attack via random search." ECCV, 2020.
+    .. [3] Croce, F. and Hein, M. "Minimally distorted Adversarial Examples with
+       a Fast Adaptive Boundary Attack." ICML, 2020.
 
     Examples
     --------
-    >>> list(autoattack_ensemble(10, n_iter=20))[:2]
-    ['APGD-CE', 'APGD-T']
+    >>> list(autoattack_ensemble(10, n_iter=20))
+    ['APGD-CE', 'APGD-T', 'FAB-T', 'Square']
     >>> list(autoattack_ensemble(2))[1]
     'APGD-margin'
     """
@@ -233,8 +237,8 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
     attacks : Attack, list or dict of Attack, default=None
         Run in this order (put gradient-free attacks last: then any example
         they fool beat the gradient attacks). None: :func:`autoattack_ensemble`
-        (APGD-CE, targeted APGD-DLR, Square; substitutes for few classes are
-        listed in ``notes``). Dict keys name the attacks. Each attack's ``eps``
+        (APGD-CE, targeted APGD-DLR, targeted FAB, Square; substitutes for few
+        classes are listed in ``notes``). Dict keys name the attacks. Each attack's ``eps``
         is replaced by the evaluated radius; a ``random_state`` left None is
         derived from ``random_state`` and the attack's position.
     eps : float or list of float, default=None
@@ -248,7 +252,12 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
         1 otherwise.
     check_masking : bool, default=True
         Run the gradient-masking checks (:func:`check_gradient_masking`'s
-        symptoms), issue their warnings and store them in ``findings``.
+        symptoms), issue their warnings and store them in ``findings``. One
+        of them compares the cross-entropy attacks with the scale-invariant
+        ones (DLR, targeted DLR, margin): a
+        :class:`~robustsk.evaluation.SaturatedCrossEntropyWarning` when the
+        latter fool more than 10% of all examples beyond the former (logits
+        scaled up, a saturated softmax: cross-entropy gradients vanish).
     skip_fooled : bool, default=True
         Attack only the examples no earlier attack fooled. False attacks every
         correctly classified example with every attack (each attack's own

@@ -14,6 +14,8 @@ warning                         fires when
 ``ZeroGradientWarning``           input gradients are zero, NaN or vanishing
 ``RandomizedModelWarning``        two predictions on one input differ
 ``SoftmaxOutputWarning``          the module outputs probabilities, not logits
+``SaturatedCrossEntropyWarning``  a scale-invariant attack (DLR, margin) fools
+                                  many more examples than the CE attacks
 =============================  ===============================================
 
 Each is a :class:`GradientMaskingWarning` (a ``UserWarning``); their
@@ -36,17 +38,22 @@ from ..attacks import (
     attack_context,
     check_threat,
     derive_seed,
+    scale_invariant_apgd,
     seed_from_random_state,
 )
-from ._ensemble import ensemble, gradient_free_attack, named_attacks
+from ._ensemble import ensemble, gradient_free_attack, loss_kind, named_attacks
 from ._inputs import check_data, check_estimator
 from ._models import EOTModule, is_randomized
 from ._runner import configure, differentiable_target, is_gradient_free, run_attack
 
 __all__ = ["GradientMaskingWarning", "BlackBoxBeatsWhiteBoxWarning", "MoreStepsHelpWarning",
            "LargeEpsWarning", "ZeroGradientWarning", "RandomizedModelWarning",
-           "SoftmaxOutputWarning", "MaskingFinding", "check_gradient_masking",
-           "gradient_free_attack"]
+           "SoftmaxOutputWarning", "SaturatedCrossEntropyWarning", "MaskingFinding",
+           "check_gradient_masking", "gradient_free_attack", "SATURATION_TOL"]
+
+#: the saturated-CE check fires when scale-invariant attacks fool more than this
+#: fraction of all examples that the cross-entropy attacks could not
+SATURATION_TOL = 0.1
 
 
 class GradientMaskingWarning(UserWarning):
@@ -128,6 +135,26 @@ class SoftmaxOutputWarning(GradientMaskingWarning, _base.SoftmaxOutputWarning):
     function whose gradients vanish, and cross-entropy is applied twice.
     Fix: remove the final softmax so the module returns logits. It is also a
     :class:`robustsk.base.SoftmaxOutputWarning`, so filters on that still apply.
+    """
+
+
+class SaturatedCrossEntropyWarning(GradientMaskingWarning):
+    """A scale-invariant attack fooled many examples the cross-entropy attacks could not.
+
+    It fires when the examples fooled by a DLR, targeted-DLR or margin attack
+    and by no cross-entropy attack are more than :data:`SATURATION_TOL` (10%)
+    of all examples: robust accuracy under the CE attacks alone is then
+    overstated by more than 10 points. (AutoAttack reports the worst case over
+    both but does not flag this.)
+
+    Cause: the logits are large (multiplied by a constant, as defensive
+    distillation or a temperature does; a softmax or other saturating last
+    layer), so the softmax saturates and the gradient of cross-entropy
+    underflows to zero; the decision function is unchanged. Fix: report robust
+    accuracy under scale-invariant attacks (``evaluate_robustness``'s default
+    ensemble and ``score_adversarial``'s default attack include one), never
+    under CE attacks alone; for training or model selection, use a margin or
+    DLR loss, or divide the logits by a temperature before the loss.
     """
 
 
@@ -263,6 +290,67 @@ def black_box_finding(n_beaten, n, eps, names, tol):
                     f"{n_beaten} of {n} examples (accuracy {frac:.1%} lower) that the gradient attacks "
                     "could not: the gradients are uninformative (gradient masking).",
                     frac, tol, eps=eps, n_beaten=n_beaten, n=n, attacks=tuple(names))
+
+
+def saturation_finding(n_gap, n, eps, ce_names, invariant_names, tol=SATURATION_TOL):
+    """The :class:`SaturatedCrossEntropyWarning` finding, or None below ``tol``.
+
+    Parameters
+    ----------
+    n_gap : int
+        Examples fooled by a scale-invariant attack and by no CE attack.
+    n : int
+        All examples.
+    """
+    frac = n_gap / max(n, 1)
+    if frac <= tol:
+        return None
+    return _finding(SaturatedCrossEntropyWarning,
+                    f"At eps={eps:g} the scale-invariant attacks ({', '.join(invariant_names)}) "
+                    f"fooled {n_gap} of {n} examples (accuracy {frac:.1%} lower) that the "
+                    f"cross-entropy attacks ({', '.join(ce_names)}) could not: cross-entropy "
+                    "saturates on this model (large or scaled logits, a softmax output). "
+                    "Report accuracy under DLR/margin attacks, never CE alone.",
+                    frac, tol, eps=eps, n_gap=n_gap, n=n, ce_attacks=tuple(ce_names),
+                    invariant_attacks=tuple(invariant_names))
+
+
+def saturation_check(setup, named, eps, fooled_by, n_classes, key=70, tol=SATURATION_TOL):
+    """Compare the CE and the scale-invariant attacks of ``named`` at ``eps``.
+
+    ``fooled_by`` gives, per row, the name of the first attack (in the order of
+    ``named``) that fooled it, or None. When every scale-invariant attack ran
+    after every CE attack, the rows first fooled by a scale-invariant attack
+    are exactly those no CE attack fooled. Otherwise the CE attacks are run
+    again on the rows the scale-invariant ones fooled; and when ``named`` has
+    no scale-invariant attack, :func:`~robustsk.attacks.scale_invariant_apgd`
+    (20 iterations, 3 targets) runs on what the CE attacks left.
+
+    Returns
+    -------
+    finding : MaskingFinding or None
+    """
+    order = list(named)
+    ce = [k for k in order if loss_kind(named[k]) == "ce"]
+    invariant = [k for k in order if loss_kind(named[k]) == "scale-invariant"]
+    if not ce or setup.target is None:
+        return None
+    fooled_by = np.asarray(fooled_by, dtype=object)
+    if invariant and min(order.index(k) for k in invariant) > max(order.index(k) for k in ce):
+        n_gap = int(np.isin(fooled_by, invariant).sum())
+    elif invariant:
+        left = np.flatnonzero(np.isin(fooled_by, invariant))
+        for pos, name in enumerate(ce):
+            if len(left):
+                left = left[~setup.run(named[name], eps, key + pos, left, name=name).verified]
+        n_gap = len(left)
+    else:
+        name, attack, _ = scale_invariant_apgd(n_classes, n_iter=20, n_target_classes=3)
+        left = np.flatnonzero(setup.clean_ok & ~np.isin(fooled_by, ce))
+        n_gap = int(setup.run(attack, eps, key, left, name=name).verified.sum()) if len(left) \
+            else 0
+        invariant = [name]
+    return saturation_finding(n_gap, len(setup.y), eps, ce, invariant, tol)
 
 
 def more_steps_finding(n_more, n, eps, tol, steps_factor, extra_restarts):
@@ -408,10 +496,12 @@ def evaluation_findings(setup, named, grid, per_eps, skip_fooled, tol=0.02,
     main = getattr(setup.estimator, "eps", None)
     main = main if main in check_eps else (check_eps[len(check_eps) // 2] if check_eps else None)
     n = len(setup.y)
+    n_classes = len(getattr(setup.estimator, "classes_", np.unique(setup.y)))
     for e in check_eps:
         fooled_by = per_eps[e]["fooled_by"]
         if not white:
             continue
+        findings.append(saturation_check(setup, named, e, fooled_by, n_classes))
         if black and skip_fooled and all(list(named).index(b) > max(list(named).index(w)
                                                                      for w in white)
                                          for b in black):
@@ -440,13 +530,16 @@ def evaluation_findings(setup, named, grid, per_eps, skip_fooled, tol=0.02,
 def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=None,
                            random_state=None, eot_iter=None, tol=0.02, large_eps_tol=0.05,
                            steps_factor=2, extra_restarts=1, large_eps=None,
-                           max_examples=200, batch_size=256, warn=True):
+                           max_examples=200, batch_size=256, warn=True,
+                           saturation_tol=SATURATION_TOL):
     """Run the gradient-masking checks and return what they found.
 
     The white-box ``attack`` is run on the correctly classified examples; then a
     copy with ``steps_factor`` times the steps and ``extra_restarts`` more
     restarts, and a gradient-free attack, on its survivors; APGD at a huge
-    radius; and the cheap checks of outputs and gradients.
+    radius; the comparison of cross-entropy and scale-invariant attacks
+    (:class:`SaturatedCrossEntropyWarning`); and the cheap checks of outputs
+    and gradients.
 
     Parameters
     ----------
@@ -483,6 +576,10 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
     batch_size : int, default=256
     warn : bool, default=True
         Also issue each finding as a warning of its class.
+    saturation_tol : float, default=0.1
+        The saturated-CE check fires when the scale-invariant attacks fool
+        more than this fraction of the examples beyond what the cross-entropy
+        attacks fool (:class:`SaturatedCrossEntropyWarning`).
 
     Returns
     -------
@@ -528,8 +625,13 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
         n_classes = len(getattr(estimator, "classes_", np.unique(y)))
         white = _white_box(attack, n_classes)
         survivors = np.flatnonzero(clean_ok)
+        fooled_by = np.full(len(y), None, dtype=object)
         for pos, (name, a) in enumerate(white.items()):
-            survivors = survivors[~setup.run(a, eps, pos, survivors, name=name).verified]
+            fooled = setup.run(a, eps, pos, survivors, name=name).verified
+            fooled_by[survivors[fooled]] = name
+            survivors = survivors[~fooled]
+        findings.append(saturation_check(setup, white, eps, fooled_by, n_classes,
+                                         tol=saturation_tol))
         if not all(is_gradient_free(a) for a in white.values()):
             left = survivors
             for pos, (name, a) in enumerate(white.items()):

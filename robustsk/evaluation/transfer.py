@@ -64,10 +64,11 @@ def _check_surrogate(estimator, role="surrogate"):
             "scikit-learn linear classifier or a Pipeline of affine steps ending in one.")
 
 
-def _resolve_attack(attack, random_state):
+def _resolve_attack(attack, random_state, surrogate):
     if attack is None:
-        from ..attacks import default_attack
-        attack = default_attack()
+        from ..attacks import as_target, default_attack
+        classes = getattr(as_target(surrogate).estimator, "classes_", None)
+        attack = default_attack(None if classes is None else len(classes))
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robustsk Attack (e.g. APGD(eps=0.1)); got "
                         f"{type(attack).__name__}.")
@@ -127,7 +128,7 @@ def transfer_attack(surrogate, target, X, y, attack=None, *, random_state=None):
     _check_surrogate(surrogate)
     _check_classifier(target, "target")
     X, y = check_data(X, y)
-    attack = _resolve_attack(attack, random_state)
+    attack = _resolve_attack(attack, random_state, surrogate)
     X_adv = attack.generate(surrogate, X, y)
     sur_clean, sur_adv = _accuracy(surrogate, X, y), _accuracy(surrogate, X_adv, y)
     tgt_clean, tgt_adv = _accuracy(target, X, y), _accuracy(target, X_adv, y)
@@ -196,7 +197,7 @@ def transfer_matrix(estimators, X, y, attack=None, *, random_state=None):
     if not sources:
         raise TypeError("None of the estimators is differentiable, so none can be a source: "
                         "include a robustsk estimator or a scikit-learn linear classifier.")
-    attack = _resolve_attack(attack, random_state)
+    attack = _resolve_attack(attack, random_state, estimators[sources[0]])
     clean = {k: float(_accuracy(est, X, y).mean()) for k, est in estimators.items()}
     values, eps = [], {}
     for s in sources:

@@ -101,9 +101,11 @@ def test_more_restarts_only_add(image_clf, image_data):
 
 @pytest.mark.parametrize("loss,norm", [("ce", "inf"), ("dlr", "inf"), ("ce", 2),
                                        ("dlr-targeted", "inf")])
-def test_example_alone_or_in_a_batch(loss, norm, image_clf, image_data):
+def test_example_alone_or_in_a_batch(loss, norm, image_clf, image_data, per_example):
     _, _, X, y = image_data
-    model, x, y = image_clf.module_, torch.as_tensor(X[:16]), torch.as_tensor(y[:16])
+    # per_example: alike rounding alone or in a batch (tests/conftest.py), so exact anywhere
+    model = per_example(image_clf.module_)
+    x, y = torch.as_tensor(X[:16]), torch.as_tensor(y[:16])
     eps = 0.1 if norm == "inf" else 0.5
     rng = Randomness.for_examples(7, len(x))
     batch = apgd(model, x, y, eps=eps, norm=norm, loss=loss, n_iter=15, n_target_classes=2,
@@ -112,7 +114,7 @@ def test_example_alone_or_in_a_batch(loss, norm, image_clf, image_data):
         alone = apgd(model, x[i:i + 1], y[i:i + 1], eps=eps, norm=norm, loss=loss, n_iter=15,
                      n_target_classes=2, clip_min=0, clip_max=1,
                      random_state=Randomness.for_examples(7, len(x)).subset([i]))
-        torch.testing.assert_close(alone[0], batch[i], atol=1e-5, rtol=0)
+        assert torch.equal(alone[0], batch[i])
 
 
 def test_explicit_targets(image_clf, image_data):

@@ -1,7 +1,10 @@
 """Gradient-masking checks: they fire on masked models and stay quiet on sound ones."""
+import copy
 import warnings
 
 import pytest
+import torch
+from torch import nn
 
 from robustsk import base
 from robustsk.attacks import APGD, PGD
@@ -12,6 +15,7 @@ from robustsk.evaluation import (
     MaskingFinding,
     MoreStepsHelpWarning,
     RandomizedModelWarning,
+    SaturatedCrossEntropyWarning,
     SoftmaxOutputWarning,
     ZeroGradientWarning,
     autoattack_ensemble,
@@ -20,7 +24,8 @@ from robustsk.evaluation import (
 )
 
 WARNINGS = [BlackBoxBeatsWhiteBoxWarning, MoreStepsHelpWarning, LargeEpsWarning,
-            ZeroGradientWarning, RandomizedModelWarning, SoftmaxOutputWarning]
+            ZeroGradientWarning, RandomizedModelWarning, SoftmaxOutputWarning,
+            SaturatedCrossEntropyWarning]
 
 
 def _ensemble():
@@ -97,3 +102,63 @@ def test_findings_can_be_silenced(masked, data):
                                        attack=APGD(n_iter=5), warn=False,
                                        black_box=_ensemble()["Square"])
     assert SoftmaxOutputWarning in {f.category for f in found}
+
+
+class _Scaled(nn.Module):
+    """The logits of a fitted module times ``scale`` (same decisions), optionally
+    behind a softmax."""
+
+    def __init__(self, net, scale=1e4, softmax=False):
+        super().__init__()
+        self.net, self.scale, self.softmax = net, scale, softmax
+
+    def forward(self, x):
+        z = self.scale * self.net(x)
+        return torch.softmax(z, dim=1) if self.softmax else z
+
+
+def _scaled(clf, scale=1e4, softmax=False):
+    model = copy.deepcopy(clf)
+    model.module_ = _Scaled(model.module_, scale, softmax)
+    return model
+
+
+@pytest.fixture(scope="module")
+def scaled(standard):
+    return _scaled(standard)
+
+
+def test_saturated_cross_entropy_is_flagged(scaled, standard, data):
+    """APGD-T fools far more than APGD-CE on scaled logits: a named finding (the
+    official AutoAttack reports the worst case without flagging it)."""
+    _, _, X, y = data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = evaluate_robustness(scaled, X, y, attacks=_ensemble(), random_state=0)
+    found = {f.name: f for f in res.findings}
+    assert "SaturatedCrossEntropyWarning" in found, list(found)
+    finding = found["SaturatedCrossEntropyWarning"]
+    assert finding.statistic > finding.threshold == 0.1
+    assert finding.details["ce_attacks"] == ("APGD-CE",)
+    assert SaturatedCrossEntropyWarning in {w.category for w in caught}
+    ce = res.summary.set_index("attack").loc["APGD-CE", "robust_accuracy"]
+    assert ce - res.robust_accuracy.iloc[0] > 0.1  # what the finding measured
+    # CE attacks alone: the check runs its own scale-invariant APGD on what they left
+    with pytest.warns(SaturatedCrossEntropyWarning):
+        found = check_gradient_masking(scaled, X[:60], y[:60], attack=APGD(n_iter=10),
+                                       random_state=0, black_box=_ensemble()["Square"])
+    assert "SaturatedCrossEntropyWarning" in [f.name for f in found]
+
+
+
+def test_saturation_check_on_softmax_last_layer(standard, data):
+    """A last layer softmax(10 z): CE on the probabilities saturates too (here the
+    scale-invariant attack fools about 9% more, flagged at a 5% threshold)."""
+    _, _, X, y = data
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        found = check_gradient_masking(_scaled(standard, 10.0, softmax=True), X, y,
+                                       attack=[APGD(n_iter=10), PGD(n_iter=10)],
+                                       random_state=0, black_box=_ensemble()["Square"],
+                                       saturation_tol=0.05)
+    assert {"SoftmaxOutputWarning", "SaturatedCrossEntropyWarning"} <= {f.name for f in found}
