@@ -31,14 +31,24 @@ from ._frame import paired_correct
 from ._rbackend import RBackendError, r_available
 from .bootstrap import PairedBootstrapResult, bootstrap_indices, paired_bootstrap
 from .cochran import CochranQResult, cochran_q
+from .cv_compare import CVComparison, compare_cv_results, cv_scores
 from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve
 from .interval import AccuracyInterval, accuracy_interval
 from .mcnemar import McNemarResult, mcnemar
 from .robust_accuracy import RobustAccuracy, robust_accuracy_from_correct
+from .selection import (
+    MarginSelection,
+    WithinMarginSelector,
+    explain_selection,
+    one_standard_error_rule,
+    select_within_margin,
+)
 
 __all__ = [
     "AccuracyInterval",
+    "CVComparison",
     "CochranQResult",
+    "MarginSelection",
     "McNemarResult",
     "PairedBootstrapResult",
     "RBackendError",
@@ -46,13 +56,19 @@ __all__ = [
     "RobustnessCurve",
     "SeparationError",
     "SeparationWarning",
+    "WithinMarginSelector",
     "accuracy_interval",
     "bootstrap_indices",
     "cochran_q",
+    "compare_cv_results",
+    "cv_scores",
+    "explain_selection",
     "mcnemar",
+    "one_standard_error_rule",
     "paired_bootstrap",
     "paired_correct",
     "r_available",
     "robust_accuracy_from_correct",
     "robustness_curve",
+    "select_within_margin",
 ]
