@@ -33,6 +33,7 @@ from .bootstrap import PairedBootstrapResult, bootstrap_indices, paired_bootstra
 from .cochran import CochranQResult, cochran_q
 from .cv_compare import CVComparison, compare_cv_results, cv_scores
 from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve
+from .defense_comparison import DefenseComparison, compare_defenses, compare_paired, newcombe_paired_interval
 from .interval import AccuracyInterval, accuracy_interval
 from .mcnemar import McNemarResult, mcnemar
 from .robust_accuracy import RobustAccuracy, robust_accuracy_from_correct
@@ -48,6 +49,7 @@ __all__ = [
     "AccuracyInterval",
     "CVComparison",
     "CochranQResult",
+    "DefenseComparison",
     "MarginSelection",
     "McNemarResult",
     "PairedBootstrapResult",
@@ -61,9 +63,12 @@ __all__ = [
     "bootstrap_indices",
     "cochran_q",
     "compare_cv_results",
+    "compare_defenses",
+    "compare_paired",
     "cv_scores",
     "explain_selection",
     "mcnemar",
+    "newcombe_paired_interval",
     "one_standard_error_rule",
     "paired_bootstrap",
     "paired_correct",

@@ -51,4 +51,31 @@ for (correction in c("nadeau-bengio", "none")) {
 }
 write_golden(do.call(rbind, rows), "cv_compare.csv")
 
+# ---- Newcombe's paired-difference interval (method 10) -------------------------
+newcombe <- function(n11, n10, n01, n00, alpha) {
+  n <- n11 + n10 + n01 + n00
+  p1 <- (n11 + n10) / n; p2 <- (n11 + n01) / n
+  w1 <- suppressWarnings(prop.test(n11 + n10, n, conf.level = 1 - alpha, correct = FALSE))$conf.int
+  w2 <- suppressWarnings(prop.test(n11 + n01, n, conf.level = 1 - alpha, correct = FALSE))$conf.int
+  if (n11 + n10 == 0) w1[1] <- 0
+  if (n11 + n10 == n) w1[2] <- 1
+  if (n11 + n01 == 0) w2[1] <- 0
+  if (n11 + n01 == n) w2[2] <- 1
+  den <- as.numeric(n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
+  phi <- if (den > 0) (n11 * n00 - n10 * n01) / sqrt(den) else 0
+  c(p1 - p2,
+    p1 - p2 - sqrt(max((p1 - w1[1])^2 - 2 * phi * (p1 - w1[1]) * (w2[2] - p2) + (w2[2] - p2)^2, 0)),
+    p1 - p2 + sqrt(max((w1[2] - p1)^2 - 2 * phi * (w1[2] - p1) * (p2 - w2[1]) + (p2 - w2[1])^2, 0)))
+}
+tabs <- rbind(c(30, 10, 3, 7), c(1, 1, 7, 12), c(794, 150, 86, 570), c(5, 0, 0, 5), c(0, 3, 0, 0),
+              c(10, 0, 4, 0), c(2, 5, 5, 2), c(0, 0, 0, 9), c(40, 1, 0, 1))
+rows <- list()
+for (i in seq_len(nrow(tabs))) for (alpha in c(0.05, 0.1)) {
+  r <- newcombe(tabs[i, 1], tabs[i, 2], tabs[i, 3], tabs[i, 4], alpha)
+  rows[[length(rows) + 1]] <- data.frame(n11 = tabs[i, 1], n10 = tabs[i, 2], n01 = tabs[i, 3],
+                                         n00 = tabs[i, 4], alpha = alpha, estimate = r[1], low = r[2],
+                                         high = r[3])
+}
+write_golden(do.call(rbind, rows), "newcombe.csv")
+
 cat("golden files written to", out_dir, "\n")
