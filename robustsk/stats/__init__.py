@@ -36,6 +36,7 @@ from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustne
 from .defense_comparison import DefenseComparison, compare_defenses, compare_paired, newcombe_paired_interval
 from .interval import AccuracyInterval, accuracy_interval
 from .mcnemar import McNemarResult, mcnemar
+from .power import McNemarPower, mcnemar_power, mcnemar_sample_size
 from .robust_accuracy import RobustAccuracy, robust_accuracy_from_correct
 from .selection import (
     MarginSelection,
@@ -51,6 +52,7 @@ __all__ = [
     "CochranQResult",
     "DefenseComparison",
     "MarginSelection",
+    "McNemarPower",
     "McNemarResult",
     "PairedBootstrapResult",
     "RBackendError",
@@ -68,6 +70,8 @@ __all__ = [
     "cv_scores",
     "explain_selection",
     "mcnemar",
+    "mcnemar_power",
+    "mcnemar_sample_size",
     "newcombe_paired_interval",
     "one_standard_error_rule",
     "paired_bootstrap",

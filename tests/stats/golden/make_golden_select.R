@@ -78,4 +78,32 @@ for (i in seq_len(nrow(tabs))) for (alpha in c(0.05, 0.1)) {
 }
 write_golden(do.call(rbind, rows), "newcombe.csv")
 
+# ---- exact power of the exact McNemar test, by brute force with binom.test -------
+brute_power <- function(n, d, psi, alpha) {
+  q <- (psi + d) / (2 * psi)
+  total <- 0
+  for (m in 1:n) {
+    pm <- dbinom(m, n, psi)
+    if (pm == 0) next
+    rej <- vapply(0:m, function(b) binom.test(b, m, 0.5)$p.value <= alpha, TRUE)
+    total <- total + pm * sum(dbinom(0:m, m, q)[rej])
+  }
+  total
+}
+rows <- list()
+for (n in c(10, 25, 60, 120)) for (cfg in list(c(0.1, 0.2), c(0.05, 0.15), c(0.3, 0.3), c(-0.2, 0.5))) {
+  for (alpha in c(0.05, 0.1)) {
+    rows[[length(rows) + 1]] <- data.frame(n = n, difference = cfg[1], discordance = cfg[2], alpha = alpha,
+                                           power = brute_power(n, cfg[1], cfg[2], alpha))
+  }
+}
+write_golden(do.call(rbind, rows), "mcnemar_power.csv")
+sizes <- list()
+for (cfg in list(c(0.2, 0.4, 0.8), c(0.15, 0.3, 0.9), c(0.25, 0.35, 0.8))) {
+  n <- 1
+  while (brute_power(n, cfg[1], cfg[2], 0.05) < cfg[3]) n <- n + 1
+  sizes[[length(sizes) + 1]] <- data.frame(difference = cfg[1], discordance = cfg[2], power = cfg[3], n = n)
+}
+write_golden(do.call(rbind, sizes), "mcnemar_sample_size.csv")
+
 cat("golden files written to", out_dir, "\n")
