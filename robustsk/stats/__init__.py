@@ -36,6 +36,7 @@ from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustne
 from .defense_comparison import DefenseComparison, compare_defenses, compare_paired, newcombe_paired_interval
 from .interval import AccuracyInterval, accuracy_interval
 from .mcnemar import McNemarResult, mcnemar
+from .per_class import PerClassAccuracy, per_class_accuracy
 from .power import McNemarPower, mcnemar_power, mcnemar_sample_size
 from .robust_accuracy import RobustAccuracy, robust_accuracy_from_correct
 from .selection import (
@@ -55,6 +56,7 @@ __all__ = [
     "McNemarPower",
     "McNemarResult",
     "PairedBootstrapResult",
+    "PerClassAccuracy",
     "RBackendError",
     "RobustAccuracy",
     "RobustnessCurve",
@@ -76,6 +78,7 @@ __all__ = [
     "one_standard_error_rule",
     "paired_bootstrap",
     "paired_correct",
+    "per_class_accuracy",
     "r_available",
     "robust_accuracy_from_correct",
     "robustness_curve",

@@ -78,6 +78,19 @@ for (i in seq_len(nrow(tabs))) for (alpha in c(0.05, 0.1)) {
 }
 write_golden(do.call(rbind, rows), "newcombe.csv")
 
+# ---- per-class robust accuracy: prop.test(x, n, correct = FALSE) ---------------
+set.seed(21)
+y <- sample(0:4, 300, replace = TRUE)
+correct <- runif(300) < c(0.8, 0.7, 0.75, 0.4, 0.6)[y + 1]
+write_golden(data.frame(y = y, correct = correct * 1), "per_class_data.csv")
+n <- as.vector(table(factor(y, levels = 0:4)))
+x <- vapply(0:4, function(k) sum(correct[y == k]), 0)
+pt <- prop.test(x, n, correct = FALSE)
+wil <- t(vapply(1:5, function(i) prop.test(x[i], n[i], correct = FALSE)$conf.int, c(0, 0)))
+write_golden(data.frame(class = 0:4, n = n, successes = x, low = wil[, 1], high = wil[, 2],
+                        statistic = unname(pt$statistic), df = unname(pt$parameter),
+                        pvalue = pt$p.value), "per_class.csv")
+
 # ---- exact power of the exact McNemar test, by brute force with binom.test -------
 brute_power <- function(n, d, psi, alpha) {
   q <- (psi + d) / (2 * psi)
