@@ -91,6 +91,23 @@ write_golden(data.frame(class = 0:4, n = n, successes = x, low = wil[, 1], high 
                         statistic = unname(pt$statistic), df = unname(pt$parameter),
                         pvalue = pt$p.value), "per_class.csv")
 
+# ---- Working-Hotelling simultaneous band of the robustness curve -----------------
+# Same data and model as curve.csv (make_golden.R); multiplier sqrt(qchisq(1 - alpha, 6)).
+d <- utils::read.csv(file.path(out_dir, "curve_data.csv"), stringsAsFactors = FALSE)
+ctrl <- glm.control(epsilon = 1e-12, maxit = 100)
+fit <- glm(correct ~ defense * eps, family = binomial(), data = d, control = ctrl)
+fit <- glm(correct ~ defense * eps, family = binomial(), data = d, control = ctrl, start = coef(fit))
+v <- sandwich::vcovCL(fit, cluster = d$example_id, type = "HC1", cadjust = TRUE)
+grid <- c(0, 0.05, 0.1, 0.2, 0.3)
+nd <- expand.grid(eps = grid, defense = c("madry", "none", "trades"), stringsAsFactors = FALSE)
+x <- model.matrix(~ defense * eps, nd)
+eta <- drop(x %*% coef(fit))
+se <- sqrt(rowSums((x %*% v) * x))
+wh <- sqrt(qchisq(0.95, length(coef(fit))))
+write_golden(data.frame(defense = nd$defense, eps = nd$eps, fitted = plogis(eta),
+                        low = plogis(eta - wh * se), high = plogis(eta + wh * se), critical_value = wh),
+             "curve_simultaneous.csv")
+
 # ---- exact power of the exact McNemar test, by brute force with binom.test -------
 brute_power <- function(n, d, psi, alpha) {
   q <- (psi + d) / (2 * psi)
