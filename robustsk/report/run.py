@@ -36,7 +36,7 @@ from .options import (
 from .options import eps_grid as parse_eps_grid
 from .plot import plot_curves
 from .result import ReportResult, jsonable, versions
-from .stats import mcnemar_vs_baseline, per_class_frame, per_example_frame, results_frame
+from .stats import mcnemar_vs_baseline, per_class_frame, per_example_frame, results_frame, select_defense
 
 __all__ = ["run_report"]
 
@@ -159,6 +159,7 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
     per_example = per_example_frame(run["cells"])
     per_class = per_class_frame(run["cells"], y_test)
     mcnemar = mcnemar_vs_baseline(run["cells"], eps, BASELINE)
+    selection = select_defense(run["cells"], eps, run["fit_seconds"])
     paths = {name: output_dir / file for name, file in (
         ("csv_path", "results.csv"), ("plot_path", "accuracy_vs_eps.png"),
         ("table_path", "table.txt"), ("info_path", "report.json"),
@@ -189,6 +190,8 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
         if masking_checks else None,
         "mcnemar_vs_baseline": {"baseline": BASELINE, "test": "exact McNemar",
                                 "adjustment": "Holm over all rows", "alpha": 0.05},
+        "selection": None if selection is None else {
+            k: v for k, v in selection.items() if k != "table"},
         "options": jsonable(options if options is not None else {
             "dataset": dataset, "eps": eps, "eps_grid": grid, "defenses": defense_names,
             "attacks": attack_names, "epochs": epochs, "device": device,
@@ -202,7 +205,7 @@ def run_report(*, dataset="digits", eps=0.1, eps_grid=DEFAULT_EPS_GRID, defenses
                           per_class=per_class,
                           mcnemar=mcnemar, masking=run["masking"], notes=tuple(run["notes"]),
                           output_dir=output_dir, **paths,
-                          total_seconds=time.perf_counter() - start, info=info)
+                          total_seconds=time.perf_counter() - start, info=info, selection=selection)
     paths["table_path"].write_text(result.summary_text() + "\n")
     paths["info_path"].write_text(json.dumps(jsonable(info), indent=2) + "\n")
     return result
