@@ -36,7 +36,13 @@ from .options import (
 from .options import eps_grid as parse_eps_grid
 from .plot import plot_curves
 from .result import ReportResult, jsonable, versions
-from .stats import mcnemar_vs_baseline, per_class_frame, per_example_frame, results_frame, select_defense
+from .stats import (
+    mcnemar_vs_baseline,
+    per_class_frame,
+    per_example_frame,
+    results_frame,
+    select_defense,
+)
 
 __all__ = ["run_report"]
 

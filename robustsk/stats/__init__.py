@@ -31,9 +31,14 @@ from ._frame import paired_correct
 from ._rbackend import RBackendError, r_available
 from .bootstrap import PairedBootstrapResult, bootstrap_indices, paired_bootstrap
 from .cochran import CochranQResult, cochran_q
-from .cv_compare import CVComparison, compare_cv_results, cv_scores
 from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve
-from .defense_comparison import DefenseComparison, compare_defenses, compare_paired, newcombe_paired_interval
+from .cv_compare import CVComparison, compare_cv_results, cv_scores
+from .defense_comparison import (
+    DefenseComparison,
+    compare_defenses,
+    compare_paired,
+    newcombe_paired_interval,
+)
 from .interval import AccuracyInterval, accuracy_interval
 from .mcnemar import McNemarResult, mcnemar
 from .per_class import PerClassAccuracy, per_class_accuracy

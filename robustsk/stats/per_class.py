@@ -87,7 +87,7 @@ def per_class_accuracy(correct, y, *, classes=None, method="wilson", alpha=0.05,
     >>> y = [0] * 50 + [1] * 50
     >>> res = per_class_accuracy(correct, y)
     >>> res.table["accuracy"].tolist(), round(res.statistic, 3)
-    ([0.8, 0.5], 10.256)
+    ([0.8, 0.5], 9.89)
     """
     backend = check_backend(backend)
     method = check_choice(method, INTERVAL_METHODS, "method")
