@@ -254,9 +254,9 @@ def compare_defenses(estimators, X, y, attack, *, interval="newcombe", p_adjust=
     >>> from robustsk.attacks import FGSM
     >>> from robustsk.stats import compare_defenses
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> fits = {f"seed{s}": StandardTraining(max_epochs=1, random_state=s).fit(X[:150], y[:150])
+    >>> fits = {f"seed{s}": StandardTraining(max_epochs=1, random_state=s).fit(X[:100], y[:100])
     ...         for s in (0, 1)}
-    >>> res = compare_defenses(fits, X[150:230], y[150:230], FGSM(eps=0.05))
+    >>> res = compare_defenses(fits, X[100:140], y[100:140], FGSM(eps=0.05))
     >>> list(res.table.columns[:3])
     ['defense_a', 'defense_b', 'accuracy_a']
     """
