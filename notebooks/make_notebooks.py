@@ -532,6 +532,235 @@ print(mcnemar_test(a$correct, b$correct))'''),
 ]
 
 
+NB05 = [
+    md('''
+# 5. Choosing a defense: which one, and how sure are we?
+
+`GridSearchCV` returns the defense with the highest mean robust score. A statistician wants more:
+are the others *really* worse, or just unlucky on these folds? Is the winner worth its training
+time? Would a bigger test set change the answer? This notebook answers those questions on a small
+grid over four defenses, with `robustsk.stats`:
+
+| question | Python (`robustsk.stats`) | R twin (`r_compat`) |
+| --- | --- | --- |
+| do the candidates differ across CV folds? | `compare_cv_results` | `compare_cv_scores` |
+| which one to pick, allowing a margin? | `select_within_margin` (a `refit`) | `select_within_margin` |
+| do they differ on the test set? | `compare_defenses` | `paired_comparison` |
+| is the test set big enough? | `mcnemar_power`, `mcnemar_sample_size` | `mcnemar_power`, `mcnemar_sample_size` |
+| is robustness equal across classes? | `per_class_accuracy` | `per_class_accuracy` |
+| where along eps do curves differ? | `robustness_curve(band="simultaneous")` | `robustness_curve(band = "simultaneous")` |
+
+Every number is explained in words next to it, and recomputed by its R twin when R is available
+(`backend="r"`, through rpy2). Everything is tiny (2 epochs on 8x8 digits), so the *workflow* is
+the point, not the accuracies.
+'''),
+    code(SETUP),
+    code('''
+from robustsk.stats import r_available
+have_r = r_available()   # the R twins through rpy2; without R the Python numbers stand alone
+print("R twins available:", have_r)'''),
+    md('''
+## A grid over four defenses
+
+One `Pipeline` step whose value is the defense: standard (undefended) training, Madry's adversarial
+training, TRADES and fast adversarial training. The score is robust accuracy under PGD at
+$\\varepsilon = 0.1$. The CV is 3-fold repeated twice: 6 splits, every candidate on the **same**
+splits, which is what lets us compare them split by split.
+'''),
+    code('''
+from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from robustsk.datasets import load_digits_images
+from robustsk.defenses import StandardTraining, AdversarialTraining, TRADES, FastAdversarialTraining
+from robustsk.attacks import PGD
+from robustsk.metrics import make_adversarial_scorer
+from robustsk.stats import select_within_margin, explain_selection
+
+X, y = load_digits_images(return_X_y=True)
+X_pool, X_test, y_pool, y_test = train_test_split(X, y, train_size=300, test_size=300, stratify=y,
+                                                  random_state=0)
+common = dict(eps=0.1, clip_min=0.0, clip_max=1.0, random_state=0, lr=1e-2, max_epochs=2)
+defenses = {"standard": StandardTraining(**common), "madry": AdversarialTraining(n_iter=3, **common),
+            "trades": TRADES(n_iter=3, **common), "fast": FastAdversarialTraining(**common)}
+names = [name for name in defenses]                 # the candidates, in cv_results_ order
+cv = RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=0)
+train, test = next(cv.split(X_pool, y_pool))
+n_train, n_test = len(train), len(test)             # the corrected t-test needs the fold sizes
+
+pick = select_within_margin("robust", margin=0.02, prefer="fit_time", n_train=n_train, n_test=n_test)
+search = GridSearchCV(Pipeline([("clf", defenses["standard"])]), {"clf": list(defenses.values())},
+                      scoring={"clean": "accuracy",
+                               "robust": make_adversarial_scorer(PGD(eps=0.1, n_iter=5, random_state=0))},
+                      cv=cv, refit=pick)
+search.fit(X_pool, y_pool)
+pd.DataFrame({"defense": names, "mean robust": search.cv_results_["mean_test_robust"],
+              "mean clean": search.cv_results_["mean_test_clean"],
+              "fit time [s]": search.cv_results_["mean_fit_time"]}).round(3)'''),
+    md('''
+## 1. Are the differences across folds real? The corrected resampled t-test
+
+For each pair of defenses we take the difference of their robust scores on each of the $J = 6$
+splits. A plain paired t-test would divide the variance of these differences by $J$; but the
+training sets of different splits overlap, so the differences are positively correlated and that
+test finds "significant" differences far too often. Nadeau and Bengio's correction uses
+$(1/J + n_{test}/n_{train})\\,s^2$ instead. The p-values of all six pairs are then Holm-adjusted.
+
+The Bayesian columns read the same numbers as a posterior for the mean difference (a Student t,
+Benavoli et al. 2017): **p_better** is the probability that the first defense is better by more than
+the *region of practical equivalence* (`rope`, here 0.02: two points of accuracy), **p_rope** that
+the two are practically equivalent, **p_worse** that the first is worse by more than that.
+'''),
+    code('''
+from robustsk.stats import compare_cv_results
+
+cmp = compare_cv_results(search.cv_results_, "robust", n_train=n_train, n_test=n_test, rope=0.02, names=names)
+cmp.pairwise[["candidate_a", "candidate_b", "difference", "low", "high", "pvalue", "pvalue_adjusted",
+              "p_better", "p_rope", "p_worse"]].round(3)'''),
+    code('''
+row = cmp.pairwise.iloc[0]
+print(f"{row.candidate_a} vs {row.candidate_b}: on average {row.difference:+.3f} robust accuracy per split;"
+      f" 95% interval [{row.low:+.3f}, {row.high:+.3f}].")
+print(f"Holm-adjusted p = {row.pvalue_adjusted:.3f}: "
+      + ("a real difference." if row.reject else "no evidence of a difference at the 5% level."))
+print(f"P({row.candidate_a} better by > 0.02) = {row.p_better:.2f}, P(equivalent) = {row.p_rope:.2f}, "
+      f"P(worse by > 0.02) = {row.p_worse:.2f}")
+naive = compare_cv_results(search.cv_results_, "robust", correction="none", names=names)
+print(f"The naive (uncorrected) test would give p = {naive.pairwise.iloc[0].pvalue:.3f} "
+      f"instead of {row.pvalue:.3f}: it ignores the overlap of the training sets.")'''),
+    md('''
+**R twin.** In R, `compare_cv_scores(scores, n_train = ..., n_test = ..., rope = 0.02)` takes the
+splits x candidates matrix of scores (here `cmp.scores`). Through rpy2 it gives the same table:
+'''),
+    code('''
+if have_r:
+    r_cmp = compare_cv_results(search.cv_results_, "robust", n_train=n_train, n_test=n_test, rope=0.02,
+                               names=names, backend="r")
+    gap = (cmp.pairwise.select_dtypes("number") - r_cmp.pairwise.select_dtypes("number")).abs().max().max()
+    print(f"largest |python - R| over the table: {gap:.1e}")'''),
+    md('''
+## 2. Which defense to pick: the cheapest one not significantly worse than the best
+
+`select_within_margin("robust", margin=0.02, prefer="fit_time")` was the search's `refit`. It
+found the defense with the best mean robust score, then tested every other one against it: "is it
+worse by **more than 0.02**?" (one-sided corrected t-test). Those for which the data give no such
+evidence are *eligible*, and the one with the smallest mean fit time among them is refitted. The
+evidence stays with the search:
+'''),
+    code('''
+sel = explain_selection(search)
+chosen = names[sel.index]
+print(sel.reason)
+sel.table.round(4)'''),
+    md('''
+`shortfall` is how far below the best each mean is; `pvalue` tests "shortfall > margin" (small:
+clearly worse than the margin allows). `one_standard_error_rule` is the classical alternative
+(eligible: within one standard error of the best mean). The R twin takes the score matrix and the
+costs: `select_within_margin(scores, cost, margin = 0.02, n_train = , n_test = )`.
+
+## 3. The test set: several fitted defenses, one attack, paired by example
+
+CV scores guide the choice; the final statement comes from the untouched test set. Each defense is
+fitted on the whole pool and attacked with PGD-10. `compare_defenses` records, for every test
+image, whether it survives under each defense, then runs Cochran's Q (do the four differ at all?),
+exact McNemar tests for every pair (Holm-adjusted) and Newcombe's interval for each difference in
+robust accuracy, in **one** tidy frame.
+'''),
+    code('''
+from sklearn.base import clone
+from robustsk.stats import compare_defenses
+
+fitted = {name: clone(d).fit(X_pool, y_pool) for name, d in defenses.items()}
+attack = PGD(eps=0.1, n_iter=10, random_state=0)
+test_cmp = compare_defenses(fitted, X_test, y_test, attack)
+print(f"Cochran's Q = {test_cmp.cochran.statistic:.1f} on {test_cmp.cochran.df} df, p = {test_cmp.cochran.pvalue:.2g}")
+test_cmp.table.round(3)'''),
+    md('''
+Reading a row: `difference` is the robust accuracy of `defense_a` minus that of `defense_b` on the
+same 300 images, `low`-`high` its 95% Newcombe interval; `b` counts images only `defense_a`
+survives, `c` those only `defense_b` survives (McNemar uses only these); `pvalue_adjusted` is
+Holm-adjusted over the six pairs. R twin: `paired_comparison(correct)` on the same 0/1 matrix:
+'''),
+    code('''
+if have_r:
+    from robustsk.stats import compare_paired
+    r_table = compare_paired(test_cmp.correct, backend="r").table
+    gap = (test_cmp.table[["low", "high", "pvalue_adjusted"]] - r_table[["low", "high", "pvalue_adjusted"]]).abs()
+    print(f"largest |python - R|: {gap.max().max():.1e}")'''),
+    md('''
+## 4. Is the test set big enough?
+
+Take the two best defenses on the test set. How likely is McNemar's test, on these 300 images, to
+detect a true difference of 0.03, given how often the two disagree (the *discordance*, estimated by
+$(b + c)/n$)? And how many images would give 80% power? The power is exact: it sums over the
+binomial distribution of the discordant pairs, with no normal approximation.
+'''),
+    code('''
+from robustsk.stats import mcnemar_power, mcnemar_sample_size
+
+top = test_cmp.accuracy.sort_values("accuracy", ascending=False)["defense"].iloc[:2].tolist()
+pair = test_cmp.table[test_cmp.table.defense_a.isin(top) & test_cmp.table.defense_b.isin(top)].iloc[0]
+discordance = max((pair.b + pair.c) / len(y_test), 0.04)
+now = mcnemar_power(len(y_test), difference=0.03, discordance=discordance)
+need = mcnemar_sample_size(difference=0.03, discordance=discordance, power=0.8)
+print(f"{top[0]} and {top[1]} disagree on {discordance:.1%} of the test images.")
+print(f"Power to detect 0.03 with {now.n} images: {now.power:.2f}; 80% power needs {need.n} images "
+      f"(Connor's normal approximation: {need.n_approximate}).")
+if have_r:
+    print(f"R twin mcnemar_power: {mcnemar_power(len(y_test), 0.03, discordance, backend='r').power:.10f}"
+          f" (python {now.power:.10f})")'''),
+    md('''
+## 5. Is robustness equal across classes?
+
+A defense can be robust on average and fragile on some digits. `per_class_accuracy` gives each
+class's robust accuracy with its Wilson interval, and a chi-squared test that all classes are equal
+(R: `prop.test(x, n, correct = FALSE)`); with about 30 test images per class the approximation
+warning is expected, and silenced here.
+'''),
+    code('''
+from robustsk.stats import per_class_accuracy
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    pc = per_class_accuracy(test_cmp.correct[chosen], y_test)
+print(f"{chosen}: chi-squared = {pc.statistic:.1f} on {pc.df} df, p = {pc.pvalue:.2g}")
+pc.table.round(3).T'''),
+    md('''
+## 6. Where along eps do the curves differ? Simultaneous bands
+
+`robustness_curve` fits a logistic curve of survival against $\\varepsilon$. A pointwise 95% band
+covers the truth at *one* eps at a time; reading the whole curve ("where does it cross 50%?")
+needs a band that covers every eps at once. `band="simultaneous"` gives the Working-Hotelling band:
+the multiplier $z_{0.975} = 1.96$ becomes $\\sqrt{\\chi^2_{p,0.95}}$, with $p$ the number of fitted
+coefficients (R: `robustness_curve(data, band = "simultaneous")`).
+'''),
+    code('''
+from robustsk.stats import robustness_curve
+
+rows = []
+for name in dict.fromkeys([chosen, "standard"]):
+    model = fitted[name]
+    for eps in [0.0, 0.05, 0.1, 0.15, 0.2]:
+        X_adv = X_test if eps == 0 else PGD(eps=eps, n_iter=5, random_state=0).generate(model, X_test, y_test)
+        rows.append(pd.DataFrame({"example_id": np.arange(len(y_test)), "eps": eps, "attack": "pgd",
+                                  "defense": name, "correct": model.predict(X_adv) == y_test}))
+frame = pd.concat(rows, ignore_index=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    curve = robustness_curve(frame, band="simultaneous", on_separation="warn")
+print(f"critical value {curve.critical_value:.2f} (pointwise: 1.96)")
+ax = curve.plot(); plt.show()'''),
+    md('''
+**In one sentence each.** The corrected t-test says whether CV differences exceed the fold-to-fold
+noise; the posterior probabilities say how likely each defense is better, equivalent or worse by a
+practical margin; the selection picks the cheapest defense the data cannot tell apart from the
+best; the paired test-set table states the final differences with intervals; the power calculation
+says whether the test set could have seen a difference that matters; the per-class test looks for
+classes left behind; and the simultaneous band lets you read the whole curve at once. `robustsk
+report` prints the same kind of selection for its defenses.
+'''),
+]
+
+
 def write(name, cells):
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -542,6 +771,7 @@ def write(name, cells):
 
 if __name__ == "__main__":
     for name, cells in [("01_first_defense.ipynb", NB01), ("02_comparing_defenses.ipynb", NB02),
-                        ("03_review_experiment.ipynb", NB03), ("04_robustsk_from_R.ipynb", NB04)]:
+                        ("03_review_experiment.ipynb", NB03), ("04_robustsk_from_R.ipynb", NB04),
+                        ("05_choosing_a_defense.ipynb", NB05)]:
         write(name, cells)
         print("wrote", HERE / name)

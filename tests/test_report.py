@@ -439,3 +439,30 @@ def test_defenses_all_and_per_class(tmp_path):
     info = json.loads(result.info_path.read_text())
     assert info["defenses"]["cost-sensitive"]["protected_classes"] == [8, 9]
     assert info["defenses"]["mce"]["criterion"] == "MCELoss"
+
+
+def test_report_selection(report):
+    sel = report.selection
+    assert sel is not None and sel["choice"] in sel["eligible"]
+    assert set(sel["table"]["defense"]) == {"standard", "fast"}
+    assert "Selection at margin 0.01" in report.table_path.read_text()
+    info = json.loads(report.info_path.read_text())
+    assert info["selection"]["choice"] == sel["choice"]
+
+
+def test_select_defense_picks_fastest_within_margin():
+    from robustsk.report.stats import select_defense
+
+    n = 400
+    rng = np.random.default_rng(0)
+    u = rng.random(n)
+    slow = u < 0.60
+    near = (u < 0.59) | ((u > 0.95) & (u < 0.955))  # 0.595: within the margin's reach
+    weak = u < 0.30
+    cells = [(d, a, 0.1, c) for d, c in (("slow", slow), ("near", near), ("weak", weak)) for a in ("pgd", "fgsm")]
+    cells += [(d, "clean", 0.0, np.ones(n, bool)) for d in ("slow", "near", "weak")]
+    sel = select_defense(cells, 0.1, {"slow": 9.0, "near": 3.0, "weak": 1.0})
+    assert sel["best"] == "slow" and sel["choice"] == "near"
+    assert sel["eligible"] == ["near", "slow"]
+    assert "near" in sel["reason"] and "slow" in sel["reason"]
+    assert select_defense(cells[:2], 0.1, {"slow": 1.0}) is None

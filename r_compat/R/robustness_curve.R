@@ -50,17 +50,22 @@
 #'   "worst-case" (an example survives at eps if it survives every attack).
 #' @param levels optional order of the defense levels (the first is the
 #'   reference of the treatment coding).
+#' @param band "pointwise" (z multiplier) or "simultaneous" (Working-Hotelling:
+#'   sqrt(qchisq(1 - alpha, p)) with p fitted coefficients, covering every
+#'   curve at every eps at once).
 #' @return a list of class robustsk_curve: curve (defense, eps, fitted, low,
 #'   high), observed (defense, eps, n, successes, proportion), coefficients,
 #'   cov, alpha, cov_type, n_examples, n_obs, separation, separated,
 #'   converged, method.
 #' @export
 robustness_curve <- function(data, alpha = 0.05, grid = NULL, cov_type = "cluster",
-                             on_separation = "raise", attack = NULL, levels = NULL) {
+                             on_separation = "raise", attack = NULL, levels = NULL,
+                             band = "pointwise") {
   data <- .check_tidy(data)
   .check_alpha(alpha)
   cov_type <- .check_choice(cov_type, c("cluster", "nonrobust"), "cov_type")
   on_separation <- .check_choice(on_separation, c("raise", "warn"), "on_separation")
+  band <- .check_choice(band, c("pointwise", "simultaneous"), "band")
   if (!("defense" %in% base::names(data))) data$defense <- "all"
   attacks <- unique(data$attack)
   if (is.null(attack)) {
@@ -137,7 +142,8 @@ robustness_curve <- function(data, alpha = 0.05, grid = NULL, cov_type = "cluste
     coefficients <- stats::setNames(unname(stats::coef(fit)), colnames(x))
     dimnames(vc) <- list(colnames(x), colnames(x))
   }
-  z <- stats::qnorm(1 - alpha / 2)
+  z <- if (band == "simultaneous") sqrt(stats::qchisq(1 - alpha, max(length(coefficients), 1))) else
+    stats::qnorm(1 - alpha / 2)
   pieces <- lapply(levels, function(l) {
     if (l %in% separated) {
       o <- observed[observed$defense == l, ]
@@ -157,8 +163,9 @@ robustness_curve <- function(data, alpha = 0.05, grid = NULL, cov_type = "cluste
                alpha = alpha, cov_type = cov_type,
                n_examples = length(unique(data$example_id)), n_obs = nrow(data),
                separation = length(separated) > 0, separated = separated,
-               converged = converged,
-               method = sprintf("logistic GLM, %s standard errors",
-                                if (cov_type == "cluster") "cluster-robust (by example_id)" else "model-based")),
+               converged = converged, band = band, critical_value = z,
+               method = sprintf("logistic GLM, %s standard errors, %s bands",
+                                if (cov_type == "cluster") "cluster-robust (by example_id)" else "model-based",
+                                band)),
           "robustsk_curve")
 }

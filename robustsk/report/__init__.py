@@ -19,11 +19,15 @@ cheap gradient-masking checks, and writes into one folder:
     Accuracy against eps, one panel per attack, one line per defense, shaded
     95% intervals.
 ``table.txt``
-    What the command prints: the summary table, notes, masking findings and
-    the McNemar table.
+    What the command prints: the summary table, notes, masking findings, the
+    McNemar table and the selection: the defense the report would pick at
+    margin 0.01 (the fastest to train whose worst-case robust accuracy at the
+    training eps is not significantly below the best's by more than 0.01,
+    one-sided Newcombe bound), and why.
 ``report.json``
     Versions, seed, torch threads, data sizes, the estimators' and attacks'
-    parameters, notes, the masking findings, the options and the run time.
+    parameters, notes, the masking findings, the selection, the options and
+    the run time.
 
 :func:`main` is the command line (``robustsk report ...`` through the console
 script, ``python -m robustsk report ...``). The report imports everything in

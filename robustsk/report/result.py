@@ -9,7 +9,7 @@ import numpy as np
 from ._json import jsonable
 from .masking import format_findings
 from .options import BASELINE
-from .stats import format_mcnemar
+from .stats import format_mcnemar, format_selection
 
 __all__ = ["ReportResult", "jsonable", "versions"]
 
@@ -50,6 +50,9 @@ per_class_path : Path
         Wall time of the whole run.
     info : dict
         The content of ``info_path`` (versions, seed, threads, options, ...).
+    selection : dict or None
+        Which defense the report would pick at the default margin, and why
+        (:func:`robustsk.report.stats.select_defense`).
     """
 
     results: Any
@@ -70,6 +73,7 @@ per_class_path : Path
     per_class_path: Path
     total_seconds: float
     info: dict
+    selection: Any = None
 
     def format_table(self):
         """The summary table: accuracies with their 95% Wilson interval, fit time in s."""
@@ -103,6 +107,7 @@ per_class_path : Path
             parts.append("notes:\n" + "\n".join(f"  - {note}" for note in self.notes))
         parts.append(format_findings(self.masking, self.eps))
         parts.append(format_mcnemar(self.mcnemar, BASELINE))
+        parts.append(format_selection(self.selection))
         return "\n\n".join(parts)
 
 

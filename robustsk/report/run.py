@@ -39,7 +39,13 @@ from .options import (
 from .options import eps_grid as parse_eps_grid
 from .plot import plot_curves
 from .result import ReportResult, jsonable, versions
-from .stats import mcnemar_vs_baseline, per_class_frame, per_example_frame, results_frame
+from .stats import (
+    mcnemar_vs_baseline,
+    per_class_frame,
+    per_example_frame,
+    results_frame,
+    select_defense,
+)
 
 __all__ = ["run_report"]
 
@@ -180,6 +186,7 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
     per_example = per_example_frame(run["cells"])
     per_class = per_class_frame(run["cells"], y_test)
     mcnemar = mcnemar_vs_baseline(run["cells"], eps, BASELINE)
+    selection = select_defense(run["cells"], eps, run["fit_seconds"])
     paths = {name: output_dir / file for name, file in (
         ("csv_path", "results.csv"), ("plot_path", "accuracy_vs_eps.png"),
         ("table_path", "table.txt"), ("info_path", "report.json"),
@@ -213,6 +220,8 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
         if masking_checks else None,
         "mcnemar_vs_baseline": {"baseline": BASELINE, "test": "exact McNemar",
                                 "adjustment": "Holm over all rows", "alpha": 0.05},
+        "selection": None if selection is None else {
+            k: v for k, v in selection.items() if k != "table"},
         "options": jsonable(options if options is not None else {
             "dataset": dataset, "eps": eps, "eps_grid": grid, "norm": norm,
             "train_eps": train_eps, "defenses": defense_names,
@@ -227,7 +236,7 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
                           per_class=per_class,
                           mcnemar=mcnemar, masking=run["masking"], notes=tuple(run["notes"]),
                           output_dir=output_dir, **paths,
-                          total_seconds=time.perf_counter() - start, info=info)
+                          total_seconds=time.perf_counter() - start, info=info, selection=selection)
     paths["table_path"].write_text(result.summary_text() + "\n")
     paths["info_path"].write_text(json.dumps(jsonable(info), indent=2) + "\n")
     return result

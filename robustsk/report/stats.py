@@ -11,8 +11,12 @@ import pandas as pd
 
 from .options import CLEAN
 
-__all__ = ["RESULT_COLUMNS", "PER_EXAMPLE_COLUMNS", "MCNEMAR_COLUMNS", "results_frame",
-           "per_example_frame", "mcnemar_vs_baseline", "format_mcnemar"]
+__all__ = ["RESULT_COLUMNS", "PER_EXAMPLE_COLUMNS", "MCNEMAR_COLUMNS", "SELECTION_MARGIN", "results_frame",
+           "per_example_frame", "mcnemar_vs_baseline", "format_mcnemar", "select_defense",
+           "format_selection"]
+
+#: Default margin of :func:`select_defense`: one point of robust accuracy.
+SELECTION_MARGIN = 0.01
 
 RESULT_COLUMNS = ["defense", "attack", "eps", "accuracy", "ci_low", "ci_high", "n_test",
                   "fit_seconds"]
@@ -135,3 +139,60 @@ def format_mcnemar(table, baseline):
     return (f"Exact McNemar test of each defense vs {baseline} at eps={table['eps'].iloc[0]:g} "
             f"(b: right only with the defense, c: right only with {baseline}); p Holm-"
             f"adjusted over {len(table)} comparisons:\n" + text.to_string(index=False))
+
+
+def select_defense(cells, eps, fit_seconds, margin=SELECTION_MARGIN, alpha=0.05):
+    """Which defense to pick: the fastest to train not significantly worse than the best.
+
+    Robust accuracy is taken worst-case over the attacks at the training
+    ``eps`` (an example counts only if it survives every attack). For each
+    defense, Newcombe's paired interval (:func:`robustsk.stats.newcombe_paired_interval`,
+    level ``1 - 2 alpha``, i.e. a one-sided ``1 - alpha`` lower bound) is
+    computed for "best minus this defense"; a defense is eligible unless that
+    lower bound exceeds ``margin``. The eligible defense with the smallest
+    fit time is picked.
+
+    Returns
+    -------
+    dict or None
+        ``choice``, ``best``, ``margin``, ``alpha``, ``eligible`` (list),
+        ``reason`` (text) and ``table`` (DataFrame: ``defense``,
+        ``robust_accuracy``, ``shortfall``, ``lower_bound``, ``eligible``,
+        ``fit_seconds``); None when fewer than two defenses have fit times.
+    """
+    from ..stats import newcombe_paired_interval
+    worst = {}
+    for defense, attack, e, correct in cells:
+        if attack != CLEAN and np.isclose(e, eps):
+            prev = worst.get(defense)
+            worst[defense] = np.asarray(correct, bool) if prev is None else prev & np.asarray(correct, bool)
+    worst = {d: c for d, c in worst.items() if np.isfinite(fit_seconds.get(d, np.nan))}
+    if len(worst) < 2:
+        return None
+    best = max(worst, key=lambda d: (worst[d].mean(), -fit_seconds[d]))
+    rows = []
+    for defense, correct in worst.items():
+        if defense == best:
+            low = 0.0
+        else:
+            _, low, _ = newcombe_paired_interval(worst[best], correct, alpha=2 * alpha)
+        rows.append({"defense": defense, "robust_accuracy": float(correct.mean()),
+                     "shortfall": float(worst[best].mean() - correct.mean()), "lower_bound": low,
+                     "eligible": bool(low <= margin), "fit_seconds": float(fit_seconds[defense])})
+    table = pd.DataFrame(rows)
+    eligible = table[table["eligible"]].sort_values(["fit_seconds", "shortfall"])
+    choice = eligible.iloc[0]
+    reason = (f"{choice['defense']} (robust accuracy {choice['robust_accuracy']:.3f}, fit "
+              f"{choice['fit_seconds']:.1f} s): the fastest to train of the defenses not significantly "
+              f"worse than the best, {best} ({worst[best].mean():.3f}), by more than {margin:g} "
+              f"(one-sided {100 * (1 - alpha):g}% Newcombe bound, worst case over the attacks at "
+              f"eps={eps:g}). Eligible: {', '.join(eligible['defense'])}.")
+    return {"choice": str(choice["defense"]), "best": str(best), "margin": margin, "alpha": alpha,
+            "eligible": eligible["defense"].tolist(), "reason": reason, "table": table}
+
+
+def format_selection(selection):
+    """The selection as text (or why there is none)."""
+    if selection is None:
+        return "Selection: needs two or more trained defenses."
+    return f"Selection at margin {selection['margin']:g}: " + selection["reason"]

@@ -32,27 +32,60 @@ from ._rbackend import RBackendError, r_available
 from .bootstrap import PairedBootstrapResult, bootstrap_indices, paired_bootstrap
 from .cochran import CochranQResult, cochran_q
 from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve
+from .cv_compare import CVComparison, compare_cv_results, cv_scores
+from .defense_comparison import (
+    DefenseComparison,
+    compare_defenses,
+    compare_paired,
+    newcombe_paired_interval,
+)
 from .interval import AccuracyInterval, accuracy_interval
 from .mcnemar import McNemarResult, mcnemar
+from .per_class import PerClassAccuracy, per_class_accuracy
+from .power import McNemarPower, mcnemar_power, mcnemar_sample_size
 from .robust_accuracy import RobustAccuracy, robust_accuracy_from_correct
+from .selection import (
+    MarginSelection,
+    WithinMarginSelector,
+    explain_selection,
+    one_standard_error_rule,
+    select_within_margin,
+)
 
 __all__ = [
     "AccuracyInterval",
+    "CVComparison",
     "CochranQResult",
+    "DefenseComparison",
+    "MarginSelection",
+    "McNemarPower",
     "McNemarResult",
     "PairedBootstrapResult",
+    "PerClassAccuracy",
     "RBackendError",
     "RobustAccuracy",
     "RobustnessCurve",
     "SeparationError",
     "SeparationWarning",
+    "WithinMarginSelector",
     "accuracy_interval",
     "bootstrap_indices",
     "cochran_q",
+    "compare_cv_results",
+    "compare_defenses",
+    "compare_paired",
+    "cv_scores",
+    "explain_selection",
     "mcnemar",
+    "mcnemar_power",
+    "mcnemar_sample_size",
+    "newcombe_paired_interval",
+    "one_standard_error_rule",
     "paired_bootstrap",
     "paired_correct",
+    "per_class_accuracy",
     "r_available",
     "robust_accuracy_from_correct",
     "robustness_curve",
+    "select_within_margin",
 ]

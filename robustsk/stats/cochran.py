@@ -21,7 +21,7 @@ from ._validation import (
 )
 from .mcnemar import _mcnemar_python
 
-__all__ = ["CochranQResult", "cochran_q", "P_ADJUST_METHODS"]
+__all__ = ["CochranQResult", "cochran_q", "P_ADJUST_METHODS", "adjust_pvalues"]
 
 #: Multiple-comparison corrections, by their name in R's ``p.adjust``, with
 #: the ``statsmodels.stats.multitest.multipletests`` method used for each.

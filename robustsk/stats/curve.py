@@ -18,6 +18,7 @@ __all__ = ["RobustnessCurve", "SeparationError", "SeparationWarning", "robustnes
 
 _COV_TYPES = ("cluster", "nonrobust")
 _ON_SEPARATION = ("raise", "warn")
+_BANDS = ("pointwise", "simultaneous")
 N_GRID = 50
 
 
@@ -48,7 +49,8 @@ class RobustnessCurve:
     ----------
     curve : DataFrame
         Columns ``defense``, ``eps``, ``fitted`` (probability of surviving
-        the attack), ``low``, ``high`` (pointwise ``1 - alpha`` band), one
+        the attack), ``low``, ``high`` (``1 - alpha`` band, pointwise or
+        simultaneous, see ``band``), one
         row per defense and grid point. For a separated defense ``fitted``
         is the observed proportion at observed eps (NaN elsewhere) and the
         band is NaN.
@@ -76,6 +78,12 @@ class RobustnessCurve:
         Whether the IRLS fit converged.
     method : str
         Description of the model and standard errors.
+    band : str
+        ``"pointwise"`` or ``"simultaneous"`` (Working-Hotelling).
+    critical_value : float
+        The multiplier of the standard error on the logit scale:
+        ``z_{1-alpha/2}`` (pointwise) or ``sqrt(chi2_{p, 1-alpha})`` with
+        ``p`` fitted coefficients (simultaneous).
     """
 
     curve: pd.DataFrame = field(compare=False)
@@ -90,6 +98,8 @@ class RobustnessCurve:
     separated: tuple
     converged: bool
     method: str
+    band: str = "pointwise"
+    critical_value: float = float("nan")
 
     def plot(self, ax=None):
         """Plot the fitted curves, their bands and the observed proportions.
@@ -118,7 +128,7 @@ class RobustnessCurve:
         ax.set_xlabel("eps")
         ax.set_ylabel("P(correct under attack)")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"Robustness curve ({100 * (1 - self.alpha):g}% pointwise bands)")
+        ax.set_title(f"Robustness curve ({100 * (1 - self.alpha):g}% {self.band} bands)")
         ax.legend(title="defense")
         if new_figure:
             ax.figure.tight_layout()
@@ -206,7 +216,7 @@ def _fit_python(data, fit_levels, cov_type):
     return coef, cov, converged, None
 
 
-def _fit_r(data, fit_levels, cov_type, alpha, grid):
+def _fit_r(data, fit_levels, cov_type, alpha, grid, band):
     from ._rbackend import r_call
 
     d = data[data["defense"].isin(fit_levels)]
@@ -216,7 +226,8 @@ def _fit_r(data, fit_levels, cov_type, alpha, grid):
         "defense": d["defense"].to_numpy(),
     })
     res = r_call("robustness_curve", frame, alpha=alpha, grid=np.asarray(grid, dtype=float),
-                 cov_type=cov_type, on_separation="raise", levels=np.array(fit_levels, dtype=object))
+                 cov_type=cov_type, on_separation="raise", levels=np.array(fit_levels, dtype=object),
+                 band=band)
     names = _design(np.zeros(1), np.array([fit_levels[0]]), fit_levels).columns
     coef = pd.Series(np.atleast_1d(res["coefficients"]), index=names)
     cov = pd.DataFrame(np.asarray(res["cov"]).reshape(len(names), len(names)), index=names, columns=names)
@@ -226,7 +237,7 @@ def _fit_r(data, fit_levels, cov_type, alpha, grid):
 
 
 def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_separation="raise",
-                     attack=None, backend="python"):
+                     attack=None, band="pointwise", backend="python"):
     """Fit a logistic robustness curve: P(correct under attack) against eps.
 
     The model is a binomial GLM with logit link of per-example survival
@@ -242,7 +253,7 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
         ``correct`` and optionally ``defense``; one row per example, eps
         (and defense). Each defense needs at least two eps values.
     alpha : float, default=0.05
-        Error rate of the pointwise bands.
+        Error rate of the bands.
     grid : array-like of float, optional
         eps values at which the curve is reported. Default: 50 evenly
         spaced points from the smallest to the largest eps, plus the
@@ -270,6 +281,16 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
         Which attack to use when the frame has several; ``"worst-case"``
         counts an example as surviving at eps only if it survives every
         attack there.
+    band : {"pointwise", "simultaneous"}, default="pointwise"
+        ``"pointwise"``: each eps has its own ``1 - alpha`` Wald interval.
+        ``"simultaneous"``: a Working-Hotelling (Scheffe) band that covers
+        every fitted curve at every eps at once with asymptotic probability
+        ``1 - alpha``: the logit-scale multiplier ``z`` is replaced by
+        ``sqrt(chi2_{p, 1-alpha})``, ``p`` the number of fitted
+        coefficients (2 per defense), because the linear predictors of all
+        curves span a ``p``-dimensional space. Use it to read the whole
+        curve (e.g. "where does defense A fall below 50%?") without
+        multiplicity error; it is wider than the pointwise band.
     backend : {"python", "r"}, default="python"
         ``"r"``: fit with ``glm`` and ``sandwich::vcovCL`` in R.
 
@@ -284,8 +305,9 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
 
     Notes
     -----
-    Bands are Wald intervals on the logit scale, ``eta +/- z * se(eta)``,
-    mapped through the logistic function, so they stay within (0, 1).
+    Bands are Wald intervals on the logit scale, ``eta +/- c * se(eta)``
+    (``c`` is ``critical_value``), mapped through the logistic function, so
+    they stay within (0, 1).
     The IRLS tolerance is tightened to 1e-12 in both backends so that they
     agree to about 1e-8.
 
@@ -298,6 +320,8 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
     .. [3] Zeileis, A., Koell, S. and Graham, N. (2020). Various versatile
        variances: an object-oriented implementation of clustered
        covariances in R. J. Stat. Softw. 95(1).
+    .. [4] Working, H. and Hotelling, H. (1929). Applications of the theory
+       of error to the interpretation of trends. JASA 24, 73-85.
 
     Examples
     --------
@@ -315,6 +339,7 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
     alpha = check_alpha(alpha)
     cov_type = check_choice(cov_type, _COV_TYPES, "cov_type")
     on_separation = check_choice(on_separation, _ON_SEPARATION, "on_separation")
+    band = check_choice(band, _BANDS, "band")
     data = _prepare(frame, attack)
     levels = sorted(data["defense"].unique())
     separated = []
@@ -351,7 +376,7 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
     coef, cov, converged, r_curve = pd.Series(dtype=float), pd.DataFrame(dtype=float), True, None
     if fit_levels:
         if backend == "r":
-            coef, cov, converged, r_curve = _fit_r(data, fit_levels, cov_type, alpha, grid)
+            coef, cov, converged, r_curve = _fit_r(data, fit_levels, cov_type, alpha, grid, band)
         else:
             coef, cov, converged, r_curve = _fit_python(data, fit_levels, cov_type)
     if not converged:
@@ -361,7 +386,10 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
             RuntimeWarning,
             stacklevel=2,
         )
-    z = stats.norm.isf(alpha / 2)
+    if band == "simultaneous":
+        z = float(np.sqrt(stats.chi2.isf(alpha, max(len(coef), 1))))
+    else:
+        z = float(stats.norm.isf(alpha / 2))
     pieces = []
     for lev in levels:
         if lev in separated:
@@ -382,5 +410,5 @@ def robustness_curve(frame, *, alpha=0.05, grid=None, cov_type="cluster", on_sep
         curve=pd.concat(pieces, ignore_index=True), observed=observed, coefficients=coef, cov=cov,
         alpha=alpha, cov_type=cov_type, n_examples=int(data["example_id"].nunique()), n_obs=len(data),
         separation=bool(separated), separated=tuple(separated), converged=converged,
-        method=f"logistic GLM, {what} standard errors",
+        method=f"logistic GLM, {what} standard errors, {band} bands", band=band, critical_value=z,
     )

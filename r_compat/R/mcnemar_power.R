@@ -1,0 +1,76 @@
+# R twin of robustsk.stats.mcnemar_power and mcnemar_sample_size.
+
+.check_rates <- function(difference, discordance) {
+  if (!is.numeric(discordance) || length(discordance) != 1 || is.na(discordance) ||
+      discordance <= 0 || discordance > 1) {
+    stop(sprintf("discordance must be in (0, 1], the probability that the defenses disagree; got %s.",
+                 .describe(discordance)), call. = FALSE)
+  }
+  if (!is.numeric(difference) || length(difference) != 1 || is.na(difference) ||
+      abs(difference) > discordance) {
+    stop(sprintf("difference must be a number with |difference| <= discordance; got %s.",
+                 .describe(difference)), call. = FALSE)
+  }
+}
+
+.mcnemar_power_core <- function(n, difference, discordance, alpha) {
+  m <- 0:n
+  w <- stats::dbinom(m, n, discordance)
+  k <- stats::qbinom(alpha / 2, m, 0.5)
+  k <- ifelse(2 * stats::pbinom(k, m, 0.5) <= alpha, k, k - 1)
+  q <- (discordance + difference) / (2 * discordance)
+  rej <- ifelse(k >= 0, stats::pbinom(k, m, q) + stats::pbinom(m - k - 1, m, q, lower.tail = FALSE), 0)
+  min(max(sum(w * rej), 0), 1)
+}
+
+#' Exact power of the exact McNemar test
+#'
+#' The number of discordant examples is M ~ Bin(n, discordance); given M = m
+#' the test rejects when binom.test(b, m)$p.value <= alpha, with
+#' b ~ Bin(m, (discordance + difference) / (2 discordance)). The power sums
+#' the rejection probabilities exactly.
+#'
+#' @param n number of paired test examples.
+#' @param difference true difference in robust accuracy, p10 - p01.
+#' @param discordance probability that the defenses disagree, p10 + p01.
+#' @param alpha level of the test.
+#' @return a list of class robustsk_power: n, power, difference, discordance, alpha.
+#' @export
+mcnemar_power <- function(n, difference, discordance, alpha = 0.05) {
+  .check_rates(difference, discordance)
+  .check_alpha(alpha)
+  if (!is.numeric(n) || length(n) != 1 || n < 1 || n != round(n)) {
+    stop(sprintf("n must be a positive integer; got %s.", .describe(n)), call. = FALSE)
+  }
+  .result(list(n = as.integer(n), power = .mcnemar_power_core(n, difference, discordance, alpha),
+               difference = difference, discordance = discordance, alpha = alpha), "robustsk_power")
+}
+
+#' Smallest test set on which the exact McNemar test has the given power
+#'
+#' Scans n upwards from 90% of Connor's (1987) normal-approximation sample
+#' size and returns the first n whose exact power reaches the target.
+#'
+#' @inheritParams mcnemar_power
+#' @param power target power.
+#' @param max_n give up above this n.
+#' @return a list of class robustsk_power: n, power (reached), target,
+#'   n_approximate (Connor), difference, discordance, alpha.
+#' @export
+mcnemar_sample_size <- function(difference, discordance, power = 0.8, alpha = 0.05, max_n = 100000) {
+  .check_rates(difference, discordance)
+  .check_alpha(alpha)
+  if (difference == 0) stop("difference must be non-zero.", call. = FALSE)
+  za <- stats::qnorm(1 - alpha / 2)
+  zb <- stats::qnorm(power)
+  approx <- ceiling((za * sqrt(discordance) + zb * sqrt(discordance - difference^2))^2 / difference^2)
+  n <- max(1, as.integer(0.9 * approx))
+  while (n <= max_n) {
+    reached <- .mcnemar_power_core(n, difference, discordance, alpha)
+    if (reached >= power) break
+    n <- n + 1
+  }
+  if (n > max_n) stop(sprintf("no n <= max_n = %d reaches power %g.", max_n, power), call. = FALSE)
+  .result(list(n = as.integer(n), power = reached, target = power, n_approximate = as.integer(approx),
+               difference = difference, discordance = discordance, alpha = alpha), "robustsk_power")
+}

@@ -1,0 +1,22 @@
+test_that("Newcombe's paired interval: square-and-add of Wilson intervals with phi", {
+  v <- make_vectors(30, 10, 3, 7)
+  r <- newcombe_paired_interval(v$a, v$b)
+  expect_equal(r$estimate, 0.14)
+  expect_equal(c(r$low, r$high), c(0.00248375043948196, 0.272759330486344), tolerance = 1e-9)
+  s <- newcombe_paired_interval(v$b, v$a)
+  expect_equal(c(s$low, s$high), -c(r$high, r$low), tolerance = 1e-12)
+  expect_error(newcombe_paired_interval(c(TRUE, FALSE), TRUE), "same length")
+})
+
+test_that("paired_comparison: Cochran's Q, Holm-adjusted McNemar and intervals in one table", {
+  set.seed(4)
+  u <- runif(120)
+  m <- data.frame(a = u < 0.6, b = (u < 0.5) | (runif(120) < 0.1), c = u < 0.2)
+  r <- paired_comparison(m)
+  q <- cochran_q(m)
+  expect_equal(r$cochran$statistic, q$statistic)
+  expect_equal(r$table$pvalue_adjusted, q$pairwise$pvalue_adjusted)
+  expect_equal(r$table$difference, r$table$accuracy_a - r$table$accuracy_b)
+  expect_true(all(r$table$low <= r$table$difference & r$table$difference <= r$table$high))
+  expect_equal(r$accuracy$accuracy, unname(colMeans(m)))
+})

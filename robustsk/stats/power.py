@@ -1,0 +1,221 @@
+"""Exact power and sample size of the exact McNemar test for two defenses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numbers
+
+import numpy as np
+from scipy import stats
+
+from ._validation import check_alpha, check_backend
+
+__all__ = ["McNemarPower", "mcnemar_power", "mcnemar_sample_size"]
+
+
+@dataclass(frozen=True)
+class McNemarPower:
+    """Result of :func:`mcnemar_power` and :func:`mcnemar_sample_size`.
+
+    Attributes
+    ----------
+    n : int
+        Number of test examples.
+    power : float
+        Exact probability that the exact two-sided McNemar test rejects at
+        ``alpha`` when the true difference and discordance are as given.
+    difference : float
+        True difference in robust accuracy, ``p10 - p01``.
+    discordance : float
+        True probability that the two defenses disagree on an example,
+        ``p10 + p01``.
+    alpha : float
+    target : float or None
+        The requested power (sample size only).
+    n_approximate : int or None
+        Connor's (1987) normal-approximation sample size (sample size only).
+    method : str
+    """
+
+    n: int
+    power: float
+    difference: float
+    discordance: float
+    alpha: float
+    target: float | None = None
+    n_approximate: int | None = None
+    method: str = "exact power of the exact (binomial) McNemar test"
+
+
+def _check_rates(difference, discordance):
+    for value, name in ((difference, "difference"), (discordance, "discordance")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+            raise TypeError(f"{name} must be a real number; got {value!r}.")
+    if not 0 < discordance <= 1:
+        raise ValueError(
+            f"discordance must be in (0, 1]: the probability that the two defenses disagree on an "
+            f"example (from a pilot: (b + c) / n); got {discordance!r}."
+        )
+    if abs(difference) > discordance:
+        raise ValueError(
+            f"|difference| = {abs(difference)!r} cannot exceed the discordance {discordance!r}: the "
+            f"difference p10 - p01 is at most p10 + p01."
+        )
+    return float(difference), float(discordance)
+
+
+def _check_n(n, name="n"):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"{name} must be a positive integer (number of test examples); got {n!r}.")
+    return int(n)
+
+
+def _critical(max_m, alpha):
+    """For m = 0..max_m, the largest k with 2 P(X <= k) <= alpha, X ~ Bin(m, 1/2) (-1 if none).
+
+    That is, ``binom.test(k, m)$p.value <= alpha``: the exact McNemar test
+    with m discordant examples rejects when b <= k or b >= m - k.
+    """
+    m = np.arange(max_m + 1)
+    k = stats.binom.ppf(alpha / 2, m, 0.5)
+    return np.where(2 * stats.binom.cdf(k, m, 0.5) <= alpha, k, k - 1)
+
+
+def _power_python(n, difference, discordance, alpha, critical=None):
+    m = np.arange(n + 1)
+    weight = stats.binom.pmf(m, n, discordance)
+    k = _critical(n, alpha) if critical is None else critical[: n + 1]
+    q = (discordance + difference) / (2 * discordance)  # P(only a survives | they disagree)
+    reject = np.where(k >= 0, stats.binom.cdf(k, m, q) + stats.binom.sf(m - k - 1, m, q), 0.0)
+    return float(np.clip(np.sum(weight * reject), 0.0, 1.0))
+
+
+def _connor(difference, discordance, alpha, power):
+    za, zb = stats.norm.isf(alpha / 2), stats.norm.isf(1 - power)
+    n = (za * np.sqrt(discordance) + zb * np.sqrt(discordance - difference**2)) ** 2 / difference**2
+    return int(np.ceil(n))
+
+
+def mcnemar_power(n, difference, discordance, alpha=0.05, *, backend="python"):
+    """Exact power of the exact McNemar test on ``n`` paired test examples.
+
+    The number of discordant examples is ``M ~ Bin(n, discordance)``; given
+    ``M = m`` the test rejects when ``binom.test(b, m)`` has p-value
+    ``<= alpha``, with ``b ~ Bin(m, (discordance + difference) /
+    (2 discordance))``. The power sums the rejection probabilities over
+    ``m`` exactly (no normal approximation). Use it for the power of a test
+    set at hand: ``n = len(X_test)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of test examples.
+    difference : float
+        True difference in robust accuracy between the defenses,
+        ``p10 - p01`` (sign irrelevant for the two-sided test).
+    discordance : float
+        Probability that the defenses disagree on an example, ``p10 + p01``;
+        estimate it as ``(b + c) / n`` from a pilot evaluation
+        (:func:`mcnemar` reports ``b`` and ``c``).
+    alpha : float, default=0.05
+    backend : {"python", "r"}, default="python"
+
+    Returns
+    -------
+    McNemarPower
+
+    References
+    ----------
+    .. [1] Connor, R. J. (1987). Sample size for testing differences in
+       proportions for the paired-sample design. Biometrics 43, 207-211.
+    .. [2] Lachin, J. M. (1992). Power and sample size evaluation for the
+       McNemar test with application to matched case-control studies.
+       Statistics in Medicine 11, 1239-1251.
+
+    Examples
+    --------
+    >>> from robustsk.stats import mcnemar_power
+    >>> res = mcnemar_power(500, difference=0.05, discordance=0.15)
+    >>> round(res.power, 3)
+    0.802
+    """
+    backend = check_backend(backend)
+    n = _check_n(n)
+    difference, discordance = _check_rates(difference, discordance)
+    alpha = check_alpha(alpha)
+    if backend == "r":
+        from ._rbackend import r_call
+
+        power = float(r_call("mcnemar_power", n, difference, discordance, alpha=alpha)["power"])
+    else:
+        power = _power_python(n, difference, discordance, alpha)
+    return McNemarPower(n=n, power=power, difference=difference, discordance=discordance, alpha=alpha)
+
+
+def mcnemar_sample_size(difference, discordance, power=0.8, alpha=0.05, *, max_n=100_000, backend="python"):
+    """Smallest test set on which the exact McNemar test has the given power.
+
+    Scans ``n`` upwards from 90% of Connor's (1987) normal-approximation
+    answer and returns the first ``n`` whose exact power (see
+    :func:`mcnemar_power`) reaches ``power``. Exact power is a saw-tooth in
+    ``n`` (the binomial test is discrete), so a slightly larger ``n`` can
+    fall just below the target again; the result reports the power reached.
+    The exact test is conservative, so its answer is above Connor's; the
+    scan starts at 90% of it.
+
+    Parameters
+    ----------
+    difference : float
+        Difference in robust accuracy to detect (``p10 - p01``), non-zero.
+    discordance : float
+        Probability that the two defenses disagree on an example.
+    power : float, default=0.8
+    alpha : float, default=0.05
+    max_n : int, default=100000
+        Give up (ValueError) above this many examples.
+    backend : {"python", "r"}, default="python"
+
+    Returns
+    -------
+    McNemarPower
+        With ``n`` the sample size, ``power`` the power reached, ``target``
+        and ``n_approximate`` (Connor's formula).
+
+    References
+    ----------
+    .. [1] Connor, R. J. (1987). Biometrics 43, 207-211.
+
+    Examples
+    --------
+    >>> from robustsk.stats import mcnemar_sample_size
+    >>> res = mcnemar_sample_size(difference=0.05, discordance=0.15, power=0.8)
+    >>> res.n, res.n_approximate, bool(res.power >= 0.8)
+    (498, 469, True)
+    """
+    backend = check_backend(backend)
+    difference, discordance = _check_rates(difference, discordance)
+    alpha = check_alpha(alpha)
+    target = check_alpha(power, "power")
+    max_n = _check_n(max_n, "max_n")
+    if difference == 0:
+        raise ValueError("difference must be non-zero: no test set has power to detect a zero difference.")
+    approx = _connor(difference, discordance, alpha, target)
+    if backend == "r":
+        from ._rbackend import r_call
+
+        res = r_call("mcnemar_sample_size", difference, discordance, power=target, alpha=alpha, max_n=max_n)
+        n, reached = int(res["n"]), float(res["power"])
+    else:
+        n = max(1, int(0.9 * approx))
+        critical = _critical(min(max_n, 2 * approx + 100), alpha)
+        while n <= max_n:
+            if n >= critical.size:
+                critical = _critical(min(max_n, 2 * n), alpha)
+            reached = _power_python(n, difference, discordance, alpha, critical)
+            if reached >= target:
+                break
+            n += 1
+        else:
+            raise ValueError(f"no n <= max_n={max_n} reaches power {target}; raise max_n or the difference.")
+    return McNemarPower(n=n, power=reached, difference=difference, discordance=discordance, alpha=alpha,
+                        target=target, n_approximate=approx)
