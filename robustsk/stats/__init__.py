@@ -30,6 +30,7 @@ Deliberate departures from R, identical in both backends:
 from ._frame import paired_correct
 from ._rbackend import RBackendError, r_available
 from .bootstrap import PairedBootstrapResult, bootstrap_indices, paired_bootstrap
+from .clopper_pearson import ClopperPearsonBound, clopper_pearson_bound
 from .cochran import CochranQResult, cochran_q
 from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve
 from .interval import AccuracyInterval, accuracy_interval
@@ -38,6 +39,7 @@ from .robust_accuracy import RobustAccuracy, robust_accuracy_from_correct
 
 __all__ = [
     "AccuracyInterval",
+    "ClopperPearsonBound",
     "CochranQResult",
     "McNemarResult",
     "PairedBootstrapResult",
@@ -48,6 +50,7 @@ __all__ = [
     "SeparationWarning",
     "accuracy_interval",
     "bootstrap_indices",
+    "clopper_pearson_bound",
     "cochran_q",
     "mcnemar",
     "paired_bootstrap",

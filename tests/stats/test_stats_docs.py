@@ -7,7 +7,7 @@ import pytest
 
 import robustsk.stats as rs
 
-MODULES = ["interval", "robust_accuracy", "mcnemar", "cochran", "bootstrap", "curve", "_frame"]
+MODULES = ["interval", "clopper_pearson", "robust_accuracy", "mcnemar", "cochran", "bootstrap", "curve", "_frame"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -23,7 +23,7 @@ def test_public_names_are_documented():
         obj = getattr(rs, name)
         assert obj.__doc__ and obj.__doc__.strip(), name
     for func in (rs.accuracy_interval, rs.mcnemar, rs.cochran_q, rs.paired_bootstrap,
-                 rs.robustness_curve, rs.robust_accuracy_from_correct):
+                 rs.robustness_curve, rs.robust_accuracy_from_correct, rs.clopper_pearson_bound):
         for section in ("Parameters", "Returns", "References", "Examples"):
             assert section in func.__doc__, (func.__name__, section)
         assert "backend" in func.__doc__
