@@ -88,7 +88,7 @@ def clopper_pearson_bound(successes, n, alpha=0.05, *, side="lower", backend="py
     --------
     >>> from robustsk.stats import clopper_pearson_bound
     >>> round(float(clopper_pearson_bound(100, 100, alpha=0.001).bound), 6)
-    0.933292
+    0.933254
     """
     backend = check_backend(backend)
     side = check_choice(side, _SIDES, "side")
