@@ -65,7 +65,7 @@ def test_bounds_tighten_as_eps_shrinks_and_are_exact_at_zero():
     torch.manual_seed(0)
     net = MLP((5,), 3, hidden_units=(8,)).eval()
     x = torch.rand(6, 5)
-    widths = [(h - l).max().item() for l, h in
+    widths = [(hi - lo).max().item() for lo, hi in
               (interval_bounds(net, x, e) for e in (0.3, 0.1, 0.01))]
     assert widths[0] > widths[1] > widths[2] > 0
     lo, hi = interval_bounds(net, x, 0.0)
