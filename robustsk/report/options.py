@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["DEFAULT_PROTECTED", "ReportOptionError", "DEFENSES", "DEFAULT_DEFENSES", "DEFENSE_PARAMS", "DEFAULT_EPS_GRID",
            "DEFAULT_EPOCHS", "DEFAULT_ATTACKS", "DEFAULT_THREADS", "DATASETS",
-           "FASHION_MNIST_SIZES", "BASELINE", "CLEAN", "split_names", "check_eps", "eps_grid",
+           "FASHION_MNIST_SIZES", "BASELINE", "CLEAN", "CERTIFIED", "split_names", "check_eps", "eps_grid",
            "check_count"]
 
 #: Defense names of ``--defenses``, in report order, and their estimator classes
@@ -67,6 +67,9 @@ DEFAULT_THREADS = 1
 DATASETS = ("digits", "fashion-mnist")
 
 CLEAN = "clean"
+
+#: The summary column of interval-bound-propagation certified accuracy at eps.
+CERTIFIED = "certified"
 
 
 class ReportOptionError(ValueError):
