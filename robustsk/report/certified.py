@@ -25,7 +25,7 @@ def certify_model(name, clf, X, y, eps):
     except TypeError as err:
         reason = str(err).split(":")[0]
         return None, (f"certified: no value for {name}, which interval bound propagation "
-                      f"cannot bound ({reason}).")"
+                      f"cannot bound ({reason}).")
 
 
 def certified_frame(results):
