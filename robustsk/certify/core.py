@@ -115,10 +115,11 @@ def certify(estimator, X, y, eps, *, norm=None, method=None, **method_params):
     >>> from robustsk.defenses import StandardTraining
     >>> from robustsk.certify import certify
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = StandardTraining(max_epochs=3, clip_min=0, clip_max=1, random_state=0,
-    ...                        module__channels=(8, 8), module__hidden_units=32)
-    >>> res = certify(clf.fit(X[:300], y[:300]), X[300:400], y[300:400], eps=0.01)
-    >>> res.method, res.norm, 0 <= res.certified_accuracy <= clf.score(X[300:400], y[300:400])
+    >>> X = X.reshape(len(X), -1)                   # flat features: an MLP
+    >>> clf = StandardTraining(max_epochs=5, lr=0.01, clip_min=0, clip_max=1, random_state=0,
+    ...                        module__hidden_units=(32,)).fit(X[:300], y[:300])
+    >>> res = certify(clf, X[300:400], y[300:400], eps=0.01)
+    >>> res.method, res.norm, 0 < res.certified_accuracy <= clf.score(X[300:400], y[300:400])
     ('ibp', 'inf', True)
     """
     method = _check_method(default_method(estimator) if method is None else method)
