@@ -1,4 +1,5 @@
 """Randomized smoothing (Cohen, Rosenfeld & Kolter, 2019): a certifiably L2-robust meta-estimator."""
+import hashlib
 import numbers
 import warnings
 
@@ -62,8 +63,10 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         What ``predict`` and ``certify`` return where the smoothed classifier
         abstains; must not be one of the classes.
     random_state : int or None, default=None
-        Seeds the training noise and, per example, the Monte Carlo noise
-        (an example's draws do not depend on the others in ``X``).
+        Seeds the training noise, the base (when its own ``random_state`` is
+        None) and the Monte Carlo noise, which is drawn per example from the
+        seed and the example's values: an example's answer does not depend on
+        the others in ``X``.
 
     Attributes
     ----------
@@ -156,6 +159,9 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         base = clone(base)
         self.random_seed_ = int(np.random.SeedSequence(self.random_state).generate_state(1)[0]) \
             if self.random_state is None else int(self.random_state)
+        if self.random_state is not None and "random_state" in base.get_params() \
+                and base.get_params()["random_state"] is None:
+            base.set_params(random_state=self.random_seed_)
         rng = np.random.default_rng([self.random_seed_, 0])
         sigma = float(self.sigma)
         noisy = (lambda: X + (sigma * rng.standard_normal(X.shape)).astype(np.float32)) \
@@ -195,14 +201,23 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "base_estimator_")
         X = check_X(X)
         if tuple(X.shape[1:]) != self.input_shape_:
+            if X.ndim == 2 and len(self.input_shape_) == 1:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                                 f"expecting {self.n_features_in_} features as input.")
             raise ValueError(f"X has examples of shape {tuple(X.shape[1:])}, but "
                              f"{type(self).__name__} was fitted on examples of shape "
                              f"{self.input_shape_}.")
         return X
 
-    def _example_rng(self, random_state, i, stage):
+    def _example_rng(self, random_state, x, stage):
+        """The noise stream of one example: from the seed and the example's own bytes.
+
+        So an example gets the same draws whatever else is in ``X`` (subsets,
+        order and batching do not change its answer).
+        """
         seed = self.random_seed_ if random_state is None else random_state
-        return np.random.default_rng([int(seed), 1 + stage, i])
+        digest = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=8).digest()
+        return np.random.default_rng([int(seed), 1 + stage, int.from_bytes(digest, "little")])
 
     def _abstained(self, n_samples):
         """An array of ``abstain_label``, of a dtype that also holds the classes."""
@@ -239,7 +254,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         top = np.zeros(len(X), dtype=np.int64)
         n_top = np.zeros(len(X), dtype=np.int64)
         for i, x in enumerate(X):
-            rng = self._example_rng(random_state, i, 0)
+            rng = self._example_rng(random_state, x, 0)
             top[i] = self._counts(x, n0, rng, batch_size).argmax()
             n_top[i] = self._counts(x, n, rng, batch_size)[top[i]]
         p_lower = clopper_pearson_bound(n_top, n, alpha).bound if len(X) else np.zeros(0)
@@ -260,7 +275,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         X = self._prepare(X)
         labels = self._abstained(len(X))
         for i, x in enumerate(X):
-            counts = self._counts(x, self.n, self._example_rng(None, i, 2), self.batch_size)
+            counts = self._counts(x, self.n, self._example_rng(None, x, 2), self.batch_size)
             order = np.argsort(-counts, kind="stable")
             n_a, n_b = counts[order[0]], counts[order[1]] if len(counts) > 1 else 0
             if stats.binomtest(int(n_a), int(n_a + n_b), 0.5).pvalue <= self.alpha:
