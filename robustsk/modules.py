@@ -12,6 +12,11 @@ methods, or submodules named ``features`` and ``head``. :class:`SmallCNN` and
 their head is the final linear layer. :func:`features_and_logits` returns both
 for any such module, and :func:`check_features` raises a clear error for a
 module that has not opted in.
+
+**Certification.** Both networks have ``as_sequential()``: the same layers
+(shared parameters) as one ``nn.Sequential``, which is what
+:mod:`robustsk.certify`'s interval bound propagation walks. A custom module
+can opt in the same way.
 """
 import math
 
@@ -50,6 +55,10 @@ class MLP(nn.Module):
     def forward(self, x):
         return self.net(x)
 
+    def as_sequential(self):
+        """The same network (shared parameters) as one ``nn.Sequential``, for certification."""
+        return self.net
+
     def features(self, x):
         """The last hidden layer's activations, of shape (n, hidden_units[-1])."""
         return self.net[:-1](x)
@@ -85,6 +94,7 @@ class SmallCNN(nn.Module):
         shape = tuple(input_shape)
         self.add_channel = len(shape) == 2
         c, h, w = (1, *shape) if self.add_channel else shape
+        self.input_size = (h, w)
         n_stages = 2 if min(h, w) >= 16 else 1
         layers, width = [], c
         for stage in range(n_stages):
@@ -103,6 +113,14 @@ class SmallCNN(nn.Module):
         if self.add_channel:
             x = x.unsqueeze(1)
         return self.classifier(self.conv(x))
+
+    def as_sequential(self):
+        """The same network (shared parameters) as one ``nn.Sequential``, for certification.
+
+        Inputs of shape (n, H, W) get their channel axis from an ``nn.Unflatten``.
+        """
+        front = [nn.Unflatten(1, (1, self.input_size[0]))] if self.add_channel else []
+        return nn.Sequential(*front, *self.conv, *self.classifier)
 
     def features(self, x):
         """The hidden layer before the output, of shape (n, hidden_units), after its ReLU."""

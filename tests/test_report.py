@@ -24,7 +24,7 @@ TINY = ["--epochs", "1", "--n-train", "200", "--n-test", "40", "--eps-grid", "0,
 CSV_COLUMNS = ["defense", "attack", "eps", "accuracy", "ci_low", "ci_high", "n_test",
                "fit_seconds"]
 FILES = {"results.csv", "per_example.csv", "mcnemar_vs_baseline.csv", "accuracy_vs_eps.png",
-         "table.txt", "report.json", "per_class.csv"}
+         "table.txt", "report.json", "per_class.csv", "certified.csv"}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,12 @@ def test_run_report_results(report):
 def test_run_report_table(report):
     table = report.table
     assert list(table.index) == ["standard", "fast"]
-    assert list(table.columns) == ["fit_seconds", "clean", "FGSM", "PGD-20"]
+    assert list(table.columns) == ["fit_seconds", "clean", "FGSM", "PGD-20", "certified"]
+    # certified (IBP) never exceeds what an attack leaves
+    assert (table["certified"] <= table[["FGSM", "PGD-20"]].min(axis=1) + 1e-12).all()
+    cert = pd.read_csv(report.output_dir / "certified.csv")
+    assert list(cert["defense"]) == ["standard", "fast"] and (cert["method"] == "ibp").all()
+    assert cert["certified_accuracy"].tolist() == pytest.approx(table["certified"].tolist())
     at_eps = report.results[np.isclose(report.results["eps"], 0.1)]
     pgd = at_eps[at_eps["attack"] == "PGD-20"].set_index("defense")["accuracy"]
     assert table["PGD-20"].to_dict() == pytest.approx(pgd.to_dict())

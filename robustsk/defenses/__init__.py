@@ -14,18 +14,23 @@ from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
 from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
+from .smoothing import RandomizedSmoothingClassifier
 from .standard import StandardTraining
 from .trades import TRADES, trades_loss
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
-           "CostSensitiveAdversarialTraining", "trades_loss", "cost_sensitive_loss",
+           "CostSensitiveAdversarialTraining", "RandomizedSmoothingClassifier", "trades_loss", "cost_sensitive_loss",
            "MCELoss", "all_defenses"]
 
 
 def all_defenses():
     """Every defense estimator class of :mod:`robustsk.defenses`, by class name.
+
+    Only :class:`~robustsk.base.RobustClassifier` subclasses: the
+    meta-estimator :class:`RandomizedSmoothingClassifier` wraps one of them
+    and is not listed.
 
     Returns
     -------

@@ -15,6 +15,11 @@ cheap gradient-masking checks, and writes into one folder:
 ``mcnemar_vs_baseline.csv``
     Exact McNemar test of each defense against the baseline ``standard``, per
     attack at the training eps, p-values Holm-adjusted over all the rows.
+``certified.csv``
+    Per model, the certified accuracy at ``eps`` by interval bound
+    propagation (Linf ball within the image box) with its 95% Wilson
+    interval and time: the summary table's ``certified`` column, a lower
+    bound of every attack's column (:mod:`.certified`).
 ``accuracy_vs_eps.png``
     Accuracy against eps, one panel per attack, one line per defense, shaded
     95% intervals.

@@ -9,9 +9,9 @@ import numpy as np
 
 __all__ = ["DEFAULT_PROTECTED", "ReportOptionError", "DEFENSES", "DEFAULT_DEFENSES", "DEFENSE_PARAMS", "DEFAULT_EPS_GRID",
            "DEFAULT_EPOCHS", "DEFAULT_ATTACKS", "DEFAULT_THREADS", "DATASETS",
-           "FASHION_MNIST_SIZES", "BASELINE", "CLEAN", "split_names", "check_eps", "eps_grid",
-           "check_count", "NORMS", "DEFAULT_EPS", "DEFAULT_L2_EPS_GRID", "check_norm",
-           "default_eps", "default_eps_grid"]
+           "FASHION_MNIST_SIZES", "BASELINE", "CLEAN", "CERTIFIED", "split_names", "check_eps",
+           "eps_grid", "check_count", "NORMS", "DEFAULT_EPS", "DEFAULT_L2_EPS_GRID",
+           "check_norm", "default_eps", "default_eps_grid"]
 
 #: Defense names of ``--defenses``, in report order, and their estimator classes
 #: (``--defenses all`` runs every one).
@@ -78,6 +78,9 @@ DEFAULT_THREADS = 1
 DATASETS = ("digits", "fashion-mnist")
 
 CLEAN = "clean"
+
+#: The summary column of interval-bound-propagation certified accuracy at eps.
+CERTIFIED = "certified"
 
 
 class ReportOptionError(ValueError):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._json import jsonable
 from .masking import format_findings
-from .options import BASELINE
+from .options import BASELINE, CERTIFIED
 from .stats import format_mcnemar, format_selection
 
 __all__ = ["ReportResult", "jsonable", "versions"]
@@ -26,8 +26,11 @@ class ReportResult:
         (95% Wilson interval), ``n_test``, ``fit_seconds`` (NaN for a
         ``--model``). Clean accuracy is ``attack="clean", eps=0``.
     table : pandas.DataFrame
-        One row per defense (the index): ``fit_seconds``, ``clean`` and one
-        column per attack (its label, e.g. ``"PGD-20"``) at the training eps.
+        One row per defense (the index): ``fit_seconds``, ``clean``, one
+        column per attack (its label, e.g. ``"PGD-20"``) at the training eps,
+        and ``certified``: the fraction of test examples interval bound
+        propagation proves robust in the Linf ball of radius eps (NaN for a
+        model it cannot bound; see :mod:`robustsk.report.certified`).
     eps : float
         The training eps, at which ``table`` reports the attacks.
     per_example : pandas.DataFrame
@@ -53,6 +56,10 @@ per_class_path : Path
     selection : dict or None
         Which defense the report would pick at the default margin, and why
         (:func:`robustsk.report.stats.select_defense`).
+    certified : pandas.DataFrame
+        One row per certified model (:data:`~robustsk.report.certified.CERTIFIED_COLUMNS`),
+        also written to ``certified_path``.
+    certified_path : Path
     """
 
     results: Any
@@ -74,6 +81,8 @@ per_class_path : Path
     total_seconds: float
     info: dict
     selection: Any = None
+    certified: Any = None
+    certified_path: Any = None
 
     def format_table(self):
         """The summary table: accuracies with their 95% Wilson interval, fit time in s."""
@@ -86,6 +95,10 @@ per_class_path : Path
             for defense, value in table[column].items():
                 if np.isnan(value):
                     cells.append("-")
+                    continue
+                if column == CERTIFIED:
+                    row = self.certified.set_index("defense").loc[defense]
+                    cells.append(f"{value:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]")
                     continue
                 eps = 0.0 if column == "clean" else self.eps
                 row = results.loc[(defense, column, eps)]

@@ -14,12 +14,14 @@ from .attacks import (
     check_available,
     plan_attacks,
 )
+from .certified import certified_frame, certify_model
 from .cost import WARN_SECONDS, estimate_cost, time_unit
 from .data import describe_split, load_report_data
 from .masking import MASKING_SETTINGS, masking_checks
 from .model import check_model_input, is_differentiable, load_model, model_name
 from .options import (
     BASELINE,
+    CERTIFIED,
     CLEAN,
     DATASETS,
     DEFAULT_ATTACKS,
@@ -182,7 +184,8 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
 
     results = results_frame(run["cells"], run["fit_seconds"])
     labels = [ATTACKS[name].label for name in run["attacks"]]
-    table = _summary(results, run["models"], labels, eps)
+    certified = certified_frame(run["certified"])
+    table = _summary(results, run["models"], labels, eps, certified)
     per_example = per_example_frame(run["cells"])
     per_class = per_class_frame(run["cells"], y_test)
     mcnemar = mcnemar_vs_baseline(run["cells"], eps, BASELINE)
@@ -191,11 +194,12 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
         ("csv_path", "results.csv"), ("plot_path", "accuracy_vs_eps.png"),
         ("table_path", "table.txt"), ("info_path", "report.json"),
         ("per_example_path", "per_example.csv"), ("mcnemar_path", "mcnemar_vs_baseline.csv"),
-        ("per_class_path", "per_class.csv"))}
+        ("per_class_path", "per_class.csv"), ("certified_path", "certified.csv"))}
     results.to_csv(paths["csv_path"], index=False)
     per_example.to_csv(paths["per_example_path"], index=False)
     per_class.to_csv(paths["per_class_path"], index=False)
     mcnemar.to_csv(paths["mcnemar_path"], index=False)
+    certified.to_csv(paths["certified_path"], index=False)
     what = f"{run['models'][0]} (--model)" if fitted is not None else \
         f"trained at eps {train_eps:g}, {epochs} epochs"
     plot_curves(results, labels, paths["plot_path"], eps,
@@ -233,7 +237,7 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
     }
     info["total_seconds"] = round(time.perf_counter() - start, 2)
     result = ReportResult(results=results, table=table, eps=eps, per_example=per_example,
-                          per_class=per_class,
+                          per_class=per_class, certified=certified,
                           mcnemar=mcnemar, masking=run["masking"], notes=tuple(run["notes"]),
                           output_dir=output_dir, **paths,
                           total_seconds=time.perf_counter() - start, info=info, selection=selection)
@@ -285,6 +289,7 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
     """Fit or take each model, attack it, and collect per-example correctness."""
     from tqdm import tqdm
     cells, fit_seconds, params, checks, notes, differentiable = [], {}, {}, {}, [], {}
+    certified = {}
     n_classes = len(getattr(fitted, "classes_", np.unique(y_train if fitted is None
                                                            else y_test)))
     ctx = AttackContext(seed=seed, n_classes=n_classes, input_shape=tuple(X_test.shape[1:]),
@@ -313,6 +318,9 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
         notes += [note for note in plan_notes if note not in notes]
         correct = np.asarray(clf.predict(X_test)) == y_test
         cells.append((name, CLEAN, 0.0, correct))
+        certified[name], note = certify_model(name, clf, X_test, y_test, eps, norm)
+        if note is not None:
+            notes.append(note)
         with tqdm(total=len(planned) * len(grid), desc=f"  attack {name}", unit="run",
                   leave=False, disable=quiet, file=sys.stderr, position=1) as bar:
             for attack in planned:
@@ -324,7 +332,7 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
     overall.close()
     return {"cells": cells, "fit_seconds": fit_seconds, "params": params, "masking": checks,
             "notes": notes, "attacks": planned, "models": names, "ctx": ctx,
-            "differentiable": differentiable}
+            "differentiable": differentiable, "certified": certified}
 
 
 def _make_defense(name, *, eps, epochs, seed, device, bar, protected=None, norm="inf"):
@@ -351,7 +359,7 @@ def _epoch_callback(bar):
     return EpochProgress()
 
 
-def _summary(results, models, labels, eps):
+def _summary(results, models, labels, eps, certified):
     import pandas as pd
     table = pd.DataFrame(index=pd.Index(models, name="defense"))
     table["fit_seconds"] = results.groupby("defense", sort=False)["fit_seconds"].first()
@@ -359,4 +367,5 @@ def _summary(results, models, labels, eps):
     for label in labels:
         at = results[(results["attack"] == label) & np.isclose(results["eps"], eps)]
         table[label] = at.set_index("defense")["accuracy"]
+    table[CERTIFIED] = certified.set_index("defense")["certified_accuracy"].astype(float)
     return table

@@ -30,6 +30,7 @@ Deliberate departures from R, identical in both backends:
 from ._frame import paired_correct
 from ._rbackend import RBackendError, r_available
 from .bootstrap import PairedBootstrapResult, bootstrap_indices, paired_bootstrap
+from .clopper_pearson import ClopperPearsonBound, clopper_pearson_bound
 from .cochran import CochranQResult, cochran_q
 from .curve import RobustnessCurve, SeparationError, SeparationWarning, robustness_curve
 from .cv_compare import CVComparison, compare_cv_results, cv_scores
@@ -55,6 +56,7 @@ from .selection import (
 __all__ = [
     "AccuracyInterval",
     "CVComparison",
+    "ClopperPearsonBound",
     "CochranQResult",
     "DefenseComparison",
     "MarginSelection",
@@ -70,6 +72,7 @@ __all__ = [
     "WithinMarginSelector",
     "accuracy_interval",
     "bootstrap_indices",
+    "clopper_pearson_bound",
     "cochran_q",
     "compare_cv_results",
     "compare_defenses",

@@ -7,8 +7,9 @@ import pytest
 
 import robustsk.stats as rs
 
-MODULES = ["interval", "robust_accuracy", "mcnemar", "cochran", "bootstrap", "curve", "_frame",
-           "cv_compare", "selection", "defense_comparison", "power", "per_class"]
+MODULES = ["interval", "clopper_pearson", "robust_accuracy", "mcnemar", "cochran", "bootstrap",
+           "curve", "_frame", "cv_compare", "selection", "defense_comparison", "power",
+           "per_class"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -26,7 +27,8 @@ def test_public_names_are_documented():
     for func in (rs.accuracy_interval, rs.mcnemar, rs.cochran_q, rs.paired_bootstrap,
                  rs.robustness_curve, rs.robust_accuracy_from_correct, rs.compare_cv_results,
                  rs.select_within_margin, rs.one_standard_error_rule, rs.compare_paired,
-                 rs.compare_defenses, rs.mcnemar_power, rs.mcnemar_sample_size, rs.per_class_accuracy):
+                 rs.compare_defenses, rs.mcnemar_power, rs.mcnemar_sample_size,
+                 rs.per_class_accuracy, rs.clopper_pearson_bound):
         for section in ("Parameters", "Returns", "References", "Examples"):
             assert section in func.__doc__, (func.__name__, section)
         assert "backend" in func.__doc__

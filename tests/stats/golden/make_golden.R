@@ -167,4 +167,18 @@ for (cov_type in c("cluster", "nonrobust")) {
 write_golden(do.call(rbind, curve_rows), "curve.csv")
 write_golden(do.call(rbind, coef_rows), "curve_coef.csv")
 
+# ---- one-sided Clopper-Pearson bounds (randomized smoothing's pA lower bound) ------------
+rows <- list()
+for (n in c(1, 2, 7, 50, 100, 1000, 100000)) {
+  for (x in sort(unique(c(0, 1, n %/% 2, n - 1, n)))) {
+    for (alpha in c(0.001, 0.05, 0.3)) {
+      rows[[length(rows) + 1]] <- data.frame(
+        successes = x, n = n, alpha = alpha, side = c("lower", "upper"),
+        bound = c(binom.test(x, n, alternative = "greater", conf.level = 1 - alpha)$conf.int[1],
+                  binom.test(x, n, alternative = "less", conf.level = 1 - alpha)$conf.int[2]))
+    }
+  }
+}
+write_golden(do.call(rbind, rows), "clopper_pearson.csv")
+
 cat("golden files written to", out_dir, "\n")

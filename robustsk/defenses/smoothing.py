@@ -1,0 +1,289 @@
+"""Randomized smoothing (Cohen, Rosenfeld & Kolter, 2019): a certifiably L2-robust meta-estimator."""
+import hashlib
+import numbers
+import warnings
+
+import numpy as np
+from scipy import stats
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import NearChanceWarning, RobustClassifier
+from ..params import InstanceOf, Interval, validate_params
+from ..stats import clopper_pearson_bound
+from ..validation import check_X, check_y
+from .standard import StandardTraining
+
+__all__ = ["RandomizedSmoothingClassifier"]
+
+
+class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
+    """The smoothed classifier ``g(x) = argmax_c P(f(x + N(0, sigma^2 I)) = c)`` of a base ``f``.
+
+    ``fit`` trains a clone of ``base_estimator`` on Gaussian-noise-augmented
+    data; ``predict`` is Cohen et al.'s PREDICT (abstains unless the top class
+    wins a binomial test); :meth:`certify` is their CERTIFY: a Monte Carlo
+    guess of the top class from ``n0`` noisy copies, then a one-sided
+    Clopper-Pearson lower bound ``pA`` on its probability from ``n`` more,
+    and the certified L2 radius ``sigma * Phi^-1(pA)`` where ``pA > 1/2``.
+    Each certified prediction is correct for every perturbation of L2 norm
+    below its radius with probability at least ``1 - alpha`` (over the noise).
+
+    **Noise training.** A robustsk base is trained one epoch at a time with
+    ``partial_fit`` on ``X + N(0, sigma^2 I)``, with fresh noise every epoch,
+    for the base's ``max_epochs`` epochs: each example is seen once per epoch
+    with new noise, as in the paper's per-batch augmentation, and the base's
+    own defense (adversarial training, ...) runs on the noisy inputs. The
+    noise is not clipped to the input box (as in the paper), so the base is
+    refitted with ``clip_min=clip_max=None``. Any other scikit-learn
+    classifier is fitted once on one noisy copy of ``X``. With
+    ``noise_training=False`` the base is fitted on clean ``X``.
+
+    Parameters
+    ----------
+    base_estimator : classifier, default=None
+        A robustsk estimator (or any scikit-learn classifier); None means
+        ``StandardTraining()``. Cloned in ``fit``; ``base_estimator__*``
+        parameters reach it (``GridSearchCV`` too).
+    sigma : float, default=0.25
+        Standard deviation of the noise, > 0, in the units of ``X``. Larger
+        sigma: larger radii possible, lower clean accuracy, more abstentions.
+    noise_training : bool, default=True
+    n0 : int, default=100
+        Noisy copies for guessing the top class in :meth:`certify`; at most ``n``.
+    n : int, default=1000
+        Noisy copies for the bound (certify) and the test (predict). The paper
+        uses 100,000; the largest certifiable radius is
+        ``sigma * Phi^-1(alpha ** (1 / n))``, so small ``n`` caps the radii.
+    alpha : float, default=0.001
+        Failure probability of each certificate and each prediction, in (0, 1).
+    batch_size : int, default=1000
+        Noisy copies classified per call of the base.
+    abstain_label : object, default=-1
+        What ``predict`` and ``certify`` return where the smoothed classifier
+        abstains; must not be one of the classes.
+    random_state : int or None, default=None
+        Seeds the training noise, the base (when its own ``random_state`` is
+        None) and the Monte Carlo noise, which is drawn per example from the
+        seed and the example's values: an example's answer does not depend on
+        the others in ``X``.
+
+    Attributes
+    ----------
+    base_estimator_ : classifier
+        The fitted base ``f``.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    random_seed_ : int
+        The seed of the last ``fit``.
+
+    References
+    ----------
+    .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. "Certified Adversarial
+       Robustness via Randomized Smoothing." ICML, 2019. (locuslab/smoothing)
+
+    Examples
+    --------
+    >>> from robustsk.datasets import load_digits_images
+    >>> from robustsk.defenses import RandomizedSmoothingClassifier, StandardTraining
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> base = StandardTraining(max_epochs=3, random_state=0, module__channels=(8, 8),
+    ...                         module__hidden_units=32)
+    >>> clf = RandomizedSmoothingClassifier(base, sigma=0.25, n=200, random_state=0)
+    >>> labels, radius = clf.fit(X[:300], y[:300]).certify(X[300:310])
+    >>> labels.shape, bool((radius >= 0).all())
+    ((10,), True)
+    """
+
+    #: the default method of :func:`robustsk.certify.certify`
+    certification_method = "smoothing"
+
+    _parameter_constraints = {
+        "sigma": [Interval(float, 0, None, closed="neither")],
+        "noise_training": [InstanceOf((bool, np.bool_), "True or False")],
+        "n0": [Interval(int, 1, None)],
+        "n": [Interval(int, 1, None)],
+        "alpha": [Interval(float, 0, 1, closed="neither")],
+        "batch_size": [Interval(int, 1, None)],
+        "random_state": [None, Interval(int, None, None)],
+    }
+
+    def __init__(self, base_estimator=None, *, sigma=0.25, noise_training=True, n0=100, n=1000,
+                 alpha=0.001, batch_size=1000, abstain_label=-1, random_state=None):
+        self.base_estimator = base_estimator
+        self.sigma = sigma
+        self.noise_training = noise_training
+        self.n0 = n0
+        self.n = n
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.abstain_label = abstain_label
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ checks
+    def _hints(self):
+        return {"sigma": "The noise must have a positive standard deviation: pass e.g. "
+                         "sigma=0.25 for inputs in [0, 1].",
+                "alpha": "alpha is the failure probability of a certificate: pass e.g. 0.001."}
+
+    def _check_sampling(self, n0, n, alpha, batch_size):
+        probe = type(self)(n0=n0, n=n, alpha=alpha, batch_size=batch_size, sigma=self.sigma)
+        validate_params(probe, hints=self._hints())
+        if n0 > n:
+            raise ValueError(f"n0={n0} exceeds n={n}: n0 noisy copies only guess the top class "
+                             "and n give its certified bound, so n0 <= n is expected (the paper "
+                             "uses n0=100, n=100000). Raise n or lower n0.")
+
+    def fit(self, X, y):
+        """Train the base on Gaussian-noise-augmented data (see the class docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        validate_params(self, hints=self._hints())
+        self._check_sampling(self.n0, self.n, self.alpha, self.batch_size)
+        X = check_X(X)
+        y = check_y(y, len(X))
+        classes = np.unique(y)
+        if np.any(classes == self.abstain_label) or np.isin(self.abstain_label, classes):
+            raise ValueError(f"abstain_label={self.abstain_label!r} is one of the class labels "
+                             f"{classes.tolist()[:20]}: pass an abstain_label that is not a "
+                             "class (e.g. -1 for labels 0..k, or 'abstain' for string labels).")
+        base = StandardTraining() if self.base_estimator is None else self.base_estimator
+        base = clone(base)
+        self.random_seed_ = int(np.random.SeedSequence(self.random_state).generate_state(1)[0]) \
+            if self.random_state is None else int(self.random_state)
+        if self.random_state is not None and "random_state" in base.get_params() \
+                and base.get_params()["random_state"] is None:
+            base.set_params(random_state=self.random_seed_)
+        rng = np.random.default_rng([self.random_seed_, 0])
+        sigma = float(self.sigma)
+        noisy = (lambda: X + (sigma * rng.standard_normal(X.shape)).astype(np.float32)) \
+            if self.noise_training else (lambda: X)
+        if isinstance(base, RobustClassifier):
+            epochs = int(base.max_epochs)
+            base.set_params(max_epochs=min(epochs, 1), **(
+                {"clip_min": None, "clip_max": None} if self.noise_training else {}))
+            for epoch in range(max(epochs, 1)):
+                with warnings.catch_warnings():
+                    if epoch < epochs - 1:  # judged once, after the last epoch
+                        warnings.simplefilter("ignore", NearChanceWarning)
+                    base.partial_fit(noisy(), y)
+        else:
+            base.fit(noisy(), y)
+        self.base_estimator_ = base
+        self.classes_ = np.asarray(base.classes_)
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        self.input_shape_ = tuple(X.shape[1:])
+        return self
+
+    # ------------------------------------------------------------ Monte Carlo
+    def _counts(self, x, num, rng, batch_size):
+        """Class counts of the base on ``num`` noisy copies of one example ``x``."""
+        counts = np.zeros(len(self.classes_), dtype=np.int64)
+        remaining = num
+        while remaining > 0:
+            k = min(batch_size, remaining)
+            noise = rng.standard_normal((k, *x.shape)).astype(np.float32)
+            pred = self.base_estimator_.predict(x[None] + float(self.sigma) * noise)
+            counts += np.bincount(np.searchsorted(self.classes_, pred),
+                                  minlength=len(self.classes_))
+            remaining -= k
+        return counts
+
+    def _prepare(self, X):
+        check_is_fitted(self, "base_estimator_")
+        X = check_X(X)
+        if tuple(X.shape[1:]) != self.input_shape_:
+            if X.ndim == 2 and len(self.input_shape_) == 1:
+                raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                                 f"expecting {self.n_features_in_} features as input.")
+            raise ValueError(f"X has examples of shape {tuple(X.shape[1:])}, but "
+                             f"{type(self).__name__} was fitted on examples of shape "
+                             f"{self.input_shape_}.")
+        return X
+
+    def _example_rng(self, random_state, x, stage):
+        """The noise stream of one example: from the seed and the example's own bytes.
+
+        So an example gets the same draws whatever else is in ``X`` (subsets,
+        order and batching do not change its answer).
+        """
+        seed = self.random_seed_ if random_state is None else random_state
+        digest = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=8).digest()
+        return np.random.default_rng([int(seed), 1 + stage, int.from_bytes(digest, "little")])
+
+    def _abstained(self, n_samples):
+        """An array of ``abstain_label``, of a dtype that also holds the classes."""
+        label = np.asarray(self.abstain_label)
+        both_numeric = label.dtype.kind in "biuf" and self.classes_.dtype.kind in "biuf"
+        dtype = np.result_type(self.classes_.dtype, label.dtype) if both_numeric else object
+        return np.full(n_samples, self.abstain_label, dtype=dtype)
+
+    def certify(self, X, *, n0=None, n=None, alpha=None, batch_size=None, random_state=None):
+        """Cohen et al.'s CERTIFY: the smoothed prediction and its certified L2 radius.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        n0, n, alpha, batch_size : default=None
+            Override the estimator's parameters for this call.
+        random_state : int or None, default=None
+            Seed of the Monte Carlo noise; None uses the fit's seed.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The top class, or ``abstain_label`` where ``pA <= 1/2``.
+        radius : ndarray of shape (n_samples,)
+            ``sigma * Phi^-1(pA)``, 0 where abstained.
+        """
+        n0 = self.n0 if n0 is None else n0
+        n = self.n if n is None else n
+        alpha = self.alpha if alpha is None else alpha
+        batch_size = self.batch_size if batch_size is None else batch_size
+        self._check_sampling(n0, n, alpha, batch_size)
+        _check_seed(random_state)
+        X = self._prepare(X)
+        top = np.zeros(len(X), dtype=np.int64)
+        n_top = np.zeros(len(X), dtype=np.int64)
+        for i, x in enumerate(X):
+            rng = self._example_rng(random_state, x, 0)
+            top[i] = self._counts(x, n0, rng, batch_size).argmax()
+            n_top[i] = self._counts(x, n, rng, batch_size)[top[i]]
+        p_lower = clopper_pearson_bound(n_top, n, alpha).bound if len(X) else np.zeros(0)
+        ok = p_lower > 0.5
+        labels = self._abstained(len(X))
+        labels[ok] = self.classes_[top[ok]]
+        radius = np.where(ok, float(self.sigma) * stats.norm.ppf(np.where(ok, p_lower, 0.75)), 0.0)
+        return labels, radius
+
+    def predict(self, X):
+        """Cohen et al.'s PREDICT: the top class of ``n`` noisy copies, or ``abstain_label``.
+
+        Returns the top class if a two-sided binomial test of its count
+        against the runner-up's (at p = 1/2) has p-value <= ``alpha``; the
+        probability of returning a class other than ``g(x)`` is then at most
+        ``alpha``.
+        """
+        X = self._prepare(X)
+        labels = self._abstained(len(X))
+        for i, x in enumerate(X):
+            counts = self._counts(x, self.n, self._example_rng(None, x, 2), self.batch_size)
+            order = np.argsort(-counts, kind="stable")
+            n_a, n_b = counts[order[0]], counts[order[1]] if len(counts) > 1 else 0
+            if stats.binomtest(int(n_a), int(n_a + n_b), 0.5).pvalue <= self.alpha:
+                labels[i] = self.classes_[order[0]]
+        return labels
+
+
+def _check_seed(random_state):
+    if random_state is not None and (isinstance(random_state, bool)
+                                     or not isinstance(random_state, numbers.Integral)):
+        raise ValueError(f"random_state={random_state!r}: expected None or an int.")

@@ -1,0 +1,141 @@
+"""certify(): soundness against PGD on digits, the result, the registry, and bad input."""
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+from robustsk.attacks import PGD
+from robustsk.certify import METHODS, CertificationResult, certify, default_method, register_method
+from robustsk.defenses import AdversarialTraining, RandomizedSmoothingClassifier, StandardTraining
+from robustsk.stats import AccuracyInterval
+
+
+@pytest.fixture(scope="module")
+def flat_digits(digits_small):
+    X_tr, X_te, y_tr, y_te = digits_small
+    return X_tr.reshape(len(X_tr), -1), X_te[:100].reshape(100, -1), y_tr, y_te[:100]
+
+
+@pytest.fixture(scope="module", params=[0, 1])
+def fitted(request, flat_digits):
+    """Small MLPs on flat digits: standard and PGD-trained, two seeds."""
+    X_tr, X_te, y_tr, y_te = flat_digits
+    seed = request.param
+    models = [cls(max_epochs=8, lr=0.01, random_state=seed, clip_min=0, clip_max=1, eps=0.05,
+                  n_iter=3, module__hidden_units=(32,)).fit(X_tr, y_tr)
+              for cls in (StandardTraining, AdversarialTraining)]
+    return seed, models, X_te, y_te
+
+
+@pytest.mark.parametrize("norm, radii", [("inf", (0.01, 0.03)), (2, (0.1, 0.3))])
+def test_certified_examples_resist_pgd(fitted, norm, radii):
+    # Soundness: certified => PGD with restarts finds no adversarial example, so the
+    # certified accuracy never exceeds the empirical robust accuracy.
+    seed, models, X, y = fitted
+    n_certified = 0
+    for clf in models:
+        for eps in radii:
+            res = certify(clf, X, y, eps, norm=norm)
+            attack = PGD(eps=eps, norm=norm, n_iter=20, n_restarts=3, random_state=seed)
+            robust = clf.predict(attack.generate(clf, X, y)) == y
+            assert not (res.certified & ~robust).any(), (type(clf).__name__, eps)
+            assert res.certified_accuracy <= robust.mean() <= clf.score(X, y)
+            n_certified += res.certified.sum()
+    assert n_certified > 20  # the check is not vacuous
+
+
+def test_result_fields_and_interval(fitted):
+    _, (clf, _), X, y = fitted
+    small, large = certify(clf, X, y, 0.01), certify(clf, X, y, 0.05)
+    assert isinstance(small, CertificationResult) and isinstance(small.interval, AccuracyInterval)
+    assert small.method == "ibp" and small.norm == "inf" and small.eps == 0.01
+    assert small.radius is None and small.certified.dtype == bool and small.seconds >= 0
+    assert small.certified_accuracy == small.certified.mean() == small.interval.estimate
+    assert small.interval.low <= small.certified_accuracy <= small.interval.high
+    assert not (large.certified & ~small.certified).any()  # nested balls
+    with pytest.raises(AttributeError):
+        small.method = "x"
+    with pytest.raises(TypeError):
+        small.params["batch_size"] = 3
+    zero = certify(clf, X, y, 0.0)  # eps = 0 certifies exactly the correct predictions
+    np.testing.assert_array_equal(zero.certified, clf.predict(X) == y)
+
+
+def test_batch_size_does_not_change_certificates(fitted):
+    _, (clf, _), X, y = fitted
+    np.testing.assert_array_equal(certify(clf, X, y, 0.02, batch_size=7).certified,
+                                  certify(clf, X, y, 0.02).certified)
+
+
+@pytest.mark.filterwarnings("ignore::robustsk.base.NearChanceWarning")
+def test_images_and_linear_models(digits_small):
+    X_tr, X_te, y_tr, y_te = digits_small
+    cnn = StandardTraining(max_epochs=2, random_state=0, clip_min=0, clip_max=1,
+                           module__channels=(4, 4), module__hidden_units=16).fit(X_tr, y_tr)
+    res = certify(cnn, X_te[:30], y_te[:30], 0.0)
+    np.testing.assert_array_equal(res.certified, cnn.predict(X_te[:30]) == y_te[:30])
+    flat = X_tr.reshape(len(X_tr), -1)
+    logreg = LogisticRegression(max_iter=200).fit(flat, y_tr)
+    res = certify(logreg, X_te[:50].reshape(50, -1), y_te[:50], 0.05, norm=2)
+    assert res.method == "ibp" and res.certified_accuracy <= logreg.score(
+        X_te[:50].reshape(50, -1), y_te[:50])
+
+
+def test_default_methods():
+    assert default_method(StandardTraining()) == "ibp"
+    assert default_method(RandomizedSmoothingClassifier()) == "smoothing"
+    assert {"ibp", "smoothing"} <= set(METHODS)
+
+
+def test_register_method(fitted):
+    _, (clf, _), X, y = fitted
+
+    def everything(estimator, X, y, eps, *, norm, scale=1.0):
+        return np.ones(len(y), bool), np.full(len(y), scale)
+
+    register_method("test-everything", everything, norms=("2",))
+    try:
+        res = certify(clf, X, y, 0.1, method="test-everything", scale=2.0)
+        assert res.norm == "2" and res.certified_accuracy == 1.0 and res.radius[0] == 2.0
+        assert dict(res.params) == {"scale": 2.0}
+        with pytest.raises(ValueError, match="not supported by method='test-everything'"):
+            certify(clf, X, y, 0.1, method="test-everything", norm="inf")
+    finally:
+        METHODS.pop("test-everything")
+
+
+class _Tanh(nn.Module):
+    def __init__(self, input_shape=None, n_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, n_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.filterwarnings("ignore::robustsk.base.NearChanceWarning")
+def test_bad_input(fitted, flat_digits):
+    _, (clf, _), X, y = fitted
+    with pytest.raises(ValueError, match="Did you mean 'ibp'"):
+        certify(clf, X, y, 0.1, method="ibpp")
+    with pytest.raises(ValueError, match="eps=-0.1 is negative"):
+        certify(clf, X, y, -0.1)
+    with pytest.raises(ValueError, match="norm=1 is not supported"):
+        certify(clf, X, y, 0.1, norm=1)
+    with pytest.raises(ValueError, match="not supported by method='smoothing'"):
+        certify(clf, X, y, 0.1, method="smoothing", norm="inf")
+    with pytest.raises(TypeError, match="RandomizedSmoothingClassifier"):
+        certify(clf, X, y, 0.1, method="smoothing")
+    with pytest.raises(NotFittedError):
+        certify(StandardTraining(), X, y, 0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        certify(clf, X, y, 0.1, batch_size=0)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        certify(clf, X, y, 0.1, n_samples=3)
+    with pytest.raises(ValueError, match="labels"):
+        certify(clf, X, np.full(len(y), 42), 0.1)
+    X_tr, _, y_tr, _ = flat_digits
+    tanh = StandardTraining(_Tanh, max_epochs=1, random_state=0).fit(X_tr[:100], y_tr[:100])
+    with pytest.raises(TypeError, match="of type _Tanh"):
+        certify(tanh, X, y, 0.1)

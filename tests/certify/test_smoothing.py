@@ -1,0 +1,135 @@
+"""RandomizedSmoothingClassifier: the paper's trends in sigma and n, abstention, API, errors."""
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from robustsk.certify import certify
+from robustsk.defenses import RandomizedSmoothingClassifier, StandardTraining
+
+
+@pytest.fixture(scope="module")
+def flat(digits_small):
+    X_tr, X_te, y_tr, y_te = digits_small
+    return X_tr.reshape(len(X_tr), -1), X_te[:40].reshape(40, -1), y_tr, y_te[:40]
+
+
+def _base(seed, epochs=8):
+    return StandardTraining(max_epochs=epochs, lr=0.01, random_state=seed,
+                            module__hidden_units=(32,))
+
+
+@pytest.fixture(scope="module", params=[0, 1])
+def smoothed(request, flat):
+    """Two smoothed MLPs, sigma 0.12 and 0.5, certified with n = 100 and n = 1000."""
+    X_tr, X_te, y_tr, y_te = flat
+    out = {}
+    for sigma in (0.12, 0.5):
+        clf = RandomizedSmoothingClassifier(_base(request.param), sigma=sigma,
+                                            random_state=request.param).fit(X_tr, y_tr)
+        for n in (100, 1000):
+            out[sigma, n] = clf.certify(X_te, n=n)
+    return out, y_te
+
+
+def _cap(sigma, n, alpha=0.001):
+    # all n draws on the top class: pA_lower = alpha ** (1 / n) (Cohen et al., Sec. 3.2)
+    return sigma * stats.norm.ppf(alpha ** (1 / n))
+
+
+def test_radii_are_capped_by_sigma_and_n(smoothed):
+    out, _ = smoothed
+    for (sigma, n), (labels, radius) in out.items():
+        assert radius.max() <= _cap(sigma, n) + 1e-12
+        assert (radius[labels == -1] == 0).all() and (radius[labels != -1] > 0).all()
+
+
+def test_more_samples_fewer_abstentions_larger_radii(smoothed):
+    out, _ = smoothed
+    for sigma in (0.12, 0.5):
+        (lab_small, rad_small), (lab_big, rad_big) = out[sigma, 100], out[sigma, 1000]
+        assert (lab_big == -1).mean() <= (lab_small == -1).mean()
+        assert rad_big.mean() > rad_small.mean() + 0.05
+
+
+def test_larger_sigma_abstains_more_and_certifies_larger_radii(smoothed):
+    out, y = smoothed
+    for n in (100, 1000):
+        assert (out[0.5, n][0] == -1).mean() > (out[0.12, n][0] == -1).mean() + 0.05
+    # at radius 0.5 only the large sigma can certify (the small one's cap is 0.30)
+    certified = {s: ((out[s, 1000][0] == y) & (out[s, 1000][1] > 0.5)).mean() for s in (0.12, 0.5)}
+    assert certified[0.12] == 0 and certified[0.5] > 0.05
+    assert out[0.5, 1000][1].max() > _cap(0.12, 1000)
+
+
+def test_certify_entry_point_and_predict(flat):
+    X_tr, X_te, y_tr, y_te = flat
+    clf = RandomizedSmoothingClassifier(_base(0, 4), sigma=0.25, n=200, random_state=0)
+    clf.fit(X_tr, y_tr)
+    res = certify(clf, X_te[:20], y_te[:20], 0.1)
+    assert res.method == "smoothing" and res.norm == "2" and res.params == {}
+    labels, radius = clf.certify(X_te[:20])
+    np.testing.assert_array_equal(res.radius, radius)
+    np.testing.assert_array_equal(res.certified, (labels == y_te[:20]) & (radius > 0.1))
+    # per-example noise: a subset gets the same answers as in the full call
+    sub_labels, sub_radius = clf.certify(X_te[:5])
+    np.testing.assert_array_equal(sub_radius, radius[:5])
+    other = clf.certify(X_te[:20], random_state=7)[1]
+    assert not np.array_equal(other, radius)
+    pred = clf.predict(X_te[:20])
+    assert set(np.unique(pred)) <= set(clf.classes_) | {-1}
+    assert clf.score(X_te[:20], y_te[:20]) == (pred == y_te[:20]).mean()
+
+
+def test_abstain_label_with_string_classes(flat):
+    X_tr, X_te, y_tr, _ = flat
+    names = np.array(list("abcdefghij"))
+    clf = RandomizedSmoothingClassifier(_base(0, 1), sigma=2.0, n=30, n0=10,
+                                        abstain_label="abstain", random_state=0)
+    labels, _ = clf.fit(X_tr[:200], names[y_tr[:200]]).certify(X_te[:10])
+    assert set(labels) <= set(names) | {"abstain"} and "abstain" in set(labels)
+    with pytest.raises(ValueError, match="abstain_label='a' is one of the class labels"):
+        clf.set_params(abstain_label="a").fit(X_tr[:200], names[y_tr[:200]])
+
+
+def test_clone_and_grid_search_over_sigma(flat):
+    X_tr, _, y_tr, _ = flat
+    clf = RandomizedSmoothingClassifier(_base(0, 2), sigma=0.25, n=30, n0=10, random_state=0)
+    params = clf.get_params()
+    assert params["sigma"] == 0.25 and params["base_estimator__max_epochs"] == 2
+    copy = clone(clf).set_params(sigma=0.5, base_estimator__max_epochs=1)
+    assert copy.sigma == 0.5 and copy.base_estimator.max_epochs == 1 and clf.sigma == 0.25
+    search = GridSearchCV(clf, {"sigma": [0.1, 0.5]}, cv=2).fit(X_tr[:200], y_tr[:200])
+    assert search.best_params_["sigma"] in (0.1, 0.5)
+    assert search.best_estimator_.base_estimator_.max_epochs == 1  # trained epoch by epoch
+    assert len(search.best_estimator_.base_estimator_.history) == 2
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"sigma": 0.0}, "sigma"),
+    ({"sigma": -1.0}, "sigma"),
+    ({"n0": 200, "n": 100}, "n0=200 exceeds n=100"),
+    ({"alpha": 0.0}, "alpha"),
+    ({"alpha": 1.0}, "alpha"),
+    ({"n": 0}, "n="),
+])
+def test_bad_parameters_fail_before_training(flat, params, match):
+    X_tr, _, y_tr, _ = flat
+    clf = RandomizedSmoothingClassifier(_base(0, 1), **params)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X_tr[:50], y_tr[:50])
+    assert not hasattr(clf, "base_estimator_")
+
+
+def test_bad_certify_arguments_fail_before_sampling(flat):
+    X_tr, X_te, y_tr, y_te = flat
+    clf = RandomizedSmoothingClassifier(_base(0, 1), n=50, n0=10).fit(X_tr[:100], y_tr[:100])
+    with pytest.raises(ValueError, match="n0=100 exceeds n=50"):
+        clf.certify(X_te, n0=100)
+    with pytest.raises(ValueError, match="alpha"):
+        certify(clf, X_te, y_te, 0.1, alpha=1.5)
+    with pytest.raises(ValueError, match="random_state"):
+        clf.certify(X_te, random_state="x")
+    with pytest.raises(ValueError, match="X has 10 features, but .* expecting 64"):
+        clf.certify(X_te[:, :10])
