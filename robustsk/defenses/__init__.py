@@ -14,13 +14,16 @@ from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
 from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
+from .rub import RobustUpperBoundTraining
+from .sdp import SDPCertifiedNetwork
 from .standard import StandardTraining
 from .trades import TRADES, trades_loss
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
-           "CostSensitiveAdversarialTraining", "trades_loss", "cost_sensitive_loss",
+           "CostSensitiveAdversarialTraining", "SDPCertifiedNetwork",
+           "RobustUpperBoundTraining", "trades_loss", "cost_sensitive_loss",
            "MCELoss", "all_defenses"]
 
 
