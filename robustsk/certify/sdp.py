@@ -214,36 +214,46 @@ def sdp_dual_bound(M, c):
 def optimize_dual(M, c0=None, *, n_steps=200, lr=0.05):
     """Tighten the dual certificate of fixed matrices ``M`` by Adam on ``c``.
 
-    Starts from ``c0`` (the Gershgorin duals when None) and returns, per
-    matrix, the duals of the smallest certificate seen (never worse than the
-    start). ``lr`` is relative to the mean Gershgorin dual.
+    Starts from ``c0`` (the Gershgorin duals when None); the steps run in
+    float32, and the returned duals are, per matrix, those of the smallest
+    certificate seen, re-evaluated in the dtype of ``M`` and never worse
+    than the start (any duals give a valid bound). ``lr`` is relative to the
+    mean Gershgorin dual.
 
     Returns
     -------
     c : Tensor of shape (..., D)
     bound : Tensor of shape (...)
-        :func:`sdp_dual_bound` at ``c``.
+        :func:`sdp_dual_bound` at ``c``, in the dtype of ``M``.
     """
     M = M.detach()
-    c = (gershgorin_dual(M) if c0 is None else c0).detach().clone()
+    start = (gershgorin_dual(M) if c0 is None else c0).detach().to(M.dtype)
     with torch.no_grad():
-        best_c, best = c.clone(), sdp_dual_bound(M, c)
+        start_bound = sdp_dual_bound(M, start)
     if n_steps == 0:
-        return best_c, best
-    c.requires_grad_(True)
-    scale = float(gershgorin_dual(M).mean().clamp_min(1e-12))
+        return start, start_bound
+    M32 = M.to(torch.float32)
+    c = start.to(torch.float32).clone().requires_grad_(True)
+    with torch.no_grad():
+        best_c, best = c.detach().clone(), sdp_dual_bound(M32, c)
+    scale = float(gershgorin_dual(M32).mean().clamp_min(1e-12))
     opt = torch.optim.Adam([c], lr=lr * scale)
     for _ in range(n_steps):
-        bound = sdp_dual_bound(M, c)
+        bound = sdp_dual_bound(M32, c)
         opt.zero_grad()
         bound.sum().backward()
         opt.step()
         with torch.no_grad():
-            now = sdp_dual_bound(M, c)
+            now = sdp_dual_bound(M32, c)
             better = now < best
             best = torch.where(better, now, best)
             best_c[better] = c[better]
-    return best_c, best
+    with torch.no_grad():
+        best_c = best_c.to(M.dtype)
+        final = sdp_dual_bound(M, best_c)
+        keep = start_bound <= final
+        return (torch.where(keep[..., None], start, best_c),
+                torch.where(keep, start_bound, final))
 
 
 def _pair_matrices(W, V, pairs):
@@ -393,7 +403,7 @@ def _prepare(estimator, X, y, eps, norm):
     return module, x, target.encode_y(y, len(x)), eps
 
 
-def certify_sdp_dual(estimator, X, y, eps, *, norm="inf", n_dual_steps=200, dual_lr=0.05):
+def certify_sdp_dual(estimator, X, y, eps, *, norm="inf", n_dual_steps=100, dual_lr=0.05):
     """Certify by the dual SDP bound (the one :class:`SDPCertifiedNetwork` trains).
 
     Parameters
@@ -404,7 +414,7 @@ def certify_sdp_dual(estimator, X, y, eps, *, norm="inf", n_dual_steps=200, dual
     eps : float
         L-infinity radius.
     norm : {"inf"}, default="inf"
-    n_dual_steps : int, default=200
+    n_dual_steps : int, default=100
         Adam steps refining the duals from the trained ones (Gershgorin's for
         a network trained otherwise); any duals give a valid bound.
     dual_lr : float, default=0.05
