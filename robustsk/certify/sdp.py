@@ -320,7 +320,13 @@ def solve_sdp(M, *, solver="SCS", **solver_kwargs):
         The solver's optimal value (``nan`` on failure).
     status : str
     """
-    import cvxpy as cp
+    try:
+        import cvxpy as cp
+    except ImportError as err:
+        raise ImportError(
+            "The exact SDP certificate needs cvxpy and a conic solver, which are not "
+            "installed: pip install 'robustsk[certify]' (cvxpy, scs, clarabel), or use "
+            "certify_sdp_dual, which needs neither.") from err
     M = np.asarray(M, dtype=np.float64)
     M = (M + M.T) / 2
     size = M.shape[0]

@@ -50,6 +50,7 @@ def test_layout_of_M_gives_the_gradient_bound(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dual_bound_dominates_sdp_value_which_dominates_vertices(seed):
+    pytest.importorskip("cvxpy", reason="pip install robustsk[certify]")
     W, v = _tiny(seed)
     M = sdp_matrix(W, v)
     bound, value, status = solve_sdp(M.numpy())
@@ -68,6 +69,7 @@ def test_dual_bound_dominates_sdp_value_which_dominates_vertices(seed):
 
 
 def test_failed_or_inaccurate_solve_is_infinite_bound():
+    pytest.importorskip("cvxpy", reason="pip install robustsk[certify]")
     W, v = _tiny(0, d=6, m=8)
     M = sdp_matrix(W, v).numpy()
     bound, _, status = solve_sdp(M, solver="SCS", max_iters=2)
@@ -108,6 +110,7 @@ def test_certified_examples_resist_pgd_and_grid_search(tiny_sdp, eps):
 
 
 def test_exact_sdp_is_at_most_the_dual_bound_and_sound(tiny_sdp):
+    pytest.importorskip("cvxpy", reason="pip install robustsk[certify]")
     clf, X, y = tiny_sdp
     dual = pairwise_dual_bounds(clf.module_).detach().numpy()
     bounds, values, statuses = pairwise_exact_bounds(clf.module_)
