@@ -217,8 +217,9 @@ def certify_rub(estimator, X, y, eps, *, norm="inf", batch_size=256):
     >>> from robustsk.datasets import load_digits_images
     >>> from robustsk.defenses import RobustUpperBoundTraining
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = RobustUpperBoundTraining(max_epochs=2, hidden_units=32, random_state=0)
-    >>> certified, _ = certify_rub(clf.fit(X[:300], y[:300]), X[300:400], y[300:400], 0.01)
+    >>> clf = RobustUpperBoundTraining(method="rub", eps=0.01, max_epochs=2, hidden_units=16,
+    ...                                random_state=0).fit(X[:200], y[:200])
+    >>> certified, _ = certify_rub(clf, X[200:300], y[200:300], 0.01)
     >>> certified.shape
     (100,)
     """
