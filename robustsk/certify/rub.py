@@ -236,7 +236,7 @@ def certify_rub(estimator, X, y, eps, *, norm="inf", batch_size=256):
         for start in range(0, len(x), int(batch_size)):
             xb, yb = x[start:start + batch_size], y_t[start:start + batch_size]
             bounds = rub_bounds(net, xb.to(torch.float64), yb, eps, norm)
-            bounds[torch.arange(len(yb)), yb] = -torch.inf
+            bounds[torch.arange(len(yb), device=bounds.device), yb] = -torch.inf
             out.append((bounds < 0).all(1).cpu().numpy())
     certified = np.concatenate(out) if out else np.zeros(0, dtype=bool)
     return certified, None

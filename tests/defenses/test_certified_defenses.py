@@ -78,3 +78,17 @@ def test_bad_parameters(tabular):
     assert np.isfinite(RobustUpperBoundTraining(method="arub", norm=2, hidden_units=4,
                                                 max_epochs=1, random_state=0)
                        .fit(X, y).history[-1]["train_robust_bound"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fit_and_certify_on_cuda(tabular):
+    X, y = tabular
+    for clf, certify in ((SDPCertifiedNetwork(hidden_units=8, device="cuda", max_epochs=2,
+                                              random_state=0), sdp_certify.certify_sdp_dual),
+                         (RobustUpperBoundTraining(method="rub", hidden_units=8, device="cuda",
+                                                   max_epochs=2, random_state=0),
+                          rub_certify.certify_rub)):
+        clf.fit(X, y)
+        assert all(p.is_cuda for p in clf.module_.parameters())
+        certified, _ = certify(clf, X[:20], y[:20], 0.05)
+        assert certified.shape == (20,)
