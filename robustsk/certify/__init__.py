@@ -18,6 +18,16 @@ by name in :data:`METHODS` (:mod:`robustsk.certify.methods`):
     Randomized smoothing (Cohen et al., 2019) of
     :class:`~robustsk.defenses.RandomizedSmoothingClassifier`, L2; its
     default (``certification_method = "smoothing"``).
+``"sdp_dual"``, ``"sdp_exact"``
+    The SDP certificate of a one-hidden-layer ReLU network (Raghunathan et
+    al., 2018; :mod:`robustsk.certify.sdp`): the differentiable dual bound
+    used in training (the default of
+    :class:`~robustsk.defenses.SDPCertifiedNetwork`), or the SDP solved
+    exactly by cvxpy (the ``certify`` extra); Linf.
+``"rub"``
+    The exact robust upper bound of a one-hidden-layer ReLU network
+    (Bertsimas et al.; :mod:`robustsk.certify.rub`), the default of
+    :class:`~robustsk.defenses.RobustUpperBoundTraining`; Linf and L2.
 
 An estimator names its default method in a ``certification_method`` class
 attribute (:func:`default_method`).

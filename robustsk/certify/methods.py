@@ -22,6 +22,8 @@ import torch
 from ..attacks import as_target
 from ..validation import check_box
 from .ibp import margin_lower_bounds, network_layers
+from .rub import certify_rub
+from .sdp import certify_sdp_dual, certify_sdp_exact
 
 __all__ = ["METHODS", "METHOD_NORMS", "register_method", "certify_ibp", "certify_smoothing"]
 
@@ -116,3 +118,6 @@ def certify_smoothing(estimator, X, y, eps, *, norm, **params):
 
 register_method("ibp", certify_ibp, norms=("inf", "2"))
 register_method("smoothing", certify_smoothing, norms=("2",))
+register_method("sdp_dual", certify_sdp_dual, norms=("inf",))
+register_method("sdp_exact", certify_sdp_exact, norms=("inf",))
+register_method("rub", certify_rub, norms=("inf", "2"))

@@ -14,6 +14,8 @@ from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
 from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
+from .rub import RobustUpperBoundTraining
+from .sdp import SDPCertifiedNetwork
 from .smoothing import RandomizedSmoothingClassifier
 from .standard import StandardTraining
 from .trades import TRADES, trades_loss
@@ -21,7 +23,9 @@ from .trades import TRADES, trades_loss
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
-           "CostSensitiveAdversarialTraining", "RandomizedSmoothingClassifier", "trades_loss", "cost_sensitive_loss",
+           "CostSensitiveAdversarialTraining", "RandomizedSmoothingClassifier",
+           "SDPCertifiedNetwork", "RobustUpperBoundTraining", "trades_loss",
+           "cost_sensitive_loss",
            "MCELoss", "all_defenses"]
 
 

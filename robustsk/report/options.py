@@ -26,6 +26,9 @@ DEFENSES = {
     "jsigr": "JacobianSaliencyRegularization",
     "cost-sensitive": "CostSensitiveAdversarialTraining",
     "mce": "AdversarialTraining",
+    "sdp": "SDPCertifiedNetwork",
+    "arub": "RobustUpperBoundTraining",
+    "rub": "RobustUpperBoundTraining",
 }
 
 #: The defenses of a run without ``--defenses`` (the five of the first release;
@@ -43,7 +46,8 @@ BASELINE = "standard"
 #: on digits at eps 0.1 with 20 and 10 epochs, the most robust of tau = 0..3
 #: under PGD-20 (0.86 against 0.84-0.85; the paper's schedule gave 0.84).
 #: ``mce`` is Madry's PGD training with the MCE criterion of Zhang et al. (2022).
-DEFENSE_PARAMS = {"fat": {"tau": 2}, "mce": {"criterion": "MCELoss"}}
+#: ``rub`` is RobustUpperBoundTraining's exact one-hidden-layer bound (``arub`` its default).
+DEFENSE_PARAMS = {"fat": {"tau": 2}, "mce": {"criterion": "MCELoss"}, "rub": {"method": "rub"}}
 
 #: Attacks of the default run (see :data:`robustsk.report.attacks.ATTACKS` for all).
 DEFAULT_ATTACKS = ("fgsm", "pgd", "apgd")
