@@ -139,3 +139,22 @@ def test_bad_input(fitted, flat_digits):
     tanh = StandardTraining(_Tanh, max_epochs=1, random_state=0).fit(X_tr[:100], y_tr[:100])
     with pytest.raises(TypeError, match="of type _Tanh"):
         certify(tanh, X, y, 0.1)
+
+
+@pytest.mark.filterwarnings("ignore::robustsk.base.NearChanceWarning")
+def test_certifying_defenses_default_to_their_own_method():
+    # the SDP and RUB defenses name their method; certify() dispatches to it and
+    # agrees with calling the method directly
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from robustsk.defenses import RobustUpperBoundTraining, SDPCertifiedNetwork
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    for cls, method in ((SDPCertifiedNetwork, "sdp_dual"), (RobustUpperBoundTraining, "rub")):
+        clf = cls(eps=0.05, max_epochs=3, random_state=0).fit(X, y)
+        result = certify(clf, X, y, 0.05)
+        assert result.method == method
+        direct, _ = METHODS[method](clf, X, y, 0.05, norm="inf")
+        np.testing.assert_array_equal(result.certified, direct)
