@@ -33,6 +33,9 @@ a defense"):
 ``extra_modules``
     More networks and optimizers beside ``module_``, registered with skorch
     (``clone``, pickling, ``set_params(name__...)`` and ``device=`` work).
+``extra_optimizers``, ``optimizer_named_parameters(name)``, ``optimizers()``
+    More optimizers over parameters the defense chooses (part of ``module_``,
+    say), registered the same way; ``optimizers()`` lists every one.
 ``_parameter_constraints``
     Declared parameters, validated once per fit (:mod:`robustsk.params`).
 """
@@ -274,6 +277,13 @@ class RobustClassifier(NeuralNetClassifier):
     #: parameter ``opt`` gives it its own optimizer ``opt_`` (``opt__lr``, ...),
     #: None lets the main optimizer train it.
     extra_modules = {}
+    #: further optimizers over parameters chosen by the defense (e.g. an encoder
+    #: optimizer over part of ``module_``): optimizer parameter names. Each ``opt``
+    #: becomes ``opt_``, built from the parameter ``opt`` (``opt__lr``, ...) over
+    #: :meth:`optimizer_named_parameters` ``(opt)``; it may share parameters with
+    #: ``optimizer_``, and a defense whose optimizers share parameters overrides
+    #: ``train_step`` to update them in turn.
+    extra_optimizers = ()
 
     _parameter_constraints = {
         "module": [None, Callable("a torch.nn.Module class or instance")],
@@ -383,20 +393,48 @@ class RobustClassifier(NeuralNetClassifier):
         """The main optimizer, and one per extra module that declares its own."""
         owned = {name: opt for name, opt in self.extra_modules.items() if opt}
         if not owned:
-            return super().initialize_optimizer(*args, **kwargs)
-        excluded = {p for name in owned for p in getattr(self, name + "_").parameters()}
-        named = [(n, p) for n, p in self.get_all_learnable_params() if p not in excluded]
-        pargs, pkwargs = self.get_params_for_optimizer("optimizer", named)
-        self.optimizer_ = self.optimizer(*pargs, **pkwargs)
+            super().initialize_optimizer(*args, **kwargs)
+        else:
+            excluded = {p for name in owned for p in getattr(self, name + "_").parameters()}
+            named = [(n, p) for n, p in self.get_all_learnable_params() if p not in excluded]
+            pargs, pkwargs = self.get_params_for_optimizer("optimizer", named)
+            self.optimizer_ = self.optimizer(*pargs, **pkwargs)
         for name, opt in owned.items():
             pargs, pkwargs = self.get_params_for_optimizer(
                 opt, getattr(self, name + "_").named_parameters())
             setattr(self, opt + "_", getattr(self, opt)(*pargs, **pkwargs))
+        for opt in self.extra_optimizers:
+            pargs, pkwargs = self.get_params_for_optimizer(
+                opt, self.optimizer_named_parameters(opt))
+            setattr(self, opt + "_", getattr(self, opt)(*pargs, **pkwargs))
         return self
 
+    def optimizer_named_parameters(self, name):
+        """The ``(name, parameter)`` pairs the extra optimizer ``name`` updates (override).
+
+        Called once per optimizer of :attr:`extra_optimizers` after the modules
+        are built (and moved to the device), e.g. the parameters of
+        ``module_`` that ``features`` uses.
+
+        Parameters
+        ----------
+        name : str
+            An entry of ``extra_optimizers``.
+
+        Returns
+        -------
+        iterable of (str, torch.nn.Parameter)
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} declares extra_optimizers={tuple(self.extra_optimizers)!r} "
+            f"but does not say which parameters {name!r} updates: override "
+            "optimizer_named_parameters(name) to return (name, parameter) pairs.")
+
     def optimizers(self):
-        """Every optimizer of the fit: ``optimizer_`` first, then the extras in declared order."""
+        """Every optimizer of the fit: ``optimizer_``, the extra modules' in declared order,
+        then :attr:`extra_optimizers`."""
         extra = [getattr(self, opt + "_") for opt in self.extra_modules.values() if opt]
+        extra += [getattr(self, opt + "_") for opt in self.extra_optimizers]
         return [self.optimizer_, *extra]
 
     def train_step(self, batch, **fit_params):
@@ -407,7 +445,7 @@ class RobustClassifier(NeuralNetClassifier):
         its networks overrides this method.
         """
         self._set_training(True)  # every module and criterion in train mode
-        if not any(self.extra_modules.values()):
+        if not (any(self.extra_modules.values()) or self.extra_optimizers):
             return super().train_step(batch, **fit_params)
         for optimizer in self.optimizers():
             optimizer.zero_grad()

@@ -7,7 +7,9 @@ import inspect
 
 from ..base import RobustClassifier
 from ..criteria import MCELoss
+from .afd import AdversarialFeatureDesensitization, pairwise_accuracy
 from .cost_sensitive import CostSensitiveAdversarialTraining, cost_sensitive_loss
+from .dial import DomainInvariantAdversarialLearning, reversal_schedule
 from .dynamic import DynamicAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
@@ -23,10 +25,11 @@ from .trades import TRADES, trades_loss
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
-           "CostSensitiveAdversarialTraining", "RandomizedSmoothingClassifier",
+           "CostSensitiveAdversarialTraining", "DomainInvariantAdversarialLearning",
+           "AdversarialFeatureDesensitization", "RandomizedSmoothingClassifier",
            "SDPCertifiedNetwork", "RobustUpperBoundTraining", "trades_loss",
-           "cost_sensitive_loss",
-           "MCELoss", "all_defenses"]
+           "cost_sensitive_loss", "reversal_schedule", "pairwise_accuracy", "MCELoss",
+           "all_defenses"]
 
 
 def all_defenses():

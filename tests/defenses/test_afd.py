@@ -1,0 +1,135 @@
+"""AFD: three optimizers in the paper's order, clonable settings, the mechanism, bad input."""
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
+import torch
+
+from robustsk.defenses import AdversarialFeatureDesensitization, pairwise_accuracy
+from robustsk.heads import FeatureCritic
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+CHEAP = {"max_epochs": 1, "n_iter": 2, "batch_size": 64, "random_state": 0,
+         "clip_min": 0.0, "clip_max": 1.0}
+
+
+def param_set(optimizer):
+    return {p for g in optimizer.param_groups for p in g["params"]}
+
+
+def test_pairwise_accuracy():
+    assert pairwise_accuracy(torch.tensor([1.0, 2.0]), torch.tensor([0.0, -1.0])) == 1.0
+    assert pairwise_accuracy(torch.tensor([0.0, -1.0]), torch.tensor([1.0, 2.0])) == 0.0
+    assert pairwise_accuracy(torch.zeros(3), torch.zeros(5)) == 0.5
+
+
+def test_three_optimizers_over_the_right_parameters(digits):
+    X, _, y, _ = digits
+    clf = AdversarialFeatureDesensitization(
+        optimizer_encoder=torch.optim.SGD, optimizer_encoder__lr=0.5,
+        optimizer_discriminator=torch.optim.SGD, optimizer_discriminator__lr=0.25,
+        optimizer_discriminator__momentum=0.9, lr=2e-3, **CHEAP).fit(X[:128], y[:128])
+    main, critic, encoder = clf.optimizers()  # main, extra modules', extra optimizers
+    assert main is clf.optimizer_ and encoder is clf.optimizer_encoder_
+    assert critic is clf.optimizer_discriminator_
+    # E + Dc | E alone (what features() uses: not the output layer) | Da
+    module = clf.module_
+    head = set(module.classifier[-1].parameters())
+    assert param_set(main) == set(module.parameters())
+    assert param_set(encoder) == set(module.parameters()) - head
+    assert param_set(critic) == set(clf.discriminator_.parameters())
+    assert isinstance(clf.discriminator_, FeatureCritic)
+    assert [o.param_groups[0]["lr"] for o in (main, encoder, critic)] == [2e-3, 0.5, 0.25]
+    assert critic.param_groups[0]["momentum"] == 0.9
+    # each optimizer stepped once per batch (Adam counts; SGD's momentum buffers exist)
+    assert {int(s["step"]) for s in main.state.values()} == {2}
+    assert all("momentum_buffer" in s for s in critic.state.values())
+    for column in ("train_discriminator_loss", "train_encoder_loss", "train_discriminator_acc"):
+        assert np.isfinite(clf.history[-1, column]), column
+
+
+def test_updates_follow_the_papers_order(digits, monkeypatch):
+    X, _, y, _ = digits
+    clf = AdversarialFeatureDesensitization(**CHEAP)
+    order = []
+    original = clf.initialize_optimizer
+
+    def initialize_and_spy(*args, **kwargs):
+        original(*args, **kwargs)
+        for name in ("optimizer_", "optimizer_discriminator_", "optimizer_encoder_"):
+            opt = getattr(clf, name)
+            step = opt.step
+            opt.step = lambda *a, _step=step, _name=name, **k: (order.append(_name), _step(*a, **k))
+        return clf
+
+    monkeypatch.setattr(clf, "initialize_optimizer", initialize_and_spy)
+    clf.fit(X[:64], y[:64])  # one batch
+    assert order == ["optimizer_", "optimizer_discriminator_", "optimizer_encoder_"]
+
+
+def test_learning_rates_are_clonable_parameters(digits):
+    X, _, y, _ = digits
+    clf = AdversarialFeatureDesensitization(optimizer_discriminator__lr=0.05, **CHEAP)
+    clf.set_params(optimizer_encoder__lr=0.02, optimizer_encoder=torch.optim.SGD)
+    twin = clone(clf)
+    params = twin.get_params()
+    assert params["optimizer_discriminator__lr"] == 0.05
+    assert params["optimizer_encoder__lr"] == 0.02
+    assert params["optimizer_encoder"] is torch.optim.SGD
+    twin.fit(X[:64], y[:64])
+    assert twin.optimizer_encoder_.param_groups[0]["lr"] == 0.02
+    assert isinstance(twin.optimizer_encoder_, torch.optim.SGD)
+    # on a fitted estimator set_params reaches the live optimizer, as skorch's lr does
+    twin.set_params(optimizer_discriminator__lr=0.5)
+    assert twin.optimizer_discriminator_.param_groups[0]["lr"] == 0.5
+    back = pickle.loads(pickle.dumps(twin))
+    assert back.optimizer_encoder_.param_groups[0]["lr"] == 0.02
+    np.testing.assert_array_equal(back.predict_proba(X[:20]), twin.predict_proba(X[:20]))
+
+
+def test_grid_search_over_the_critic_learning_rate(digits):
+    X, _, y, _ = digits
+    grid = GridSearchCV(AdversarialFeatureDesensitization(**CHEAP),
+                        {"optimizer_discriminator__lr": [1e-3, 1e-2],
+                         "optimizer_encoder__lr": [1e-4]}, cv=2)
+    grid.fit(X[:120], y[:120])
+    best = grid.best_estimator_
+    assert best.optimizer_discriminator_.param_groups[0]["lr"] == \
+        grid.best_params_["optimizer_discriminator__lr"]
+    assert best.optimizer_encoder_.param_groups[0]["lr"] == 1e-4
+
+
+def test_module_without_features_is_refused(digits):
+    X, _, y, _ = digits
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    clf = AdversarialFeatureDesensitization(module=flat, **CHEAP)
+    with pytest.raises(TypeError, match=r"AdversarialFeatureDesensitization needs the "
+                                        r"network's hidden features.*Sequential.*head\(h\)"):
+        clf.fit(X[:100], y[:100])
+    assert not clf.__sklearn_is_fitted__()
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"optimizer_encoder": "adam"}, r"optimizer_encoder='adam'"),
+    ({"optimizer_discriminator": None}, r"optimizer_discriminator=None"),
+    ({"discriminator": 2}, r"discriminator=2"),
+])
+def test_bad_parameters_are_refused_before_work(params, match, digits):
+    X, _, y, _ = digits
+    clf = AdversarialFeatureDesensitization(**CHEAP, **params)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X[:100], y[:100])
+    assert not clf.__sklearn_is_fitted__()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda(digits):
+    X, X_te, y, y_te = digits
+    clf = AdversarialFeatureDesensitization(**{**CHEAP, "device": "cuda"}).fit(X[:128], y[:128])
+    for opt in clf.optimizers():
+        assert all(p.is_cuda for g in opt.param_groups for p in g["params"])
+    assert all(p.is_cuda for p in clf.discriminator_.parameters())
+    assert 0.0 <= clf.discriminator_accuracy(X_te[:50], y_te[:50]) <= 1.0
