@@ -9,18 +9,22 @@ from ..base import RobustClassifier
 from ..criteria import MCELoss
 from .cost_sensitive import CostSensitiveAdversarialTraining, cost_sensitive_loss
 from .dynamic import DynamicAdversarialTraining
+from .ensemble_at import EnsembleAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
 from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
+from .margin_boosting import MarginBoostingEnsemble
 from .standard import StandardTraining
 from .trades import TRADES, trades_loss
+from .trs import TRSEnsemble
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
-           "CostSensitiveAdversarialTraining", "trades_loss", "cost_sensitive_loss",
+           "CostSensitiveAdversarialTraining", "TRSEnsemble", "MarginBoostingEnsemble",
+           "EnsembleAdversarialTraining", "trades_loss", "cost_sensitive_loss",
            "MCELoss", "all_defenses"]
 
 
