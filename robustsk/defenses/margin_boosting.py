@@ -1,8 +1,8 @@
 """Margin boosting: members trained in turn against the ensemble so far (Zhang et al., 2022)."""
 import warnings
 
-import torch
 from sklearn.exceptions import ConvergenceWarning
+import torch
 
 from ..attacks import pgd
 from ..criteria import MCELoss

@@ -24,6 +24,9 @@ DEFENSES = {
     "dynamic": "DynamicAdversarialTraining",
     "jsigr": "JacobianSaliencyRegularization",
     "cost-sensitive": "CostSensitiveAdversarialTraining",
+    "trs": "TRSEnsemble",
+    "margin-boosting": "MarginBoostingEnsemble",
+    "ensemble-at": "EnsembleAdversarialTraining",
     "mce": "AdversarialTraining",
 }
 
