@@ -151,8 +151,8 @@ class TRSEnsemble(EnsembleClassifier):
     >>> from robustsk.datasets import load_digits_images
     >>> from robustsk.defenses import TRSEnsemble
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> ens = TRSEnsemble(n_members=2, n_iter=2, max_epochs=1, clip_min=0, clip_max=1,
-    ...                   random_state=0).fit(X[:200], y[:200])
+    >>> ens = TRSEnsemble(n_members=2, n_iter=1, max_epochs=1, clip_min=0, clip_max=1,
+    ...                   random_state=0).fit(X[:128], y[:128])
     >>> len(ens.members_), "train_cos_loss" in ens.history[-1]
     (2, True)
     """
@@ -225,7 +225,7 @@ class TRSEnsemble(EnsembleClassifier):
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
         members, loss_fn = list(self.module_.members), self._member_loss()
-        losses, logits, grads = _member_gradients(members, x, y, loss_fn, create_graph=True)
+        _, logits, grads = _member_gradients(members, x, y, loss_fn, create_graph=True)
         member_losses = [self.get_loss(z, y, X=x, training=True) for z in logits]
         clean = torch.stack(member_losses).sum()
         cos = gradient_cosine_loss(grads)
