@@ -15,6 +15,7 @@ Each trained model is evaluated on the first ``--n-test`` Fashion-MNIST test
 images:
 
 ==============  ==================================================================
+nets            networks trained by the fit (an ensemble's ``n_members``; 1 otherwise)
 s/epoch         ``fit`` wall time (``time.perf_counter``) / ``--epochs``; includes
                 robustsk's input validation and its small post-fit check
 clean           accuracy on the clean test images
@@ -52,7 +53,7 @@ Usage::
 Options: ``--n-train`` (5000), ``--n-test`` (1000), ``--epochs`` (10), ``--eps``
 (0.1), ``--n-iter`` (training attack steps, 10), ``--apgd-iter`` (100),
 ``--defenses`` (comma-separated short names, or ``all``: standard, madry,
-trades, friendly, fast, interpolated, dynamic, jsr, cost, madry+mce),
+trades, friendly, fast, interpolated, dynamic, jsr, cost, trs, boosting, ensemble-at, madry+mce),
 ``--protected`` (0,6), ``--seed`` (0), ``--threads`` (1, for
 ``torch.set_num_threads``; 2 only on an otherwise idle 2-core machine),
 ``--batch-size`` (128), ``--output`` (a CSV path, optional).
@@ -91,6 +92,9 @@ SHORT_NAMES = {
     "DynamicAdversarialTraining": "dynamic",
     "JacobianSaliencyRegularization": "jsr",
     "CostSensitiveAdversarialTraining": "cost",
+    "TRSEnsemble": "trs",
+    "MarginBoostingEnsemble": "boosting",
+    "EnsembleAdversarialTraining": "ensemble-at",
 }
 
 
@@ -137,12 +141,12 @@ def _fmt(row, key):
 def format_table(table, protected):
     """The printed table: one line per defense."""
     cls_cols = [f"pgd20_class{c}" for c in protected]
-    header = (f"{'defense':<12} | {'s/epoch':>7} | {'clean [95% CI]':>20} | "
+    header = (f"{'defense':<12} | {'nets':>4} | {'s/epoch':>7} | {'clean [95% CI]':>20} | "
               f"{'PGD-20 [95% CI]':>20} | {'APGD-CE [95% CI]':>20} | "
               + " ".join(f"{f'PGD-20[{c}]':>10}" for c in protected))
     lines = [header, "-" * len(header)]
     for _, row in table.iterrows():
-        lines.append(f"{row['defense']:<12} | {row['s_per_epoch']:>7.2f} | "
+        lines.append(f"{row['defense']:<12} | {row['networks']:>4} | {row['s_per_epoch']:>7.2f} | "
                      f"{_fmt(row, 'clean'):>20} | {_fmt(row, 'pgd20'):>20} | "
                      f"{_fmt(row, 'apgd'):>20} | "
                      + " ".join(f"{row[c]:>10.3f}" for c in cls_cols))
@@ -231,10 +235,12 @@ def main(argv=None):
             start = time.perf_counter()
             clf.fit(X_train, y_train)
             seconds = time.perf_counter() - start
-            if not isinstance(clf.module_, SmallCNN):
-                raise RuntimeError(f"{short} trained a {type(clf.module_).__name__}, "
+            # an ensemble's module_ combines its members (robustsk.ensembles)
+            nets = list(getattr(clf.module_, "members", [clf.module_]))
+            if not all(isinstance(net, SmallCNN) for net in nets):
+                raise RuntimeError(f"{short} trained a {type(nets[0]).__name__}, "
                                    "not the shared SmallCNN")
-            row = {"defense": short, "estimator": class_name,
+            row = {"defense": short, "estimator": class_name, "networks": len(nets),
                    "s_per_epoch": seconds / args.epochs}
             row.update(evaluate(clf, X_test, y_test, attacks, args.protected))
         for w in caught:

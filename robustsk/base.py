@@ -532,6 +532,7 @@ class RobustClassifier(NeuralNetClassifier):
         check_in_box(X, *box)
         y = self._encode(y, labels)
         self.check_data_params(labels)
+        self.check_input_shape(input_shape)
         if self.requires_features:
             self._check_module_features(input_shape, len(labels))
         eps, norm, step = check_threat(self.eps, self.norm, self.step_size,
@@ -579,6 +580,19 @@ class RobustClassifier(NeuralNetClassifier):
         ----------
         classes : ndarray of shape (n_classes,)
             The sorted labels the fit will store as ``classes_``.
+        """
+
+    def check_input_shape(self, input_shape):
+        """Checks of parameters that refer to the shape of one example (override; called in ``fit``).
+
+        Runs once per ``fit``, right after :meth:`check_data_params`, before any
+        fitted state changes; raise ``ValueError`` as in :meth:`check_params`
+        (e.g. a fitted model given as a parameter that expects other inputs).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example of ``X`` (``input_shape_`` after the fit).
         """
 
     def _check_module_features(self, input_shape, n_classes):

@@ -36,9 +36,11 @@ def test_defenses_fashion_smoke(tmp_path, capsys):
         warnings.simplefilter("ignore")  # near-chance models after one tiny epoch
         table = script.main(["--n-train", "64", "--n-test", "32", "--epochs", "1",
                              "--n-iter", "1", "--apgd-iter", "2",
-                             "--defenses", "standard,madry", "--output", str(csv)])
-    assert table["defense"].tolist() == ["standard", "madry"]
-    assert table["estimator"].tolist() == ["StandardTraining", "AdversarialTraining"]
+                             "--defenses", "standard,madry,trs", "--output", str(csv)])
+    assert table["defense"].tolist() == ["standard", "madry", "trs"]
+    assert table["estimator"].tolist() == ["StandardTraining", "AdversarialTraining",
+                                           "TRSEnsemble"]
+    assert table["networks"].tolist() == [1, 1, 3]
     for column in ("s_per_epoch", "clean", "clean_low", "clean_high", "pgd20", "pgd20_low",
                    "pgd20_high", "apgd", "apgd_low", "apgd_high", "pgd20_class0",
                    "pgd20_class6"):
@@ -51,9 +53,9 @@ def test_defenses_fashion_smoke(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"from {os.path.dirname(script.robustsk.__file__)}" in printed
     header = next(line for line in printed.splitlines() if line.startswith("defense"))
-    for title in ("s/epoch", "clean", "PGD-20", "APGD-CE", "PGD-20[0]", "PGD-20[6]"):
+    for title in ("nets", "s/epoch", "clean", "PGD-20", "APGD-CE", "PGD-20[0]", "PGD-20[6]"):
         assert title in header
-    assert csv.exists() and len(csv.read_text().splitlines()) == 3
+    assert csv.exists() and len(csv.read_text().splitlines()) == 4
 
 
 def test_defenses_fashion_names_every_defense():

@@ -288,7 +288,8 @@ def as_target(estimator):
     Parameters
     ----------
     estimator : fitted robustsk estimator, scikit-learn linear classifier, or a
-        ``Pipeline`` of affine steps ending in one of them
+        ``Pipeline`` of affine steps ending in one of them; any of these may be
+        wrapped in ``sklearn.frozen.FrozenEstimator``
 
     Raises
     ------
@@ -298,6 +299,9 @@ def as_target(estimator):
     sklearn.exceptions.NotFittedError
         When the estimator is not fitted.
     """
+    from sklearn.frozen import FrozenEstimator
+    while isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
     if isinstance(estimator, Pipeline):
         return _pipeline_target(estimator)
     return _final_target(estimator)

@@ -11,22 +11,26 @@ from .afd import AdversarialFeatureDesensitization, pairwise_accuracy
 from .cost_sensitive import CostSensitiveAdversarialTraining, cost_sensitive_loss
 from .dial import DomainInvariantAdversarialLearning, reversal_schedule
 from .dynamic import DynamicAdversarialTraining
+from .ensemble_at import EnsembleAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
 from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
+from .margin_boosting import MarginBoostingEnsemble
 from .rub import RobustUpperBoundTraining
 from .sdp import SDPCertifiedNetwork
 from .smoothing import RandomizedSmoothingClassifier
 from .standard import StandardTraining
 from .trades import TRADES, trades_loss
+from .trs import TRSEnsemble
 
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
            "CostSensitiveAdversarialTraining", "DomainInvariantAdversarialLearning",
-           "AdversarialFeatureDesensitization", "RandomizedSmoothingClassifier",
+           "AdversarialFeatureDesensitization", "TRSEnsemble", "MarginBoostingEnsemble",
+           "EnsembleAdversarialTraining", "RandomizedSmoothingClassifier",
            "SDPCertifiedNetwork", "RobustUpperBoundTraining", "trades_loss",
            "cost_sensitive_loss", "reversal_schedule", "pairwise_accuracy", "MCELoss",
            "all_defenses"]

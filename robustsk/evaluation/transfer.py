@@ -144,9 +144,11 @@ def transfer_matrix(estimators, X, y, attack=None, *, random_state=None):
 
     Parameters
     ----------
-    estimators : dict of str to fitted classifier
+    estimators : dict of str to fitted classifier, or list of them
         The models. Those the gradient attacks can differentiate are the
-        sources (rows); all are targets (columns).
+        sources (rows); all are targets (columns). A list is named by
+        position (0, 1, ...), e.g. an ensemble's ``members_`` (see
+        :mod:`robustsk.ensembles`).
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     attack : Attack, default=None
@@ -187,9 +189,12 @@ def transfer_matrix(estimators, X, y, attack=None, *, random_state=None):
     >>> m.shape
     (1, 2)
     """
+    if isinstance(estimators, (list, tuple)):
+        estimators = dict(enumerate(estimators))
     if not isinstance(estimators, dict) or not estimators:
-        raise TypeError(f"estimators must be a non-empty dict of name -> fitted classifier; "
-                        f"got {type(estimators).__name__}.")
+        raise TypeError(f"estimators must be a non-empty dict of name -> fitted classifier "
+                        f"(or a list of them, e.g. an ensemble's members_); got "
+                        f"{type(estimators).__name__}.")
     for name, est in estimators.items():
         _check_classifier(est, f"estimator {name!r}")
     X, y = check_data(X, y)

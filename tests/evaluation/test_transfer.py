@@ -50,7 +50,9 @@ def test_transfer_bad_input(standard, logreg, data):
     with pytest.raises(TypeError, match="not differentiable"):
         transfer_attack(logreg, standard, X, y, PGD(eps=0.1))
     with pytest.raises(TypeError, match="dict"):
-        transfer_matrix([standard], X, y)
+        transfer_matrix([], X, y)
+    with pytest.raises(TypeError, match="dict"):
+        transfer_matrix(standard, X, y)
     with pytest.raises(TypeError, match="source"):
         transfer_matrix({"logreg": logreg}, X, y)
     with pytest.raises(ValueError):
