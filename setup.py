@@ -34,6 +34,8 @@ setup(
         # rpy2 3.6.x needs R >= 4.3 (R_getVar); 3.5.17 works with Debian's R 4.2.
         "r": ["rpy2>=3.5.17,<3.6"],
         "notebooks": ["nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25", "jupyter_client>=8"],
+        # the internal-Wasserstein attack and defense (robustsk.attacks.IWD)
+        "ot": ["geomloss>=0.3"],
         "dev": ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["robustsk = robustsk.report:main"]},

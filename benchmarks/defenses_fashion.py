@@ -91,6 +91,7 @@ SHORT_NAMES = {
     "DynamicAdversarialTraining": "dynamic",
     "JacobianSaliencyRegularization": "jsr",
     "CostSensitiveAdversarialTraining": "cost",
+    "IWDAdversarialTraining": "iwd",
 }
 
 

@@ -428,6 +428,7 @@ class RobustClassifier(NeuralNetClassifier):
         else:
             X = self._check_shape(X)
             labels, input_shape = self.classes_, self.input_shape_
+        self.check_input_shape(input_shape)
         box = check_box(self.clip_min, self.clip_max, input_shape)
         check_in_box(X, *box)
         y = self._encode(y, labels)
@@ -479,6 +480,19 @@ class RobustClassifier(NeuralNetClassifier):
         ----------
         classes : ndarray of shape (n_classes,)
             The sorted labels the fit will store as ``classes_``.
+        """
+
+    def check_input_shape(self, input_shape):
+        """Checks of parameters that refer to the shape of one example (override; called in ``fit``).
+
+        Runs once per ``fit`` before any fitted state changes (e.g. a
+        patch-based defense refuses flat inputs or patches larger than the
+        images); raise ``ValueError`` as in :meth:`check_params`.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example, ``X.shape[1:]``.
         """
 
     def _check_module_features(self, input_shape, n_classes):

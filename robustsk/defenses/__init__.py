@@ -12,6 +12,7 @@ from .dynamic import DynamicAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
+from .iwd import IWDAdversarialTraining
 from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
 from .standard import StandardTraining
@@ -20,7 +21,7 @@ from .trades import TRADES, trades_loss
 __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
            "FastAdversarialTraining", "InterpolatedAdversarialTraining",
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
-           "CostSensitiveAdversarialTraining", "trades_loss", "cost_sensitive_loss",
+           "CostSensitiveAdversarialTraining", "IWDAdversarialTraining", "trades_loss", "cost_sensitive_loss",
            "MCELoss", "all_defenses"]
 
 

@@ -24,6 +24,7 @@ DEFENSES = {
     "dynamic": "DynamicAdversarialTraining",
     "jsigr": "JacobianSaliencyRegularization",
     "cost-sensitive": "CostSensitiveAdversarialTraining",
+    "iwd": "IWDAdversarialTraining",
     "mce": "AdversarialTraining",
 }
 
