@@ -121,6 +121,29 @@ def _diameter(box, x, dim):
     return max(float(hi - lo), 1e-6) * math.sqrt(dim)
 
 
+def _coverage(x, patch_size, stride):
+    """How many patches each pixel lies in, divided by the number of patches."""
+    xi = x[:1].unsqueeze(1) if x.ndim == 3 else x[:1]
+    ones = torch.ones_like(xi)
+    cols = F.unfold(ones, kernel_size=patch_size, stride=stride)
+    cov = F.fold(cols, xi.shape[-2:], kernel_size=patch_size, stride=stride) / cols.shape[-1]
+    return cov[0, 0] if x.ndim == 3 else cov[0]
+
+
+def _metric_step(grad, cov, step_size):
+    """Steepest ascent in the local metric of the distance: ``grad / coverage``, normalised.
+
+    Near ``x`` the squared distance is about ``sum_i cov_i d_i ** 2`` (each
+    pixel counted in every patch that contains it), so the step that gains
+    most loss per unit of distance is ``d_i ~ grad_i / cov_i``, scaled to
+    distance ``step_size``; pixels in no patch are left alone.
+    """
+    safe = cov.clamp_min(1e-12)
+    direction = torch.where(cov > 0, grad / safe, torch.zeros_like(grad))
+    size = (cov * direction ** 2).flatten(1).sum(1).clamp_min(1e-20).sqrt()
+    return step_size * direction / size.view(-1, *[1] * (grad.ndim - 1))
+
+
 def _divergence(loss, p, q):
     """Debiased Sinkhorn divergence as a squared distance, ~ W2(p, q) ** 2."""
     return 2.0 * loss(p, q)
@@ -275,10 +298,11 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
         return x.clone()
     dim = (1 if x.ndim == 3 else x.shape[1]) * patch_size ** 2
     if step_size is None:
-        step_size = eps / math.sqrt(dim) / 2
+        step_size = eps / 4
     box = as_box(clip_min, clip_max, x)
     ot_loss = _loss(blur, 0.5, _diameter((clip_min, clip_max), x, dim))
     p_clean = image_patches(x, patch_size, stride)
+    cov = _coverage(x, patch_size, stride)
 
     def div_fn(xa):
         return _divergence(ot_loss, p_clean, image_patches(xa, patch_size, stride))
@@ -294,7 +318,7 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
                     tracker = BestIterate(x, logits, value, y, y_target)
                 else:
                     tracker.update(x_adv, logits, value)
-            x_adv = clip_box(x_adv + step_size * grad.sign(), *box)
+            x_adv = clip_box(x_adv + _metric_step(grad, cov, step_size), *box)
             x_adv = _reduce(x_adv, x, div_fn, eps, n_proj_steps, box)
         if not return_best:
             return x_adv
