@@ -67,6 +67,9 @@ def part_attack(args, data, patch):
     for eps in args.pgd_eps:
         X_adv = PGD(eps=eps, n_iter=20, random_state=args.seed).generate(clf, X_te, y_te)
         rows.append(("PGD-Linf", eps, perturbation_stats(clf, X_te, y_te, X_adv, measure)))
+    for eps in args.pgd_l2_eps:
+        X_adv = PGD(eps=eps, norm=2, n_iter=20, random_state=args.seed).generate(clf, X_te, y_te)
+        rows.append(("PGD-L2", eps, perturbation_stats(clf, X_te, y_te, X_adv, measure)))
     for eps in args.iwd_eps:
         attack = IWD(eps=eps, n_iter=20, patch_size=patch[0], stride=patch[1])
         X_adv = attack.generate(clf, X_te, y_te)
@@ -77,12 +80,15 @@ def part_attack(args, data, patch):
         print(f"{name:9s} {eps:7.3f} {s['success']:8.3f} {s['linf']:7.3f} {s['l2']:7.3f} "
               f"{s['iwd']:7.3f}")
     print("paired by closest success rate: IWD / PGD ratios of Linf, L2, IWD")
-    pgd_rows = [r for r in rows if r[0] == "PGD-Linf"]
-    for _, eps, s in (r for r in rows if r[0] == "IWD"):
-        _, p_eps, p = min(pgd_rows, key=lambda r: abs(r[2]["success"] - s["success"]))
-        print(f"  IWD {eps:.3f} ({s['success']:.2f}) vs PGD {p_eps:.3f} ({p['success']:.2f}): "
-              f"Linf x{s['linf'] / p['linf']:.2f}, L2 x{s['l2'] / p['l2']:.2f}, "
-              f"IWD x{s['iwd'] / p['iwd']:.2f}")
+    for norm in ("PGD-Linf", "PGD-L2"):
+        pgd_rows = [r for r in rows if r[0] == norm]
+        if not pgd_rows:
+            continue
+        for _, eps, s in (r for r in rows if r[0] == "IWD"):
+            _, p_eps, p = min(pgd_rows, key=lambda r: abs(r[2]["success"] - s["success"]))
+            print(f"  IWD {eps:.3f} ({s['success']:.2f}) vs {norm} {p_eps:.3f} "
+                  f"({p['success']:.2f}): Linf x{s['linf'] / p['linf']:.2f}, "
+                  f"L2 x{s['l2'] / p['l2']:.2f}, IWD x{s['iwd'] / p['iwd']:.2f}")
 
 
 def part_defense(args, data, patch):
@@ -121,6 +127,7 @@ def main(argv=None):
     parser.add_argument("--train-iter", type=int, default=5)
     parser.add_argument("--train-iwd-eps", type=float, default=0.3)
     parser.add_argument("--pgd-eps", type=float, nargs="+", default=[0.05, 0.1, 0.15, 0.2])
+    parser.add_argument("--pgd-l2-eps", type=float, nargs="*", default=[0.5, 1.0, 1.5])
     parser.add_argument("--iwd-eps", type=float, nargs="+", default=[0.15, 0.3, 0.45])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

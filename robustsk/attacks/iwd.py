@@ -189,9 +189,9 @@ def internal_wasserstein(x, x_adv, *, patch_size=3, stride=1, blur=0.05, scaling
     --------
     >>> import torch
     >>> x = torch.rand(2, 1, 8, 8)
-    >>> d = internal_wasserstein(x, x.flip(-1), patch_size=2, stride=2)
-    >>> bool((d < 0.05).all())  # a mirror image moves pixels but mirrors its patches only
-    False
+    >>> swapped = torch.cat([x[..., 4:], x[..., :4]], dim=-1)  # every pixel moves
+    >>> internal_wasserstein(x, swapped, patch_size=4, stride=4).max() < 1e-3  # same patches
+    tensor(True)
     """
     p, q = image_patches(x, patch_size, stride), image_patches(x_adv, patch_size, stride)
     both = torch.cat([x.detach().flatten(), x_adv.detach().flatten()])
@@ -203,8 +203,8 @@ def _reduce(x_adv, x, div_fn, eps, n_steps, box):
     """Bring every iterate back inside ``IWD <= eps`` (within the margin).
 
     First ``n_steps`` Polyak steps on the divergence (to the level eps**2):
-    they move a patch towards some original patch, not towards the original
-    image, so the Lp distance is kept. Then a retraction along the segment
+    they move a patch towards the original patches it is transported to, not
+    necessarily towards its own. Then a retraction along the segment
     to ``x`` (the divergence is about quadratic in the step there), and a
     fallback to ``x`` for what is still outside.
     """
@@ -237,11 +237,14 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
         return_best=True, mode="eval"):
     """Maximise a loss subject to an internal-Wasserstein budget.
 
-    Each step is a signed gradient ascent step on the loss (size
-    ``step_size`` per pixel), clipped to the box, then brought back inside
+    Each step is a steepest-ascent step on the loss in the distance's local
+    metric (near ``x`` the squared distance weighs each pixel by the share
+    of patches that contain it, so the step is ``grad / coverage``, scaled
+    to distance ``step_size``), clipped to the box, then brought back inside
     ``internal_wasserstein(x, x') <= eps``: Polyak steps on the Sinkhorn
-    divergence between the patch sets (which pull patches towards *some*
-    original patch), then a retraction towards ``x``. Deterministic: no random start.
+    divergence between the patch sets (they pull each patch towards the
+    original patches it is transported to, not necessarily its own), then a
+    retraction towards ``x``. Deterministic: no random start.
 
     Parameters
     ----------
@@ -254,8 +257,8 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
         Budget on :func:`internal_wasserstein` (input units).
     patch_size, stride : int, default=3, 1
     step_size : float, default=None
-        Per-pixel ascent step; None: ``eps / sqrt(C * patch_size**2) / 2`` (half
-        of the uniform shift that spends the whole budget).
+        Length of an ascent step in the local metric (distance units);
+        None: ``eps / 4``.
     n_iter : int, default=20
     n_proj_steps : int, default=1
         Polyak steps per iteration that reduce the distance.
@@ -311,7 +314,7 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
     kw = {"y_target": y_target, "clean_logits": None}
     with attack_context(model, mode):
         x_adv, tracker = x.clone(), None
-        for it in range(n_iter):
+        for _ in range(n_iter):
             value, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
             if return_best:  # x_adv is inside the budget: offer it (the clean input first)
                 if tracker is None:
@@ -324,8 +327,8 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
             return x_adv
         with torch.no_grad():
             logits = model(x_adv)
-            if tracker is None:
-                return x_adv if n_iter else x.clone()
+            if tracker is None:  # n_iter == 0
+                return x_adv
             tracker.update(x_adv, logits, fn(logits, y, **kw))
         return tracker.x
 
@@ -350,7 +353,7 @@ class IWD(Attack):
     patch_size : int, default=3
     stride : int, default=1
     step_size : float, default=None
-        Per-pixel ascent step; None: half the uniform shift that spends the budget.
+        Ascent step in distance units; None: ``eps / 4``.
     n_iter : int, default=20
     n_proj_steps : int, default=1
     blur : float, default=0.05
