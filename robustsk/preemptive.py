@@ -22,6 +22,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 import torch
 
@@ -172,6 +173,7 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     model : fitted robustsk estimator or Pipeline ending in one
+        Or a ``FrozenEstimator`` of one, which ``clone`` (grid searches) keeps fitted.
     delta : float, default=None
         The user's budget; None: the adversary's ``eps`` (the paper uses delta = eps).
     eps : float, default=None
@@ -230,8 +232,9 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _target(self):
+        model = _unfrozen(self.model)
         try:
-            return as_target(self.model)
+            return as_target(model)
         except TypeError as err:
             raise TypeError(
                 f"PreemptiveRobustifier needs the gradients of the model, but "
@@ -293,6 +296,11 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
                                         self.clip_max_), X)
 
 
+def _unfrozen(model):
+    """The fitted model inside a ``FrozenEstimator`` (which survives ``clone``), else ``model``."""
+    return model.estimator if isinstance(model, FrozenEstimator) else model
+
+
 def _into_budget(X, out, delta, norm, lo, hi):
     """Project once more in float64 at the numpy boundary (float32 rounding of x + d)."""
     x0 = torch.as_tensor(np.asarray(X, dtype=np.float64).reshape(out.shape))
@@ -346,7 +354,7 @@ def mitm_evaluation(robustifier, X, y, attack=None):
     """
     if not hasattr(robustifier, "delta_"):
         robustifier.fit()
-    model = robustifier.model
+    model = _unfrozen(robustifier.model)
     if attack is None:
         attack = PGD(eps=robustifier.eps_, norm=robustifier.norm_, n_iter=20, n_restarts=3,
                      clip_min=robustifier.clip_min_, clip_max=robustifier.clip_max_,

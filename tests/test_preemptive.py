@@ -1,6 +1,7 @@
 """Preemptive robustification (Moon et al., 2022) and the man-in-the-middle evaluation."""
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -52,6 +53,9 @@ def test_composes_in_a_pipeline_without_labels(model, digits_small):
     expected = model.predict(rob.transform(X[:20]))
     np.testing.assert_array_equal(pipe.predict(X[:20]), expected)
     assert rob.delta_ == rob.eps_ == model.eps  # delta defaults to the adversary's eps
+    frozen = clone(PreemptiveRobustifier(FrozenEstimator(model), n_iter=2, attack_iter=2,
+                                         random_state=0))
+    np.testing.assert_array_equal(frozen.fit_transform(X[:20]), rob.transform(X[:20]))
 
 
 def test_bad_inputs_fail_before_any_work(model, digits_small):
