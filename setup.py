@@ -36,6 +36,8 @@ setup(
         "notebooks": ["nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25", "jupyter_client>=8"],
         # the exact SDP certificate (robustsk.certify.sdp.certify_sdp_exact)
         "certify": ["cvxpy>=1.5", "scs>=3.2", "clarabel>=0.7"],
+        # the internal-Wasserstein attack and defense (robustsk.attacks.IWD)
+        "ot": ["geomloss>=0.3"],
         "dev": ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["robustsk = robustsk.report:main"]},

@@ -95,6 +95,7 @@ SHORT_NAMES = {
     "TRSEnsemble": "trs",
     "MarginBoostingEnsemble": "boosting",
     "EnsembleAdversarialTraining": "ensemble-at",
+    "IWDAdversarialTraining": "iwd",
 }
 
 

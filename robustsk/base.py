@@ -587,7 +587,9 @@ class RobustClassifier(NeuralNetClassifier):
 
         Runs once per ``fit``, right after :meth:`check_data_params`, before any
         fitted state changes; raise ``ValueError`` as in :meth:`check_params`
-        (e.g. a fitted model given as a parameter that expects other inputs).
+        (e.g. a fitted model given as a parameter that expects other inputs, or
+        a patch-based defense given flat inputs or patches larger than the
+        images).
 
         Parameters
         ----------

@@ -31,6 +31,7 @@ from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
 from .fab import FAB, fab, project_onto_hyperplane
 from .fgsm import FGSM, fgsm
 from .fosc import fosc, fosc_pgd, fosc_values
+from .iwd import IWD, check_image_patches, image_patches, internal_wasserstein, iwd
 from .linear import LinearMinimalAttack, minimal_perturbation
 from .losses import cross_entropy, dlr, get_loss, kl_to_clean, margin, targeted_dlr
 from .pgd import PGD, pgd
@@ -46,6 +47,7 @@ __all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "F
            "early_stopped_pgd", "FAB", "fab", "project_onto_hyperplane", "WorstCase", "default_attack", "SPSA", "spsa", "Square", "square",
            "CarliniWagnerL2", "carlini_wagner_l2", "LinearMinimalAttack", "minimal_perturbation",
            "Spatial", "spatial", "spatial_transform", "fosc", "fosc_pgd", "fosc_values",
+           "IWD", "iwd", "internal_wasserstein", "image_patches", "check_image_patches",
            # the building blocks of attacks and defenses
            "run_batches", "input_gradient", "random_start", "ascent_step", "project",
            "clip_box", "as_box", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",

@@ -30,7 +30,10 @@ class Threat:
     ----------
     eps : float
         Radius, in the units of the attacked object's input.
-    norm : {"inf", "2"}
+    norm : {"inf", "2"} or str
+        An Lp ball, or the name of the distance of an attack with another
+        threat model (``"iwd"``: :class:`~robustsk.attacks.IWD`), which then
+        measures it with its :meth:`Attack.perturbation_size`.
     clip_min, clip_max : float, ndarray or None
         The input domain (None: unbounded).
     """
@@ -184,6 +187,29 @@ class Attack(BaseEstimator):
                           seed=self.random_seed(target), y_target=t_t,
                           batch_size=self.batch_size)
         return output_like(_project_out(X, out, threat), X)
+
+    def perturbation_size(self, X_adv, X, threat):
+        """Size of each perturbation in this attack's threat model, to compare with ``threat.eps``.
+
+        Evaluations re-check every reported success with it. The default is
+        the ``threat.norm`` norm of ``X_adv - X``; an attack whose threat model
+        is not an Lp ball (e.g. :class:`~robustsk.attacks.IWD`) overrides it.
+
+        Parameters
+        ----------
+        X_adv, X : array-like of shape (n_samples, ...)
+        threat : Threat
+
+        Returns
+        -------
+        size : ndarray of shape (n_samples,), float64
+        """
+        delta = (np.asarray(X_adv, np.float64) - np.asarray(X, np.float64)).reshape(len(X), -1)
+        if delta.shape[1] == 0:
+            return np.zeros(len(X))
+        if threat.norm == "inf":
+            return np.abs(delta).max(axis=1)
+        return np.linalg.norm(delta, axis=1)
 
     def perturb(self, model, x, y, *, threat, rng, y_target=None):
         """Adversarial examples for one batch of tensors (the attack's torch function).

@@ -15,6 +15,7 @@ from .ensemble_at import EnsembleAdversarialTraining
 from .fast import FastAdversarialTraining
 from .friendly import FriendlyAdversarialTraining
 from .interpolated import InterpolatedAdversarialTraining
+from .iwd import IWDAdversarialTraining
 from .jsigr import JacobianSaliencyRegularization
 from .madry import AdversarialTraining
 from .margin_boosting import MarginBoostingEnsemble
@@ -30,10 +31,10 @@ __all__ = ["StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversa
            "DynamicAdversarialTraining", "JacobianSaliencyRegularization",
            "CostSensitiveAdversarialTraining", "DomainInvariantAdversarialLearning",
            "AdversarialFeatureDesensitization", "TRSEnsemble", "MarginBoostingEnsemble",
-           "EnsembleAdversarialTraining", "RandomizedSmoothingClassifier",
-           "SDPCertifiedNetwork", "RobustUpperBoundTraining", "trades_loss",
-           "cost_sensitive_loss", "reversal_schedule", "pairwise_accuracy", "MCELoss",
-           "all_defenses"]
+           "EnsembleAdversarialTraining", "IWDAdversarialTraining",
+           "RandomizedSmoothingClassifier", "SDPCertifiedNetwork", "RobustUpperBoundTraining",
+           "trades_loss", "cost_sensitive_loss", "reversal_schedule", "pairwise_accuracy",
+           "MCELoss", "all_defenses"]
 
 
 def all_defenses():

@@ -9,7 +9,8 @@ attack it would get alone.
 Any other attack goes through ``attack.generate`` on the subset.
 
 Every reported success is re-checked: the adversarial example must lie in the
-ball and the box, and ``estimator.predict`` (eval mode) must misclassify it.
+ball (as the attack measures it: ``Attack.perturbation_size``) and the box, and
+``estimator.predict`` (eval mode) must misclassify it.
 """
 from dataclasses import dataclass
 import math
@@ -127,13 +128,6 @@ def query_budget(attack, n_classes, eot_iter=1):
     return float(budget * (1 if is_gradient_free(attack) else eot_iter))
 
 
-def _norms(X_adv, X, norm):
-    delta = (np.asarray(X_adv, np.float64) - np.asarray(X, np.float64)).reshape(len(X), -1)
-    if delta.shape[1] == 0:
-        return np.zeros(len(X))
-    return np.abs(delta).max(axis=1) if norm == "inf" else np.linalg.norm(delta, axis=1)
-
-
 def _in_box(X_adv, threat):
     flat = np.asarray(X_adv, np.float64).reshape(len(X_adv), -1)
     ok = np.isfinite(flat).all(axis=1)
@@ -229,7 +223,7 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
         claimed = np.asarray(estimator.predict(X_adv)) != y_sub
     if queries is None:
         queries = np.full(len(index), query_budget(attack, n_classes, eot_iter))
-    norms = _norms(X_adv, X_sub, threat.norm)
+    norms = attack.perturbation_size(X_adv, X_sub, threat)
     in_ball = norms <= threat.eps * (1 + BALL_RTOL) + BALL_ATOL
     in_box = _in_box(X_adv, threat)
     wrong = np.asarray(estimator.predict(X_adv)) != y_sub

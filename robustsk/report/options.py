@@ -28,6 +28,7 @@ DEFENSES = {
     "trs": "TRSEnsemble",
     "margin-boosting": "MarginBoostingEnsemble",
     "ensemble-at": "EnsembleAdversarialTraining",
+    "iwd": "IWDAdversarialTraining",
     "mce": "AdversarialTraining",
     "sdp": "SDPCertifiedNetwork",
     "arub": "RobustUpperBoundTraining",

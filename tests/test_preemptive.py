@@ -1,0 +1,70 @@
+"""Preemptive robustification (Moon et al., 2022) and the man-in-the-middle evaluation."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import Pipeline
+
+from robustsk.attacks import PGD
+from robustsk.defenses import StandardTraining
+from robustsk.preemptive import PreemptiveRobustifier, mitm_evaluation
+
+
+@pytest.fixture(scope="module")
+def model(digits_small):
+    X_tr, _, y_tr, _ = digits_small
+    return StandardTraining(max_epochs=10, eps=0.1, clip_min=0.0, clip_max=1.0,
+                            module__channels=(16, 32), module__hidden_units=64,
+                            random_state=0).fit(X_tr, y_tr)
+
+
+@pytest.mark.parametrize("norm, eps", [("inf", 0.1), (2, 0.5)])
+def test_robustified_images_survive_the_man_in_the_middle(model, digits_small, norm, eps):
+    _, X, _, y = digits_small
+    X, y = X[:60], y[:60]
+    X_copy = X.copy()
+    rob = PreemptiveRobustifier(model, eps=eps, norm=norm, n_iter=10, attack_iter=5,
+                                random_state=0)
+    res = mitm_evaluation(rob, X, y, attack=PGD(eps=eps, norm=norm, n_iter=10, random_state=0))
+    np.testing.assert_array_equal(X, X_copy)
+    assert res.robust_accuracy_robustified > res.robust_accuracy_original + 0.15
+    assert res.robustified_accuracy >= res.clean_accuracy - 0.05
+    assert res.in_box and res.max_change <= eps * (1 + 1e-6)
+
+
+def test_every_change_inside_delta_and_box(model, digits_small):
+    _, X, _, _ = digits_small
+    for norm, delta in (("inf", 0.05), (2, 0.3)):
+        X_r = PreemptiveRobustifier(model, delta=delta, eps=0.1, norm=norm, n_iter=3,
+                                    attack_iter=2, random_state=0).fit_transform(X[:30])
+        d = (X_r.astype(np.float64) - X[:30]).reshape(30, -1)
+        size = np.abs(d).max(1) if norm == "inf" else np.linalg.norm(d, axis=1)
+        assert X_r.shape == X[:30].shape and X_r.dtype == X.dtype
+        assert size.max() <= delta + 1e-6 and size.max() > delta / 4
+        assert X_r.min() >= 0.0 and X_r.max() <= 1.0
+
+
+def test_composes_in_a_pipeline_without_labels(model, digits_small):
+    _, X, _, y = digits_small
+    rob = PreemptiveRobustifier(model, n_iter=2, attack_iter=2, random_state=0)
+    pipe = Pipeline([("robustify", rob), ("clf", FrozenEstimator(model))]).fit(X[:20], y[:20])
+    expected = model.predict(rob.transform(X[:20]))
+    np.testing.assert_array_equal(pipe.predict(X[:20]), expected)
+    assert rob.delta_ == rob.eps_ == model.eps  # delta defaults to the adversary's eps
+    frozen = clone(PreemptiveRobustifier(FrozenEstimator(model), n_iter=2, attack_iter=2,
+                                         random_state=0))
+    np.testing.assert_array_equal(frozen.fit_transform(X[:20]), rob.transform(X[:20]))
+
+
+def test_bad_inputs_fail_before_any_work(model, digits_small):
+    X_tr, X, y_tr, _ = digits_small
+    with pytest.raises(ValueError, match="delta=-0.1 is negative"):
+        PreemptiveRobustifier(model, delta=-0.1).fit()
+    forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(
+        X_tr[:50].reshape(50, -1), y_tr[:50])
+    with pytest.raises(TypeError, match="cannot be differentiated"):
+        PreemptiveRobustifier(forest, eps=0.1).fit()
+    with pytest.raises(NotFittedError):
+        PreemptiveRobustifier(model).transform(X[:2])
