@@ -249,16 +249,23 @@ def compare_defenses(estimators, X, y, attack, *, interval="newcombe", p_adjust=
 
     Examples
     --------
-    >>> from robustsk.datasets import load_digits_images
-    >>> from robustsk.defenses import StandardTraining
-    >>> from robustsk.attacks import FGSM
+    Two logistic regressions (any classifier with ``predict`` works with a
+    gradient-free attack such as Square; robustsk defenses with any attack):
+
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from robustsk.attacks import Square
     >>> from robustsk.stats import compare_defenses
-    >>> X, y = load_digits_images(return_X_y=True)
-    >>> fits = {f"seed{s}": StandardTraining(max_epochs=1, random_state=s).fit(X[:100], y[:100])
-    ...         for s in (0, 1)}
-    >>> res = compare_defenses(fits, X[100:140], y[100:140], FGSM(eps=0.05))
-    >>> list(res.table.columns[:3])
-    ['defense_a', 'defense_b', 'accuracy_a']
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> fits = {f"C={c}": LogisticRegression(C=c, max_iter=500).fit(X[:300], y[:300]) for c in (0.05, 1.0)}
+    >>> attack = Square(eps=0.2, n_iter=20, random_state=0, clip_min=0.0, clip_max=1.0)
+    >>> res = compare_defenses(fits, X[300:400], y[300:400], attack)
+    >>> res.table[["defense_a", "defense_b"]].iloc[0].tolist()
+    ['C=0.05', 'C=1.0']
+    >>> row = res.table.iloc[0]
+    >>> bool(row["low"] <= row["difference"] <= row["high"])
+    True
     """
     if not isinstance(estimators, dict) or len(estimators) < 2:
         raise ValueError(
