@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+import torch
 from torch import nn
 
 from robustsk.attacks import PGD
@@ -135,7 +136,21 @@ def test_bad_input(fitted, flat_digits):
         certify(clf, X, y, 0.1, n_samples=3)
     with pytest.raises(ValueError, match="labels"):
         certify(clf, X, np.full(len(y), 42), 0.1)
+    with pytest.raises(ValueError, match="outside the box"):
+        certify(clf, X + 0.5, y, 0.1)
     X_tr, _, y_tr, _ = flat_digits
     tanh = StandardTraining(_Tanh, max_epochs=1, random_state=0).fit(X_tr[:100], y_tr[:100])
     with pytest.raises(TypeError, match="of type _Tanh"):
         certify(tanh, X, y, 0.1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_ibp_and_smoothing_on_cuda(flat_digits):
+    X_tr, X_te, y_tr, y_te = flat_digits
+    clf = StandardTraining(max_epochs=3, lr=0.01, random_state=0, clip_min=0, clip_max=1,
+                           device="cuda", module__hidden_units=(32,)).fit(X_tr, y_tr)
+    res = certify(clf, X_te, y_te, 0.01)
+    assert not (res.certified & (clf.predict(X_te) != y_te)).any()
+    smooth = RandomizedSmoothingClassifier(clf, sigma=0.25, n=50, n0=10, random_state=0)
+    res = certify(smooth.fit(X_tr, y_tr), X_te[:10], y_te[:10], 0.1)
+    assert res.radius.shape == (10,)
