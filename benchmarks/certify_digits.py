@@ -66,7 +66,8 @@ def run(n_train=1000, n_test=200, epochs=10, seed=0, n=1000):
     for sigma in (0.25, 0.5):
         base = StandardTraining(max_epochs=epochs, lr=0.01, random_state=seed,
                                 module__hidden_units=(64,))
-        smooth = RandomizedSmoothingClassifier(base, sigma=sigma, n=n, random_state=seed)
+        smooth = RandomizedSmoothingClassifier(base, sigma=sigma, n=n, n0=min(100, n),
+                                               random_state=seed)
         smooth.fit(flat[0], y_tr)
         clean = smooth.score(flat[1], y_te)
         for eps in (0.25, 0.5):
