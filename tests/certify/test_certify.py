@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 import torch
 from torch import nn
 
-from robustsk.attacks import PGD
+from robustsk.attacks import APGD, PGD
 from robustsk.certify import METHODS, CertificationResult, certify, default_method, register_method
 from robustsk.defenses import AdversarialTraining, RandomizedSmoothingClassifier, StandardTraining
 from robustsk.stats import AccuracyInterval
@@ -31,8 +31,8 @@ def fitted(request, flat_digits):
 
 @pytest.mark.parametrize("norm, radii", [("inf", (0.01, 0.03)), (2, (0.1, 0.3))])
 def test_certified_examples_resist_pgd(fitted, norm, radii):
-    # Soundness: certified => PGD with restarts finds no adversarial example, so the
-    # certified accuracy never exceeds the empirical robust accuracy.
+    # Soundness: certified => neither PGD with restarts nor APGD (CE and DLR) finds an
+    # adversarial example, so the certified accuracy never exceeds the empirical one.
     seed, models, X, y = fitted
     n_certified = 0
     for clf in models:
@@ -40,6 +40,9 @@ def test_certified_examples_resist_pgd(fitted, norm, radii):
             res = certify(clf, X, y, eps, norm=norm)
             attack = PGD(eps=eps, norm=norm, n_iter=20, n_restarts=3, random_state=seed)
             robust = clf.predict(attack.generate(clf, X, y)) == y
+            for loss in ("ce", "dlr"):
+                apgd = APGD(eps=eps, norm=norm, n_iter=20, loss=loss, random_state=seed)
+                robust &= clf.predict(apgd.generate(clf, X, y)) == y
             assert not (res.certified & ~robust).any(), (type(clf).__name__, eps)
             assert res.certified_accuracy <= robust.mean() <= clf.score(X, y)
             n_certified += res.certified.sum()
