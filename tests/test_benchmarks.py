@@ -66,3 +66,14 @@ def test_defenses_fashion_names_every_defense():
     assert {cls for cls, _ in factories.values()} >= set(all_defenses())
     with pytest.raises(SystemExit):
         script.main(["--defenses", "nosuchdefense"])  # refused before loading any data
+
+
+def test_certify_digits_smoke(capsys):
+    script = _load_script("certify_digits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # near-chance models after one tiny epoch
+        table = script.main(["--n-train", "100", "--n-test", "10", "--epochs", "1",
+                             "--n", "20"])
+    assert set(table["method"]) == {"ibp", "smoothing"} and len(table) == 12
+    assert (table["certified"] <= table["empirical"] + 1e-12).all()
+    assert "certify_s" in capsys.readouterr().out

@@ -76,7 +76,7 @@ def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256):
     module = target.module
     network_layers(module)  # an unsupported layer raises here, before any work
     box = (target.threat_default("clip_min"), target.threat_default("clip_max"))
-    x = target.prepare_X(X)
+    x = target.prepare_X(X, box)  # also checks that X lies in the box
     y = target.encode_y(y, len(x))
     lo, hi = check_box(*box, tuple(x.shape[1:]))
     lo, hi = (None if b is None else torch.as_tensor(b, device=x.device) for b in (lo, hi))

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+import torch
 from torch import nn
 
-from robustsk.attacks import PGD
+from robustsk.attacks import APGD, PGD
 from robustsk.certify import METHODS, CertificationResult, certify, default_method, register_method
 from robustsk.defenses import AdversarialTraining, RandomizedSmoothingClassifier, StandardTraining
 from robustsk.stats import AccuracyInterval
@@ -30,8 +31,8 @@ def fitted(request, flat_digits):
 
 @pytest.mark.parametrize("norm, radii", [("inf", (0.01, 0.03)), (2, (0.1, 0.3))])
 def test_certified_examples_resist_pgd(fitted, norm, radii):
-    # Soundness: certified => PGD with restarts finds no adversarial example, so the
-    # certified accuracy never exceeds the empirical robust accuracy.
+    # Soundness: certified => neither PGD with restarts nor APGD (CE and DLR) finds an
+    # adversarial example, so the certified accuracy never exceeds the empirical one.
     seed, models, X, y = fitted
     n_certified = 0
     for clf in models:
@@ -39,6 +40,9 @@ def test_certified_examples_resist_pgd(fitted, norm, radii):
             res = certify(clf, X, y, eps, norm=norm)
             attack = PGD(eps=eps, norm=norm, n_iter=20, n_restarts=3, random_state=seed)
             robust = clf.predict(attack.generate(clf, X, y)) == y
+            for loss in ("ce", "dlr"):
+                apgd = APGD(eps=eps, norm=norm, n_iter=20, loss=loss, random_state=seed)
+                robust &= clf.predict(apgd.generate(clf, X, y)) == y
             assert not (res.certified & ~robust).any(), (type(clf).__name__, eps)
             assert res.certified_accuracy <= robust.mean() <= clf.score(X, y)
             n_certified += res.certified.sum()
@@ -135,6 +139,8 @@ def test_bad_input(fitted, flat_digits):
         certify(clf, X, y, 0.1, n_samples=3)
     with pytest.raises(ValueError, match="labels"):
         certify(clf, X, np.full(len(y), 42), 0.1)
+    with pytest.raises(ValueError, match="outside the box"):
+        certify(clf, X + 0.5, y, 0.1)
     X_tr, _, y_tr, _ = flat_digits
     tanh = StandardTraining(_Tanh, max_epochs=1, random_state=0).fit(X_tr[:100], y_tr[:100])
     with pytest.raises(TypeError, match="of type _Tanh"):
@@ -158,3 +164,15 @@ def test_certifying_defenses_default_to_their_own_method():
         assert result.method == method
         direct, _ = METHODS[method](clf, X, y, 0.05, norm="inf")
         np.testing.assert_array_equal(result.certified, direct)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_ibp_and_smoothing_on_cuda(flat_digits):
+    X_tr, X_te, y_tr, y_te = flat_digits
+    clf = StandardTraining(max_epochs=3, lr=0.01, random_state=0, clip_min=0, clip_max=1,
+                           device="cuda", module__hidden_units=(32,)).fit(X_tr, y_tr)
+    res = certify(clf, X_te, y_te, 0.01)
+    assert not (res.certified & (clf.predict(X_te) != y_te)).any()
+    smooth = RandomizedSmoothingClassifier(clf, sigma=0.25, n=50, n0=10, random_state=0)
+    res = certify(smooth.fit(X_tr, y_tr), X_te[:10], y_te[:10], 0.1)
+    assert res.radius.shape == (10,)
