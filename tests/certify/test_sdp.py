@@ -131,7 +131,7 @@ def test_exact_sdp_is_at_most_the_dual_bound_and_sound(tiny_sdp):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_certified_accuracy_never_exceeds_robust_accuracy(wine, seed):
     X_tr, X_te, y_tr, y_te = wine
-    clf = SDPCertifiedNetwork(hidden_units=8, eps=0.1, max_epochs=30, lr=1e-2,
+    clf = SDPCertifiedNetwork(hidden_units=8, eps=0.1, sdp_weight=0.05, max_epochs=30, lr=1e-2,
                               random_state=seed).fit(X_tr, y_tr)
     for eps in (0.02, 0.1):
         certified, _ = certify_sdp_dual(clf, X_te, y_te, eps, n_dual_steps=50)
@@ -146,7 +146,7 @@ def test_training_with_the_certificate_raises_certified_accuracy(wine):
     X_tr, X_te, y_tr, y_te = wine
     gains = []
     for seed in (0, 1):
-        sdp = SDPCertifiedNetwork(hidden_units=16, eps=0.5, max_epochs=30, lr=1e-2,
+        sdp = SDPCertifiedNetwork(hidden_units=16, eps=0.5, sdp_weight=0.05, max_epochs=30, lr=1e-2,
                                   random_state=seed).fit(X_tr, y_tr)
         std = StandardTraining(module=MLP((13,), 3, hidden_units=(16,)), max_epochs=30,
                                lr=1e-2, random_state=seed).fit(X_tr, y_tr)
