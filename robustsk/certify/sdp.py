@@ -19,11 +19,13 @@ with ``D = 1 + d + m``, ``y = (1, t, beta)`` and the symmetric block matrix::
 
 so that ``y^T M y = 2 t^T A 1_m + 2 t^T A beta = 4 t^T A s``. The homogenising
 coordinate couples with the *input* block through ``A 1_m`` (the hidden units'
-``1/2`` offset), not with the hidden block. (A layout putting
-``1_d^T W^T diag(v)`` in the (1, beta) block instead bounds
-``max_{u in [0,1]^d} u^T A beta``, a different quantity; the tests compare
-:func:`sdp_matrix` with a brute-force maximum of ``||A s||_1`` to pin the
-layout down.) The maximum over ``y`` is relaxed to the SDP
+``1/2`` offset), not with the hidden block: a matrix with ``1_d^T A`` in the
+(1, hidden) block instead (as the paper's ``M(v, W)`` is often transcribed;
+we could not consult the typeset paper offline) computes
+``max_{u in [0,1]^d, beta in [-1,1]^m} u^T A beta``, a different quantity
+that can be smaller, hence unsound. The tests compare :func:`sdp_matrix`, and
+show the other layout fails, against a brute-force maximum of ``||A s||_1`` to
+pin the layout down. The maximum over ``y`` is relaxed to the SDP
 ``max <M, P> s.t. P psd, diag(P) <= 1``, whose dual gives, for *any* ``c`` in
 ``R^D``, the certificate (:func:`sdp_dual_bound`)::
 

@@ -48,6 +48,25 @@ def test_layout_of_M_gives_the_gradient_bound(seed):
     assert _vertex_max(sdp_matrix(W, v)) / 4 == pytest.approx(brute, rel=1e-12)
 
 
+def _transposed_layout(W, v):
+    """``1_d^T A`` in the (1, hidden) block: the layout the module docstring rules out."""
+    A = (W.T * v).numpy()
+    d, m = A.shape
+    M = np.zeros((1 + d + m, 1 + d + m))
+    M[0, 1 + d:] = M[1 + d:, 0] = A.sum(0)
+    M[1:1 + d, 1 + d:] = A
+    M[1 + d:, 1:1 + d] = A.T
+    return torch.as_tensor(M)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_other_block_layout_would_be_unsound(seed):
+    W, v = _tiny(seed)
+    A = (W.T * v).numpy()
+    brute = max(np.abs(A @ np.array(s)).sum() for s in itertools.product([0, 1], repeat=4))
+    assert _vertex_max(_transposed_layout(W, v)) / 4 < brute - 1e-3
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dual_bound_dominates_sdp_value_which_dominates_vertices(seed):
     pytest.importorskip("cvxpy", reason="pip install robustsk[certify]")
