@@ -145,7 +145,8 @@ def test_rub_training_raises_certified_accuracy(cancer, cancer_models):
         rub = cancer_models["rub", "inf"] if seed == 0 else RobustUpperBoundTraining(
             method="rub", eps=0.3, rub_radius=9.0, hidden_units=16, max_epochs=15, lr=3e-3,
             random_state=seed).fit(X_tr, y_tr)
-        std = StandardTraining(module=MLP((30,), 2, hidden_units=(16,)), max_epochs=15,
+        std = StandardTraining(module=MLP, module__input_shape=(30,), module__n_classes=2,
+                               module__hidden_units=(16,), max_epochs=15,
                                lr=3e-3, random_state=seed).fit(X_tr, y_tr)
         gains.append(certify_rub(rub, X_te, y_te, 0.3)[0].mean()
                      - certify_rub(std, X_te, y_te, 0.3)[0].mean())

@@ -167,7 +167,8 @@ def test_training_with_the_certificate_raises_certified_accuracy(wine):
     for seed in (0, 1):
         sdp = SDPCertifiedNetwork(hidden_units=16, eps=0.5, sdp_weight=0.05, max_epochs=30, lr=1e-2,
                                   random_state=seed).fit(X_tr, y_tr)
-        std = StandardTraining(module=MLP((13,), 3, hidden_units=(16,)), max_epochs=30,
+        std = StandardTraining(module=MLP, module__input_shape=(13,), module__n_classes=3,
+                               module__hidden_units=(16,), max_epochs=30,
                                lr=1e-2, random_state=seed).fit(X_tr, y_tr)
         c_sdp = certify_sdp_dual(sdp, X_te, y_te, 0.5, n_dual_steps=50)[0].mean()
         c_std = certify_sdp_dual(std, X_te, y_te, 0.5, n_dual_steps=50)[0].mean()
