@@ -282,8 +282,9 @@ def pairwise_dual_bounds(module, *, n_dual_steps=0, dual_lr=0.05, dtype=torch.fl
     n_dual_steps : int, default=0
         Adam steps of :func:`optimize_dual` (0: the bound at the start).
     dual_lr : float, default=0.05
-    dtype : torch.dtype, default=torch.float64
-        The certificate is differentiable (training) only with ``n_dual_steps=0``.
+    dtype : torch.dtype or None, default=torch.float64
+        None: the module's own dtype (training). The certificate is
+        differentiable only with ``n_dual_steps=0``.
 
     Returns
     -------
@@ -291,7 +292,8 @@ def pairwise_dual_bounds(module, *, n_dual_steps=0, dual_lr=0.05, dtype=torch.fl
         Bounds on ``max_y y^T M y`` in the order of :func:`class_pairs`.
     """
     W, _, V, _ = one_hidden_layer(module)
-    W, V = W.to(dtype), V.to(dtype)
+    if dtype is not None:
+        W, V = W.to(dtype), V.to(dtype)
     M = _pair_matrices(W, V, class_pairs(V.shape[0]))
     c = _trained_duals(module, M)
     if n_dual_steps:

@@ -1,15 +1,7 @@
 """A one-hidden-layer network trained with its SDP certificate (Raghunathan et al., 2018)."""
-import torch
 
 from ..base import RobustClassifier
-from ..certify.sdp import (
-    SDPNet,
-    class_pairs,
-    gershgorin_dual,
-    one_hidden_layer,
-    sdp_dual_bound,
-    sdp_matrix,
-)
+from ..certify.sdp import SDPNet, one_hidden_layer, pairwise_dual_bounds
 from ..params import Interval
 
 __all__ = ["SDPCertifiedNetwork", "sdp_regularizer"]
@@ -18,9 +10,11 @@ __all__ = ["SDPCertifiedNetwork", "sdp_regularizer"]
 def sdp_regularizer(module, eps):
     """``(eps / 4) * sum over class pairs of the dual SDP certificate``, differentiable.
 
-    The duals are the Gershgorin duals of each pair plus the module's trained
-    ``dual_offset`` (an :class:`~robustsk.certify.sdp.SDPNet`), or the
-    Gershgorin duals alone for another one-hidden-layer network.
+    :func:`~robustsk.certify.sdp.pairwise_dual_bounds` in the module's own
+    dtype, without refinement: the duals are the Gershgorin duals of each
+    pair plus the module's trained ``dual_offset`` (an
+    :class:`~robustsk.certify.sdp.SDPNet`), or the Gershgorin duals alone for
+    another one-hidden-layer network.
 
     Returns
     -------
@@ -28,13 +22,7 @@ def sdp_regularizer(module, eps):
     bounds : Tensor of shape (n_pairs,)
         The certificates (bounds on ``max_y y^T M y``), for the record.
     """
-    W, _, V, _ = one_hidden_layer(module)
-    i, j = (torch.tensor(idx, device=V.device) for idx in zip(*class_pairs(V.shape[0])))
-    M = sdp_matrix(W, V[i] - V[j])
-    c = gershgorin_dual(M)
-    if isinstance(module, SDPNet):
-        c = c + module.dual_offset
-    bounds = sdp_dual_bound(M, c)
+    bounds = pairwise_dual_bounds(module, dtype=None)
     return (eps / 4) * bounds.sum(), bounds
 
 
