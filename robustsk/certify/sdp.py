@@ -19,11 +19,13 @@ with ``D = 1 + d + m``, ``y = (1, t, beta)`` and the symmetric block matrix::
 
 so that ``y^T M y = 2 t^T A 1_m + 2 t^T A beta = 4 t^T A s``. The homogenising
 coordinate couples with the *input* block through ``A 1_m`` (the hidden units'
-``1/2`` offset), not with the hidden block. (A layout putting
-``1_d^T W^T diag(v)`` in the (1, beta) block instead bounds
-``max_{u in [0,1]^d} u^T A beta``, a different quantity; the tests compare
-:func:`sdp_matrix` with a brute-force maximum of ``||A s||_1`` to pin the
-layout down.) The maximum over ``y`` is relaxed to the SDP
+``1/2`` offset), not with the hidden block: a matrix with ``1_d^T A`` in the
+(1, hidden) block instead (as the paper's ``M(v, W)`` is often transcribed;
+we could not consult the typeset paper offline) computes
+``max_{u in [0,1]^d, beta in [-1,1]^m} u^T A beta``, a different quantity
+that can be smaller, hence unsound. The tests compare :func:`sdp_matrix`, and
+show the other layout fails, against a brute-force maximum of ``||A s||_1`` to
+pin the layout down. The maximum over ``y`` is relaxed to the SDP
 ``max <M, P> s.t. P psd, diag(P) <= 1``, whose dual gives, for *any* ``c`` in
 ``R^D``, the certificate (:func:`sdp_dual_bound`)::
 
@@ -280,8 +282,9 @@ def pairwise_dual_bounds(module, *, n_dual_steps=0, dual_lr=0.05, dtype=torch.fl
     n_dual_steps : int, default=0
         Adam steps of :func:`optimize_dual` (0: the bound at the start).
     dual_lr : float, default=0.05
-    dtype : torch.dtype, default=torch.float64
-        The certificate is differentiable (training) only with ``n_dual_steps=0``.
+    dtype : torch.dtype or None, default=torch.float64
+        None: the module's own dtype (training). The certificate is
+        differentiable only with ``n_dual_steps=0``.
 
     Returns
     -------
@@ -289,7 +292,8 @@ def pairwise_dual_bounds(module, *, n_dual_steps=0, dual_lr=0.05, dtype=torch.fl
         Bounds on ``max_y y^T M y`` in the order of :func:`class_pairs`.
     """
     W, _, V, _ = one_hidden_layer(module)
-    W, V = W.to(dtype), V.to(dtype)
+    if dtype is not None:
+        W, V = W.to(dtype), V.to(dtype)
     M = _pair_matrices(W, V, class_pairs(V.shape[0]))
     c = _trained_duals(module, M)
     if n_dual_steps:

@@ -1,15 +1,7 @@
 """A one-hidden-layer network trained with its SDP certificate (Raghunathan et al., 2018)."""
-import torch
 
 from ..base import RobustClassifier
-from ..certify.sdp import (
-    SDPNet,
-    class_pairs,
-    gershgorin_dual,
-    one_hidden_layer,
-    sdp_dual_bound,
-    sdp_matrix,
-)
+from ..certify.sdp import SDPNet, one_hidden_layer, pairwise_dual_bounds
 from ..params import Interval
 
 __all__ = ["SDPCertifiedNetwork", "sdp_regularizer"]
@@ -18,9 +10,11 @@ __all__ = ["SDPCertifiedNetwork", "sdp_regularizer"]
 def sdp_regularizer(module, eps):
     """``(eps / 4) * sum over class pairs of the dual SDP certificate``, differentiable.
 
-    The duals are the Gershgorin duals of each pair plus the module's trained
-    ``dual_offset`` (an :class:`~robustsk.certify.sdp.SDPNet`), or the
-    Gershgorin duals alone for another one-hidden-layer network.
+    :func:`~robustsk.certify.sdp.pairwise_dual_bounds` in the module's own
+    dtype, without refinement: the duals are the Gershgorin duals of each
+    pair plus the module's trained ``dual_offset`` (an
+    :class:`~robustsk.certify.sdp.SDPNet`), or the Gershgorin duals alone for
+    another one-hidden-layer network.
 
     Returns
     -------
@@ -28,13 +22,7 @@ def sdp_regularizer(module, eps):
     bounds : Tensor of shape (n_pairs,)
         The certificates (bounds on ``max_y y^T M y``), for the record.
     """
-    W, _, V, _ = one_hidden_layer(module)
-    i, j = (torch.tensor(idx, device=V.device) for idx in zip(*class_pairs(V.shape[0])))
-    M = sdp_matrix(W, V[i] - V[j])
-    c = gershgorin_dual(M)
-    if isinstance(module, SDPNet):
-        c = c + module.dual_offset
-    bounds = sdp_dual_bound(M, c)
+    bounds = pairwise_dual_bounds(module, dtype=None)
     return (eps / 4) * bounds.sum(), bounds
 
 
@@ -60,8 +48,7 @@ class SDPCertifiedNetwork(RobustClassifier):
         CE(f(x), y) + sdp_weight * (eps / 4) * sum_{i < j} B_ij
 
     (a sum over the unordered pairs, ``B_ij = B_ji``; the paper writes it over
-    ordered pairs with one weight per pair, i.e. twice this with
-    ``lambda_ij = sdp_weight / 2``). The history records
+    ordered pairs with one weight per pair: ``lambda_ij = sdp_weight / 2``). The history records
     ``train_clean_loss`` and ``train_sdp_bound`` (the mean ``(eps / 4) B_ij``,
     the certified growth of a logit gap). Only the L-infinity threat is
     supported. Certify with
@@ -74,10 +61,14 @@ class SDPCertifiedNetwork(RobustClassifier):
         Width of the hidden layer (the paper uses 500 on MNIST; one
         eigenvalue problem of size ``1 + d + hidden_units`` per pair of
         classes is solved per batch).
-    sdp_weight : float, default=0.05
-        Weight of the certificate (our default: on digits at eps=0.1 it
-        trades a few points of clean accuracy for a certified accuracy far
-        above standard training's; the paper tunes one weight per pair).
+    sdp_weight : float, default=0.01
+        Weight of the certificate, summed over the ``C (C - 1) / 2`` pairs, so
+        the right weight falls with the number of classes. Our default: on
+        digits (10 classes, 32 hidden units, eps=0.1, 15 epochs) it keeps
+        clean accuracy at 0.90 (standard training: 0.94) and certifies 0.53
+        at eps=0.1 (standard: 0.22), where 0.05 collapsed clean accuracy to
+        0.35; on wine (3 classes) 0.05 works best. The paper tunes one weight
+        per pair.
     **kwargs
         Every parameter of :class:`~robustsk.base.RobustClassifier`;
         ``eps`` is the certified radius trained for (``norm`` must be "inf";
@@ -112,7 +103,7 @@ class SDPCertifiedNetwork(RobustClassifier):
         "sdp_weight": [Interval(float, 0, None)],
     }
 
-    def __init__(self, module=None, *, hidden_units=100, sdp_weight=0.05, **kwargs):
+    def __init__(self, module=None, *, hidden_units=100, sdp_weight=0.01, **kwargs):
         super().__init__(module, **kwargs)
         self.hidden_units = hidden_units
         self.sdp_weight = sdp_weight
@@ -120,7 +111,7 @@ class SDPCertifiedNetwork(RobustClassifier):
     def _param_hints(self):
         return {**super()._param_hints(),
                 "hidden_units": "Pass an integer >= 1, e.g. hidden_units=100.",
-                "sdp_weight": "Pass a weight >= 0, e.g. sdp_weight=0.05 (0: standard "
+                "sdp_weight": "Pass a weight >= 0, e.g. sdp_weight=0.01 (0: standard "
                               "training of the same network)."}
 
     def check_params(self):

@@ -48,6 +48,25 @@ def test_layout_of_M_gives_the_gradient_bound(seed):
     assert _vertex_max(sdp_matrix(W, v)) / 4 == pytest.approx(brute, rel=1e-12)
 
 
+def _transposed_layout(W, v):
+    """``1_d^T A`` in the (1, hidden) block: the layout the module docstring rules out."""
+    A = (W.T * v).numpy()
+    d, m = A.shape
+    M = np.zeros((1 + d + m, 1 + d + m))
+    M[0, 1 + d:] = M[1 + d:, 0] = A.sum(0)
+    M[1:1 + d, 1 + d:] = A
+    M[1 + d:, 1:1 + d] = A.T
+    return torch.as_tensor(M)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_other_block_layout_would_be_unsound(seed):
+    W, v = _tiny(seed)
+    A = (W.T * v).numpy()
+    brute = max(np.abs(A @ np.array(s)).sum() for s in itertools.product([0, 1], repeat=4))
+    assert _vertex_max(_transposed_layout(W, v)) / 4 < brute - 1e-3
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dual_bound_dominates_sdp_value_which_dominates_vertices(seed):
     pytest.importorskip("cvxpy", reason="pip install robustsk[certify]")
@@ -131,7 +150,7 @@ def test_exact_sdp_is_at_most_the_dual_bound_and_sound(tiny_sdp):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_certified_accuracy_never_exceeds_robust_accuracy(wine, seed):
     X_tr, X_te, y_tr, y_te = wine
-    clf = SDPCertifiedNetwork(hidden_units=8, eps=0.1, max_epochs=30, lr=1e-2,
+    clf = SDPCertifiedNetwork(hidden_units=8, eps=0.1, sdp_weight=0.05, max_epochs=30, lr=1e-2,
                               random_state=seed).fit(X_tr, y_tr)
     for eps in (0.02, 0.1):
         certified, _ = certify_sdp_dual(clf, X_te, y_te, eps, n_dual_steps=50)
@@ -146,9 +165,10 @@ def test_training_with_the_certificate_raises_certified_accuracy(wine):
     X_tr, X_te, y_tr, y_te = wine
     gains = []
     for seed in (0, 1):
-        sdp = SDPCertifiedNetwork(hidden_units=16, eps=0.5, max_epochs=30, lr=1e-2,
+        sdp = SDPCertifiedNetwork(hidden_units=16, eps=0.5, sdp_weight=0.05, max_epochs=30, lr=1e-2,
                                   random_state=seed).fit(X_tr, y_tr)
-        std = StandardTraining(module=MLP((13,), 3, hidden_units=(16,)), max_epochs=30,
+        std = StandardTraining(module=MLP, module__input_shape=(13,), module__n_classes=3,
+                               module__hidden_units=(16,), max_epochs=30,
                                lr=1e-2, random_state=seed).fit(X_tr, y_tr)
         c_sdp = certify_sdp_dual(sdp, X_te, y_te, 0.5, n_dual_steps=50)[0].mean()
         c_std = certify_sdp_dual(std, X_te, y_te, 0.5, n_dual_steps=50)[0].mean()
