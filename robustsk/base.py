@@ -186,7 +186,10 @@ def _publish_signature(cls):
                 continue
             params.append(p.replace(kind=p.KEYWORD_ONLY))
             seen.add(p.name)
-    init.__signature__ = inspect.Signature(params + var_kw)
+    try:
+        init.__signature__ = inspect.Signature(params + var_kw)
+    except ValueError:  # an unusual parameter order: keep the class's own signature
+        return
 
 
 class RobustClassifier(NeuralNetClassifier):

@@ -24,12 +24,14 @@ def test_docstring_examples(name):
     assert result.failed == 0, f"{result.failed} doctest failure(s) in {name}"
 
 
-def readme_blocks():
+def readme_blocks(with_prose=False):
     text = (ROOT / "README.rst").read_text(encoding="utf-8")
-    blocks = []
+    blocks, end = [], 0
     for match in re.finditer(r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text, re.M):
         lines = [line[4:] for line in match.group(1).splitlines()]
-        blocks.append("\n".join(lines).strip() + "\n")
+        code = "\n".join(lines).strip() + "\n"
+        blocks.append((text[end:match.start()], code) if with_prose else code)
+        end = match.end()
     return blocks
 
 
@@ -37,11 +39,22 @@ def test_readme_has_code_blocks():
     assert len(readme_blocks()) >= 3
 
 
+def test_readme_code_blocks_state_their_cost():
+    """The paragraph before every code block says what running it costs."""
+    for i, (prose, _) in enumerate(readme_blocks(with_prose=True)):
+        paragraph = prose.strip().split("\n\n")[-1]
+        assert re.search(r"about \d+ s of CPU", paragraph), \
+            f"README.rst code block {i + 1}: the paragraph before it does not state its cost " \
+            f"('about N s of CPU'):\n{paragraph}"
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_readme_code_blocks_run_in_order():
+@pytest.mark.parametrize("i", range(len(readme_blocks())))
+def test_readme_code_block_runs_alone(i):
+    """Each block runs as written in a fresh interpreter namespace (it defines what it uses)."""
+    block = readme_blocks()[i]
     namespace = {"__name__": "readme"}
-    for i, block in enumerate(readme_blocks()):
-        try:
-            exec(compile(block, f"README.rst block {i + 1}", "exec"), namespace)
-        except Exception as err:  # the block's number makes the failure findable
-            raise AssertionError(f"README.rst code block {i + 1} failed: {err!r}\n{block}") from err
+    try:
+        exec(compile(block, f"README.rst block {i + 1}", "exec"), namespace)
+    except Exception as err:  # the block's number makes the failure findable
+        raise AssertionError(f"README.rst code block {i + 1} failed: {err!r}\n{block}") from err

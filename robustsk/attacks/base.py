@@ -75,7 +75,9 @@ class Attack(BaseEstimator):
     :meth:`perturb` by calling their torch function; :meth:`generate` and
     :func:`~robustsk.attacks.run_batches` do the rest. Parameters named
     ``eps``, ``norm``, ``clip_min``, ``clip_max`` and ``random_state`` that are
-    ``None`` inherit the attacked estimator's values.
+    ``None`` inherit the attacked estimator's values; a scikit-learn model
+    (no threat model) gives only its integer ``random_state``, so an unseeded
+    attack on a seeded model repeats, and one on an unseeded model is random.
     """
 
     #: the default step, as a fraction of eps, when ``step_size`` is None

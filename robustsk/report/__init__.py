@@ -21,8 +21,8 @@ cheap gradient-masking checks, and writes into one folder:
     interval and time: the summary table's ``certified`` column, a lower
     bound of every attack's column (:mod:`.certified`).
 ``accuracy_vs_eps.png``
-    Accuracy against eps, one panel per attack, one line per defense, shaded
-    95% intervals.
+    Robust accuracy against eps, one panel per attack, one curve per defense
+    (colour, marker and line style), shaded pointwise 95% Wilson intervals.
 ``table.txt``
     What the command prints: the summary table, notes, masking findings, the
     McNemar table and the selection: the defense the report would pick at
@@ -45,7 +45,9 @@ The protocol
   ``fashion-mnist`` takes the first ``n_train`` (default 5,000) training and
   ``n_test`` (default 1,000) test images. Images are in [0, 1]: every estimator
   and attack gets ``clip_min=0, clip_max=1``. ``flatten`` gives flat features.
-* Estimators: Linf threat model with radius ``eps`` (default 0.1), the
+* Estimators: Linf threat model (``--norm 2``: L2) with radius ``eps``
+  (default 0.1; 1.0 for L2; ``--train-eps`` trains at another radius than the
+  attacks'), the
   library's defaults otherwise (Adam, lr 1e-3, batch 64, the default SmallCNN,
   training attacks of 10 steps of eps/4), ``max_epochs=epochs`` and
   ``random_state=seed``; :data:`DEFENSE_PARAMS` lists what the report sets
@@ -59,7 +61,9 @@ The protocol
 * Statistics (:mod:`.stats`): Wilson intervals, and McNemar tests that pair
   the defenses by test example.
 * Gradient masking (:mod:`.masking`): the evaluation module's checks on 100
-  test images per model, at the training eps.
+  test images per model, at the attacks' eps.
+* Cost (:mod:`.cost`): before anything runs, one batch is timed and the run's
+  estimated duration printed, with a warning above 10 minutes.
 """
 from .attacks import ATTACKS, AttackSpec
 from .cli import build_parser, main

@@ -23,7 +23,7 @@ def spsa():
 def test_unseeded_score_attack_on_seeded_forest_repeats(flat, wrap):
     X, y, X_te, y_te = flat
     forest = RandomForestClassifier(n_estimators=5, random_state=0)
-    model = make_pipeline(FunctionTransformer(np.sqrt), forest) if wrap else forest
+    model = make_pipeline(FunctionTransformer(np.square), forest) if wrap else forest
     model.fit(X, y)
     for attack in (spsa(), Square(eps=0.1, n_iter=5, clip_min=0.0, clip_max=1.0)):
         first = attack.generate(model, X_te, y_te)
