@@ -11,7 +11,7 @@ Both attacks run on the same fitted digits network (8x8 images in [0, 1];
 a small CNN and an MLP, standard training), from the clean input (one run, no
 random restart: FAB's first run is deterministic), with the same settings
 (100 steps, alpha_max 0.1, eta 1.05, beta 0.9), targeted at the class with the
-2nd largest clean logit, Linf and L2, and a radius as wide as the box so that
+2nd largest clean logit (FAB-T) and untargeted (FAB), Linf and L2, and a radius as wide as the box so that
 every adversarial example found counts. Per correctly classified test example
 the table compares the minimum norm found: median and 10th/90th percentiles of
 the ratio robustsk / official over examples both fooled, how many each fooled,
@@ -54,9 +54,9 @@ def main(argv=None):
     models = {"cnn": StandardTraining(**common).fit(X_tr, y_tr),
               "mlp": StandardTraining(module__hidden_units=(64,), **common).fit(
                   X_tr.reshape(len(X_tr), -1), y_tr)}
-    print(f"digits, {args.n} test examples, targeted FAB (2nd class), {args.n_iter} steps, "
+    print(f"digits, {args.n} test examples, FAB-T (2nd class) and FAB, {args.n_iter} steps, "
           f"one run from the clean input")
-    print(f"{'model':<6}{'norm':<6}{'n':>5}{'fooled rsk':>11}{'fooled off':>11}"
+    print(f"{'model':<6}{'kind':<6}{'norm':<6}{'n':>5}{'fooled rsk':>11}{'fooled off':>11}"
           f"{'ratio p10':>10}{'median':>8}{'p90':>8}{'max |diff|':>11}")
     for name, clf in models.items():
         Xm = X_te[:args.n] if name == "cnn" else X_te[:args.n].reshape(args.n, -1)
@@ -66,10 +66,12 @@ def main(argv=None):
         with torch.no_grad():
             keep = model(x).argmax(1) == yt
         x, yt = x[keep], yt[keep]
-        for norm, official_norm, wide in (("inf", "Linf", 1.0), ("2", "L2", 8.0)):
+        for targeted, (norm, official_norm, wide) in [
+                (t, n) for t in (True, False)
+                for n in (("inf", "Linf", 1.0), ("2", "L2", 8.0))]:
             ours, ours_norm = fab(model, x, yt, eps=wide, norm=norm, n_iter=args.n_iter,
-                                  n_target_classes=1, clip_min=0.0, clip_max=1.0,
-                                  return_norms=True)
+                                  targeted=targeted, n_target_classes=1, clip_min=0.0,
+                                  clip_max=1.0, return_norms=True)
             with torch.no_grad():
                 ours_adv = model(ours).argmax(1) != yt
             assert bool((ours_adv | ~ours_norm.isfinite()).all()), "a success is not adversarial"
@@ -77,7 +79,7 @@ def main(argv=None):
             measured = norms_of(ours - x, norm)
             assert torch.allclose(measured[found], ours_norm[found], atol=1e-5)
             attack = FABAttack_PT(model, norm=official_norm, n_restarts=1, n_iter=args.n_iter,
-                                  eps=wide, targeted=True, n_target_classes=1, seed=0,
+                                  eps=wide, targeted=targeted, n_target_classes=1, seed=0,
                                   device="cpu")
             theirs = attack.perturb(x, yt)
             with torch.no_grad():
@@ -88,7 +90,7 @@ def main(argv=None):
             ratio = (ours_norm[both] / their_norm[both].clamp_min(1e-12)).numpy()
             diff = (ours_norm[both] - their_norm[both]).abs().max().item() if both.any() else 0
             p10, med, p90 = np.percentile(ratio, [10, 50, 90]) if len(ratio) else (np.nan,) * 3
-            print(f"{name:<6}{norm:<6}{len(yt):>5}{int(found.sum()):>11}"
+            print(f"{name:<6}{'FAB-T' if targeted else 'FAB':<6}{norm:<6}{len(yt):>5}{int(found.sum()):>11}"
                   f"{int(their_norm.isfinite().sum()):>11}{p10:>10.4f}{med:>8.4f}{p90:>8.4f}"
                   f"{diff:>11.2e}", flush=True)
 

@@ -107,8 +107,8 @@ def project_onto_hyperplane(t, w, b, norm, lower=None, upper=None):
     k = k.clamp(max=t.shape[1] - 1)[:, None]
     lam_k = ((need[:, None] - before.gather(1, k)) / after.gather(1, k).clamp_min(1e-30))
     lam = torch.minimum(lam_k, breaks_s.gather(1, k)).clamp_min(0.0)
-    lam = torch.where(feasible[:, None], lam, torch.full_like(lam, float("inf")))
     size = torch.minimum(lam if norm == "inf" else lam * weight, room)
+    size = torch.where(feasible[:, None], size, room)  # out of reach: as far as the box allows
     return direction * size
 
 

@@ -34,6 +34,7 @@ import torch
 from .. import base as _base
 from ..attacks import (
     APGD,
+    FAB,
     WorstCase,
     attack_context,
     check_threat,
@@ -399,10 +400,11 @@ def large_eps_run(estimator, target, X, y, index, huge, seed, eot_iter, batch_si
 
 
 def _white_box(attack, n_classes, n_iter=50):
-    """The white-box attacks to check, by name: ``attack``, or the ensemble's gradient part."""
+    """The white-box attacks to check, by name: ``attack``, or the ensemble's APGD attacks
+    (its minimum-norm FAB-T is left out: the checks concern the losses' gradients)."""
     if attack is None:
         return {k: a for k, a in ensemble(n_classes, n_iter=n_iter)[0].items()
-                if not is_gradient_free(a)}
+                if not is_gradient_free(a) and not isinstance(a, FAB)}
     return named_attacks(attack, n_classes)[0]
 
 

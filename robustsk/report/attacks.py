@@ -16,7 +16,7 @@ threat model to inherit. Three ways to sweep a grid of radii:
   reference, not a like-for-like number); with ``--norm 2`` the bound is eps;
 * ensemble (``autoattack``): :func:`robustsk.evaluation.evaluate_robustness`
   with :func:`~robustsk.evaluation.autoattack_ensemble` (APGD-CE, targeted
-  APGD-DLR, Square with 5,000 queries; no FAB), per radius on the survivors
+  APGD-DLR, targeted FAB, Square with 5,000 queries), per radius on the survivors
   of the smaller one, every success re-checked.
 
 Attack classes are imported when an attack is built, so a robustsk without
@@ -206,8 +206,8 @@ def plan_attacks(names, *, n_classes, differentiable, model_name, norm="inf"):
                      "Linf ball: a larger threat model than the other columns.")
     if "autoattack" in run:
         notes.append("AutoAttack is robustsk.evaluation.evaluate_robustness with its default "
-                     "ensemble (APGD-CE, APGD-T, Square-5000; targeted FAB is not "
-                     "implemented), every success re-checked.")
+                     "ensemble (APGD-CE, APGD-T, FAB-T, Square-5000), every success "
+                     "re-checked.")
     return run, notes
 
 

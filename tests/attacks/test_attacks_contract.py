@@ -39,7 +39,7 @@ ATTACKS = {
                                        random_state=0), 4),
     "worst-case": (lambda: WorstCase([PGD(n_iter=5), APGD(n_iter=10)], random_state=0), 2),
     "fab-t": (lambda: FAB(n_iter=10, n_target_classes=2, random_state=0), 2),
-    "fab-l2": (lambda: FAB(norm=2, eps=L2_EPS, n_iter=10, n_restarts=2, targeted=False,
+    "fab-l2": (lambda: FAB(norm=2, eps=L2_EPS, n_iter=5, n_restarts=2, targeted=False,
                            random_state=0), 2),
 }
 ITERATIVE = ["pgd-inf", "pgd-l2", "apgd-ce", "apgd-ce-l2", "apgd-dlr", "apgd-dlr-targeted"]

@@ -71,6 +71,9 @@ def test_projection_without_a_box_and_out_of_reach(norm):
                                   torch.ones(5, dtype=torch.float64))
     corner = torch.where(w > 0, 1.0, 0.0).to(t.dtype)  # out of reach: the closest corner
     torch.testing.assert_close((t + far)[w != 0], corner[w != 0])
+    assert bool((far[w == 0] == 0).all())  # no NaN from an unused coordinate
+    flat = project_onto_hyperplane(t, torch.zeros_like(w), b, norm)  # a zero gradient
+    assert bool((flat == 0).all())
 
 
 @pytest.mark.parametrize("norm", ["inf", "2"])
