@@ -91,6 +91,8 @@ SHORT_NAMES = {
     "DynamicAdversarialTraining": "dynamic",
     "JacobianSaliencyRegularization": "jsr",
     "CostSensitiveAdversarialTraining": "cost",
+    "DomainInvariantAdversarialLearning": "dial",
+    "AdversarialFeatureDesensitization": "afd",
 }
 
 

@@ -119,8 +119,8 @@ class AdversarialFeatureDesensitization(RobustClassifier):
     >>> from robustsk.defenses import AdversarialFeatureDesensitization
     >>> X, y = load_digits_images(return_X_y=True)
     >>> clf = AdversarialFeatureDesensitization(
-    ...     n_iter=3, max_epochs=2, clip_min=0, clip_max=1, random_state=0,
-    ...     optimizer_discriminator__lr=1e-3).fit(X[:300], y[:300])
+    ...     n_iter=2, max_epochs=1, clip_min=0, clip_max=1, random_state=0,
+    ...     optimizer_discriminator__lr=1e-2).fit(X[:200], y[:200])
     >>> len(clf.optimizers())
     3
     """
