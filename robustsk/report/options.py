@@ -25,6 +25,8 @@ DEFENSES = {
     "jsigr": "JacobianSaliencyRegularization",
     "cost-sensitive": "CostSensitiveAdversarialTraining",
     "mce": "AdversarialTraining",
+    "dial": "DomainInvariantAdversarialLearning",
+    "afd": "AdversarialFeatureDesensitization",
 }
 
 #: The defenses of a run without ``--defenses`` (the five of the first release;
