@@ -70,6 +70,13 @@ def test_updates_follow_the_papers_order(digits, monkeypatch):
     assert order == ["optimizer_", "optimizer_discriminator_", "optimizer_encoder_"]
 
 
+def test_critic_learning_rate_defaults_to_ten_times_lr(digits):
+    X, _, y, _ = digits
+    clf = AdversarialFeatureDesensitization(lr=2e-3, **CHEAP).fit(X[:64], y[:64])
+    lrs = [o.param_groups[0]["lr"] for o in clf.optimizers()]
+    assert lrs == [2e-3, pytest.approx(2e-2), 2e-3]  # main, critic, encoder
+
+
 def test_learning_rates_are_clonable_parameters(digits):
     X, _, y, _ = digits
     clf = AdversarialFeatureDesensitization(optimizer_discriminator__lr=0.05, **CHEAP)
