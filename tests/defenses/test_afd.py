@@ -170,3 +170,18 @@ def test_on_cuda(digits):
         assert all(p.is_cuda for g in opt.param_groups for p in g["params"])
     assert all(p.is_cuda for p in clf.discriminator_.parameters())
     assert 0.0 <= clf.discriminator_accuracy(X_te[:50], y_te[:50]) <= 1.0
+
+
+def test_extra_optimizer_without_its_parameters_says_what_to_override(digits):
+    from robustsk.defenses import StandardTraining
+
+    class Incomplete(StandardTraining):
+        extra_optimizers = ("optimizer_encoder",)
+
+        def __init__(self, module=None, *, optimizer_encoder=torch.optim.SGD, **kwargs):
+            super().__init__(module, **kwargs)
+            self.optimizer_encoder = optimizer_encoder
+
+    X, _, y, _ = digits
+    with pytest.raises(NotImplementedError, match=r"optimizer_named_parameters\(name\)"):
+        Incomplete(**CHEAP).fit(X[:64], y[:64])
