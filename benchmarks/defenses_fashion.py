@@ -96,6 +96,8 @@ SHORT_NAMES = {
     "MarginBoostingEnsemble": "boosting",
     "EnsembleAdversarialTraining": "ensemble-at",
     "IWDAdversarialTraining": "iwd",
+    "DomainInvariantAdversarialLearning": "dial",
+    "AdversarialFeatureDesensitization": "afd",
 }
 
 

@@ -73,6 +73,17 @@ class DomainInvariantAdversarialLearning(RobustClassifier):
     ``train_reversal_weight`` (lambda). :meth:`domain_accuracy` measures the
     head on held-out data.
 
+    Measured on digits (``tests/defenses/test_dial.py``, seeds 0-2, eps 0.2):
+    with ``domain_weight=1`` the head's held-out accuracy starts at 0.28-0.41
+    (the reversal overshoots and the features fool the head) and ends at
+    0.47-0.54 after 5 epochs, while the same head without reversal reaches
+    0.64-0.75; with the paper's MNIST weights (``beta=6``,
+    ``domain_weight=0.1``) PGD-10 accuracy after 6 epochs on 600 images is
+    0.21-0.34 against 0.04-0.09 for ``StandardTraining``, but no better than
+    the same fit without gradient reversal (0.23-0.29, i.e. adversarial CE
+    with ``beta=6`` does the work at this budget), and ``domain_weight=1``
+    costs clean and robust accuracy (``benchmarks/feature_games.py``).
+
     Parameters
     ----------
     mode : {"ce", "kl"}, default="ce"

@@ -30,6 +30,8 @@ DEFENSES = {
     "ensemble-at": "EnsembleAdversarialTraining",
     "iwd": "IWDAdversarialTraining",
     "mce": "AdversarialTraining",
+    "dial": "DomainInvariantAdversarialLearning",
+    "afd": "AdversarialFeatureDesensitization",
     "sdp": "SDPCertifiedNetwork",
     "arub": "RobustUpperBoundTraining",
     "rub": "RobustUpperBoundTraining",

@@ -70,6 +70,13 @@ def test_updates_follow_the_papers_order(digits, monkeypatch):
     assert order == ["optimizer_", "optimizer_discriminator_", "optimizer_encoder_"]
 
 
+def test_critic_learning_rate_defaults_to_ten_times_lr(digits):
+    X, _, y, _ = digits
+    clf = AdversarialFeatureDesensitization(lr=2e-3, **CHEAP).fit(X[:64], y[:64])
+    lrs = [o.param_groups[0]["lr"] for o in clf.optimizers()]
+    assert lrs == [2e-3, pytest.approx(2e-2), 2e-3]  # main, critic, encoder
+
+
 def test_learning_rates_are_clonable_parameters(digits):
     X, _, y, _ = digits
     clf = AdversarialFeatureDesensitization(optimizer_discriminator__lr=0.05, **CHEAP)
@@ -100,6 +107,36 @@ def test_grid_search_over_the_critic_learning_rate(digits):
     assert best.optimizer_discriminator_.param_groups[0]["lr"] == \
         grid.best_params_["optimizer_discriminator__lr"]
     assert best.optimizer_encoder_.param_groups[0]["lr"] == 1e-4
+
+
+class HeldOutCriticAccuracy(Callback):
+    """Records the critic's held-out pairwise accuracy after every epoch."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("valid_critic_acc", net.discriminator_accuracy(self.X, self.y))
+
+
+def test_critic_accuracy_moves_towards_chance(digits):
+    # Measured over seeds 0-2 (400 examples, 5 epochs, eps 0.3, critic lr 1e-2):
+    # the game's held-out critic accuracy goes 0.54-0.57 -> 0.51-0.52; with the
+    # encoder's learning rate at 0 (a passive critic) it ends 0.55-0.57.
+    X_tr, X_te, y_tr, y_te = digits
+    X, y, X_val, y_val = X_tr[:400], y_tr[:400], X_te[:150], y_te[:150]
+    params = {"eps": 0.3, "n_iter": 3, "max_epochs": 5, "clip_min": 0.0, "clip_max": 1.0,
+              "optimizer_discriminator__lr": 1e-2, "random_state": 0}
+    distance = {}
+    for encoder_lr in (1e-3, 0.0):
+        clf = AdversarialFeatureDesensitization(
+            optimizer_encoder__lr=encoder_lr, callbacks=[HeldOutCriticAccuracy(X_val, y_val)],
+            **params).fit(X, y)
+        distance[encoder_lr] = np.abs(np.asarray(clf.history[:, "valid_critic_acc"]) - 0.5)
+    game, passive = distance[1e-3], distance[0.0]
+    assert game[-1] <= 0.04
+    assert game[:2].mean() >= game[-1] + 0.01      # towards chance over training
+    assert passive[-1] >= game[-1] + 0.025         # the encoder's updates did it
 
 
 def test_module_without_features_is_refused(digits):
@@ -133,3 +170,18 @@ def test_on_cuda(digits):
         assert all(p.is_cuda for g in opt.param_groups for p in g["params"])
     assert all(p.is_cuda for p in clf.discriminator_.parameters())
     assert 0.0 <= clf.discriminator_accuracy(X_te[:50], y_te[:50]) <= 1.0
+
+
+def test_extra_optimizer_without_its_parameters_says_what_to_override(digits):
+    from robustsk.defenses import StandardTraining
+
+    class Incomplete(StandardTraining):
+        extra_optimizers = ("optimizer_encoder",)
+
+        def __init__(self, module=None, *, optimizer_encoder=torch.optim.SGD, **kwargs):
+            super().__init__(module, **kwargs)
+            self.optimizer_encoder = optimizer_encoder
+
+    X, _, y, _ = digits
+    with pytest.raises(NotImplementedError, match=r"optimizer_named_parameters\(name\)"):
+        Incomplete(**CHEAP).fit(X[:64], y[:64])

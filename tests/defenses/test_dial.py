@@ -5,7 +5,11 @@ from skorch.callbacks import Callback
 import torch
 
 from robustsk.attacks import PGD
-from robustsk.defenses import DomainInvariantAdversarialLearning, StandardTraining, reversal_schedule
+from robustsk.defenses import (
+    DomainInvariantAdversarialLearning,
+    StandardTraining,
+    reversal_schedule,
+)
 from robustsk.heads import DomainHead, grad_reverse
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
