@@ -223,6 +223,29 @@ class EnsembleClassifier(RobustClassifier):
     members_ : list of EnsembleMember
         The fitted members, each a classifier that can be scored and attacked
         on its own.
+
+    See Also
+    --------
+    robustsk.defenses.TRSEnsemble, robustsk.defenses.MarginBoostingEnsemble
+
+    Examples
+    --------
+    Members trained independently, each on its own cross-entropy (the
+    baseline the ensemble defenses improve on):
+
+    >>> from robustsk.datasets import load_digits_images
+    >>> from robustsk.ensembles import EnsembleClassifier
+    >>> class Independent(EnsembleClassifier):
+    ...     def train_step_single(self, batch, **fit_params):
+    ...         x, y = self.unpack_batch(batch)
+    ...         logits = self.module_.member_logits(x)
+    ...         loss = sum(self.get_loss(z, y, X=x, training=True) for z in logits)
+    ...         loss.backward()
+    ...         return {"loss": loss, "y_pred": self.module_.combine_logits(logits)}
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> ens = Independent(n_members=2, max_epochs=2, random_state=0).fit(X[:200], y[:200])
+    >>> len(ens.members_), ens.score_members(X[200:300], y[200:300]).shape
+    (2, (2,))
     """
 
     #: how the members' logits are combined (see :class:`EnsembleModule`)
