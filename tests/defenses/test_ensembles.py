@@ -69,12 +69,13 @@ def test_trs_lowers_gradient_alignment_and_transfer(flat):
     trs = TRSEnsemble(**common).fit(X, y)
     assert trs.score(X_te, y_te) > 0.85 and independent.score(X_te, y_te) > 0.85
     cos_ind, cos_trs = (member_gradient_cosine(e, X_te, y_te) for e in (independent, trs))
-    assert cos_trs < 0.2 < 0.7 < cos_ind  # seeds 0-2: 0.05-0.07 against 0.89
+    assert cos_trs < 0.2 < 0.7 < cos_ind  # seeds 0-2: 0.046-0.056 against 0.89-0.90
     attack = PGD(eps=0.1, n_iter=10)
     ind = transfer_matrix(independent.members_, X_te, y_te, attack, random_state=0)
     red = transfer_matrix(trs.members_, X_te, y_te, attack, random_state=0)
-    # accuracy of the other members on a member's PGD examples: seeds 0-2 0.82-0.87 vs 0.66-0.68
-    assert off_diagonal(red) > off_diagonal(ind) + 0.08
+    # accuracy of the other members on a member's PGD examples: seeds 0-2 0.854-0.863 against
+    # 0.668-0.674 for independent members
+    assert off_diagonal(red) > off_diagonal(ind) + 0.1
     assert list(red.index) == [0, 1, 2]
 
 
