@@ -171,8 +171,7 @@ class EnsembleMember(ClassifierMixin, BaseEstimator):
         from dataclasses import replace
         return replace(self.ensemble.as_attack_target(), module=self.module_, estimator=self)
 
-    def decision_function(self, X):
-        """The member's logits, of shape (n_samples, n_classes)."""
+    def _logits(self, X):
         x = self.as_attack_target().prepare_X(X)
         module = self.module_
         size = self.ensemble.batch_size if self.ensemble.batch_size > 0 else len(x)
@@ -181,14 +180,18 @@ class EnsembleMember(ClassifierMixin, BaseEstimator):
         logits = torch.cat(out) if out else x.new_zeros((0, len(self.classes_)))
         return logits.cpu().numpy().astype(np.float64)
 
+    def decision_function(self, X):
+        """The member's logits of shape (n_samples, n_classes); for two classes, ``z_1 - z_0``."""
+        logits = self._logits(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
     def predict_proba(self, X):
         """Softmax of the member's logits, columns ordered as ``classes_``."""
-        logits = torch.as_tensor(self.decision_function(X))
-        return torch.softmax(logits, dim=1).numpy()
+        return torch.softmax(torch.as_tensor(self._logits(X)), dim=1).numpy()
 
     def predict(self, X):
         """The member's predicted labels."""
-        return self.classes_[self.decision_function(X).argmax(axis=1)]
+        return self.classes_[self._logits(X).argmax(axis=1)]
 
     def score_adversarial(self, X, y, attack=None, *, per_class=False):
         """Robust accuracy of the member alone (see ``RobustClassifier.score_adversarial``)."""
@@ -223,6 +226,29 @@ class EnsembleClassifier(RobustClassifier):
     members_ : list of EnsembleMember
         The fitted members, each a classifier that can be scored and attacked
         on its own.
+
+    See Also
+    --------
+    robustsk.defenses.TRSEnsemble, robustsk.defenses.MarginBoostingEnsemble
+
+    Examples
+    --------
+    Members trained independently, each on its own cross-entropy (the
+    baseline the ensemble defenses improve on):
+
+    >>> from robustsk.datasets import load_digits_images
+    >>> from robustsk.ensembles import EnsembleClassifier
+    >>> class Independent(EnsembleClassifier):
+    ...     def train_step_single(self, batch, **fit_params):
+    ...         x, y = self.unpack_batch(batch)
+    ...         logits = self.module_.member_logits(x)
+    ...         loss = sum(self.get_loss(z, y, X=x, training=True) for z in logits)
+    ...         loss.backward()
+    ...         return {"loss": loss, "y_pred": self.module_.combine_logits(logits)}
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> ens = Independent(n_members=2, max_epochs=2, random_state=0).fit(X[:200], y[:200])
+    >>> len(ens.members_), ens.score_members(X[200:300], y[200:300]).shape
+    (2, (2,))
     """
 
     #: how the members' logits are combined (see :class:`EnsembleModule`)

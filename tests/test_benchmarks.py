@@ -36,10 +36,10 @@ def test_defenses_fashion_smoke(tmp_path, capsys):
         warnings.simplefilter("ignore")  # near-chance models after one tiny epoch
         table = script.main(["--n-train", "64", "--n-test", "32", "--epochs", "1",
                              "--n-iter", "1", "--apgd-iter", "2",
-                             "--defenses", "standard,madry,trs", "--output", str(csv)])
-    assert table["defense"].tolist() == ["standard", "madry", "trs"]
+                             "--defenses", "standard,madry,boosting", "--output", str(csv)])
+    assert table["defense"].tolist() == ["standard", "madry", "boosting"]
     assert table["estimator"].tolist() == ["StandardTraining", "AdversarialTraining",
-                                           "TRSEnsemble"]
+                                           "MarginBoostingEnsemble"]
     assert table["networks"].tolist() == [1, 1, 3]
     for column in ("s_per_epoch", "clean", "clean_low", "clean_high", "pgd20", "pgd20_low",
                    "pgd20_high", "apgd", "apgd_low", "apgd_high", "pgd20_class0",

@@ -45,7 +45,9 @@ class MarginBoostingEnsemble(EnsembleClassifier):
     history records ``train_member`` (the member of each batch, averaged per
     epoch) and ``train_adv_loss``; ``member_steps_`` counts each member's
     steps. A continued fit (``warm_start``, ``partial_fit``) runs the stages
-    again over its own epochs, refining each member against the ensemble.
+    again over its own epochs, refining each member against the ensemble. A
+    fit stopped early (``EarlyStopping``) leaves the members of the stages it
+    did not reach at their initial weights (``member_steps_`` shows it).
 
     Parameters
     ----------

@@ -14,6 +14,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from skorch.callbacks import Callback
 import torch
@@ -66,12 +69,13 @@ def test_trs_lowers_gradient_alignment_and_transfer(flat):
     trs = TRSEnsemble(**common).fit(X, y)
     assert trs.score(X_te, y_te) > 0.85 and independent.score(X_te, y_te) > 0.85
     cos_ind, cos_trs = (member_gradient_cosine(e, X_te, y_te) for e in (independent, trs))
-    assert cos_trs < 0.2 < 0.7 < cos_ind  # seeds 0-2: 0.05-0.07 against 0.89
+    assert cos_trs < 0.2 < 0.7 < cos_ind  # seeds 0-2: 0.046-0.056 against 0.89-0.90
     attack = PGD(eps=0.1, n_iter=10)
     ind = transfer_matrix(independent.members_, X_te, y_te, attack, random_state=0)
     red = transfer_matrix(trs.members_, X_te, y_te, attack, random_state=0)
-    # accuracy of the other members on a member's PGD examples: seeds 0-2 0.82-0.87 vs 0.66-0.68
-    assert off_diagonal(red) > off_diagonal(ind) + 0.08
+    # accuracy of the other members on a member's PGD examples: seeds 0-2 0.854-0.863 against
+    # 0.668-0.674 for independent members
+    assert off_diagonal(red) > off_diagonal(ind) + 0.1
     assert list(red.index) == [0, 1, 2]
 
 
@@ -163,7 +167,8 @@ def statics(flat):
     X, _, y, _ = flat
     net = StandardTraining(max_epochs=3, random_state=1).fit(X[:300], y[:300])
     logreg = LogisticRegression(max_iter=300).fit(X[:300], y[:300])
-    return net, logreg
+    pipe = make_pipeline(StandardScaler(), LinearSVC()).fit(X[:300], y[:300])
+    return net, logreg, pipe
 
 
 def test_ensemble_at_draws_sources_uniformly(flat, statics):
@@ -171,9 +176,9 @@ def test_ensemble_at_draws_sources_uniformly(flat, statics):
     static = [FrozenEstimator(m) for m in statics]
     clf = EnsembleAdversarialTraining(static_models=static, max_epochs=3, random_state=0,
                                       **BOX).fit(X, y)
-    assert clf.n_static_ == 2
+    assert clf.n_static_ == 3
     frac = np.mean(clf.history[:, "train_static_source"])
-    assert 0.5 < frac < 0.83  # 2 of 3 sources are static; 30 draws
+    assert 0.55 < frac < 0.95  # 3 of 4 sources are static; 30 draws
     # clone keeps the frozen models (and does not refit them), GridSearchCV works
     twin = clone(clf)
     assert twin.static_models[0] is static[0] and twin.static_models[0].estimator is statics[0]
@@ -195,7 +200,7 @@ def test_ensemble_at_accepts_images_with_flat_static_model(digits):
 
 def test_ensemble_at_refuses_bad_static_models(flat, statics, digits):
     X, _, y, _ = flat
-    net, logreg = statics
+    net, logreg, _ = statics
 
     def refused(static, match, X=X, y=y):
         clf = EnsembleAdversarialTraining(static_models=static, max_epochs=1, **BOX)
