@@ -164,8 +164,13 @@ def test_domain_head_instance_and_its_parameters(digits):
     assert clf.domain_head_.net[1].out_features == 16
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in clf.domain_head_.modules())
     head = DomainHead(128, hidden_units=8)
+    before = [p.detach().clone() for p in head.parameters()]
     fitted = DomainInvariantAdversarialLearning(domain_head=head, **CHEAP).fit(X[:100], y[:100])
-    assert fitted.domain_head_ is head
+    # an instance is trained as a copy (as for ``module``): the user's head keeps its weights
+    assert isinstance(fitted.domain_head_, DomainHead) and fitted.domain_head_ is not head
+    assert fitted.domain_head_.net[1].out_features == 8
+    assert all(torch.equal(a, b) for a, b in zip(before, head.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(before, fitted.domain_head_.parameters()))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
