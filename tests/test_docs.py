@@ -43,7 +43,7 @@ def test_readme_code_blocks_state_their_cost():
     """The paragraph before every code block says what running it costs."""
     for i, (prose, _) in enumerate(readme_blocks(with_prose=True)):
         paragraph = prose.strip().split("\n\n")[-1]
-        assert re.search(r"about \d+ s of CPU", paragraph), \
+        assert re.search(r"about\s+\d+\s+s\s+of\s+CPU", paragraph), \
             f"README.rst code block {i + 1}: the paragraph before it does not state its cost " \
             f"('about N s of CPU'):\n{paragraph}"
 
