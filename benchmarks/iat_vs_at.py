@@ -23,28 +23,16 @@ import json
 import sys
 import time
 
-from sklearn.model_selection import train_test_split
+from bench_data import load_split
 import torch
 
 from robustsk.attacks import PGD
-from robustsk.datasets import load_digits_images, load_fashion_mnist
 from robustsk.defenses import AdversarialTraining, InterpolatedAdversarialTraining
-
-
-def data(name, n_tr, n_te):
-    if name == "digits":
-        X, y = load_digits_images(return_X_y=True)
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
-                                                  stratify=y)
-        return X_tr[:n_tr], X_te[:n_te], y_tr[:n_tr], y_te[:n_te]
-    X, y = load_fashion_mnist(return_X_y=True, n_samples=n_tr)
-    X_te, y_te = load_fashion_mnist(subset="test", return_X_y=True, n_samples=n_te)
-    return X, X_te, y, y_te
 
 
 def run(name, n_tr, n_te, eps, epochs, n_iter, alpha, seed, extra=None, at_eps=None,
         test_eps=None):
-    X_tr, X_te, y_tr, y_te = data(name, n_tr, n_te)
+    X_tr, X_te, y_tr, y_te = load_split(name, n_tr, n_te)
     extra = extra or {}
     out = {}
     for tag, cls, kw in [("AT", AdversarialTraining, {"eps": eps if at_eps is None else at_eps}),

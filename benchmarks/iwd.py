@@ -22,27 +22,15 @@ Results: benchmarks/results/iwd_<date>.txt.
 import argparse
 import time
 
+from bench_data import load_split
 import numpy as np
-from sklearn.model_selection import train_test_split
 import torch
 
 from robustsk.attacks import IWD, PGD
-from robustsk.datasets import load_digits_images, load_fashion_mnist
 from robustsk.defenses import AdversarialTraining, IWDAdversarialTraining, StandardTraining
 
 #: patches: 3x3, stride 1 on 8x8 digits; 4x4, stride 2 on 28x28 Fashion-MNIST (169 patches)
 PATCHES = {"digits": (3, 1), "fashion": (4, 2)}
-
-
-def load(name, n_train, n_test):
-    if name == "digits":
-        X, y = load_digits_images(return_X_y=True)
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
-                                                  stratify=y)
-        return X_tr[:n_train], X_te[:n_test], y_tr[:n_train], y_te[:n_test]
-    X_tr, y_tr = load_fashion_mnist(return_X_y=True, n_samples=n_train)
-    X_te, y_te = load_fashion_mnist(subset="test", return_X_y=True, n_samples=n_test)
-    return X_tr, X_te, y_tr, y_te
 
 
 def perturbation_stats(clf, X, y, X_adv, iwd_attack):
@@ -132,7 +120,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    data = load(args.dataset, args.n_train, args.n_test)
+    data = load_split(args.dataset, args.n_train, args.n_test)
     patch = PATCHES[args.dataset]
     print(f"dataset {args.dataset}: {len(data[0])} train, {len(data[1])} test, "
           f"patches {patch[0]}x{patch[0]} stride {patch[1]}, seed {args.seed}")

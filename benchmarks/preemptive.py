@@ -16,23 +16,11 @@ Results: benchmarks/results/preemptive_<date>.txt.
 import argparse
 import time
 
-from sklearn.model_selection import train_test_split
+from bench_data import load_split
 import torch
 
-from robustsk.datasets import load_digits_images, load_fashion_mnist
 from robustsk.defenses import AdversarialTraining, StandardTraining
 from robustsk.preemptive import PreemptiveRobustifier, mitm_evaluation
-
-
-def load(name, n_train, n_test):
-    if name == "digits":
-        X, y = load_digits_images(return_X_y=True)
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
-                                                  stratify=y)
-        return X_tr[:n_train], X_te[:n_test], y_tr[:n_train], y_te[:n_test]
-    X_tr, y_tr = load_fashion_mnist(return_X_y=True, n_samples=n_train)
-    X_te, y_te = load_fashion_mnist(subset="test", return_X_y=True, n_samples=n_test)
-    return X_tr, X_te, y_tr, y_te
 
 
 def main(argv=None):
@@ -48,7 +36,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    X_tr, X_te, y_tr, y_te = load(args.dataset, args.n_train, args.n_test)
+    X_tr, X_te, y_tr, y_te = load_split(args.dataset, args.n_train, args.n_test)
     print(f"dataset {args.dataset}: {len(X_tr)} train, {len(X_te)} test, seed {args.seed}, "
           f"{args.n_iter} outer steps, inner PGD-{args.attack_iter}; adversary PGD-20 x3 "
           "restarts; delta = eps")

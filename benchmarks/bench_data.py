@@ -1,0 +1,28 @@
+"""The data the benchmark scripts share: a digits or Fashion-MNIST train/test split.
+
+Imported by the scripts beside it (``python benchmarks/<script>.py`` puts this
+folder on ``sys.path``).
+"""
+from sklearn.model_selection import train_test_split
+
+from robustsk.datasets import load_digits_images, load_fashion_mnist
+
+__all__ = ["load_split"]
+
+
+def load_split(name, n_train, n_test):
+    """``X_train, X_test, y_train, y_test`` for "digits" or "fashion".
+
+    "digits": sklearn's 8x8 digits, the test suite's stratified 75/25 split
+    (``random_state=0``), cut to the first ``n_train`` / ``n_test`` images;
+    "fashion": the first ``n_train`` training and ``n_test`` test images of
+    Fashion-MNIST (the Debian package ``dataset-fashion-mnist``).
+    """
+    if name == "digits":
+        X, y = load_digits_images(return_X_y=True)
+        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
+                                                  stratify=y)
+        return X_tr[:n_train], X_te[:n_test], y_tr[:n_train], y_te[:n_test]
+    X_tr, y_tr = load_fashion_mnist(return_X_y=True, n_samples=n_train)
+    X_te, y_te = load_fashion_mnist(subset="test", return_X_y=True, n_samples=n_test)
+    return X_tr, X_te, y_tr, y_te
