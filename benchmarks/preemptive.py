@@ -1,6 +1,8 @@
 """Preemptive robustification against a man in the middle (Moon, An & Song, AAAI 2022).
 
-For a standard and a PGD-trained model: accuracy of the original images and
+For a standard, a PGD-trained and a randomized-smoothing model (L2 only, the
+paper's smoothed variant: the adversary runs EOT PGD on the soft smoothed
+classifier and accuracy is the smoothed ``predict``, abstentions wrong): accuracy of the original images and
 of their robustified versions (``PreemptiveRobustifier``, delta = eps) after
 the adversary's PGD-20 (3 restarts) at ``eps``, in Linf and in L2
 (:func:`robustsk.preemptive.mitm_evaluation`); also the largest change made
@@ -19,7 +21,7 @@ import time
 from bench_data import load_split
 import torch
 
-from robustsk.defenses import AdversarialTraining, StandardTraining
+from robustsk.defenses import AdversarialTraining, RandomizedSmoothingClassifier, StandardTraining
 from robustsk.preemptive import PreemptiveRobustifier, mitm_evaluation
 
 
@@ -34,6 +36,10 @@ def main(argv=None):
     parser.add_argument("--linf-eps", type=float, default=0.1)
     parser.add_argument("--l2-eps", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sigma", type=float, default=0.25,
+                        help="noise of the smoothed model (L2 only; 0 skips it)")
+    parser.add_argument("--models", nargs="+", default=["standard", "PGD-AT", "smoothed"],
+                        choices=["standard", "PGD-AT", "smoothed"])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     X_tr, X_te, y_tr, y_te = load_split(args.dataset, args.n_train, args.n_test)
@@ -47,9 +53,17 @@ def main(argv=None):
     print(f"{'model':9s} {'norm':>4s} {'eps':>5s} {'clean':>6s} {'robustified':>11s} "
           f"{'MITM orig':>9s} {'MITM robustified':>16s} {'max change':>10s} {'in box':>6s} "
           f"{'s':>5s}")
+    if args.sigma > 0:  # the paper's smoothed variant: L2, EOT over 5 noise draws
+        models["smoothed"] = RandomizedSmoothingClassifier(
+            StandardTraining(**common), sigma=args.sigma, n=100, n0=20, alpha=0.01,
+            random_state=args.seed)
     for name, clf in models.items():
+        if name not in args.models:
+            continue
         clf.fit(X_tr, y_tr)
-        for norm, eps in (("inf", args.linf_eps), (2, args.l2_eps)):
+        norms = ((2, args.l2_eps),) if name == "smoothed" else (("inf", args.linf_eps),
+                                                                 (2, args.l2_eps))
+        for norm, eps in norms:
             start = time.time()
             rob = PreemptiveRobustifier(clf, eps=eps, norm=norm, n_iter=args.n_iter,
                                         attack_iter=args.attack_iter, random_state=args.seed)

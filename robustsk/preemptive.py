@@ -13,9 +13,11 @@ algorithm (official code ``snu-mllab/preemptive-robustification``): gradients
 of the inner PGD point pass through its final projection and clip only (the
 PGD steps are treated as constants), the outer variable is updated by RMSprop.
 
-Wrapping a ``RandomizedSmoothingClassifier`` (the paper's smoothed variant,
-Gaussian noise samples in the inner loss) is future work: no such estimator
-exists in robustsk yet.
+Around a ``RandomizedSmoothingClassifier`` (the paper's smoothed variant) the
+model differentiated is its soft smoothed classifier
+(:class:`robustsk.defenses.smoothing.SoftSmoothedModule`): both the inner PGD
+and the outer loss are ``-log mean_s softmax(f(x + sigma z_s))_y`` over
+``attack_samples`` Gaussian draws (the paper: 5), and the norm defaults to L2.
 """
 from dataclasses import dataclass
 import numbers
@@ -167,12 +169,15 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
     No labels are needed. ``fit`` only checks the parameters and the model
     (``model`` must already be fitted and differentiable), so the transformer
     composes: ``Pipeline([("robustify", PreemptiveRobustifier(clf, delta=0.1)),
-    ("clf", FrozenEstimator(clf))])``. Wrapping a ``RandomizedSmoothingClassifier``
-    (the paper's smoothed variant) is future work.
+    ("clf", FrozenEstimator(clf))])``. Around a ``RandomizedSmoothingClassifier``
+    (the paper's smoothed variant) the losses are those of its soft smoothed
+    classifier (noise samples averaged, expectation over transformation), the
+    norm defaults to L2 and ``y_hat`` is the soft smoothed prediction; give
+    ``eps``, which a smoothed classifier does not define.
 
     Parameters
     ----------
-    model : fitted robustsk estimator or Pipeline ending in one
+    model : fitted robustsk estimator, RandomizedSmoothingClassifier, or Pipeline ending in one
         Or a ``FrozenEstimator`` of one, which ``clone`` (grid searches) keeps fitted.
     delta : float, default=None
         The user's budget; None: the adversary's ``eps`` (the paper uses delta = eps).

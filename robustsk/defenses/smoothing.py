@@ -1,4 +1,5 @@
 """Randomized smoothing (Cohen, Rosenfeld & Kolter, 2019): a certifiably L2-robust meta-estimator."""
+from dataclasses import replace
 import hashlib
 import numbers
 import warnings
@@ -7,6 +8,7 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
+import torch
 
 from ..base import NearChanceWarning, RobustClassifier
 from ..params import InstanceOf, Interval, validate_params
@@ -14,7 +16,7 @@ from ..stats import clopper_pearson_bound
 from ..validation import check_X, check_y
 from .standard import StandardTraining
 
-__all__ = ["RandomizedSmoothingClassifier"]
+__all__ = ["RandomizedSmoothingClassifier", "SoftSmoothedModule"]
 
 
 class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
@@ -62,6 +64,13 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
     abstain_label : object, default=-1
         What ``predict`` and ``certify`` return where the smoothed classifier
         abstains; must not be one of the classes.
+    attack_samples : int, default=5
+        Noise copies per example in the differentiable *soft* smoothed
+        classifier that gradient attacks and
+        :class:`~robustsk.preemptive.PreemptiveRobustifier` see
+        (:class:`SoftSmoothedModule`, expectation over transformation):
+        Moon et al. use 5, Salman et al. (2019) up to 128. The hard ``predict``
+        is unaffected.
     random_state : int or None, default=None
         Seeds the training noise, the base (when its own ``random_state`` is
         None) and the Monte Carlo noise, which is drawn per example from the
@@ -81,6 +90,23 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
     ----------
     .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. "Certified Adversarial
        Robustness via Randomized Smoothing." ICML, 2019. (locuslab/smoothing)
+    .. [2] Salman, H. et al. "Provably Robust Deep Learning via Adversarially
+       Trained Smoothed Classifiers." NeurIPS, 2019 (the soft smoothed
+       classifier that gradient attacks differentiate).
+
+    Notes
+    -----
+    **Gradient attacks.** The hard smoothed classifier has no useful gradient;
+    attacks (``PGD``, ``score_adversarial``-style helpers such as
+    :func:`robustsk.metrics.robust_accuracy`, ``evaluate_robustness``) attack
+    the soft smoothed classifier ``log E[softmax f(x + N(0, sigma^2 I))]``,
+    estimated from ``attack_samples`` noise copies per example and per step,
+    and score the result with the hard ``predict`` (an abstention counts as an
+    error). The threat-model defaults an attack inherits are L2 (the norm
+    that smoothing certifies), the base's input box and this ``random_state``;
+    give ``eps`` to the attack. The noise of an attack is seeded from
+    ``random_state`` per attack call, so a repeated call repeats, but (unlike
+    :meth:`certify`) an example's noise depends on its batch.
 
     Examples
     --------
@@ -105,11 +131,13 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         "n": [Interval(int, 1, None)],
         "alpha": [Interval(float, 0, 1, closed="neither")],
         "batch_size": [Interval(int, 1, None)],
+        "attack_samples": [Interval(int, 1, None)],
         "random_state": [None, Interval(int, None, None)],
     }
 
     def __init__(self, base_estimator=None, *, sigma=0.25, noise_training=True, n0=100, n=1000,
-                 alpha=0.001, batch_size=1000, abstain_label=-1, random_state=None):
+                 alpha=0.001, batch_size=1000, abstain_label=-1, attack_samples=5,
+                 random_state=None):
         self.base_estimator = base_estimator
         self.sigma = sigma
         self.noise_training = noise_training
@@ -118,6 +146,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.batch_size = batch_size
         self.abstain_label = abstain_label
+        self.attack_samples = attack_samples
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
@@ -281,6 +310,84 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
             if stats.binomtest(int(n_a), int(n_a + n_b), 0.5).pvalue <= self.alpha:
                 labels[i] = self.classes_[order[0]]
         return labels
+
+
+    def as_attack_target(self):
+        """The soft smoothed classifier as an attack target (see Notes of the class).
+
+        Returns
+        -------
+        target : robustsk.attacks.AttackTarget
+            Module :class:`SoftSmoothedModule` around the base's network; the
+            base's input validation and label encoding; L2 by default.
+
+        Raises
+        ------
+        TypeError
+            When the base is not a robustsk estimator (nothing to differentiate).
+        """
+        check_is_fitted(self, "base_estimator_")
+        hook = getattr(self.base_estimator_, "as_attack_target", None)
+        if hook is None:
+            raise TypeError(
+                f"RandomizedSmoothingClassifier with a {type(self.base_estimator_).__name__} "
+                "base is not differentiable by the gradient attacks: expected a robustsk base "
+                "estimator. Use robustsk.attacks.SPSA or Square, or a robustsk base.")
+        inner = hook()
+        # the user's box (the base was refitted unclipped for noise training)
+        box = {name: getattr(self.base_estimator, name, None) for name in ("clip_min", "clip_max")}
+        module = SoftSmoothedModule(inner.module, sigma=float(self.sigma),
+                                    n_samples=int(self.attack_samples), seed=self.random_seed_)
+        return replace(inner, module=module, estimator=self, linear=None,
+                       defaults={"eps": None, "norm": 2, **box,
+                                 "random_state": self.random_seed_})
+
+
+class SoftSmoothedModule(torch.nn.Module):
+    """``x -> log mean_s softmax(f(x + sigma * z_s))``: the soft smoothed classifier.
+
+    Its cross-entropy is ``-log E[p_y(x + noise)]``, the loss of Salman et al.
+    (2019) and of Moon et al.'s smoothed preemptive robustification, estimated
+    from ``n_samples`` fresh Gaussian draws per example and per call (noise is
+    drawn from a generator seeded by ``seed`` at construction, on the input's
+    device). Gradients flow to the input through every noisy copy
+    (expectation over transformation).
+
+    Parameters
+    ----------
+    base : torch.nn.Module
+        Maps inputs to logits.
+    sigma : float
+        Noise standard deviation, in input units.
+    n_samples : int
+        Noise copies per example and call.
+    seed : int
+        Seeds the noise generator.
+    """
+
+    def __init__(self, base, *, sigma, n_samples, seed):
+        super().__init__()
+        self.base = base
+        self.sigma = float(sigma)
+        self.n_samples = int(n_samples)
+        self.seed = int(seed)
+        self._generators = {}
+
+    def _generator(self, device):
+        key = str(device)
+        if key not in self._generators:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(self.seed)
+            self._generators[key] = gen
+        return self._generators[key]
+
+    def forward(self, x):
+        n, m = len(x), self.n_samples
+        copies = x.unsqueeze(1).expand(n, m, *x.shape[1:]).reshape(n * m, *x.shape[1:])
+        noise = torch.randn(copies.shape, generator=self._generator(x.device), device=x.device,
+                            dtype=x.dtype)
+        logp = torch.log_softmax(self.base(copies + self.sigma * noise), dim=1)
+        return torch.logsumexp(logp.reshape(n, m, -1), dim=1) - np.log(m)
 
 
 def _check_seed(random_state):
