@@ -115,6 +115,8 @@ class LinearMinimalAttack(Attack):
     boundaries; see :func:`minimal_perturbation`. With a box, a perturbation
     that leaves it is clipped and kept only if it still fools the model (the
     box-constrained minimum is a linear program this attack does not solve).
+    It has no tensor-level ``perturb``: the closed form needs the model's
+    coefficients (``AttackTarget.linear``), not only a module to differentiate.
 
     Parameters
     ----------

@@ -6,6 +6,7 @@ overrides ``generate``: it inherits only the box (``clip_min``/``clip_max``)
 from the attacked estimator and never projects onto an eps ball.
 """
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -217,15 +218,26 @@ class Spatial(Attack):
         target = as_target(estimator)
         lo, hi = self.threat_param("clip_min", target), self.threat_param("clip_max", target)
         x = target.prepare_X(X, box=(lo, hi))
+        # the grid is deterministic, and no Lp ball is resolved: see perturb
+        threat = SimpleNamespace(clip_min=lo, clip_max=hi)
         y_t = target.encode_y(y, n_samples=len(x))
         t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
         batch = self.batch_size or len(x)
         out = torch.empty_like(x)
         for start in range(0, len(x), batch):
             sl = slice(start, start + batch)
-            out[sl] = spatial(target.module, x[sl], y_t[sl], max_rotation=self.max_rotation,
-                              max_translation=self.max_translation,
-                              n_rotations=self.n_rotations, n_translations=self.n_translations,
-                              loss=self.loss, y_target=None if t_t is None else t_t[sl],
-                              clip_min=lo, clip_max=hi)
+            out[sl] = self.perturb(target.module, x[sl], y_t[sl], threat=threat, rng=None,
+                                   y_target=None if t_t is None else t_t[sl])
         return output_like(out.detach().cpu().numpy(), X)
+
+    def perturb(self, model, x, y, *, threat, rng=None, y_target=None):
+        """The worst grid point of one batch of image tensors (see :meth:`Attack.perturb`).
+
+        Only ``threat.clip_min`` and ``threat.clip_max`` are read (the box the
+        transformed image is clipped to; a ``Threat`` or any object with these
+        attributes); ``rng`` is unused (the grid is deterministic).
+        """
+        return spatial(model, x, y, max_rotation=self.max_rotation,
+                       max_translation=self.max_translation, n_rotations=self.n_rotations,
+                       n_translations=self.n_translations, loss=self.loss, y_target=y_target,
+                       clip_min=threat.clip_min, clip_max=threat.clip_max)
