@@ -60,8 +60,8 @@ def sniff(data):
             _refuse_pickle("a torch.save archive (it holds a pickle)")
         raise CorruptFileError(f"the file is a zip archive of {names[:5]}, neither a robustsk "
                                "model nor a skops file.")
-    if data[:2] in (b"\x78\x9c", b"\x78\x01", b"\x78\xda", b"\x1f\x8b") \
-            or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00":
+    zlib = len(data) > 1 and data[0] & 0x0F == 8 and (data[0] * 256 + data[1]) % 31 == 0
+    if zlib or data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00":
         _refuse_pickle("a compressed file (joblib.dump with compress= writes pickles so)")
     if data[:1] in b"(]}cI" and data.rstrip().endswith(b"."):
         _refuse_pickle("a pickle (protocol 0 or 1)")
@@ -88,13 +88,16 @@ def unpack(data):
         raise CorruptFileError("the file's checksum line is damaged: expected 'sha256:' and 64 "
                                f"hex digits, got {rest[:72]!r}. " + _WHAT_TO_DO)
     body = rest[match.end():]
-    first, _, payload = body.partition(b"\n")
+    first, newline, payload = body.partition(b"\n")
     try:
         header = json.loads(first)
     except ValueError:
         header = None
     if hashlib.sha256(body).hexdigest().encode() != match.group(1):
         expected = header.get("payload_bytes") if isinstance(header, dict) else None
+        if not newline:
+            raise CorruptFileError(f"the file is truncated: {len(data)} bytes end inside "
+                                   "robustsk's header. " + _WHAT_TO_DO)
         if isinstance(expected, int) and len(payload) < expected:
             raise CorruptFileError(
                 f"the file is truncated: its payload has {len(payload)} of the {expected} "
