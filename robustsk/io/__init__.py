@@ -37,12 +37,18 @@ from pathlib import Path
 
 from .container import FORMAT_VERSION, pack, sniff, unpack
 from .encoding import EstimatorRef, Reader, Writer, load_skops
-from .errors import CorruptFileError, IncompatibleFileError, ModelFileError, UnsafeFileError
+from .errors import (
+    CorruptFileError,
+    IncompatibleFileError,
+    ModelFileError,
+    PickleFileError,
+    UnsafeFileError,
+)
 from .trust import DEFAULT_TRUSTED, trusted_prefixes
 
 __all__ = ["save", "load", "dumps", "loads", "ModelFileError", "CorruptFileError",
-           "UnsafeFileError", "IncompatibleFileError", "FORMAT_VERSION", "DEFAULT_TRUSTED",
-           "EstimatorRef", "versions"]
+           "UnsafeFileError", "PickleFileError", "IncompatibleFileError", "FORMAT_VERSION",
+           "DEFAULT_TRUSTED", "EstimatorRef", "versions"]
 
 _SPEC_KEY = "robustsk.spec"
 
@@ -138,7 +144,8 @@ def loads(data, *, trusted=None, device=None):
     CorruptFileError
         Truncated, changed after it was written, or not a model file.
     UnsafeFileError
-        A pickle, or a class or type that is not trusted.
+        A class or type that is not trusted; :class:`PickleFileError` (a
+        subclass) for a pickle, joblib or ``torch.save`` file.
     IncompatibleFileError
         A newer file format or another major version of robustsk.
     """
@@ -196,5 +203,7 @@ def load(path, *, trusted=None, device=None):
     data = path.read_bytes()
     try:
         return loads(data, trusted=trusted, device=device)
+    except UnsafeFileError as exc:
+        raise type(exc)(f"{path}: {exc}", exc.untrusted) from None
     except ModelFileError as exc:
         raise type(exc)(f"{path}: {exc}") from None

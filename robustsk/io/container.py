@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 
-from .errors import CorruptFileError, IncompatibleFileError, UnsafeFileError
+from .errors import CorruptFileError, IncompatibleFileError, PickleFileError
 
 __all__ = ["MAGIC", "FORMAT_VERSION", "pack", "unpack", "sniff"]
 
@@ -71,7 +71,7 @@ def sniff(data):
 
 
 def _refuse_pickle(what):
-    raise UnsafeFileError(
+    raise PickleFileError(
         f"the file looks like {what}. Loading a pickle runs code from the file, so "
         "robustsk.io.load refuses it. If you trust the file, load it with pickle.load or "
         "joblib.load and save it again with robustsk.io.save.")

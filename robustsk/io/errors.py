@@ -1,6 +1,7 @@
 """The errors :func:`robustsk.io.load` raises for a file it will not load."""
 
-__all__ = ["ModelFileError", "CorruptFileError", "UnsafeFileError", "IncompatibleFileError"]
+__all__ = ["ModelFileError", "CorruptFileError", "UnsafeFileError", "PickleFileError",
+           "IncompatibleFileError"]
 
 
 class ModelFileError(ValueError):
@@ -12,7 +13,22 @@ class CorruptFileError(ModelFileError):
 
 
 class UnsafeFileError(ModelFileError):
-    """Loading the file would run code from it: a pickle, or a type or import path not trusted."""
+    """Loading the file would run code from it: a pickle, or a type or import path not trusted.
+
+    Attributes
+    ----------
+    untrusted : list of str
+        The names that were not trusted (empty for a pickle); passing them as
+        ``trusted=`` loads the file, if you trust its author.
+    """
+
+    def __init__(self, message, untrusted=()):
+        super().__init__(message)
+        self.untrusted = list(untrusted)
+
+
+class PickleFileError(UnsafeFileError):
+    """The file is a pickle (plain, joblib-compressed, or inside a torch.save archive)."""
 
 
 class IncompatibleFileError(ModelFileError):

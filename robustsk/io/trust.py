@@ -80,7 +80,7 @@ def resolve(path, prefixes, what="class or function"):
         raise UnsafeFileError(
             f"the file names the {what} {dotted}, which is not trusted (trusted: "
             f"{', '.join(prefixes)}). If you trust the file's author, load it with "
-            f"trusted=[{module!r}] (importing that module may run its code).")
+            f"trusted=[{module!r}] (importing that module may run its code).", [module])
     try:
         return _import(module, qualname)
     except (ImportError, AttributeError) as exc:
@@ -114,7 +114,7 @@ def check_skops_types(types, prefixes):
         raise UnsafeFileError(
             f"the file holds objects of the types {refused}, which are not trusted (trusted: "
             f"skops' defaults and {', '.join(prefixes)}). If you trust the file's author, "
-            f"load it with trusted={refused!r}.")
+            f"load it with trusted={refused!r}.", refused)
     nets = [t for t in types if _is_neural_net(t)]
     if nets:
         raise UnsafeFileError(
