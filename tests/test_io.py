@@ -223,6 +223,15 @@ def test_pickles_and_forged_imports_run_no_code(saved, tmp_path, monkeypatch):
     spec["params"]["criterion"] = {"$": "import", "path": "os:system"}
     with pytest.raises(rio.UnsafeFileError, match="os.system, which is not trusted"):
         rio.loads(_repack(saved, spec=spec))
+    spec["params"]["criterion"] = {"$": "import", "path": "robustsk.report.run:run_report"}
+    with pytest.raises(rio.UnsafeFileError, match="not trusted"):  # writes files: denied
+        rio.loads(_repack(saved, spec=spec))
+    spec["params"].pop("criterion")
+    spec["attributes"]["predict"] = {"$": "import", "path": "robustsk.datasets:load_digits"}
+    with pytest.raises(rio.UnsafeFileError, match="'predict'.*not a fitted attribute"):
+        rio.loads(_repack(saved, spec=spec))
+    with pytest.raises(rio.CorruptFileError, match="cannot be rebuilt"):
+        rio.loads(_repack(saved, spec={"$": "estimator", "class": spec["class"]}))
     assert not (tmp_path / "robustsk-pwned").exists()
     with pytest.raises(rio.CorruptFileError, match="not a robustsk model"):
         rio.loads(b"hello world, not a model")

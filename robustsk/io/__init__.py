@@ -165,11 +165,18 @@ def loads(data, *, trusted=None, device=None):
         tensors = load_tensors(payload)
         metadata = _metadata(payload)
         spec = json.loads(metadata[_SPEC_KEY])
-    except (SafetensorError, KeyError, ValueError, TypeError) as exc:
+    except (SafetensorError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise CorruptFileError(f"the file's payload is not a valid robustsk model ({exc}), "
                                "although its checksum matches: it was not written by "
                                "robustsk.io.save.") from None
-    return Reader(tensors, prefixes, device=device).value(spec)
+    try:
+        return Reader(tensors, prefixes, device=device).value(spec)
+    except ModelFileError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise CorruptFileError(f"the model cannot be rebuilt from the file ({type(exc).__name__}: "
+                               f"{exc}); it was written by another robustsk, or by hand.") \
+            from None
 
 
 def _metadata(payload):

@@ -149,10 +149,9 @@ class Writer:
                 "fitted": fitted, "attributes": {}, "states": {}, "optimizers": {}}
         if not fitted:
             return spec
-        skip = set(getattr(type(est), "unsaved_attributes", ()))
         skorch_net = _is_skorch(est)
         for key, v in vars(est).items():
-            if not key.endswith("_") or key.startswith("_") or key in skip:
+            if not key.endswith("_") or key.startswith("_"):
                 continue
             if skorch_net and key in _REBUILT:
                 continue
@@ -330,6 +329,7 @@ class Reader:
         m = cls.__new__(cls)
         torch.nn.Module.__init__(m)
         for k, x in v["attrs"].items():
+            _check_attribute(cls, k, fitted=False)
             m.__dict__[k] = self.value(x)
         for k, x in v["parameters"].items():
             m.register_parameter(k, None if x is None else self.value(x))
@@ -351,6 +351,7 @@ class Reader:
         if not v["fitted"]:
             return est
         for k, x in v["attributes"].items():
+            _check_attribute(cls, k, fitted=True)
             setattr(est, k, self.value(x))
         if not _is_skorch(est):
             return est
@@ -392,6 +393,16 @@ class Reader:
         data = self.tensor(v["key"]).numpy().tobytes()
         return _unswap(load_skops(data, self.prefixes), [self.value(r) for r in v["refs"]],
                        set())
+
+
+def _check_attribute(cls, name, fitted):
+    """Refuse attribute names that would replace a method or a dunder of ``cls``."""
+    bad = not isinstance(name, str) or not name.isidentifier() or name.startswith("__") \
+        or (fitted and not (name.endswith("_") and not name.startswith("_"))) \
+        or callable(getattr(cls, name, None))
+    if bad:
+        raise UnsafeFileError(f"the file sets the attribute {name!r} of {cls.__name__}, which "
+                              "is not a fitted attribute: refused.")
 
 
 def _is_skorch_class(cls):

@@ -19,11 +19,17 @@ __all__ = ["DEFAULT_TRUSTED", "trusted_prefixes", "is_trusted", "import_path", "
 #: import-path prefixes every load trusts
 DEFAULT_TRUSTED = ("robustsk", "torch.nn", "torch.optim", "torch.utils.data", "skorch.dataset",
                    "skorch.callbacks")
+#: robustsk modules a file may never name (they read and write files, or load models)
+DENIED = ("robustsk.io", "robustsk.report", "robustsk._r_bridge", "robustsk.__main__",
+          "robustsk.review")
 
 
 def trusted_prefixes(trusted=None):
     """``DEFAULT_TRUSTED`` plus ``trusted``: module names, modules, classes or functions."""
     extra = []
+    if not (trusted is None or isinstance(trusted, (str, ModuleType, type, list, tuple, set))):
+        raise TypeError(f"trusted={trusted!r}: expected a list of module names (str), modules, "
+                        "classes or functions, e.g. trusted=['mypackage.nets'].")
     for item in ([] if trusted is None else
                  [trusted] if isinstance(trusted, (str, ModuleType, type)) else list(trusted)):
         if isinstance(item, str):
@@ -39,8 +45,10 @@ def trusted_prefixes(trusted=None):
 
 
 def is_trusted(dotted, prefixes):
-    """Whether the dotted name ``module.qualname`` lies under one of ``prefixes``."""
-    return any(dotted == p or dotted.startswith(p + ".") for p in prefixes)
+    """Whether the dotted name ``module.qualname`` lies under one of ``prefixes`` (not DENIED)."""
+    def under(names):
+        return any(dotted == p or dotted.startswith(p + ".") for p in names)
+    return under(prefixes) and not under(DENIED)
 
 
 def import_path(obj):
@@ -90,6 +98,9 @@ def resolve(path, prefixes, what="class or function"):
             "package (or robustsk version) that defines it.") from None
 
 
+_REF = "robustsk.io.encoding.EstimatorRef"  # the placeholder of robustsk.io's own skops data
+
+
 def _is_neural_net(dotted):
     """Whether a dotted type name is a skorch net (whose ``__setstate__`` unpickles)."""
     parts = dotted.split(".")
@@ -109,7 +120,7 @@ def check_skops_types(types, prefixes):
     skorch nets are refused whatever ``trusted`` says: restoring one from
     skops data calls ``torch.load`` (pickle) in its ``__setstate__``.
     """
-    refused = [t for t in types if not is_trusted(t, prefixes)]
+    refused = [t for t in types if t != _REF and not is_trusted(t, prefixes)]
     if refused:
         raise UnsafeFileError(
             f"the file holds objects of the types {refused}, which are not trusted (trusted: "
