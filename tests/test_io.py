@@ -61,9 +61,16 @@ def test_every_defense_round_trips(name, data, tmp_path):
 
 
 def test_unfitted_estimator_and_nested_params(tmp_path):
+    from skorch.callbacks import EpochScoring, LRScheduler
+    from skorch.dataset import ValidSplit
     est = StandardTraining(lr=0.01, module__hidden_units=(8,), criterion__weight=torch.ones(3),
-                           classes=np.array(["a", "b", "c"]), eps=np.float32(0.2))
+                           classes=np.array(["a", "b", "c"]), eps=np.float32(0.2),
+                           callbacks=[EpochScoring("accuracy", on_train=True),
+                                      LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=2)],
+                           train_split=ValidSplit(0.2, random_state=0))
     back = round_trip(est, tmp_path)
+    assert repr(back.callbacks[1].policy) == repr(torch.optim.lr_scheduler.StepLR)
+    assert back.callbacks[1].step_size == 2 and back.train_split.cv == 0.2
     assert not back.__sklearn_is_fitted__()
     assert back.lr == 0.01 and back.module__hidden_units == (8,)
     assert torch.equal(back.criterion__weight, torch.ones(3))
@@ -248,3 +255,24 @@ def test_skops_data_holding_a_skorch_net_is_refused(data):
     scaler = StandardScaler().fit(X.reshape(len(X), -1))
     back = rio.loads(skops.io.dumps(scaler))  # a plain skops file loads
     np.testing.assert_array_equal(back.mean_, scaler.mean_)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback without CUDA")
+def test_cuda_model_loads_on_cpu_without_cuda():
+    with pytest.warns(UserWarning, match="CUDA is not available: loaded on the CPU"):
+        back = rio.loads(rio.dumps(StandardTraining(device="cuda")))
+    assert back.device == "cpu"
+    assert rio.loads(rio.dumps(StandardTraining(device="cuda")), device="cpu").device == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_round_trip(data, tmp_path):
+    X, y = data
+    est = StandardTraining(**{**CHEAP, "device": "cuda"}).fit(X, y)
+    back = round_trip(est, tmp_path)
+    assert all(p.is_cuda for p in back.module_.parameters())
+    np.testing.assert_array_equal(back.predict_proba(X[:30]), est.predict_proba(X[:30]))
+    on_cpu = rio.load(tmp_path / "model.rsk", device="cpu")
+    assert not any(p.is_cuda for p in on_cpu.module_.parameters())
+    np.testing.assert_allclose(on_cpu.predict_proba(X[:30]), est.predict_proba(X[:30]),
+                               atol=1e-5)

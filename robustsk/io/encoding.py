@@ -16,7 +16,8 @@ What each kind of value becomes:
 * a robustsk estimator: class, ``get_params``, fitted attributes, the state
   dicts of its modules and optimizers and its history; loading builds the
   estimator from its parameters, ``initialize()``s it and loads the states.
-* anything else (a scikit-learn Pipeline or scaler, a skorch callback):
+* a skorch callback: its class and parameters (its state belongs to the fit).
+* anything else (a scikit-learn Pipeline or scaler, ``ValidSplit``):
   skops' format, with every robustsk estimator inside swapped for an
   :class:`EstimatorRef` and saved as above.
 """
@@ -107,6 +108,11 @@ class Writer:
             return {"$": "partial", "func": self.value(v.func, where),
                     "args": self.value(tuple(v.args), where),
                     "kwargs": self.value(dict(v.keywords), where)}
+        from skorch.callbacks import Callback
+        if isinstance(v, Callback):  # its parameters; its state belongs to the fit
+            return {"$": "callback", "class": import_path(type(v)),
+                    "params": {k: self.value(x, f"{where}.{k}")
+                               for k, x in v.get_params(deep=False).items()}}
         if dataclasses.is_dataclass(v) and type(v).__module__.split(".")[0] == "robustsk":
             return {"$": "dataclass", "class": import_path(type(v)),
                     "fields": {f.name: self.value(getattr(v, f.name), f"{where}.{f.name}")
@@ -321,6 +327,13 @@ class Reader:
         if not dataclasses.is_dataclass(cls):
             raise UnsafeFileError(f"{v['class']} is not a dataclass.")
         return cls(**{k: self.value(x) for k, x in v["fields"].items()})
+
+    def _callback(self, v):
+        from skorch.callbacks import Callback
+        cls = resolve(v["class"], self.prefixes, "skorch callback class")
+        if not (inspect.isclass(cls) and issubclass(cls, Callback)):
+            raise UnsafeFileError(f"{v['class']} is not a skorch callback class.")
+        return cls(**{k: self.value(x) for k, x in v["params"].items()})
 
     def _module(self, v):
         cls = resolve(v["class"], self.prefixes, "torch module class")

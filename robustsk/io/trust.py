@@ -18,7 +18,8 @@ __all__ = ["DEFAULT_TRUSTED", "trusted_prefixes", "is_trusted", "import_path", "
 
 #: import-path prefixes every load trusts
 DEFAULT_TRUSTED = ("robustsk", "torch.nn", "torch.optim", "torch.utils.data", "skorch.dataset",
-                   "skorch.callbacks")
+                   "skorch.callbacks", "skorch.utils.to_numpy", "skorch.utils.to_tensor",
+                   "skorch.utils.noop")
 #: robustsk modules a file may never name (they read and write files, or load models)
 DENIED = ("robustsk.io", "robustsk.report", "robustsk._r_bridge", "robustsk.__main__",
           "robustsk.review")
