@@ -224,7 +224,12 @@ rsk_fit <- function(defense = "TRADES", x, y, image_shape = NULL, ...) {
   info <- .rsk_call(b$describe, py)
   cache <- new.env(parent = emptyenv())
   cache$py <- py
-  structure(list(py = py, saved = .rsk_call(b$dumps, py), cache = cache,
+  saved <- tryCatch(.rsk_call(b$dumps, py), error = function(e) {
+    warning("this model cannot be kept for saveRDS() (", conditionMessage(e), "); it works ",
+            "in this R session only.", call. = FALSE)
+    NULL
+  })
+  structure(list(py = py, saved = saved, cache = cache,
                  defense = info$defense, label_info = yy$info,
                  classes = .rsk_labels_back(info$classes, yy$info),
                  image_shape = image_shape, n_features = ncol(as.matrix(x)),
