@@ -29,6 +29,9 @@ setup(
         "statsmodels>=0.14",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        # robustsk.io: models saved and loaded without pickle
+        "safetensors>=0.4",
+        "skops>=0.10",
     ],
     extras_require={
         # rpy2 3.6.x needs R >= 4.3 (R_getVar); 3.5.17 works with Debian's R 4.2.

@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 
 __all__ = ["DEFENSES", "ATTACKS", "as_array", "load_digits", "fit", "predict", "predict_proba",
-           "score_adversarial", "describe", "set_num_threads"]
+           "score_adversarial", "describe", "set_num_threads", "dumps", "loads"]
 
 #: defense names the R side accepts (case-insensitive), mapped to classes lazily
 DEFENSES = ("StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdversarialTraining",
@@ -190,3 +190,19 @@ def describe(model):
             "input_shape": list(model.input_shape_) if fitted else [],
             "epochs": len(model.history_) if fitted else 0,
             "params": params}
+
+
+def dumps(model):
+    """The model in robustsk's safe format (:func:`robustsk.io.dumps`), as a bytearray.
+
+    reticulate gives a bytearray to R as a raw vector (bytes stay a Python
+    object), so an ``rsk_model`` can keep it and survive ``saveRDS``.
+    """
+    from . import io
+    return bytearray(io.dumps(model))
+
+
+def loads(data):
+    """The model back from :func:`dumps`'s bytes (an R raw vector arrives as a bytearray)."""
+    from . import io
+    return io.loads(bytes(data))

@@ -315,8 +315,9 @@ def digits_flat():
 
 
 def _pickle(model, path):
-    import pickle
-    path.write_bytes(pickle.dumps(model))
+    """Save ``model`` as --model reads it by default: robustsk.io's safe format."""
+    from robustsk import io as rio
+    rio.save(model, path)
     return str(path)
 
 
@@ -345,8 +346,12 @@ def test_model_not_differentiable_runs_square_spsa(tmp_path, digits_flat, capsys
     X_train, y_train, _, _ = digits_flat
     path = _pickle(DecisionTreeClassifier(random_state=0).fit(X_train, y_train),
                    tmp_path / "tree.pkl")
-    status = main(["report", "--model", path, "--flatten", "--eps-grid", "0,0.1",
-                   "--n-test", "40", "--quiet", "--output", str(tmp_path / "out")])
+    args = ["report", "--model", path, "--flatten", "--eps-grid", "0,0.1",
+            "--n-test", "40", "--quiet", "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:  # skops does not trust a tree's arrays by default
+        main(args)
+    assert exc.value.code == 2 and "--trust sklearn.tree._tree.Tree" in capsys.readouterr().err
+    status = main([*args, "--trust", "sklearn.tree._tree.Tree"])
     assert status == 0
     out = capsys.readouterr().out
     assert "FGSM, PGD-20, APGD-CE skipped" in out and "square and spsa run instead" in out
@@ -392,18 +397,53 @@ def test_model_shape_mismatch_exit_2(tmp_path, digits_flat, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"not a pickle", "could not unpickle"),
+    (b"not a model", "not a robustsk model"),
     (None, "has no predict method"),
+    ("truncated", "truncated"),
+    ("changed", "SHA-256 does not match"),
 ])
 def test_model_bad_file_exit_2(tmp_path, content, message, capsys):
-    path = tmp_path / "bad.pkl"
+    from sklearn.linear_model import LogisticRegression
+    path = tmp_path / "bad.rsk"
     if content is None:
         _pickle({"a": 1}, path)
-    else:
+    elif isinstance(content, bytes):
         path.write_bytes(content)
+    else:
+        X = np.random.default_rng(0).normal(size=(20, 64))
+        _pickle(LogisticRegression().fit(X, np.arange(20) % 2), path)
+        data = bytearray(path.read_bytes())
+        if content == "truncated":
+            data = data[:len(data) // 2]
+        else:
+            data[-10] ^= 0x04
+        path.write_bytes(bytes(data))
     with pytest.raises(SystemExit) as exc:
         main(["report", "--model", str(path)])
-    assert exc.value.code == 2 and message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_model_pickle_needs_trust_pickle(tmp_path, digits_flat, capsys):
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+    X_train, y_train, _, _ = digits_flat
+    path = tmp_path / "lr.pkl"
+    path.write_bytes(pickle.dumps(LogisticRegression(max_iter=200).fit(X_train, y_train)))
+    args = ["report", "--model", str(path), "--flatten", "--attacks", "fgsm", "--eps-grid",
+            "0,0.1", "--n-test", "20", "--quiet", "--no-masking-checks",
+            "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "runs code" in err and "--trust-pickle" in err
+    assert not (tmp_path / "out").exists()
+    assert main([*args, "--trust-pickle"]) == 0
+    (tmp_path / "bad.pkl").write_bytes(pickle.dumps([1, 2])[:-3])
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--model", str(tmp_path / "bad.pkl"), "--trust-pickle"])
+    assert exc.value.code == 2 and "could not unpickle" in capsys.readouterr().err
 
 
 def test_model_help_warns_about_pickle(capsys):
@@ -411,6 +451,7 @@ def test_model_help_warns_about_pickle(capsys):
         main(["report", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "only give files you trust" in out and "--no-masking-checks" in out
+    assert "robustsk.io.save" in out and "--trust-pickle" in out
 
 
 def test_plan_attacks_skips_and_substitutes():

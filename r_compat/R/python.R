@@ -164,6 +164,23 @@ rsk_python_available <- function() {
   model
 }
 
+# The model's Python object. After saveRDS()/readRDS() (or in a new R session)
+# reticulate's pointer is NULL: the model is rebuilt once from `saved`, the
+# bytes of robustsk.io's safe format (no pickle) that rsk_fit() stored, and
+# cached in the model's environment `cache`.
+.rsk_py <- function(model) {
+  cached <- if (is.environment(model$cache)) model$cache$py else NULL
+  for (py in list(cached, model$py)) {
+    if (inherits(py, "python.builtin.object") && !reticulate::py_is_null_xptr(py)) return(py)
+  }
+  if (!is.raw(model$saved)) {
+    stop("this rsk_model's Python object is gone (saved with saveRDS, or from another R session) and it holds no saved copy of the model: fit it again with rsk_fit().", call. = FALSE)
+  }
+  py <- .rsk_call(.rsk_bridge()$loads, model$saved)
+  if (is.environment(model$cache)) assign("py", py, envir = model$cache)
+  py
+}
+
 #' Load scikit-learn's handwritten digits (8 x 8 images) as a data.frame
 #'
 #' @param n_class number of classes, digits 0 .. n_class - 1.
@@ -191,8 +208,9 @@ rsk_load_digits <- function(n_class = 10) {
 #'   when each row holds an image in row-major order (a small CNN).
 #' @param ... parameters of the Python estimator: max_epochs, eps, clip_min,
 #'   clip_max, random_state, lr, batch_size, beta, ...
-#' @return an object of class rsk_model (it holds a Python object: it cannot be
-#'   saved with saveRDS).
+#' @return an object of class rsk_model. It holds the fitted Python object and
+#'   a copy of it in robustsk's safe format (an R raw vector, no pickle), so
+#'   saveRDS() and readRDS() work: the Python object is rebuilt on first use.
 #' @export
 rsk_fit <- function(defense = "TRADES", x, y, image_shape = NULL, ...) {
   params <- list(...)
@@ -204,7 +222,15 @@ rsk_fit <- function(defense = "TRADES", x, y, image_shape = NULL, ...) {
   b <- .rsk_bridge()
   py <- .rsk_call(b$fit, defense, xx$data, xx$shape, yy$labels, params)
   info <- .rsk_call(b$describe, py)
-  structure(list(py = py, defense = info$defense, label_info = yy$info,
+  cache <- new.env(parent = emptyenv())
+  cache$py <- py
+  saved <- tryCatch(.rsk_call(b$dumps, py), error = function(e) {
+    warning("this model cannot be kept for saveRDS() (", conditionMessage(e), "); it works ",
+            "in this R session only.", call. = FALSE)
+    NULL
+  })
+  structure(list(py = py, saved = saved, cache = cache,
+                 defense = info$defense, label_info = yy$info,
                  classes = .rsk_labels_back(info$classes, yy$info),
                  image_shape = image_shape, n_features = ncol(as.matrix(x)),
                  params = info$params), class = "rsk_model")
@@ -235,9 +261,9 @@ rsk_predict <- function(model, x, type = c("class", "prob")) {
   xx <- .rsk_x(x, model$image_shape)
   b <- .rsk_bridge()
   if (type == "class") {
-    return(.rsk_labels_back(.rsk_call(b$predict, model$py, xx$data, xx$shape), model$label_info))
+    return(.rsk_labels_back(.rsk_call(b$predict, .rsk_py(model), xx$data, xx$shape), model$label_info))
   }
-  p <- .rsk_call(b$predict_proba, model$py, xx$data, xx$shape)
+  p <- .rsk_call(b$predict_proba, .rsk_py(model), xx$data, xx$shape)
   shape <- as.integer(unlist(p$shape))
   m <- matrix(as.numeric(unlist(p$data)), nrow = shape[1], ncol = shape[2], byrow = TRUE)
   colnames(m) <- as.character(model$classes)
@@ -276,7 +302,7 @@ rsk_score_adversarial <- function(model, x, y, attack = "pgd", eps = NULL, ...,
   xx <- .rsk_x(x, model$image_shape)
   yy <- .rsk_y(y, xx$n, like = model$label_info)
   b <- .rsk_bridge()
-  r <- .rsk_call(b$score_adversarial, model$py, xx$data, xx$shape, yy$labels, attack,
+  r <- .rsk_call(b$score_adversarial, .rsk_py(model), xx$data, xx$shape, yy$labels, attack,
                  if (is.null(eps)) NULL else as.list(as.numeric(eps)), params)
   tidy <- data.frame(example_id = as.integer(unlist(r$example_id)) + 1L,  # row of x
                      eps = as.numeric(unlist(r$eps)),

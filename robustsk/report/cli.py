@@ -104,11 +104,19 @@ def build_parser():
                                          "attacks"),
         default=",".join(DEFAULT_ATTACKS), help=_attack_help())
     add("--model", metavar="PATH", default=None,
-        help="evaluate your own fitted classifier, saved with pickle.dump or joblib.dump, "
-        "instead of training the defenses. WARNING: unpickling runs code from the file: only "
-        "give files you trust. It is evaluated on --dataset's test split (same --seed): if it "
+        help="evaluate your own fitted classifier, saved with robustsk.io.save (or "
+        "skops.io.dump), instead of training the defenses; loading it runs no code from the "
+        "file. Pickle and joblib files are refused unless --trust-pickle is given. It is "
+        "evaluated on --dataset's test split (same --seed): if it "
         "was trained on those images, its accuracies are optimistic. Gradient attacks on a "
         "model they cannot differentiate are replaced by square and spsa")
+    add("--trust-pickle", action="store_true",
+        help="let --model be a pickle or joblib file. WARNING: unpickling runs code from the "
+        "file: only give files you trust")
+    add("--trust", metavar="NAMES", default=None,
+        help="comma list of further types or modules a --model file may hold, beyond "
+        "scikit-learn's common ones and robustsk, torch.nn and torch.optim (e.g. "
+        "sklearn.tree._tree.Tree for a decision tree saved with skops); the error names them")
     add("--flatten", action="store_true",
         help="feed flat features (64 for digits) instead of (1, H, W) images, e.g. to a "
         "--model fitted on tabular digits")
@@ -180,7 +188,10 @@ def main(argv=None):
                             model=args.model, flatten=args.flatten,
                             masking_checks=args.masking_checks, quiet=args.quiet,
                             protect_classes=args.protect_classes, options=options,
-                            norm=args.norm, train_eps=args.train_eps)
+                            norm=args.norm, train_eps=args.train_eps,
+                            trust_pickle=args.trust_pickle,
+                            trusted=None if args.trust is None else
+                            [t.strip() for t in args.trust.split(",") if t.strip()])
     except (ReportOptionError, FileNotFoundError) as exc:
         report_parser.error(str(exc))
     print(result.summary_text())

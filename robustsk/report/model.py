@@ -1,6 +1,9 @@
-"""``--model PATH``: a user's fitted, pickled classifier in place of the trained defenses.
+"""``--model PATH``: a user's fitted classifier in place of the trained defenses.
 
-Loading a pickle runs code from the file: only load files you trust.
+The file is read with :func:`robustsk.io.load` (robustsk's safe format, or a
+skops file), which runs no code from it. A pickle or joblib file runs code
+when it is loaded, so it is refused unless the user opts in with
+``--trust-pickle``.
 """
 from pathlib import Path
 
@@ -10,20 +13,48 @@ from .options import ReportOptionError
 
 __all__ = ["load_model", "check_model_input", "model_name", "is_differentiable"]
 
+_SAVE_HINT = ("Save the fitted classifier with robustsk.io.save(model, path) (or "
+              "skops.io.dump).")
 
-def load_model(path):
-    """Unpickle a fitted classifier (``pickle`` or ``joblib`` files). Trusted files only."""
+
+def load_model(path, trust_pickle=False, trusted=None):
+    """Load a fitted classifier saved with ``robustsk.io.save`` or ``skops.io.dump``.
+
+    Parameters
+    ----------
+    path : str or path-like
+    trust_pickle : bool, default=False
+        Also accept pickle and joblib files (``--trust-pickle``): loading one
+        runs code from the file, so only for files you trust.
+    trusted : list of str, default=None
+        Further types or modules to trust (``--trust``), as in
+        :func:`robustsk.io.load`.
+
+    Raises
+    ------
+    ReportOptionError
+        A missing, corrupted, unsafe or incompatible file, or an object that
+        is not a fitted classifier; the message says what to do.
+    """
+    from .. import io as rio
     path = Path(path)
     if not path.is_file():
         raise ReportOptionError(f"--model {path}: no such file. Give the path of a fitted "
-                                "classifier saved with pickle.dump or joblib.dump.")
-    import joblib
+                                "classifier. " + _SAVE_HINT)
     try:
-        model = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 -- any unpickling failure is a bad file
-        raise ReportOptionError(f"--model {path}: could not unpickle it ({type(exc).__name__}: "
-                                f"{exc}). Expected a fitted scikit-learn classifier saved with "
-                                "pickle.dump or joblib.dump.") from None
+        model = rio.load(path, trusted=trusted)
+    except rio.PickleFileError as exc:
+        if not trust_pickle:
+            raise ReportOptionError(f"--model {exc} If you trust the file's author, pass "
+                                    "--trust-pickle to unpickle it.") from None
+        model = _unpickle(path)
+    except rio.UnsafeFileError as exc:
+        raise ReportOptionError(f"--model {exc} On the command line: --trust "
+                                f"{','.join(exc.untrusted)}") from None
+    except rio.ModelFileError as exc:
+        raise ReportOptionError(f"--model {exc}") from None
+    except OSError as exc:
+        raise ReportOptionError(f"--model {path}: cannot read it ({exc}).") from None
     if not hasattr(model, "predict"):
         raise ReportOptionError(f"--model {path}: the file holds a {type(model).__name__}, "
                                 "which has no predict method: expected a fitted scikit-learn "
@@ -40,6 +71,16 @@ def load_model(path):
                                 "predict_proba nor decision_function; the attacks need the "
                                 "classifier's scores.")
     return model
+
+
+def _unpickle(path):
+    import joblib
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 -- any unpickling failure is a bad file
+        raise ReportOptionError(f"--model {path}: could not unpickle it ({type(exc).__name__}: "
+                                f"{exc}). Expected a fitted scikit-learn classifier saved with "
+                                "pickle.dump or joblib.dump. " + _SAVE_HINT) from None
 
 
 def model_name(model):

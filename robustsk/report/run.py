@@ -56,7 +56,8 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
                attacks=None, epochs=DEFAULT_EPOCHS, device="cpu", output="robustsk_report",
                seed=0, threads=None, n_train=None, n_test=None, model=None, flatten=False,
                masking_checks=True, quiet=True, protect_classes=DEFAULT_PROTECTED,
-               options=None, norm="inf", train_eps=None, estimate=True):
+               options=None, norm="inf", train_eps=None, estimate=True, trust_pickle=False,
+               trusted=None):
     """Train each defense (or load ``model``), attack it over a grid of radii, write the report.
 
     Parameters
@@ -88,8 +89,8 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
     n_train, n_test : int or None, default=None
         Subset sizes (see :func:`~robustsk.report.load_report_data`).
     model : str, path or fitted classifier, default=None
-        Evaluate this classifier (a pickle file is unpickled: trusted files
-        only) on the test split instead of training defenses; ``eps`` is then
+        Evaluate this classifier (a file saved with ``robustsk.io.save`` or
+        ``skops.io.dump``) on the test split instead of training defenses; ``eps`` is then
         only the attacks' radius. Gradient attacks it cannot be differentiated
         for are replaced by ``square`` and ``spsa``.
     flatten : bool, default=False
@@ -110,6 +111,12 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
         Time one batch and print the run's estimated cost before it starts
         (on stdout; a warning on stderr when above
         :data:`~robustsk.report.cost.WARN_SECONDS`).
+    trust_pickle : bool, default=False
+        Also unpickle a pickle or joblib ``model`` file (``--trust-pickle``):
+        that runs code from the file, so only for files you trust.
+    trusted : list of str, default=None
+        Further types or modules a ``model`` file may hold (``--trust``), as in
+        :func:`robustsk.io.load`.
 
     Returns
     -------
@@ -156,7 +163,8 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
     check_available(attack_names)
     fitted = None
     if model is not None:
-        fitted = load_model(model) if isinstance(model, (str, Path)) else model
+        fitted = load_model(model, trust_pickle=trust_pickle, trusted=trusted) \
+            if isinstance(model, (str, Path)) else model
     X_train, y_train, X_test, y_test = load_report_data(dataset, n_train=n_train,
                                                         n_test=n_test, seed=seed,
                                                         flatten=flatten)

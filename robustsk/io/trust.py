@@ -1,0 +1,135 @@
+"""Which classes and functions a model file may name: an allow-list, never pickle.
+
+A file records classes and functions (a module class, a criterion, an
+optimizer, a callback) by import path. :func:`resolve` imports them only when
+the path is under a trusted prefix: robustsk's own modules, ``torch.nn``,
+``torch.optim``, ``torch.utils.data``, ``skorch.dataset`` and
+``skorch.callbacks``, plus what the caller passes as ``trusted=``. Importing a
+trusted module and reading a name from it runs no code from the file.
+"""
+import importlib
+import inspect
+from types import ModuleType
+
+from .errors import UnsafeFileError
+
+__all__ = ["DEFAULT_TRUSTED", "trusted_prefixes", "is_trusted", "import_path", "resolve",
+           "check_skops_types"]
+
+#: import-path prefixes every load trusts
+DEFAULT_TRUSTED = ("robustsk", "torch.nn", "torch.optim", "torch.utils.data", "skorch.dataset",
+                   "skorch.callbacks", "skorch.utils.to_numpy", "skorch.utils.to_tensor",
+                   "skorch.utils.noop")
+#: robustsk modules a file may never name (they read and write files, or load models)
+DENIED = ("robustsk.io", "robustsk.report", "robustsk._r_bridge", "robustsk.__main__",
+          "robustsk.review")
+
+
+def trusted_prefixes(trusted=None):
+    """``DEFAULT_TRUSTED`` plus ``trusted``: module names, modules, classes or functions."""
+    extra = []
+    if not (trusted is None or isinstance(trusted, (str, ModuleType, type, list, tuple, set))):
+        raise TypeError(f"trusted={trusted!r}: expected a list of module names (str), modules, "
+                        "classes or functions, e.g. trusted=['mypackage.nets'].")
+    for item in ([] if trusted is None else
+                 [trusted] if isinstance(trusted, (str, ModuleType, type)) else list(trusted)):
+        if isinstance(item, str):
+            extra.append(item.replace(":", "."))
+        elif isinstance(item, ModuleType):
+            extra.append(item.__name__)
+        elif hasattr(item, "__module__") and hasattr(item, "__qualname__"):
+            extra.append(f"{item.__module__}.{item.__qualname__}")
+        else:
+            raise TypeError(f"trusted={trusted!r}: expected module names (str), modules, "
+                            "classes or functions, e.g. trusted=['mypackage.nets'].")
+    return (*DEFAULT_TRUSTED, *extra)
+
+
+def is_trusted(dotted, prefixes):
+    """Whether the dotted name ``module.qualname`` lies under one of ``prefixes`` (not DENIED)."""
+    def under(names):
+        return any(dotted == p or dotted.startswith(p + ".") for p in names)
+    return under(prefixes) and not under(DENIED)
+
+
+def import_path(obj):
+    """``"module:qualname"`` of a class or function, checked to import back to ``obj``.
+
+    Raises ``TypeError`` for objects without one (lambdas, local functions).
+    """
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if module is None or qualname is None or "<" in qualname:
+        raise TypeError(f"{obj!r} has no import path (a lambda or a function defined inside "
+                        "another one): use a class or a function defined at module level.")
+    path = f"{module}:{qualname}"
+    try:
+        back = _import(module, qualname)
+    except (ImportError, AttributeError):
+        back = None
+    if back is not obj:
+        raise TypeError(f"{obj!r} cannot be imported back as {path}: use a class or a "
+                        "function defined at module level.")
+    return path
+
+
+def _import(module, qualname):
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def resolve(path, prefixes, what="class or function"):
+    """Import ``"module:qualname"`` if trusted; otherwise raise :class:`UnsafeFileError`."""
+    if not isinstance(path, str) or path.count(":") != 1:
+        raise UnsafeFileError(f"the file names the {what} {path!r}; expected 'module:name'.")
+    module, qualname = path.split(":")
+    dotted = f"{module}.{qualname}"
+    if not is_trusted(dotted, prefixes):
+        raise UnsafeFileError(
+            f"the file names the {what} {dotted}, which is not trusted (trusted: "
+            f"{', '.join(prefixes)}). If you trust the file's author, load it with "
+            f"trusted=[{module!r}] (importing that module may run its code).", [module])
+    try:
+        return _import(module, qualname)
+    except (ImportError, AttributeError) as exc:
+        from .errors import IncompatibleFileError
+        raise IncompatibleFileError(
+            f"the file needs {dotted}, which cannot be imported here ({exc}): install the "
+            "package (or robustsk version) that defines it.") from None
+
+
+_REF = "robustsk.io.encoding.EstimatorRef"  # the placeholder of robustsk.io's own skops data
+
+
+def _is_neural_net(dotted):
+    """Whether a dotted type name is a skorch net (whose ``__setstate__`` unpickles)."""
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = _import(".".join(parts[:i]), ".".join(parts[i:]))
+        except (ImportError, AttributeError):
+            continue
+        from skorch import NeuralNet
+        return inspect.isclass(obj) and issubclass(obj, NeuralNet)
+    return False
+
+
+def check_skops_types(types, prefixes):
+    """The types of a skops dump (``get_untrusted_types``) that may be loaded, or raise.
+
+    skorch nets are refused whatever ``trusted`` says: restoring one from
+    skops data calls ``torch.load`` (pickle) in its ``__setstate__``.
+    """
+    refused = [t for t in types if t != _REF and not is_trusted(t, prefixes)]
+    if refused:
+        raise UnsafeFileError(
+            f"the file holds objects of the types {refused}, which are not trusted (trusted: "
+            f"skops' defaults and {', '.join(prefixes)}). If you trust the file's author, "
+            f"load it with trusted={refused!r}.", refused)
+    nets = [t for t in types if _is_neural_net(t)]
+    if nets:
+        raise UnsafeFileError(
+            f"the skops data holds the skorch network(s) {nets}, which skops can only restore "
+            "through pickle: refused. Save robustsk estimators with robustsk.io.save.")
+    return list(types)
