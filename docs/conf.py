@@ -53,8 +53,8 @@ nitpick_ignore_regex = [
 autosummary_generate = True
 autosummary_imported_members = True
 autodoc_typehints = "none"
-# An override without its own docstring (forward, train_step_single) is not listed:
-# its docstring would be torch's or skorch's.
+# An override without its own docstring (forward, train_step_single) shows no
+# docstring of torch's or skorch's; robustsk_api leaves it out.
 autodoc_inherit_docstrings = False
 autodoc_member_order = "bysource"
 autodoc_default_options = {"show-inheritance": True}

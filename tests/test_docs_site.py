@@ -70,16 +70,16 @@ def _tiny_project(tmp_path, module_source):
     src.mkdir()
     (src / "conf.py").write_text(TINY_CONF)
     (src / "index.rst").write_text("Probe\n=====\n\n.. automodule:: robustsk_docs_probe\n"
-                                   "   :members:\n")
+                                   "   :members:\n   :undoc-members:\n")
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "robustsk_docs_probe.py").write_text(textwrap.dedent(module_source))
     return src, {"PYTHONPATH": os.pathsep.join([str(lib), str(ROOT), str(EXT)])}
 
 
-def test_broken_reference_fails_naming_the_file(tmp_path):
+def test_broken_reference_and_missing_docstring_fail_naming_the_file(tmp_path):
     src, env = _tiny_project(tmp_path, '''
-        """A module whose docstring refers to robustsk names."""
+        """A module whose docstrings refer to robustsk names."""
 
 
         def good():
@@ -88,39 +88,24 @@ def test_broken_reference_fails_naming_the_file(tmp_path):
 
         def broken():
             """See :func:`robustsk.attacks.no_such_attack`."""
-    ''')
-    code, output = sphinx_build(src, tmp_path / "out", env=env)
-    assert code != 0
-    assert "robustsk_docs_probe.py" in output and "robustsk.attacks.no_such_attack" in output, \
-        output
-    assert "robustsk.certify.certify" not in output and "attacks.pgd" not in output, output
-
-
-def test_missing_docstring_fails_naming_the_file(tmp_path):
-    src, env = _tiny_project(tmp_path, '''
-        """A module with an undocumented public class."""
-
-
-        class Documented:
-            """Fine."""
-
-            def method(self):
-                """Fine too."""
 
 
         class Undocumented:
             pass
     ''')
-    (src / "index.rst").write_text("Probe\n=====\n\n.. autoclass:: robustsk_docs_probe.Documented"
-                                   "\n   :members:\n\n"
-                                   ".. autoclass:: robustsk_docs_probe.Undocumented\n")
     code, output = sphinx_build(src, tmp_path / "out", env=env)
     lines = (tmp_path / "lib" / "robustsk_docs_probe.py").read_text().splitlines()
     line = lines.index("class Undocumented:") + 1
     assert code != 0
-    assert f"robustsk_docs_probe.py:{line}" in output and "Undocumented has no docstring" in output, \
-        output
-    assert "Documented has no" not in output.replace("Undocumented has no", ""), output
+    # a name that does not exist: the docstring's file, the object and the target
+    assert "robustsk_docs_probe.py:docstring of robustsk_docs_probe.broken" in output, output
+    assert "robustsk.attacks.no_such_attack" in output, output
+    # names that exist (public, or a submodule without a page) are no error
+    assert "robustsk.certify.certify" not in output and "attacks.pgd" not in output, output
+    # a public object without a docstring: its file and line
+    assert f"robustsk_docs_probe.py:{line}: public class robustsk_docs_probe.Undocumented " \
+           "has no docstring" in output, output
+    assert "good has no" not in output and "broken has no" not in output, output
 
 
 def test_notebook_that_raises_fails_naming_it(tmp_path):

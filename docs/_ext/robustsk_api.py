@@ -6,7 +6,8 @@
 * A public robustsk class, function or method without a docstring is a warning
   (an error under ``-W``) naming the object and its source file.
 * Members that robustsk does not define (scikit-learn's ``set_*_request``,
-  skorch's methods) are left to those libraries' documentation.
+  skorch's methods), and overrides without a docstring of their own (``forward``,
+  ``train_step_single``), are left to the base class's documentation.
 * A cross-reference to a robustsk object that is documented under its public
   name (``robustsk.certify.methods.certify_ibp`` is ``robustsk.certify.certify_ibp``)
   links there; one to an object that exists but is not public (a private helper,
@@ -114,8 +115,8 @@ def _candidates(node):
         if cls:
             out.append(f"{module}.{cls}.{target}")
             owner = _lookup(f"{module}.{cls}")
-            if inspect.isclass(owner):  # names of the module that defines the class
-                out.append(f"{owner.__module__}.{target}")
+            if inspect.isclass(owner):  # names of the modules defining the class and its bases
+                out += [f"{base.__module__}.{target}" for base in owner.__mro__]
         home = _lookup(module)
         if home is not None and inspect.ismodule(home):
             for name in getattr(home, "__all__", []):  # names of the documented object's module
@@ -157,9 +158,21 @@ def _defined_in_robustsk(obj):
     return (getattr(obj, "__module__", None) or "").startswith("robustsk")
 
 
+def _overrides(obj, name):
+    """Whether ``obj`` (a member ``name`` of a robustsk class) overrides a base class's."""
+    owner_name = getattr(inspect.unwrap(getattr(obj, "fget", obj)), "__qualname__", "")
+    module = importlib.import_module(getattr(obj, "__module__", None) or "builtins")
+    owner = getattr(module, owner_name.split(".")[0], None)
+    return inspect.isclass(owner) and any(hasattr(base, name) for base in owner.__mro__[1:])
+
+
 def _skip_member(app, what, name, obj, skip, options):
-    if what == "class" and not skip and not _defined_in_robustsk(obj):
+    if what != "class" or skip:
+        return None
+    if not _defined_in_robustsk(obj):
         return True  # skorch's, scikit-learn's and torch's members: their own docs
+    if not getattr(obj, "__doc__", None) and _overrides(obj, name):
+        return True  # an override (forward, train_step_single): the base documents it
     return None
 
 
@@ -168,11 +181,14 @@ def _check_docstring(app, what, name, obj, options, signature, return_annotation
     # docstring (autodoc-process-docstring is not fired when there is none).
     if what not in ("module", "class", "exception", "function", "method", "property"):
         return
-    if not _defined_in_robustsk(obj) or inspect.getdoc(obj):
+    doc = getattr(getattr(obj, "fget", obj), "__doc__", None)  # its own, not a base's
+    if not _defined_in_robustsk(obj) or (doc and doc.strip()):
         return
     try:
-        source = Path(inspect.getsourcefile(inspect.unwrap(obj))).relative_to(ROOT)
-        line = inspect.getsourcelines(inspect.unwrap(obj))[1]
+        target = inspect.unwrap(getattr(obj, "fget", obj))
+        source = Path(inspect.getsourcefile(target))
+        source = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source
+        line = inspect.getsourcelines(target)[1]
         where = f"{source}:{line}"
     except (TypeError, OSError, ValueError):
         where = "(source not found)"
