@@ -12,6 +12,7 @@ without executing them again. When the environment variable
 ``ROBUSTSK_EXECUTED_NOTEBOOKS`` names a folder, notebooks found there (the
 test suite's executed copies) are taken as they are instead of running again.
 """
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -30,6 +31,7 @@ class NotebookFailed(RuntimeError):
     """A notebook cell raised while the notebook was executed."""
 
 
+@functools.lru_cache(maxsize=None)
 def has_r_with_reticulate():
     """Whether R, its package reticulate and rpy2 are installed (notebook 4 needs them)."""
     if shutil.which("Rscript") is None or importlib.util.find_spec("rpy2") is None:
