@@ -41,6 +41,9 @@ setup(
         "certify": ["cvxpy>=1.5", "scs>=3.2", "clarabel>=0.7"],
         # the internal-Wasserstein attack and defense (robustsk.attacks.IWD)
         "ot": ["geomloss>=0.3"],
+        # the documentation site (docs/; tests/test_docs_site.py builds it); nbsphinx
+        # needs pandoc (the Debian package) for the notebooks' Markdown
+        "docs": ["sphinx>=8", "numpydoc>=1.8", "pydata-sphinx-theme>=0.16", "nbsphinx>=0.9.5"],
         "dev": ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["robustsk = robustsk.report:main"]},

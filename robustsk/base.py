@@ -338,6 +338,7 @@ class RobustClassifier(NeuralNetClassifier):
 
     @property
     def virtual_params_(self):
+        """skorch's pending ``set_params`` values for components not built yet."""
         return self.__dict__.setdefault("virtual_params_", {})
 
     @virtual_params_.setter
@@ -872,6 +873,7 @@ class RobustClassifier(NeuralNetClassifier):
         self.record_loss("clean_loss", loss)
 
     def as_attack_target(self):
+        """The fitted network as an attack target: its module, input preparation and labels."""
         device = self.device
 
         def prepare_X(X, box=(None, None)):

@@ -59,6 +59,7 @@ class Interval:
     closed: str = "both"
 
     def accepts(self, value):
+        """Whether ``value`` satisfies this constraint."""
         if not _is_number(value, self.kind):
             return False
         lo_ok = self.left is None or (value >= self.left if self.closed in ("both", "left")
@@ -68,6 +69,7 @@ class Interval:
         return bool(lo_ok and hi_ok)
 
     def describe(self):
+        """What this constraint expects, in words (for error messages)."""
         what = "an integer" if self.kind is int else "a finite number"
         lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
         rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
@@ -83,6 +85,7 @@ class Options:
         self.values = values
 
     def accepts(self, value):
+        """Whether ``value`` satisfies this constraint."""
         for v in self.values:
             if type(value) is type(v) or (_is_number(value, float) and _is_number(v, float)):
                 try:
@@ -93,6 +96,7 @@ class Options:
         return False
 
     def describe(self):
+        """What this constraint expects, in words (for error messages)."""
         return "one of " + ", ".join(repr(v) for v in self.values)
 
 
@@ -104,9 +108,11 @@ class InstanceOf:
     name: str = ""
 
     def accepts(self, value):
+        """Whether ``value`` satisfies this constraint."""
         return isinstance(value, self.types)
 
     def describe(self):
+        """What this constraint expects, in words (for error messages)."""
         if self.name:
             return self.name
         types = self.types if isinstance(self.types, tuple) else (self.types,)
@@ -120,9 +126,11 @@ class Callable:
     name: str = "a callable"
 
     def accepts(self, value):
+        """Whether ``value`` satisfies this constraint."""
         return callable(value)
 
     def describe(self):
+        """What this constraint expects, in words (for error messages)."""
         return self.name
 
 

@@ -68,7 +68,7 @@ def check_box(clip_min, clip_max, input_shape):
 
 
 def check_in_box(X, clip_min, clip_max, tol=1e-6):
-    """Raise if ``X`` (n, *shape) lies outside the box the user gave."""
+    """Raise if ``X`` (``(n, *shape)``) lies outside the box the user gave."""
     for name, bound, bad in (("clip_min", clip_min, lambda a, b: a < b - tol),
                              ("clip_max", clip_max, lambda a, b: a > b + tol)):
         if bound is None:

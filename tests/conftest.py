@@ -95,3 +95,41 @@ def per_example():
     """``per_example(module_or_fitted_estimator)``: a copy whose forward pass runs
     example by example (:class:`PerExample`), for bit-exact batch comparisons."""
     return _per_example
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory):
+    """``run(name)``: notebook ``name`` of notebooks/ executed at most once per session.
+
+    Returns ``(notebook, seconds)`` and keeps the executed copy in ``run.folder``
+    (tests/test_notebooks.py checks it, tests/test_docs_site.py renders it); a
+    notebook that raised raises the same ``NotebookFailed`` at every call.
+    """
+    from pathlib import Path
+    import sys
+
+    ext = str(Path(__file__).resolve().parents[1] / "docs" / "_ext")
+    if ext not in sys.path:
+        sys.path.insert(0, ext)
+    import nbformat
+    import robustsk_notebooks
+
+    folder = tmp_path_factory.mktemp("executed_notebooks")
+    done = {}
+
+    def run(name):
+        if name not in done:
+            try:
+                nb, seconds = robustsk_notebooks.execute(robustsk_notebooks.NOTEBOOKS / name)
+            except robustsk_notebooks.NotebookFailed as err:
+                done[name] = err
+            else:
+                nbformat.write(nb, folder / name)
+                done[name] = (nb, seconds)
+        if isinstance(done[name], Exception):
+            raise done[name]
+        return done[name]
+
+    run.folder = folder
+    run.module = robustsk_notebooks
+    return run

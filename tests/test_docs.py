@@ -1,6 +1,8 @@
 """Every docstring example of robustsk and every code block of README.rst runs as written."""
+import ast
 import doctest
 import importlib
+import inspect
 from pathlib import Path
 import pkgutil
 import re
@@ -22,6 +24,18 @@ def test_docstring_examples(name):
     flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
     result = doctest.testmod(module, optionflags=flags, verbose=False)
     assert result.failed == 0, f"{result.failed} doctest failure(s) in {name}"
+
+
+def test_every_module_with_examples_is_doctested():
+    """Every module whose docstrings hold an example runs here or in tests/stats."""
+    runner = (ROOT / "tests" / "stats" / "test_stats_docs.py").read_text(encoding="utf-8")
+    stats = ast.literal_eval(re.search(r"^MODULES = (\[.*?\])", runner, re.S | re.M).group(1))
+    covered = set(MODULES) | {f"robustsk.stats.{name}" for name in stats}
+    missed = [name for _, name, _ in pkgutil.walk_packages(robustsk.__path__, "robustsk.")
+              if not name.endswith("__main__")
+              and ">>>" in inspect.getsource(importlib.import_module(name))
+              and name not in covered]
+    assert not missed, f"docstring examples that no test runs: {missed}"
 
 
 def readme_blocks(with_prose=False):

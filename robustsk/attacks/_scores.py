@@ -315,7 +315,7 @@ class ScoreAttack(Attack):
 
     Subclasses implement ``_run(model, x, y, *, threat, rng, y_target) ->
     (x_adv, queries)`` where ``model`` maps a batch to logits-like scores (a
-    robustsk module or a :attr:`ScoreTarget.scores` function) and ``queries``
+    robustsk module or a ``ScoreTarget.scores`` function) and ``queries``
     counts, per example, the points the model scored for it. ``perturb`` runs
     it on a torch module, so these attacks also work inside :class:`WorstCase`;
     ``generate(..., return_info=True)`` also returns the query counts.

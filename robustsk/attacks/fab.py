@@ -43,7 +43,7 @@ def _dual_norm(grads, norm):
 
 
 def project_onto_hyperplane(t, w, b, norm, lower=None, upper=None):
-    """The smallest step ``d`` with ``w . (t + d) = b`` and ``lower <= t + d <= upper``.
+    """The smallest step ``d`` with ``w @ (t + d) = b`` and ``lower <= t + d <= upper``.
 
     Parameters
     ----------

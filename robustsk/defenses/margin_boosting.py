@@ -66,7 +66,7 @@ class MarginBoostingEnsemble(EnsembleClassifier):
 
     Attributes
     ----------
-    members_ : list of EnsembleMember
+    members_ : list of robustsk.ensembles.EnsembleMember
     member_steps_ : list of int
         Training steps each member received in the last fit.
 

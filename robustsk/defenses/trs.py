@@ -137,7 +137,7 @@ class TRSEnsemble(EnsembleClassifier):
 
     Attributes
     ----------
-    members_ : list of EnsembleMember
+    members_ : list of robustsk.ensembles.EnsembleMember
 
     References
     ----------

@@ -38,7 +38,14 @@ class SeparationError(ValueError):
 
 
 class SeparationWarning(UserWarning):
-    """Some defenses were separated and are reported without a fitted curve."""
+    """Some defenses were separated and are reported without a fitted curve.
+
+    Cause: for those defenses the eps ranges of survivors and failures do not
+    overlap (every example survives below some eps and fails above it), so the
+    logistic fit has no finite maximum likelihood estimate. Fix: evaluate more
+    examples or eps values inside the transition, drop those defenses, or keep
+    ``on_separation="warn"`` and read their observed proportions.
+    """
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class CVComparison:
         ``reject`` (``pvalue_adjusted <= alpha``), ``low``, ``high`` (the
         ``1 - alpha`` interval for the mean difference, equal to the
         Bayesian credible interval), ``p_better`` = P(difference > rope),
-        ``p_rope`` = P(|difference| <= rope), ``p_worse`` = P(difference <
+        ``p_rope`` = ``P(|difference| <= rope)``, ``p_worse`` = P(difference <
         -rope) under the posterior.
     scores : DataFrame
         The per-split scores, one column per candidate (ranked order).

@@ -43,7 +43,7 @@ class RobustAccuracy:
         return float(self.estimate)
 
     def interval(self, method="wilson", alpha=0.05):
-        """Confidence interval for :attr:`estimate` (see :func:`accuracy_interval`).
+        """Confidence interval for ``estimate`` (see :func:`accuracy_interval`).
 
         For ``over="clean_correct"`` the interval treats the number of
         clean-correct examples as fixed (conditional inference).

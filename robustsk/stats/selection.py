@@ -75,7 +75,7 @@ class WithinMarginSelector:
     """A ``refit`` callable for ``GridSearchCV``: see :func:`select_within_margin`.
 
     Calling it with ``cv_results_`` returns the chosen ``best_index_`` and
-    stores the evidence in :attr:`selection_` (also reachable from the
+    stores the evidence in ``selection_`` (also reachable from the
     search with :func:`explain_selection`).
 
     Attributes
