@@ -38,6 +38,10 @@ setup(
         "certify": ["cvxpy>=1.5", "scs>=3.2", "clarabel>=0.7"],
         # the internal-Wasserstein attack and defense (robustsk.attacks.IWD)
         "ot": ["geomloss>=0.3"],
+        # grid search / cross-validation on a Dask cluster (joblib's Dask backend)
+        "dask": ["dask[distributed]>=2024.1"],
+        # data-parallel training through skorch's AccelerateMixin (robustsk.distributed)
+        "accelerate": ["accelerate>=0.26"],
         "dev": ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["robustsk = robustsk.report:main"]},

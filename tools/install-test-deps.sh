@@ -13,4 +13,4 @@ $SUDO apt-get install -y -qq \
     > /dev/null
 # The CPU build of torch; an unpinned torch would fetch a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev,r,notebooks,certify,ot]"
+python -m pip install -q -e ".[dev,r,notebooks,certify,ot,dask,accelerate]"
