@@ -32,7 +32,7 @@ Usage::
 
     python benchmarks/gpu.py                         # the whole table on cuda (tens of minutes)
     python benchmarks/gpu.py --quick                 # 2,048 examples, 2 attack steps: minutes
-    python benchmarks/gpu.py --device cpu --quick    # a smoke test anywhere
+    python benchmarks/gpu.py --device cpu --quick    # a smoke test anywhere (128 images)
     python benchmarks/gpu.py --defenses TRADES AdversarialTraining --batch-size 256
 
 Without CUDA, ``--device cuda`` (the default) prints a message and exits with
@@ -202,10 +202,12 @@ def main(argv=None):
     args.n_samples = args.n_samples or (2048 if quick else 60000)
     args.n_iter = args.n_iter if args.n_iter is not None else (2 if quick else 10)
     args.share_subset = args.share_subset or (512 if quick else 10000)
-    if quick and args.device == "cpu" and args.widths == (32, 64, 128):
-        args.widths = (8, 16, 32)
-        args.n_samples = min(args.n_samples, 256)
-        args.share_subset = min(args.share_subset, 128)
+    if quick and args.device == "cpu":  # a smoke test: a narrow network, 128 images
+        if tuple(args.widths) == (32, 64, 128):
+            args.widths = (8, 16, 32)
+        args.n_samples = min(args.n_samples, 128)
+        args.share_subset = min(args.share_subset, 64)
+        args.batch_size = min(args.batch_size, 64)
     if args.threads:
         torch.set_num_threads(args.threads)
     names = args.defenses or list(all_defenses())

@@ -34,13 +34,14 @@ before one backward pass, and some update several optimizers in turn):
   global batch and sliced the same way, so a run on N processes follows the
   arithmetic of a single-process run with the same ``batch_size`` (up to the
   order of float sums in the gradient average).
-* Only training batches are sharded; ``predict``, ``score`` and the attacks of
+* The training batches are those of a single-process fit with the default
+  ``iterator_train`` (the same permutation from the same seeded stream),
+  handed to Accelerate as a ``DataLoader`` to shard. Only training batches
+  are sharded; ``predict``, ``score`` and the attacks of
   ``score_adversarial`` run on all of ``X`` in every process, and return the
   same result everywhere.
 
-``device`` is left None and set to the accelerator's device in ``fit``; the
-training iterator defaults to ``torch.utils.data.DataLoader``, which
-Accelerate knows how to shard. Mixed precision through the accelerator's
+``device`` is left None and set to the accelerator's device in ``fit``. Mixed precision through the accelerator's
 gradient scaler is not supported (robustsk's defenses call ``backward``
 themselves); ``BatchNorm`` layers see per-process batch statistics (convert
 them with ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` for exactness).
@@ -48,8 +49,9 @@ them with ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` for exactness).
 import functools
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
+from ._data import BatchIterator
 from .attacks import Randomness
 
 __all__ = ["accelerated", "ShardedRandomness"]
@@ -130,10 +132,6 @@ def accelerated(cls):
         raise TypeError(f"accelerated() got {cls!r}; expected a robustsk estimator class "
                         "(a RobustClassifier subclass such as robustsk.defenses.TRADES).")
 
-    def __init__(self, *args, accelerator, iterator_train=DataLoader, **kwargs):
-        super(new, self).__init__(*args, accelerator=accelerator,
-                                  iterator_train=iterator_train, **kwargs)
-
     def initialize(self):
         if self.device is None:
             self.device = self.accelerator.device
@@ -149,6 +147,13 @@ def accelerated(cls):
             optimizer.register_step_pre_hook(hook)
         return self
 
+    def _initialize_callbacks(self):
+        # skorch's PrintLog prints through any sink but ``print`` whatever ``verbose``
+        # says; the mixin's "auto" sink (the accelerator's print) is for verbose runs only.
+        if isinstance(self.callbacks__print_log__sink, str) and not self.verbose:
+            self.callbacks__print_log__sink = print
+        return AccelerateMixin._initialize_callbacks(self)
+
     def _initialize_accelerator(self):
         self._wrapped_with_accelerator = True  # modules stay plain: see the module docstring
         return self
@@ -158,7 +163,19 @@ def accelerated(cls):
 
     def get_iterator(self, dataset, training=False):
         iterator = cls.get_iterator(self, dataset, training=training)
-        return self.accelerator.prepare(iterator) if training else iterator
+        if not training:
+            return iterator
+        if isinstance(iterator, BatchIterator):
+            # The batches of a single-process fit (the same permutation, drawn from the
+            # same stream at the same point), as a DataLoader that Accelerate can shard.
+            order = torch.randperm(len(dataset), generator=iterator.generator) \
+                if iterator.shuffle else None
+            data = dataset if order is None else Subset(dataset, order.tolist())
+            # its own generator: a DataLoader draws a seed at every pass, which must not
+            # come from the training stream
+            iterator = DataLoader(data, batch_size=iterator.batch_size, shuffle=False,
+                                  drop_last=iterator.drop_last, generator=torch.Generator())
+        return self.accelerator.prepare(iterator)
 
     def training_randomness(self):
         rng = cls.training_randomness(self)
@@ -168,8 +185,8 @@ def accelerated(cls):
         return ShardedRandomness(rng.generator, acc.process_index, acc.num_processes)
 
     namespace = {
-        "__init__": __init__, "initialize": initialize, "_validate_params": _validate_params,
-        "initialize_optimizer": initialize_optimizer,
+        "initialize": initialize, "_validate_params": _validate_params,
+        "initialize_optimizer": initialize_optimizer, "_initialize_callbacks": _initialize_callbacks,
         "_initialize_accelerator": _initialize_accelerator,
         "_unwrap_accelerator": _unwrap_accelerator, "get_iterator": get_iterator,
         "training_randomness": training_randomness,

@@ -24,8 +24,7 @@ def tiny_data():
 
 
 PARAMS = dict(n_iter=2, max_epochs=2, batch_size=32, random_state=0, eps=0.1,
-              clip_min=0.0, clip_max=1.0, verbose=0, iterator_train=torch.utils.data.DataLoader,
-              iterator_train__shuffle=False)
+              clip_min=0.0, clip_max=1.0, verbose=0)
 
 
 def main(out, names):
