@@ -6,13 +6,11 @@ several processes or GPUs with Hugging Face Accelerate
 ``torchrun``::
 
     from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration
     from robustsk.defenses import TRADES
     from robustsk.distributed import accelerated
 
     AcceleratedTRADES = accelerated(TRADES)
-    accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(split_batches=True))
-    net = AcceleratedTRADES(accelerator=accelerator, batch_size=256, random_state=0)
+    net = AcceleratedTRADES(accelerator=Accelerator(), batch_size=256, random_state=0)
     net.fit(X, y)            # each of the N processes trains on 256 / N rows of every batch
 
 What differs from ``AccelerateMixin`` alone, and why (robustsk's defenses
@@ -29,27 +27,28 @@ before one backward pass, and some update several optimizers in turn):
   it steps (an ``all_reduce`` in a step pre-hook), so defenses with several
   optimizers, extra networks and alternating updates are synchronised too;
   attacks and predictions use the plain module.
-* With ``split_batches=True`` each process receives its contiguous share of
-  every global batch, and the training attacks' random draws are drawn for the
-  global batch and sliced the same way, so a run on N processes follows the
-  arithmetic of a single-process run with the same ``batch_size`` (up to the
-  order of float sums in the gradient average).
-* The training batches are those of a single-process fit with the default
-  ``iterator_train`` (the same permutation from the same seeded stream),
-  handed to Accelerate as a ``DataLoader`` to shard. Only training batches
-  are sharded; ``predict``, ``score`` and the attacks of
-  ``score_adversarial`` run on all of ``X`` in every process, and return the
-  same result everywhere.
+* ``batch_size`` is the global batch. The training batches are those of a
+  single-process fit (robustsk's ``BatchIterator``: the same permutation from
+  the same seeded stream), and each process trains on its contiguous share of
+  every batch; the training attacks' random draws are made for the global
+  batch and sliced the same way (:class:`ShardedRandomness`). A run on N
+  processes then follows the arithmetic of a single-process run with the same
+  ``batch_size``, up to the order of float sums in the gradient average. (A
+  ``torch.utils.data.DataLoader`` given as ``iterator_train`` is sharded by
+  Accelerate instead, by its own rules.)
+* Only training batches are sharded; ``predict``, ``score`` and the attacks
+  of ``score_adversarial`` run on all of ``X`` in every process, and return
+  the same result everywhere.
 
-``device`` is left None and set to the accelerator's device in ``fit``. Mixed precision through the accelerator's
-gradient scaler is not supported (robustsk's defenses call ``backward``
-themselves); ``BatchNorm`` layers see per-process batch statistics (convert
-them with ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` for exactness).
+``device`` is left None and set to the accelerator's device in ``fit``. Mixed
+precision through the accelerator's gradient scaler is not supported
+(robustsk's defenses call ``backward`` themselves); ``BatchNorm`` layers see
+per-process batch statistics (convert them with
+``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` for exactness).
 """
 import functools
 
 import torch
-from torch.utils.data import DataLoader, Subset
 
 from ._data import BatchIterator
 from .attacks import Randomness
@@ -82,6 +81,31 @@ class ShardedRandomness(Randomness):
                   dtype=torch.float32)
         out = full[self.process_index * n:(self.process_index + 1) * n]
         return out.to(device=like.device, dtype=like.dtype)
+
+
+class _ProcessShare:
+    """This process's contiguous share of every batch of a robustsk ``BatchIterator``.
+
+    The batches, and the random draws that shuffle them, are those of a
+    single-process fit; process ``i`` of ``n`` keeps rows ``i * k .. (i + 1) * k - 1``
+    of each batch of ``n * k`` rows (an uneven last batch is split as evenly as
+    possible, ``numpy.array_split``'s rule).
+    """
+
+    def __init__(self, batches, process_index, num_processes):
+        self.batches = batches
+        self.process_index = process_index
+        self.num_processes = num_processes
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for X, y in self.batches:
+            n, parts = len(X), self.num_processes
+            start = self.process_index * (n // parts) + min(self.process_index, n % parts)
+            stop = start + n // parts + (self.process_index < n % parts)
+            yield X[start:stop], (None if y is None else y[start:stop])
 
 
 def _average_gradients(accelerator, optimizer, args, kwargs):
@@ -165,22 +189,15 @@ def accelerated(cls):
         iterator = cls.get_iterator(self, dataset, training=training)
         if not training:
             return iterator
+        acc = self.accelerator
         if isinstance(iterator, BatchIterator):
-            # The batches of a single-process fit (the same permutation, drawn from the
-            # same stream at the same point), as a DataLoader that Accelerate can shard.
-            order = torch.randperm(len(dataset), generator=iterator.generator) \
-                if iterator.shuffle else None
-            data = dataset if order is None else Subset(dataset, order.tolist())
-            # its own generator: a DataLoader draws a seed at every pass, which must not
-            # come from the training stream
-            iterator = DataLoader(data, batch_size=iterator.batch_size, shuffle=False,
-                                  drop_last=iterator.drop_last, generator=torch.Generator())
-        return self.accelerator.prepare(iterator)
+            return _ProcessShare(iterator, acc.process_index, acc.num_processes)
+        return acc.prepare(iterator)  # any other iterator: Accelerate shards it
 
     def training_randomness(self):
         rng = cls.training_randomness(self)
         acc = self.accelerator
-        if acc.num_processes == 1 or not acc.split_batches or rng.generator is None:
+        if acc.num_processes == 1 or rng.generator is None:
             return rng
         return ShardedRandomness(rng.generator, acc.process_index, acc.num_processes)
 

@@ -7,7 +7,6 @@ main process, its final weights and predictions to ``<out>/<name>.npz``.
 import sys
 
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration
 import numpy as np
 import torch
 
@@ -28,8 +27,7 @@ PARAMS = dict(n_iter=2, max_epochs=2, batch_size=32, random_state=0, eps=0.1,
 
 
 def main(out, names):
-    accelerator = Accelerator(cpu=True,
-                              dataloader_config=DataLoaderConfiguration(split_batches=True))
+    accelerator = Accelerator(cpu=True)
     assert accelerator.num_processes == 2, accelerator.num_processes
     X, y = tiny_data()
     for name in names:

@@ -1,8 +1,8 @@
 """Data-parallel training on two CPU processes through Accelerate (robustsk.distributed).
 
 Two processes (``torch.distributed.run``, gloo on the CPU) each train on half
-of every global batch (``split_batches=True``). "Equal" to the single-process
-run means: same global batch size, same data order, the same attack noise per
+of every global batch. "Equal" to the single-process run means: the same
+global batch size, the same shuffled batches, the same attack noise per
 example (``ShardedRandomness``); the gradients are then the single-process
 ones up to the order of float sums in the average, so the weights agree to
 float tolerance and the predictions exactly.
