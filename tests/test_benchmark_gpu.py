@@ -30,14 +30,15 @@ def _has_fashion_mnist():
                     reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist")
 def test_gpu_benchmark_runs_on_cpu(tmp_path, capsys):
     out = tmp_path / "gpu.txt"
-    code = _script().main(["--device", "cpu", "--quick", "--n-samples", "64", "--share-subset",
-                           "32", "--batch-size", "32", "--n-iter", "1", "--defenses",
-                           "StandardTraining", "AdversarialTraining", "SDPCertifiedNetwork",
+    code = _script().main(["--device", "cpu", "--quick", "--n-samples", "32", "--share-subset",
+                           "16", "--batch-size", "16", "--n-iter", "1", "--widths", "4", "8",
+                           "8", "--defenses",
+                           "StandardTraining", "AdversarialTraining", "RobustUpperBoundTraining",
                            "--output", str(out)])
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.read_text().splitlines()
             if line and not line.startswith(("#", "defense"))}
-    assert list(rows) == ["StandardTraining", "AdversarialTraining", "SDPCertifiedNetwork"]
+    assert list(rows) == ["StandardTraining", "AdversarialTraining", "RobustUpperBoundTraining"]
     for name, row in rows.items():
         assert "failed:" not in row, row
         rate, seconds, share = float(row[1]), float(row[2]), float(row[3])

@@ -176,8 +176,9 @@ def test_report_on_device_like_on_cpu(tmp_path):
     cpu = run_report(device="cpu", output=tmp_path / "cpu", **kw)
     gpu = run_report(device=DEVICE, output=tmp_path / "gpu", **kw)
     assert list(gpu.table.index) == list(cpu.table.index)
-    diff = (gpu.table.select_dtypes("number") - cpu.table.select_dtypes("number")).abs()
-    assert float(diff.max().max()) <= 0.15
+    accuracies = [c for c in cpu.table.columns if c != "fit_seconds"]
+    diff = (gpu.table[accuracies] - cpu.table[accuracies]).abs()
+    assert float(diff.max().max()) <= 0.15  # NaN (no certificate) on both sides is skipped
     import json
     assert json.loads(gpu.info_path.read_text())["device"] == DEVICE
 
