@@ -44,6 +44,10 @@ setup(
         # the documentation site (docs/; tests/test_docs_site.py builds it); nbsphinx
         # needs pandoc (the Debian package) for the notebooks' Markdown
         "docs": ["sphinx>=8", "numpydoc>=1.8", "pydata-sphinx-theme>=0.16", "nbsphinx>=0.9.5"],
+        # grid search / cross-validation on a Dask cluster (joblib's Dask backend)
+        "dask": ["dask[distributed]>=2024.1"],
+        # data-parallel training through skorch's AccelerateMixin (robustsk.distributed)
+        "accelerate": ["accelerate>=0.26"],
         "dev": ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["robustsk = robustsk.report:main"]},

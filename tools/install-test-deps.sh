@@ -15,4 +15,4 @@ $SUDO apt-get install -y -qq \
 # The CPU build of torch; an unpinned torch would fetch a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
 # (robustsk's own requirements include safetensors and skops, for robustsk.io)
-python -m pip install -q -e ".[dev,r,notebooks,certify,ot,docs]"
+python -m pip install -q -e ".[dev,r,notebooks,certify,ot,docs,dask,accelerate]"

@@ -249,5 +249,5 @@ def margin_lower_bounds(module, x, y, eps, *, norm="inf", clip_min=None, clip_ma
                 b = b.double()
                 bound = bound + (b[y][:, None] - b[None, :])
         bound = bound.clone()
-        bound[torch.arange(len(y)), y] = float("inf")
+        bound[torch.arange(len(y), device=bound.device), y] = float("inf")
     return bound

@@ -144,7 +144,7 @@ def _argmax_batched(model, x, batch_size):
     with attack_context(model, "eval"), torch.no_grad():
         return torch.cat([model(x[i:i + batch_size]).argmax(dim=1)
                           for i in range(0, len(x), batch_size)]) if len(x) else \
-            torch.zeros(0, dtype=torch.long)
+            torch.zeros(0, dtype=torch.long, device=x.device)
 
 
 def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size=256,

@@ -261,16 +261,16 @@ def zero_gradient_finding(module, x, y, batch_size=256, vanishing=1e-8):
             with torch.enable_grad():
                 out = module(xb)
                 if not out.requires_grad:  # the graph is cut (e.g. a hard threshold)
-                    bad.append(torch.ones(len(xb), dtype=torch.bool))
+                    bad.append(torch.ones(len(xb), dtype=torch.bool, device=xb.device))
                     continue
                 grad, = torch.autograd.grad(_margin(out, y[i:i + batch_size]).sum(), xb,
                                             allow_unused=True)
             if grad is None:
-                bad.append(torch.ones(len(xb), dtype=torch.bool))
+                bad.append(torch.ones(len(xb), dtype=torch.bool, device=xb.device))
                 continue
             flat = grad.flatten(1)
             bad.append(~torch.isfinite(flat).all(1) | (flat.abs().amax(1) < vanishing))
-    bad = torch.cat(bad) if bad else torch.zeros(0, dtype=torch.bool)
+    bad = torch.cat(bad) if bad else torch.zeros(0, dtype=torch.bool, device=x.device)
     n_bad = int(bad.sum())
     if n_bad == 0:
         return None
