@@ -86,17 +86,16 @@ class TrainingGuard(Callback):
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import torch
+    >>> from robustsk.datasets import load_digits_images
     >>> from robustsk.defenses import StandardTraining
-    >>> X = np.random.RandomState(0).rand(64, 4).astype("float32")
-    >>> y = (X[:, 0] > 0.5).astype(int)
-    >>> clf = StandardTraining(optimizer=__import__("torch").optim.SGD, lr=1e30,
-    ...                        max_epochs=2, random_state=0)
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = StandardTraining(optimizer=torch.optim.SGD, lr=1e12, random_state=0)
     >>> try:
-    ...     clf.fit(X * 1e20, y)
+    ...     clf.fit(X[:200], y[:200])
     ... except TrainingDivergedError as exc:
-    ...     print(exc.epoch, exc.batch, "loss" in exc.what)
-    1 1 True
+    ...     print(exc.epoch, exc.batch, "parameters" in exc.what)
+    1 2 True
     """
 
     def initialize(self):
@@ -187,7 +186,7 @@ def _diverged_message(net, epoch, batch, bad, loss):
         advice.append(f"a smaller step_size for the training attack ({step})")
     if any(w not in ("loss", "gradients", "parameters") for w in bad):
         advice.reverse()
-    return (f"{name} diverged in epoch {epoch}, batch {batch}: {' and '.join(bad)} not finite "
+    return (f"{name} diverged in epoch {epoch}, batch {batch}: {', '.join(bad)} not finite "
             f"(loss {value:g}). Training stopped; the estimator keeps its weights and optimizer "
             "state from before this batch, and checkpoints written so far are kept. Try "
             f"{' or '.join(advice)}, and check that X has no huge values and that the module "

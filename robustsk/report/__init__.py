@@ -76,9 +76,10 @@ from .options import (
                       DEFENSES,
                       ReportOptionError,
 )
+from .interrupt import ReportInterrupted
 from .result import ReportResult
 from .run import run_report
 
 __all__ = ["run_report", "ReportResult", "ReportOptionError", "load_report_data", "main",
            "build_parser", "DEFENSES", "ATTACKS", "AttackSpec", "DEFAULT_ATTACKS",
-           "DEFENSE_PARAMS", "DEFAULT_EPS_GRID", "DEFAULT_EPOCHS"]
+           "DEFENSE_PARAMS", "DEFAULT_EPS_GRID", "DEFAULT_EPOCHS", "ReportInterrupted"]
