@@ -75,8 +75,8 @@ class TrainingGuard(Callback):
     last completed epoch and drops the unfinished epoch's history row.
 
     The copy costs one pass over the parameters and optimizer state per
-    batch, and the memory of one more copy of them (two at an epoch's first
-    batch boundary): small beside a batch of adversarial training, which runs
+    batch, and the memory of two more copies of them (the batch's and the
+    epoch's): small beside a batch of adversarial training, which runs
     the network forward and backward ``n_iter + 1`` times.
 
     Attributes
@@ -123,7 +123,7 @@ class TrainingGuard(Callback):
         if not (training and self._open):
             return
         self._batch += 1
-        self._batch_state = self._epoch_state if self._batch == 1 else snapshot(net)
+        self._batch_state = snapshot(net)  # callbacks may have changed e.g. lr since the epoch's
         self._watched = []
 
     def watch(self, tensor, what):

@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 from pathlib import Path
+import signal
 import time
 import warnings
 
@@ -60,7 +61,8 @@ class PauseAt(Callback):
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training and len(net.history) == self.epoch \
-                and len(net.history[-1]["batches"]) == self.batch:
+                and len(net.history[-1]["batches"]) == self.batch \
+                and not Path(self.marker).exists():  # once
             Path(self.marker).write_text("paused")
             time.sleep(120)
 
@@ -123,11 +125,12 @@ def fit_until_interrupted(name, marker, out):
             raised = True
     same = all(torch.equal(v, clf.module_.state_dict()[k]) for k, v in copy.copy["module"].items())
     rows_complete = all("train_loss" in row for row in clf.history)
+    n_epochs, copied_epochs = len(clf.history), copy.copy["n_epochs"]
     accuracy = float(np.mean(clf.predict(X) == y))
     clf.set_params(warm_start=True, max_epochs=1, callbacks=None)
     clf.fit(X, y)  # a usable estimator: training goes on from there
     Path(out).write_text(json.dumps({
-        "raised": raised, "n_epochs": copy.copy["n_epochs"],
+        "raised": raised, "n_epochs": n_epochs, "copied_epochs": copied_epochs,
         "weights_are_last_epoch": same, "rows_complete": rows_complete, "accuracy": accuracy,
         "history_after_continue": len(clf.history),
         "warnings": [str(w.message) for w in caught]}))
@@ -162,8 +165,17 @@ def warm_up():
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
+def _interactive(target, *args):
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps it
+    # ignored: restore Python's own handler (KeyboardInterrupt), as in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    target(*args)
+
+
 def start(target, *args):
-    process = multiprocessing.get_context("fork").Process(target=target, args=args)
+    """Run ``target(*args)`` in a forked child process."""
+    process = multiprocessing.get_context("fork").Process(target=_interactive,
+                                                           args=(target, *args))
     process.start()
     return process
 

@@ -68,6 +68,7 @@ The protocol
 from .attacks import ATTACKS, AttackSpec
 from .cli import build_parser, main
 from .data import load_report_data
+from .interrupt import ReportInterrupted
 from .options import (
                       DEFAULT_ATTACKS,
                       DEFAULT_EPOCHS,
@@ -76,7 +77,6 @@ from .options import (
                       DEFENSES,
                       ReportOptionError,
 )
-from .interrupt import ReportInterrupted
 from .result import ReportResult
 from .run import run_report
 
