@@ -11,6 +11,7 @@ import multiprocessing
 import os
 from pathlib import Path
 import signal
+import sys
 import time
 import warnings
 
@@ -152,10 +153,11 @@ def run_report_until_interrupted(output, marker, stderr_path):
         return real(*args, **kwargs)
     run.attack_curve = attack_curve
     with open(stderr_path, "w") as err:
-        os.dup2(err.fileno(), 2)
+        sys.stderr = err  # what main prints to stderr, for the test to read
         status = main(["report", "--defenses", "standard,fast", "--attacks", "fgsm",
                        "--epochs", "1", "--n-train", "120", "--n-test", "30", "--eps-grid",
                        "0,0.1", "--no-masking-checks", "--quiet", "--output", str(output)])
+        err.flush()
     os._exit(status)
 
 
