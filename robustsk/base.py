@@ -686,6 +686,16 @@ class RobustClassifier(NeuralNetClassifier):
         Returns
         -------
         self
+
+        Raises
+        ------
+        robustsk.TrainingDivergedError
+            The loss, gradients, parameters or training attack became NaN or
+            inf; the estimator keeps its state from before that batch.
+        KeyboardInterrupt
+            Ctrl-C; the estimator keeps its last completed epoch
+            (:mod:`robustsk.guard`). A ``TrainingCheckpoint`` callback
+            resumes an interrupted fit (:mod:`robustsk.checkpoint`).
         """
         self._check_fit_params(fit_params)
         reset = not (self.warm_start and self.__sklearn_is_fitted__())

@@ -116,8 +116,8 @@ class TrainingGuard(Callback):
     def on_epoch_begin(self, net, **kwargs):
         self._epoch = len(net.history)
         self._batch = 0
+        self._open = True  # before the copy: an interrupt during it drops the epoch too
         self._epoch_state = snapshot(net)
-        self._open = True
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         if not (training and self._open):
@@ -162,7 +162,8 @@ class TrainingGuard(Callback):
     def on_train_end(self, net, **kwargs):
         if self._open:  # skorch caught a KeyboardInterrupt inside the epoch
             self.interrupted_ = (self._epoch, self._batch)
-            restore(net, self._epoch_state)
+            if self._epoch_state is not None:
+                restore(net, self._epoch_state)
             if len(net.history) and len(net.history) == self._epoch:
                 net.history.pop()
             warnings.warn(
