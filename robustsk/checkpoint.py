@@ -12,10 +12,12 @@ read back with ``torch.load(weights_only=True)``, which never runs code from
 the file.
 """
 import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 from skorch.callbacks import Callback
 from skorch.history import History
 import torch
@@ -24,7 +26,7 @@ from . import __version__
 from .guard import interrupted_at
 from .training_state import restore, snapshot
 
-__all__ = ["TrainingCheckpoint", "epochs_resumed", "load_checkpoint"]
+__all__ = ["TrainingCheckpoint", "epochs_resumed", "load_checkpoint", "fingerprint"]
 
 _FORMAT = "robustsk-training-checkpoint"
 _FORMAT_VERSION = 1
@@ -47,6 +49,46 @@ def _set_rng_state(net, state):
     torch.set_rng_state(state["torch"])
     if "cuda" in state and str(net.device).startswith("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"], torch.device(net.device))
+
+
+_NOT_FINGERPRINTED = ("callbacks", "max_epochs", "warm_start", "verbose", "device")
+
+
+def _simple(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, (tuple, list)) and all(_simple(v) is not _SKIP for v in value):
+        return [_simple(v) for v in value]
+    return _SKIP
+
+
+_SKIP = object()
+
+
+def fingerprint(net, X, y):
+    """A SHA-256 of the training data and of the estimator's plain parameters.
+
+    A checkpoint is resumed only by a fit of the same data with the same
+    parameters (``max_epochs``, ``callbacks``, ``device``, ``verbose``,
+    ``warm_start`` aside; parameters that are objects, such as a module
+    instance, are not compared), so that e.g. the folds of a cross-validation
+    sharing one ``dirname`` never resume each other.
+    """
+    digest = hashlib.sha256()
+    for array in (X, y):
+        if array is None:
+            continue
+        data = np.ascontiguousarray(np.asarray(array))
+        if data.dtype != object:
+            digest.update(str((data.shape, data.dtype.str)).encode())
+            digest.update(memoryview(data).cast("B"))
+    params = {k: _simple(v) for k, v in net.get_params(deep=False).items()
+              if k not in _NOT_FINGERPRINTED and not k.startswith("callbacks__")}
+    digest.update(json.dumps({k: v for k, v in sorted(params.items()) if v is not _SKIP},
+                             default=str).encode())
+    return digest.hexdigest()
 
 
 def _atomic_save(obj, path):
@@ -185,6 +227,7 @@ class TrainingCheckpoint(Callback):
         self.resumed_epochs_ = 0
         self.saved_epoch_ = None
         self._last_epoch = None
+        self._fingerprint = None
         return self
 
     # ------------------------------------------------------------- writing
@@ -197,7 +240,7 @@ class TrainingCheckpoint(Callback):
             "epoch": len(net.history), "random_seed": int(getattr(net, "random_seed_", 0)),
             "modules": saved["modules"], "optimizers": saved["optimizers"],
             "history": json.dumps(net.history.to_list(), default=_jsonable),
-            "rng": _rng_state(net),
+            "rng": _rng_state(net), "fingerprint": self._fingerprint or "",
         }
 
     def save(self, net):
@@ -219,9 +262,10 @@ class TrainingCheckpoint(Callback):
             self.save(net)
 
     # ------------------------------------------------------------- reading
-    def on_train_begin(self, net, **kwargs):
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.resumed_epochs_ = 0
         self.saved_epoch_ = None
+        self._fingerprint = fingerprint(net, X, y)
         if self.resume and len(net.history) == 0 and self.path.exists():
             self._load(net)
         self._last_epoch = len(net.history) + max(int(net.max_epochs) - self.resumed_epochs_, 0)
@@ -233,6 +277,12 @@ class TrainingCheckpoint(Callback):
                 f"the checkpoint {str(self.path)!r} was written by {state['estimator']}, not "
                 f"{type(net).__name__}: give TrainingCheckpoint another dirname, or delete the "
                 "file (or pass resume=False) to start afresh.")
+        if state.get("fingerprint") != self._fingerprint:
+            raise ValueError(
+                f"the checkpoint {str(self.path)!r} was written by a fit of other data or "
+                "other parameters than this one, so it cannot resume it: give each fit its "
+                "own dirname (in a grid search or cross-validation too), or delete the file "
+                "(or pass resume=False) to start afresh.")
         try:
             restore(net, state)
         except ValueError as exc:
