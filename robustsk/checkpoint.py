@@ -175,8 +175,11 @@ class TrainingCheckpoint(Callback):
     Put it first among your callbacks if others (learning-rate schedulers)
     read the history when training begins. State that callbacks keep
     themselves (``EarlyStopping``'s count of epochs without improvement) and
-    defense attributes outside modules and optimizers are not saved; the
-    data must be the same as in the interrupted fit.
+    defense attributes outside modules and optimizers are not saved. A
+    checkpoint resumes only a fit of the same data and parameters
+    (:func:`fingerprint`; ``max_epochs`` may differ): a fit of other data,
+    e.g. another cross-validation fold given the same ``dirname``, raises
+    ``ValueError`` rather than resuming the wrong model.
 
     Parameters
     ----------
