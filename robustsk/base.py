@@ -66,6 +66,8 @@ from .attacks import (
     pgd,
     seed_from_random_state,
 )
+from .checkpoint import epochs_resumed
+from .guard import TrainingGuard, raise_if_interrupted, watch_finite
 from .loss_terms import LossTerms
 from .modules import check_features, default_module, features_and_logits, has_features
 from .params import Callable, InstanceOf, Interval, Options, validate_params
@@ -352,6 +354,7 @@ class RobustClassifier(NeuralNetClassifier):
         callbacks.insert(-1, ("valid_acc", EpochScoring(
             _encoded_accuracy, name="valid_acc", lower_is_better=False)))
         callbacks.insert(2, ("loss_terms", LossTerms()))
+        callbacks.insert(0, ("training_guard", TrainingGuard()))  # NaN/inf stop, Ctrl-C rollback
         return callbacks
 
     def initialize_module(self):
@@ -660,8 +663,15 @@ class RobustClassifier(NeuralNetClassifier):
                 self.initialize()
             self._check_valid_split_callbacks()
             NeuralNet.partial_fit(self, X, y, **fit_params)
+        raise_if_interrupted(self)  # skorch swallows Ctrl-C; the guard kept the last epoch
         self._check_fitted_model(X, y)
         return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's epoch loop; a fit resumed from a checkpoint trains only the epochs left."""
+        if epochs is None:
+            epochs = max(int(self.max_epochs) - epochs_resumed(self), 0)
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def fit(self, X, y, **fit_params):
         """Validate the data, (re)initialise unless ``warm_start``, and train.
@@ -677,6 +687,16 @@ class RobustClassifier(NeuralNetClassifier):
         Returns
         -------
         self
+
+        Raises
+        ------
+        robustsk.TrainingDivergedError
+            The loss, gradients, parameters or training attack became NaN or
+            inf; the estimator keeps its state from before that batch.
+        KeyboardInterrupt
+            Ctrl-C; the estimator keeps its last completed epoch
+            (:mod:`robustsk.guard`). A ``TrainingCheckpoint`` callback
+            resumes an interrupted fit (:mod:`robustsk.checkpoint`).
         """
         self._check_fit_params(fit_params)
         reset = not (self.warm_start and self.__sklearn_is_fitted__())
@@ -846,10 +866,11 @@ class RobustClassifier(NeuralNetClassifier):
         stream; the last iterate. ``n_iter`` defaults to ``threat_.n_iter``;
         ``mode`` is the network's mode during the attack.
         """
-        return pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-                   n_iter=self.threat_.n_iter if n_iter is None else n_iter,
-                   random_start="uniform", loss=self.attack_loss(), return_best=False,
-                   mode=mode, random_state=self.training_randomness())
+        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
+                    n_iter=self.threat_.n_iter if n_iter is None else n_iter,
+                    random_start="uniform", loss=self.attack_loss(), return_best=False,
+                    mode=mode, random_state=self.training_randomness())
+        return watch_finite(self, x_adv, "attack iterate")  # checked with the batch's loss
 
     def attack_module(self):
         """The torch module attacks differentiate: inputs to logits (here ``module_``)."""

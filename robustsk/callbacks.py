@@ -1,12 +1,19 @@
-"""skorch callbacks for adversarial training."""
+"""skorch callbacks for adversarial training.
+
+:class:`TrainingCheckpoint` (checkpoint and resume) and :class:`TrainingGuard`
+(NaN/inf stop, Ctrl-C rollback; a default callback) live in
+:mod:`robustsk.checkpoint` and :mod:`robustsk.guard`.
+"""
 import numpy as np
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 import torch
 
 from .attacks import PGD, as_target, run_batches
+from .checkpoint import TrainingCheckpoint
+from .guard import TrainingGuard
 
-__all__ = ["RobustAccuracy"]
+__all__ = ["RobustAccuracy", "TrainingCheckpoint", "TrainingGuard"]
 
 
 class RobustAccuracy(Callback):

@@ -68,6 +68,7 @@ The protocol
 from .attacks import ATTACKS, AttackSpec
 from .cli import build_parser, main
 from .data import load_report_data
+from .interrupt import ReportInterrupted
 from .options import (
                       DEFAULT_ATTACKS,
                       DEFAULT_EPOCHS,
@@ -81,4 +82,4 @@ from .run import run_report
 
 __all__ = ["run_report", "ReportResult", "ReportOptionError", "load_report_data", "main",
            "build_parser", "DEFENSES", "ATTACKS", "AttackSpec", "DEFAULT_ATTACKS",
-           "DEFENSE_PARAMS", "DEFAULT_EPS_GRID", "DEFAULT_EPOCHS"]
+           "DEFENSE_PARAMS", "DEFAULT_EPS_GRID", "DEFAULT_EPOCHS", "ReportInterrupted"]

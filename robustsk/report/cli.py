@@ -4,6 +4,7 @@ import sys
 import time
 
 from .attacks import ATTACKS
+from .interrupt import EXIT_INTERRUPTED, ReportInterrupted
 from .options import (
     DATASETS,
     DEFAULT_ATTACKS,
@@ -159,7 +160,8 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success.
+        0 on success; 130 when Ctrl-C interrupted the report (the rows done
+        so far are written, and ``report.json`` says ``"interrupted": true``).
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -194,6 +196,13 @@ def main(argv=None):
                             [t.strip() for t in args.trust.split(",") if t.strip()])
     except (ReportOptionError, FileNotFoundError) as exc:
         report_parser.error(str(exc))
+    except ReportInterrupted as exc:  # the rows done so far are written
+        print(f"\n{exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("\nrobustsk report was interrupted (Ctrl-C) before any row was done; nothing "
+              "was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(result.summary_text())
     written = (result.csv_path, result.per_example_path, result.per_class_path,
                result.mcnemar_path, result.plot_path, result.table_path, result.info_path)

@@ -17,6 +17,7 @@ from .attacks import (
 from .certified import certified_frame, certify_model
 from .cost import WARN_SECONDS, estimate_cost, time_unit
 from .data import describe_split, load_report_data
+from .interrupt import write_interrupted
 from .masking import MASKING_SETTINGS, masking_checks
 from .model import check_model_input, is_differentiable, load_model, model_name
 from .options import (
@@ -129,6 +130,9 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
         be used on the data set.
     FileNotFoundError
         Fashion-MNIST was requested but its files are absent.
+    ReportInterrupted
+        Ctrl-C stopped the run; ``results.csv``, ``per_example.csv`` and
+        ``report.json`` hold the rows done so far (a ``KeyboardInterrupt``).
 
     Examples
     --------
@@ -179,6 +183,7 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
     if threads is not None:
         torch.set_num_threads(threads)
     used_threads = torch.get_num_threads()
+    done = {}
     try:
         if estimate:
             _print_estimate(fitted, defense_names, attack_names, X_train, y_train, X_test,
@@ -186,7 +191,9 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
         run = _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
                             y_test, eps=eps, grid=grid, epochs=epochs, seed=seed, device=device,
                             masking=masking_checks, quiet=quiet, protected=protected,
-                            norm=norm, train_eps=train_eps)
+                            norm=norm, train_eps=train_eps, done=done)
+    except KeyboardInterrupt:  # Ctrl-C: keep the rows done so far (exit status 130 in main)
+        raise write_interrupted(done, output_dir, options) from None
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -293,10 +300,16 @@ def _print_estimate(fitted, defense_names, attack_names, X_train, y_train, X_tes
 
 def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test, y_test, *,
                   eps, grid, epochs, seed, device, masking, quiet, protected=None, norm="inf",
-                  train_eps=None):
-    """Fit or take each model, attack it, and collect per-example correctness."""
+                  train_eps=None, done=None):
+    """Fit or take each model, attack it, and collect per-example correctness.
+
+    ``done`` (a dict) receives the lists being filled, so that an interrupted
+    run can still write what it finished.
+    """
     from tqdm import tqdm
     cells, fit_seconds, params, checks, notes, differentiable = [], {}, {}, {}, [], {}
+    done = {} if done is None else done
+    done.update(cells=cells, fit_seconds=fit_seconds)
     certified = {}
     n_classes = len(getattr(fitted, "classes_", np.unique(y_train if fitted is None
                                                            else y_test)))
@@ -308,6 +321,7 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
     planned = attack_names
     for name in overall:
         overall.set_postfix_str(name)
+        done["current"] = name
         if fitted is None:
             with tqdm(total=epochs, desc=f"  fit {name}", unit="epoch", leave=False,
                       disable=quiet, file=sys.stderr, position=1) as bar:
