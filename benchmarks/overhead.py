@@ -383,6 +383,8 @@ def main(argv=None):
             else:
                 t_raw.append(_timed(raw))
                 t_rsk.append(_timed(rsk))
+        print(f"run {run + 1}: " + ", ".join(f"{d} {s[2][-1] / s[3][-1]:.3f}"
+                                              for d, s in sides.items()), flush=True)
 
     header = (f"{'defense':<8} | {'ratio robustsk/raw: median':>26} {'[min, max]':>15} | "
               f"{'s/epoch robustsk':>16} {'raw':>6} | target")

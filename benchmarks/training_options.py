@@ -110,6 +110,8 @@ def main(argv=None):
     for seed in range(args.seeds):  # seeds outermost: a drift of the machine hits all alike
         for name in args.configs:
             results[name].append(run_one(name, seed, data, args))
+            print(f"seed {seed} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in
+                                                      results[name][-1].items()), flush=True)
     header = (f"{'configuration':<20} | {'s/epoch':>7} {'vs plain':>8} {'1st epoch s':>11} | "
               f"{'clean':>13} | {'PGD-20':>13} | {'APGD-CE':>13}")
     print(header)

@@ -142,6 +142,8 @@ def main(argv=None):
                 else:
                     t_art.append(_timed(theirs))
                     t_rsk.append(_timed(rsk))
+            print(f"run {run + 1}: " + ", ".join(f"{d} ART/robustsk {s[3][-1] / s[2][-1]:.2f}"
+                                                  for d, s in sides.items()), flush=True)
     names = {"madry": "AdversarialTraining vs AdversarialTrainerMadryPGD",
              "trades": "TRADES vs AdversarialTrainerTRADESPyTorch"}
     header = (f"{'robustsk vs ART':<51} | {'ART/robustsk: median':>20} {'[min, max]':>15} | "
