@@ -48,7 +48,7 @@ ATTACKS = {
     "fgsm": lambda m, x, y: attacks.fgsm(m, x, y, eps=0.1),
     "rfgsm": lambda m, x, y: attacks.rfgsm(m, x, y, eps=0.1, random_state=0),
     "fab": lambda m, x, y: attacks.fab(m, x, y, eps=0.1, n_iter=10, random_state=0),
-    "cw": lambda m, x, y: attacks.carlini_wagner_l2(m, x, y, n_iter=15, n_binary_steps=2),
+    "cw": lambda m, x, y: attacks.carlini_wagner_l2(m, x, y, n_iter=6, n_binary_steps=2),
     "fosc_pgd": lambda m, x, y: attacks.fosc_pgd(m, x, y, eps=0.1, n_iter=15, random_state=0),
 }
 
