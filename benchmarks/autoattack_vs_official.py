@@ -118,6 +118,8 @@ def main(argv=None):
                 seconds, acc = _timed(fn)
                 t.append(seconds)
                 a.append(acc)
+            print(f"run {run + 1} {name}: robustsk {t_r[-1]:.2f} s (acc {a_r[-1]:.3f}), "
+                  f"official {t_o[-1]:.2f} s (acc {a_o[-1]:.3f})", flush=True)
     header = (f"{'method':<20} | {'s robustsk':>10} {'official':>9} | "
               f"{'official/robustsk':>17} {'[min, max]':>13} | {'rob. acc robustsk':>17} "
               f"{'official':>9}")
