@@ -243,6 +243,8 @@ def memory_table(args):
     """Every defense of ``all_defenses()`` in a fresh subprocess, one after the other."""
     names = [n for n in DEFENSES] + [n for n in all_defenses()
                                      if all_defenses()[n] not in DEFENSES.values()]
+    if args.memory_defenses:
+        names = [n for n in names if n in args.memory_defenses]
     print(f"\nmemory: one fit(max_epochs=1) per defense in a fresh process, "
           f"{args.n_samples} examples, batch {args.batch_size}, {args.n_iter} attack steps")
     header = (f"{'defense':<34} | {'s/epoch':>8} | {'peak RSS MiB':>12} | "
@@ -319,6 +321,8 @@ def main(argv=None):
                         help="also the memory table of every defense (fresh subprocesses)")
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--memory-timeout", type=float, default=600.0)
+    parser.add_argument("--memory-defenses", nargs="+",
+                        help="only these (short names of the raw loops or class names)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
                         help="256 examples, 3 runs, 3 attack steps: checks the script runs")

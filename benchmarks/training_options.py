@@ -87,6 +87,7 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--n-iter", type=int, default=10)
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -104,10 +105,10 @@ def main(argv=None):
     print(f"{args.dataset}: {len(data[0])} train / {len(data[1])} test, default SmallCNN, "
           f"{args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr:g}, Linf eps "
           f"{args.eps} in [0, 1], training attack {args.n_iter} steps of eps/4; PGD-20 and "
-          f"APGD-CE {args.apgd_iter} it.; seeds 0..{args.seeds - 1}; torch {torch.__version__}, "
+          f"APGD-CE {args.apgd_iter} it.; seeds {args.first_seed}..{args.first_seed + args.seeds - 1}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s); robustsk from {os.path.dirname(robustsk.__file__)}")
     results = {name: [] for name in args.configs}
-    for seed in range(args.seeds):  # seeds outermost: a drift of the machine hits all alike
+    for seed in range(args.first_seed, args.first_seed + args.seeds):  # seeds outermost: a drift of the machine hits all alike
         for name in args.configs:
             results[name].append(run_one(name, seed, data, args))
             print(f"seed {seed} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in

@@ -49,6 +49,13 @@ class TrainingSpeedups:
     compile_attack : bool, default=False
     autocast : {None, "bfloat16"}, default=None
     channels_last : bool, default=False
+
+    Examples
+    --------
+    >>> from robustsk.defenses import AdversarialTraining
+    >>> clf = AdversarialTraining(compile_attack=False, autocast="bfloat16", channels_last=True)
+    >>> clf.get_params()["autocast"]
+    'bfloat16'
     """
 
     _parameter_constraints = {
