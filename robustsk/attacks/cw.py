@@ -180,6 +180,8 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
                     best_l2 = torch.where(better, l2, best_l2)
                     best_x[better] = x_new.detach()[better]
                     found |= ok
+                # drop this step's graph before the next forward pass
+                del x_new, logits, l2sq, loss
                 opt.step()
             with torch.no_grad():
                 upper = torch.where(found, torch.minimum(upper, const), upper)

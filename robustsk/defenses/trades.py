@@ -1,11 +1,13 @@
 """TRADES (Zhang et al., 2019)."""
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..attacks import Randomness, as_box, attack_context, clip_box, input_gradient, kl_to_clean
 from ..attacks.pgd import pgd
 from ..base import RobustClassifier
-from ..params import Interval
+from ..params import InstanceOf, Interval
+from .speedups import TrainingSpeedups
 
 __all__ = ["TRADES", "trades_loss", "trades_l2_examples"]
 
@@ -41,7 +43,7 @@ def trades_loss(logits_clean, logits_adv, y, beta):
 
 
 def trades_l2_examples(model, x, *, eps, n_iter, step_size=None, clip_min=None, clip_max=None,
-                       random_state=None, init_std=0.001):
+                       random_state=None, init_std=0.001, clean_logits=None):
     """TRADES's inner maximisation in the L2 ball, as the authors' code does it.
 
     The official implementation's L2 variant runs SGD on ``delta`` with a
@@ -68,6 +70,9 @@ def trades_l2_examples(model, x, *, eps, n_iter, step_size=None, clip_min=None, 
         The input domain.
     random_state : Randomness, torch.Generator, int or None
     init_std : float, default=0.001
+    clean_logits : Tensor of shape (n, n_classes), default=None
+        The KL target's logits, if already computed; None: ``model(x)`` in
+        eval mode.
 
     Returns
     -------
@@ -96,8 +101,10 @@ def trades_l2_examples(model, x, *, eps, n_iter, step_size=None, clip_min=None, 
     lo, hi = as_box(clip_min, clip_max, x)
     shape = (-1,) + (1,) * (x.ndim - 1)
     with attack_context(model, "eval"):
-        with torch.no_grad():
-            clean = model(x)
+        if clean_logits is None:
+            with torch.no_grad():
+                clean_logits = model(x)
+        clean = clean_logits.detach()
         delta = init_std * rng.normal(x)
         for _ in range(n_iter):
             _, _, grad = input_gradient(model, x + delta, None, kl_to_clean, clean_logits=clean)
@@ -112,7 +119,7 @@ def trades_l2_examples(model, x, *, eps, n_iter, step_size=None, clip_min=None, 
     return (x + delta).detach()
 
 
-class TRADES(RobustClassifier):
+class TRADES(TrainingSpeedups, RobustClassifier):
     """TRADES: clean cross-entropy plus ``beta`` times the KL to an adversarial example.
 
     The inner attack maximises ``KL(f(x) || f(x'))`` (not the CE): it starts at
@@ -131,6 +138,22 @@ class TRADES(RobustClassifier):
     beta : float, default=6.0
         Weight of the robust term (1/lambda in the paper); 6 is the paper's
         CIFAR-10 value, 1 the MNIST script's.
+    reuse_clean_logits : bool, default=False
+        Compute the clean logits once per batch, in train mode and before the
+        attack, and use them both as the attack's KL target (detached) and in
+        the loss, sparing the attack's own clean forward pass (one of about
+        ``2 n_iter + 3`` passes per batch). Exactly the paper's arithmetic for
+        networks whose train and eval modes agree (no batch norm or dropout,
+        as :class:`~robustsk.modules.SmallCNN`); with batch norm the KL target
+        is then the train-mode prediction. The clean forward's graph stays
+        alive during the attack (more memory).
+    compile_attack : bool, default=False
+        ``torch.compile`` the network for the inner attack (opt-in; see
+        :mod:`robustsk.defenses.speedups`).
+    autocast : {None, "bfloat16"}, default=None
+        Run the attack and the loss under bf16 autocast on ``device``.
+    channels_last : bool, default=False
+        ``torch.channels_last`` weights and images (4-d inputs only).
     **kwargs
         Threat model (``eps``, ``norm``, ``step_size`` = eps/4 by default,
         ``2 * eps / n_iter`` for ``norm=2``,
@@ -154,28 +177,47 @@ class TRADES(RobustClassifier):
     True
     """
 
-    _parameter_constraints = {"beta": [Interval(float, 0, None)]}
+    _parameter_constraints = {
+        "beta": [Interval(float, 0, None)],
+        "reuse_clean_logits": [InstanceOf((bool, np.bool_), "True or False")],
+    }
 
-    def __init__(self, module=None, *, beta=6.0, **kwargs):
+    def __init__(self, module=None, *, beta=6.0, reuse_clean_logits=False, compile_attack=False,
+                 autocast=None, channels_last=False, **kwargs):
         super().__init__(module, **kwargs)
         self.beta = beta
+        self.reuse_clean_logits = reuse_clean_logits
+        self.compile_attack = compile_attack
+        self.autocast = autocast
+        self.channels_last = channels_last
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        threat = self.threat_
-        if threat.norm == "2":
-            x_adv = trades_l2_examples(
-                self.attack_module(), x, eps=threat.eps, n_iter=threat.n_iter,
-                step_size=self.step_size, clip_min=threat.clip_min, clip_max=threat.clip_max,
-                random_state=self.training_randomness())
-        else:
-            x_adv = pgd(self.attack_module(), x, y, **threat.attack_kwargs(),
-                        n_iter=threat.n_iter, random_start="normal", loss="kl",
-                        return_best=False, mode="eval", random_state=self.training_randomness())
-        logits = self.infer(x, **fit_params)
-        logits_adv = self.infer(x_adv, **fit_params)
-        loss, natural, robust = trades_loss(logits, logits_adv, y, self.beta)
+        x = self.speedup_inputs(x)
+        with self.speedup_context():
+            logits = self.infer(x, **fit_params) if self.reuse_clean_logits else None
+            x_adv = self._inner_examples(x, y, None if logits is None else logits.detach())
+            if logits is None:
+                logits = self.infer(x, **fit_params)
+            logits_adv = self.infer(x_adv, **fit_params)
+            loss, natural, robust = trades_loss(logits, logits_adv, y, self.beta)
         loss.backward()
         self.record_loss("clean_loss", natural)
         self.record_loss("robust_loss", robust)
         return {"loss": loss, "y_pred": logits}
+
+    def _inner_examples(self, x, y, clean_logits):
+        """The inner maximisation; ``clean_logits`` (or None) is the KL target."""
+        threat = self.threat_
+        if threat.norm == "2":
+            return trades_l2_examples(
+                self.attack_module(), x, eps=threat.eps, n_iter=threat.n_iter,
+                step_size=self.step_size, clip_min=threat.clip_min, clip_max=threat.clip_max,
+                random_state=self.training_randomness(), clean_logits=clean_logits)
+        loss = "kl"
+        if clean_logits is not None:
+            def loss(logits, y_, **_):
+                return kl_to_clean(logits, y_, clean_logits=clean_logits)
+        return pgd(self.attack_module(), x, y, **threat.attack_kwargs(),
+                   n_iter=threat.n_iter, random_start="normal", loss=loss,
+                   return_best=False, mode="eval", random_state=self.training_randomness())
