@@ -58,6 +58,7 @@ except ImportError:  # a source tree: use its package
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import robustsk
 from bench_data import load_split  # noqa: E402
+
 from robustsk.attacks import PGD  # noqa: E402
 from robustsk.defenses import AdversarialTraining  # noqa: E402
 

@@ -9,6 +9,7 @@ attack found it. :class:`BestIterate` keeps, per example, the first successful
 iterate (or the highest-loss one), which is what an evaluation should report.
 """
 from contextlib import contextmanager
+import contextvars
 import math
 import secrets
 
@@ -20,7 +21,7 @@ from .counter_rng import counter_normal, counter_uniform, stream_keys
 __all__ = [
     "check_norm", "Randomness", "example_seed", "attack_context", "input_gradient", "random_start",
     "ascent_step", "project", "clip_box", "BestIterate", "is_success", "as_box",
-    "seed_from_random_state", "derive_seed",
+    "seed_from_random_state", "derive_seed", "sync_free", "drops_examples",
 ]
 
 _MASK64 = (1 << 64) - 1
@@ -251,6 +252,55 @@ class Randomness:
         return self._draw(counter_normal, like)
 
 
+_SYNC_FREE = contextvars.ContextVar("robustsk_sync_free", default=False)
+
+
+@contextmanager
+def sync_free(enabled=True):
+    """Run attacks without reading tensor values on the host inside their step loops.
+
+    By default an attack's step loop on the CPU drops the examples it has
+    already fooled from the batch (the host reads which ones: free on the
+    CPU, and it saves their gradients). On an accelerator that read would make
+    the host wait for the device every step, so there, and inside this
+    context, the loops keep every example and mask the fooled ones' updates
+    instead (the per-example results are the same: the first successful
+    iterate is kept). Between restarts the examples still standing are
+    selected once, on every device.
+
+    Parameters
+    ----------
+    enabled : bool, default=True
+
+    Examples
+    --------
+    >>> import torch
+    >>> from robustsk.attacks import drops_examples, sync_free
+    >>> with sync_free():
+    ...     drops_examples(torch.zeros(1))
+    False
+    >>> drops_examples(torch.zeros(1))
+    True
+    """
+    token = _SYNC_FREE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _SYNC_FREE.reset(token)
+
+
+def drops_examples(like):
+    """Whether step loops on ``like``'s device drop fooled examples (see :func:`sync_free`).
+
+    True on the CPU outside :func:`sync_free`; False on accelerators.
+    """
+    return like.device.type == "cpu" and not _SYNC_FREE.get()
+
+
+def _rows_mask(mask, like):
+    return mask.view(-1, *[1] * (like.ndim - 1))
+
+
 def _per_example(value, like):
     """Broadcast a scalar or per-example tensor against a batch ``like``."""
     if torch.is_tensor(value) and value.ndim == 1:
@@ -442,6 +492,17 @@ class BestIterate:
         best_loss = self.loss if index is None else self.loss[index]
         success = is_success(logits, y, y_t)
         take = (success & ~found) | (~found & ~success & (loss > best_loss))
+        if not drops_examples(x):  # no boolean-mask indexing: no host-device synchronisation
+            if index is None:
+                self.x = torch.where(_rows_mask(take, x), x.detach(), self.x)
+                self.loss = torch.where(take, loss.detach(), self.loss)
+                self.found = found | success
+                return
+            idx = torch.as_tensor(index, device=self.x.device)
+            self.x[idx] = torch.where(_rows_mask(take, x), x.detach(), self.x[idx])
+            self.loss[idx] = torch.where(take, loss.detach(), best_loss)
+            self.found[idx] = found | success
+            return
         if index is None:
             self.x[take] = x[take].detach()
             self.loss = torch.where(take, loss.detach(), self.loss)

@@ -9,6 +9,7 @@ from ._primitives import (
     ascent_step,
     attack_context,
     clip_box,
+    drops_examples,
     input_gradient,
     project,
     random_start,
@@ -43,10 +44,12 @@ def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, box
     x_adv = _start(x, eps, norm, start, init_std, box, rng)
     act = torch.arange(len(x), device=x.device) if index is None else index
     offer = start != "normal"  # a Gaussian start may lie outside the ball
+    drop = drops_examples(x)
     for _ in range(n_iter):
         loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
         if tracker is not None and offer:
             tracker.update(x_adv, logits, loss, act)
+        if tracker is not None and offer and drop:
             keep = ~tracker.found[act]
             if not keep.all():
                 x_adv, x, y, grad, act = x_adv[keep], x[keep], y[keep], grad[keep], act[keep]
