@@ -42,6 +42,7 @@ raw loop.
 import argparse
 import gc
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -156,10 +157,12 @@ def main(argv=None):
     parser.add_argument("--load", choices=["none", "memory", "report"], default="none")
     parser.add_argument("--report-threads", type=int, default=2)
     parser.add_argument("--report-output", default="/tmp/robustsk_eval_speed_report")
+    parser.add_argument("--cache", default=None,
+                        help="folder to keep the fitted model in between runs of the script")
     args = parser.parse_args(argv)
     if min(args.runs, args.n_test, args.batch_size, args.threads) < 1:
         parser.error("--runs, --n-test, --batch-size and --threads must be at least 1")
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)  # the fit: one thread (the figures are about the evaluation)
     try:
         import torchattacks
     except ImportError as err:
@@ -168,20 +171,31 @@ def main(argv=None):
               "benchmark only: pip install --no-deps torchattacks==3.5.1")
     X_tr, X_te, y_tr, y_te = load_split(args.dataset, args.n_train, args.n_test)
     started = time.perf_counter()
-    clf = AdversarialTraining(eps=EPS, n_iter=7, clip_min=0.0, clip_max=1.0,
-                              max_epochs=args.epochs, lr=1e-2 if args.dataset == "digits"
-                              else 1e-3, random_state=0).fit(X_tr, y_tr)
+    cache = args.cache and os.path.join(
+        args.cache, f"eval_speed_{args.dataset}_{args.n_train}_{args.epochs}.pkl")
+    if cache and os.path.exists(cache):
+        with open(cache, "rb") as f:
+            clf = pickle.load(f)
+    else:
+        clf = AdversarialTraining(eps=EPS, n_iter=7, clip_min=0.0, clip_max=1.0,
+                                  max_epochs=args.epochs, lr=1e-2 if args.dataset == "digits"
+                                  else 1e-3, random_state=0).fit(X_tr, y_tr)
+        if cache:
+            os.makedirs(args.cache, exist_ok=True)
+            with open(cache, "wb") as f:
+                pickle.dump(clf, f)
     fit = time.perf_counter() - started
     print(f"{args.dataset} {X_tr.shape[1:]}: {len(X_tr)} train / {len(X_te)} test, "
-          f"AdversarialTraining ({args.epochs} epochs, fit in {fit:.0f} s), clean accuracy "
+          f"AdversarialTraining ({args.epochs} epochs, fit or load in {fit:.0f} s), clean accuracy "
           f"{clf.score(X_te, y_te):.3f}, {type(clf.module_).__name__}")
     print(f"Linf eps {EPS}, PGD-{N_ITER} (step eps/4, uniform start), batch {args.batch_size}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} intra-op / "
+          f"torch {torch.__version__}, {args.threads} intra-op / "
           f"{torch.get_num_interop_threads()} inter-op thread(s); torchattacks "
           f"{getattr(torchattacks, '__version__', 'missing')}; load: {args.load}"
           + (f" ({args.report_threads} threads)" if args.load == "report" else "")
           + f"; {args.runs} runs, order alternating; cpus {os.cpu_count()}; robustsk from "
           f"{os.path.dirname(robustsk.__file__)}")
+    torch.set_num_threads(args.threads)
     methods = make_methods(clf, X_te, y_te, args.batch_size, torchattacks)
     names = list(methods)
     load = start_load(args.load, args.report_threads, args.report_output)

@@ -187,7 +187,8 @@ class PGD(Attack):
     loss : {"ce", "margin", "dlr"} or callable, default="ce"
     clip_min, clip_max : float or array-like, default=None
         None inherits the estimator's box.
-    batch_size : int, default=256
+    batch_size : int or "auto", default=256
+        ``"auto"``: sized by a memory budget (:func:`memory_batch_size`).
     random_state : int or None, default=None
         None inherits the estimator's ``random_state``.
 

@@ -12,6 +12,7 @@ import torch
 from ._primitives import attack_context, derive_seed
 from ._target import as_target, output_like
 from .base import Attack, _project_out
+from .batching import memory_batch_size
 from .runner import run_batches
 
 __all__ = ["WorstCase"]
@@ -38,8 +39,9 @@ class WorstCase(Attack):
         Run in this order; put the cheapest first.
     eps, norm, clip_min, clip_max : default=None
         Passed to the attacks that leave them None; None inherits the estimator's.
-    batch_size : int, default=256
-        Batch size of the correctness checks (each attack batches by its own).
+    batch_size : int or "auto", default=256
+        Batch size of the correctness checks ("auto": :func:`memory_batch_size`;
+        each attack batches by its own).
     random_state : int or None, default=None
         Seeds the attacks whose ``random_state`` is None (each attack its own
         stream, derived from this seed and its position); None inherits the
@@ -85,7 +87,8 @@ class WorstCase(Attack):
 
     def _predict(self, module, x):
         with attack_context(module, "eval"), torch.no_grad():
-            step = self.batch_size or len(x)
+            step = memory_batch_size(module, x) if self.batch_size == "auto" else \
+                self.batch_size or len(x)
             return torch.cat([module(x[i:i + step]).argmax(dim=1)
                               for i in range(0, len(x), step)])
 
