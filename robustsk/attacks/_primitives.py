@@ -236,7 +236,8 @@ class Randomness:
         keys = streams.keys if rows is None else streams.keys[rows]
         counters = streams.counters if rows is None else streams.counters[rows]
         out = fn(keys, counters, tuple(like.shape[1:]), dtype=torch.float32)
-        used = math.prod(like.shape[1:]) * (1 if fn is counter_uniform else 2)
+        n_draws = math.prod(like.shape[1:])
+        used = n_draws if fn is counter_uniform else 2 * ((n_draws + 1) // 2)
         if rows is None:
             streams.counters += used
         else:

@@ -7,13 +7,13 @@ and a stream's draws never depend on which other streams are drawn with it.
 Uniforms take the top 24 bits of a word (exact in float32); normals come
 from two words by the Box-Muller transform.
 
-The hash is three rounds of Wellons' ``lowbias32`` 32-bit mixer
-(``x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16``),
-fed the key's and the counter's 32-bit halves. It is written here rather than
+The hash is two rounds of Wellons' improved ``lowbias32`` 32-bit mixer
+(``x ^= x >> 16; x *= 0x21f0aaad; x ^= x >> 15; x *= 0x735a2d97; x ^= x >> 15``),
+fed the counter and the key's two 32-bit halves. It is written here rather than
 taken from torch because torch's own generators (Philox on CUDA, Mersenne
 Twister on the CPU) are stateful objects that cannot be keyed per element, and
-they differ between devices. Every product is split into 16-bit halves so that
-no int64 operation overflows: the result is exact and identical on every
+they differ between devices. Both multipliers are below ``2**31``, so no int64
+product of a 32-bit value overflows: the result is exact and identical on every
 device and for every batch split. (Box-Muller's ``log`` and ``cos`` run in
 float64 and are rounded to the requested dtype, so the normals agree across
 vectorised and scalar kernels too, except in the rare case of a one-ulp
@@ -27,29 +27,27 @@ import torch
 __all__ = ["hash_words", "counter_uniform", "counter_normal", "stream_keys"]
 
 _M32 = 0xFFFFFFFF
-_M16 = 0xFFFF
-_MUL1, _MUL2 = 0x7FEB352D, 0x846CA68B
-_GOLDEN32 = 0x9E3779B9
+#: the multipliers of Wellons' improved lowbias32, both below 2**31: a product
+#: with a 32-bit value stays below 2**63, so int64 arithmetic never overflows
+_MUL1, _MUL2 = 0x21F0AAAD, 0x735A2D97
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def _mul32(x, c):
-    """``(x * c) mod 2**32`` for ``x`` in ``[0, 2**32)`` without int64 overflow."""
-    lo = x * (c & _M16)
-    hi = ((x * (c >> 16)) & _M16) << 16
-    return (lo + hi) & _M32
-
-
 def _mix32(x):
-    x = x ^ (x >> 16)
-    x = _mul32(x, _MUL1)
-    x = x ^ (x >> 15)
-    x = _mul32(x, _MUL2)
-    return x ^ (x >> 16)
+    """The 32-bit mixer on int64 values in ``[0, 2**32)``; ``x`` is overwritten."""
+    x ^= x >> 16
+    x.mul_(_MUL1).bitwise_and_(_M32)
+    x ^= x >> 15
+    x.mul_(_MUL2).bitwise_and_(_M32)
+    x ^= x >> 15
+    return x
 
 
 def hash_words(keys, counters):
     """32-bit words ``hash(key, counter)``, elementwise over broadcast int64 tensors.
+
+    ``mix(mix(counter ^ key_lo) ^ key_hi)`` with the 64-bit key's 32-bit
+    halves; a stream has ``2**32`` words (the counter is taken modulo ``2**32``).
 
     Parameters
     ----------
@@ -71,10 +69,10 @@ def hash_words(keys, counters):
     (torch.Size([2, 3]), True)
     """
     k_lo, k_hi = keys & _M32, (keys >> 32) & _M32
-    c_lo, c_hi = counters & _M32, (counters >> 32) & _M32
-    h = _mix32(c_lo ^ k_lo)
-    h = _mix32(h ^ k_hi ^ _mix32((c_hi + _GOLDEN32) & _M32))
-    return _mix32((h + k_lo) & _M32)
+    h = (counters & _M32) ^ k_lo
+    h = _mix32(h)
+    h ^= k_hi
+    return _mix32(h)
 
 
 def _words(keys, counters, n_words):
@@ -101,20 +99,26 @@ def counter_uniform(keys, counters, shape, dtype=torch.float32):
     """
     n_words = math.prod(shape)
     top = _words(keys, counters, n_words) >> 8
-    return (top.to(torch.float64) * 2.0 ** -24).to(dtype).view(len(keys), *shape)
+    return top.to(torch.float32).mul_(2.0 ** -24).to(dtype).view(len(keys), *shape)
 
 
 def counter_normal(keys, counters, shape, dtype=torch.float32):
-    """Standard normal draws ``(len(keys), *shape)`` by Box-Muller, ``2 * prod(shape)`` words each.
+    """Standard normal draws ``(len(keys), *shape)`` by Box-Muller.
+
+    A stream's ``2 * ceil(m / 2)`` words for ``m = prod(shape)`` draws make
+    ``ceil(m / 2)`` pairs of uniforms; pair ``j`` gives draw ``j`` (its cosine
+    branch) and draw ``ceil(m / 2) + j`` (its sine branch).
 
     Parameters and return value as :func:`counter_uniform`.
     """
     n = math.prod(shape)
-    words = _words(keys, counters, 2 * n) >> 8
-    u1 = (words[:, :n] + 1).to(torch.float64) * 2.0 ** -24  # (0, 1]: the log is finite
-    u2 = words[:, n:].to(torch.float64) * 2.0 ** -24
-    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
-    return z.to(dtype).view(len(keys), *shape)
+    half = (n + 1) // 2
+    words = _words(keys, counters, 2 * half) >> 8
+    u1 = (words[:, :half] + 1).to(torch.float64).mul_(2.0 ** -24)  # (0, 1]: finite log
+    theta = words[:, half:].to(torch.float64).mul_(2.0 * math.pi * 2.0 ** -24)
+    radius = u1.log_().mul_(-2.0).sqrt_()
+    z = torch.cat([radius * theta.cos(), radius * theta.sin()], dim=1)[:, :n]
+    return z.to(dtype).reshape(len(keys), *shape)
 
 
 def stream_keys(seed, positions):
