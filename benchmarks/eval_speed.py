@@ -43,6 +43,7 @@ import argparse
 import gc
 import os
 import pickle
+import signal
 import statistics
 import subprocess
 import sys
@@ -198,6 +199,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     methods = make_methods(clf, X_te, y_te, args.batch_size, torchattacks)
     names = list(methods)
+    # a `timeout` (SIGTERM) still stops the load process, in the finally below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load = start_load(args.load, args.report_threads, args.report_output)
     try:
         if load is not None:
@@ -212,6 +215,8 @@ def main(argv=None):
                 t0 = time.perf_counter()
                 accs[name].append(methods[name](run))
                 wall[name].append(time.perf_counter() - t0)
+            print(f"run {run}: " + ", ".join(f"{name} {wall[name][-1]:.2f} s" for name in names),
+                  flush=True)
         if load is not None and load.poll() is not None:
             print(f"WARNING: the load process ended early (exit code {load.returncode})")
     finally:
