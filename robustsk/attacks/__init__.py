@@ -16,16 +16,19 @@ from ._primitives import (
     attack_context,
     clip_box,
     derive_seed,
+    drops_examples,
     example_seed,
     input_gradient,
     project,
     random_start,
     seed_from_random_state,
+    sync_free,
 )
 from ._scores import ScoreAttack
 from ._target import AttackTarget, ThreatDefaults, as_target, output_like
 from .apgd import APGD, apgd, apgd_checkpoints, scale_invariant_apgd
 from .base import Attack, Threat
+from .batching import memory_batch_size
 from .cw import CarliniWagnerL2, carlini_wagner_l2
 from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
 from .fab import FAB, fab, project_onto_hyperplane
@@ -51,6 +54,7 @@ __all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "F
            # the building blocks of attacks and defenses
            "run_batches", "input_gradient", "random_start", "ascent_step", "project",
            "clip_box", "as_box", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",
+           "sync_free", "drops_examples", "memory_batch_size",
            "check_positive_int", "as_target", "AttackTarget", "ThreatDefaults", "output_like",
            "cross_entropy", "kl_to_clean", "margin", "dlr", "targeted_dlr", "get_loss"]
 

@@ -9,15 +9,19 @@ attack found it. :class:`BestIterate` keeps, per example, the first successful
 iterate (or the highest-loss one), which is what an evaluation should report.
 """
 from contextlib import contextmanager
+import contextvars
+import math
 import secrets
 
 import numpy as np
 import torch
 
+from .counter_rng import counter_normal, counter_uniform, stream_keys
+
 __all__ = [
     "check_norm", "Randomness", "example_seed", "attack_context", "input_gradient", "random_start",
     "ascent_step", "project", "clip_box", "BestIterate", "is_success", "as_box",
-    "seed_from_random_state", "derive_seed",
+    "seed_from_random_state", "derive_seed", "sync_free", "drops_examples",
 ]
 
 _MASK64 = (1 << 64) - 1
@@ -120,6 +124,19 @@ def seed_from_random_state(random_state):
     )
 
 
+class _Streams:
+    """The keys and draw counters of a call's per-example streams, shared by its subsets."""
+
+    def __init__(self, keys):
+        self.keys = keys
+        self.counters = torch.zeros_like(keys)
+
+    def on(self, device):
+        if self.keys.device != device:
+            self.keys, self.counters = self.keys.to(device), self.counters.to(device)
+        return self
+
+
 class Randomness:
     """Random draws for a batch of examples, one stream per example or per batch.
 
@@ -128,10 +145,16 @@ class Randomness:
     other examples in the batch: attacking a subset of the examples, or batching
     them differently, gives each example exactly the same attack.
 
+    The per-example streams are counter-based
+    (:mod:`robustsk.attacks.counter_rng`): draw ``j`` of example ``i`` is a
+    hash of its seed and ``j``, computed for the whole batch by a few integer
+    tensor operations on the attack's device, with no Python loop over the
+    examples and no copy from the host.
+
     Parameters
     ----------
     seeds : sequence of int, optional
-        One seed per example. Mutually exclusive with ``generator``.
+        One 64-bit seed per example. Mutually exclusive with ``generator``.
     generator : torch.Generator, optional
         One stream shared by the batch (cheaper; used inside training).
     """
@@ -140,13 +163,10 @@ class Randomness:
         if (seeds is None) == (generator is None):
             raise ValueError("Give exactly one of seeds or generator.")
         self.generator = generator
-        self._generators = None
+        self._streams, self._rows = None, None
         if seeds is not None:
-            self._generators = []
-            for seed in seeds:
-                gen = torch.Generator()
-                gen.manual_seed(int(seed))
-                self._generators.append(gen)
+            keys = np.asarray([int(s) & _MASK64 for s in seeds], dtype=np.uint64)
+            self._streams = _Streams(torch.from_numpy(keys.view(np.int64).copy()))
 
     @classmethod
     def for_examples(cls, random_state, n, offset=0, *, index=None):
@@ -164,9 +184,12 @@ class Randomness:
             gets exactly the streams it gets in a run over all examples.
         """
         base = seed_from_random_state(random_state)
-        positions = range(offset, offset + n) if index is None else \
-            [int(i) for i in torch.as_tensor(index).flatten().tolist()]
-        return cls(seeds=[example_seed(base, i) for i in positions])
+        positions = np.arange(offset, offset + n) if index is None else \
+            torch.as_tensor(index).flatten().cpu().numpy()
+        new = cls.__new__(cls)
+        new.generator, new._rows = None, None
+        new._streams = _Streams(stream_keys(base, positions))
+        return new
 
     @classmethod
     def coerce(cls, random_state, n):
@@ -177,38 +200,106 @@ class Randomness:
             return cls(generator=random_state)
         return cls.for_examples(random_state, n)
 
+    def __len__(self):
+        if self._streams is None:
+            raise TypeError("A shared-generator Randomness has no length.")
+        return len(self._streams.keys) if self._rows is None else len(self._rows)
+
     def subset(self, index):
-        """The streams of the examples selected by a boolean mask or index tensor."""
-        if self._generators is None:
+        """The streams of the examples selected by a boolean mask or index tensor.
+
+        The subset shares the draw counters: an example's next draw continues
+        its stream whichever object draws it.
+        """
+        if self._streams is None:
             return self
-        index = torch.as_tensor(index)
+        device = self._streams.keys.device
+        index = torch.as_tensor(index, device=device)
         if index.dtype == torch.bool:
             index = index.nonzero().flatten()
         new = Randomness.__new__(Randomness)
-        new.generator = None
-        new._generators = [self._generators[i] for i in index.tolist()]
+        new.generator, new._streams = None, self._streams
+        new._rows = index.long() if self._rows is None else self._rows[index]
         return new
 
     def _draw(self, fn, like):
-        if self._generators is None:
-            out = fn(like.shape, generator=self.generator, dtype=torch.float32)
+        if self._streams is None:
+            out = (torch.rand if fn is counter_uniform else torch.randn)(
+                like.shape, generator=self.generator, dtype=torch.float32)
+            return out.to(device=like.device, dtype=like.dtype)
+        if len(self) != like.shape[0]:
+            raise ValueError(f"{len(self)} random streams for a batch of {like.shape[0]}")
+        streams = self._streams.on(like.device)
+        rows = self._rows
+        if rows is not None and rows.device != like.device:
+            rows = self._rows = rows.to(like.device)
+        keys = streams.keys if rows is None else streams.keys[rows]
+        counters = streams.counters if rows is None else streams.counters[rows]
+        out = fn(keys, counters, tuple(like.shape[1:]), dtype=torch.float32)
+        n_draws = math.prod(like.shape[1:])
+        used = n_draws if fn is counter_uniform else 2 * ((n_draws + 1) // 2)
+        if rows is None:
+            streams.counters += used
         else:
-            if len(self._generators) != like.shape[0]:
-                raise ValueError(
-                    f"{len(self._generators)} random streams for a batch of {like.shape[0]}"
-                )
-            out = torch.stack([fn(like.shape[1:], generator=g, dtype=torch.float32)
-                               for g in self._generators]) if len(like) else \
-                torch.empty(like.shape)
-        return out.to(device=like.device, dtype=like.dtype)
+            streams.counters.index_add_(0, rows, torch.full_like(rows, used))
+        return out.to(dtype=like.dtype)
 
     def uniform(self, like, low=-1.0, high=1.0):
         """Uniform noise on ``[low, high)`` with the shape, dtype and device of ``like``."""
-        return low + (high - low) * self._draw(torch.rand, like)
+        return low + (high - low) * self._draw(counter_uniform, like)
 
     def normal(self, like):
         """Standard normal noise with the shape, dtype and device of ``like``."""
-        return self._draw(torch.randn, like)
+        return self._draw(counter_normal, like)
+
+
+_SYNC_FREE = contextvars.ContextVar("robustsk_sync_free", default=False)
+
+
+@contextmanager
+def sync_free(enabled=True):
+    """Run attacks without reading tensor values on the host inside their step loops.
+
+    By default an attack's step loop on the CPU drops the examples it has
+    already fooled from the batch (the host reads which ones: free on the
+    CPU, and it saves their gradients). On an accelerator that read would make
+    the host wait for the device every step, so there, and inside this
+    context, the loops keep every example and mask the fooled ones' updates
+    instead (the per-example results are the same: the first successful
+    iterate is kept). Between restarts the examples still standing are
+    selected once, on every device.
+
+    Parameters
+    ----------
+    enabled : bool, default=True
+
+    Examples
+    --------
+    >>> import torch
+    >>> from robustsk.attacks import drops_examples, sync_free
+    >>> with sync_free():
+    ...     drops_examples(torch.zeros(1))
+    False
+    >>> drops_examples(torch.zeros(1))
+    True
+    """
+    token = _SYNC_FREE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _SYNC_FREE.reset(token)
+
+
+def drops_examples(like):
+    """Whether step loops on ``like``'s device drop fooled examples (see :func:`sync_free`).
+
+    True on the CPU outside :func:`sync_free`; False on accelerators.
+    """
+    return like.device.type == "cpu" and not _SYNC_FREE.get()
+
+
+def _rows_mask(mask, like):
+    return mask.view(-1, *[1] * (like.ndim - 1))
 
 
 def _per_example(value, like):
@@ -402,6 +493,17 @@ class BestIterate:
         best_loss = self.loss if index is None else self.loss[index]
         success = is_success(logits, y, y_t)
         take = (success & ~found) | (~found & ~success & (loss > best_loss))
+        if not drops_examples(x):  # no boolean-mask indexing: no host-device synchronisation
+            if index is None:
+                self.x = torch.where(_rows_mask(take, x), x.detach(), self.x)
+                self.loss = torch.where(take, loss.detach(), self.loss)
+                self.found = found | success
+                return
+            idx = torch.as_tensor(index, device=self.x.device)
+            self.x[idx] = torch.where(_rows_mask(take, x), x.detach(), self.x[idx])
+            self.loss[idx] = torch.where(take, loss.detach(), best_loss)
+            self.found[idx] = found | success
+            return
         if index is None:
             self.x[take] = x[take].detach()
             self.loss = torch.where(take, loss.detach(), self.loss)

@@ -19,6 +19,7 @@ from ._primitives import (
     ascent_step,
     attack_context,
     clip_box,
+    drops_examples,
     input_gradient,
     project,
 )
@@ -158,7 +159,8 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
         tracker.update(s.x_adv, logits, loss, s.index)
         s.hist[:, i] = loss
         better = loss > s.loss_best
-        s.x_best[better], s.grad_best[better] = s.x_adv[better], s.grad[better]
+        s.x_best = torch.where(_rows(better, s.x_adv), s.x_adv, s.x_best)
+        s.grad_best = torch.where(_rows(better, s.grad), s.grad, s.grad_best)
         s.loss_best = torch.where(better, loss, s.loss_best)
         _drop_found(s, tracker)
         if i in checkpoints:
@@ -172,6 +174,8 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
 
 
 def _drop_found(state, tracker):
+    if not drops_examples(state.x):
+        return
     done = tracker.found[state.index]
     if done.any():
         state.keep(~done)

@@ -110,7 +110,7 @@ class Attack(BaseEstimator):
         "step_size": [None, Interval(float, 0, None)],
         "n_iter": [Interval(int, 0, None)],
         "n_restarts": [Interval(int, 1, None)],
-        "batch_size": [None, Interval(int, 1, None)],
+        "batch_size": [None, Interval(int, 1, None), Options("auto")],
         "random_state": [None, Interval(int, None, None),
                          InstanceOf((np.random.RandomState, np.random.Generator))],
     }

@@ -163,7 +163,7 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
     with attack_context(model, mode):
         for _ in range(n_binary_steps):
             var = w0.clone().requires_grad_(True)
-            opt = torch.optim.Adam([var], lr=lr)
+            opt = _Adam(var, lr)
             found = torch.zeros(n, dtype=torch.bool, device=x.device)
             for _ in range(n_iter):
                 with torch.enable_grad():
@@ -171,14 +171,14 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
                     logits = model(x_new)
                     l2sq = ((x_new - x) ** 2).flatten(1).sum(dim=1)
                     loss = (l2sq + const * _f(logits, y, y_target, kappa)).sum()
-                    opt.zero_grad()
-                    loss.backward()
+                    var.grad, = torch.autograd.grad(loss, var)
                 with torch.no_grad():  # bookkeeping at the point just scored
                     ok = _fooled(logits.detach(), y, y_target, kappa)
                     l2 = l2sq.detach().sqrt()
                     better = ok & (l2 < best_l2)
                     best_l2 = torch.where(better, l2, best_l2)
-                    best_x[better] = x_new.detach()[better]
+                    best_x = torch.where(better.view(-1, *[1] * (x.ndim - 1)),
+                                         x_new.detach(), best_x)
                     found |= ok
                 # drop this step's graph before the next forward pass
                 del x_new, logits, l2sq, loss
@@ -193,6 +193,31 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
         best_x[~success] = x[~success]
     info = {"l2": best_l2, "success": success}
     return (best_x, info) if return_info else best_x
+
+
+class _Adam:
+    """``torch.optim.Adam``'s single-tensor update (default betas and eps) on one tensor.
+
+    Written out because torch's Adam reads its step counter with ``.item()``
+    every step (a host-device synchronisation on an accelerator) unless
+    ``capturable``, which the CPU refuses; here the counter is a Python int.
+    """
+
+    def __init__(self, var, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.var, self.lr, self.betas, self.eps, self.t = var, lr, betas, eps, 0
+        self.m = torch.zeros_like(var)
+        self.v = torch.zeros_like(var)
+
+    @torch.no_grad()
+    def step(self):
+        b1, b2 = self.betas
+        grad = self.var.grad
+        self.t += 1
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        step_size = self.lr / (1 - b1 ** self.t)
+        denom = (self.v.sqrt() / math.sqrt(1 - b2 ** self.t)).add_(self.eps)
+        self.var.addcdiv_(self.m, denom, value=-step_size)
 
 
 class CarliniWagnerL2(Attack):

@@ -9,6 +9,7 @@ from ._primitives import (
     ascent_step,
     attack_context,
     clip_box,
+    drops_examples,
     input_gradient,
     project,
     random_start,
@@ -43,10 +44,12 @@ def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, box
     x_adv = _start(x, eps, norm, start, init_std, box, rng)
     act = torch.arange(len(x), device=x.device) if index is None else index
     offer = start != "normal"  # a Gaussian start may lie outside the ball
+    drop = drops_examples(x)
     for _ in range(n_iter):
         loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
         if tracker is not None and offer:
             tracker.update(x_adv, logits, loss, act)
+        if tracker is not None and offer and drop:
             keep = ~tracker.found[act]
             if not keep.all():
                 x_adv, x, y, grad, act = x_adv[keep], x[keep], y[keep], grad[keep], act[keep]
@@ -184,7 +187,8 @@ class PGD(Attack):
     loss : {"ce", "margin", "dlr"} or callable, default="ce"
     clip_min, clip_max : float or array-like, default=None
         None inherits the estimator's box.
-    batch_size : int, default=256
+    batch_size : int or "auto", default=256
+        ``"auto"``: sized by a memory budget (:func:`memory_batch_size`).
     random_state : int or None, default=None
         None inherits the estimator's ``random_state``.
 

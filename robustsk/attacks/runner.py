@@ -9,6 +9,7 @@ attacked alone, in a subset or with all of ``x``, and whatever the batch size.
 import torch
 
 from ._primitives import Randomness
+from .batching import memory_batch_size
 
 __all__ = ["run_batches"]
 
@@ -36,8 +37,11 @@ def run_batches(attack, module, x, y, *, threat, seed, rows=None, y_target=None,
         The rows of ``x`` to attack, in the order of the output; None: all.
     y_target : LongTensor of shape (n_samples,), default=None
         Target classes of a targeted attack, for all of ``x``.
-    batch_size : int, default=None
-        Rows per call of ``perturb``; None runs all selected rows at once.
+    batch_size : int or "auto", default=None
+        Rows per call of ``perturb``; None runs all selected rows at once;
+        ``"auto"``: as many as fit a memory budget
+        (:func:`~robustsk.attacks.memory_batch_size`: a quarter of the free
+        GPU memory, 256 MiB on the CPU), whatever the training batch size.
     return_info : bool, default=False
         Call ``attack.perturb_with_info`` and also return its per-example
         tensors, concatenated over batches.
@@ -61,6 +65,8 @@ def run_batches(attack, module, x, y, *, threat, seed, rows=None, y_target=None,
     True
     """
     n = len(x) if rows is None else len(rows)
+    if isinstance(batch_size, str) and batch_size == "auto":
+        batch_size = memory_batch_size(module, x) if len(x) else None
     step = batch_size or max(n, 1)
     x_adv = torch.empty((n, *x.shape[1:]), dtype=x.dtype, device=x.device)
     infos = []

@@ -18,7 +18,7 @@ import math
 import torch
 
 from ._checks import check_positive_int, check_threat
-from ._primitives import BestIterate, Randomness, as_box, clip_box
+from ._primitives import BestIterate, Randomness, as_box, clip_box, drops_examples
 from ._scores import ScoreAttack, _sub
 from .losses import objective
 
@@ -303,7 +303,7 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
             xb = torch.where(better.view(-1, 1, 1, 1), x_new, xb)
             lb = torch.where(better, loss, lb)
             keep = ~tracker.found[act]
-            if not keep.all():
+            if drops_examples(x0) and not keep.all():
                 act, x0, xb, lb, ys = act[keep], x0[keep], xb[keep], lb[keep], ys[keep]
                 kws, rng = _sub(kws, keep), rng.subset(keep)
     return (tracker.x, queries) if return_queries else tracker.x

@@ -12,9 +12,18 @@ import torch
 from ._primitives import attack_context, derive_seed
 from ._target import as_target, output_like
 from .base import Attack, _project_out
+from .batching import memory_batch_size
 from .runner import run_batches
 
 __all__ = ["WorstCase"]
+
+
+def _count(counts, inputs):
+    """Add a forward call's examples to ``counts[0]``, and to ``counts[1]`` if for a gradient."""
+    x = inputs[0] if inputs else None
+    if torch.is_tensor(x):
+        counts[0] += int(x.shape[0])
+        counts[1] += int(x.shape[0]) if x.requires_grad and torch.is_grad_enabled() else 0
 
 
 class WorstCase(Attack):
@@ -30,12 +39,23 @@ class WorstCase(Attack):
         Run in this order; put the cheapest first.
     eps, norm, clip_min, clip_max : default=None
         Passed to the attacks that leave them None; None inherits the estimator's.
-    batch_size : int, default=256
-        Batch size of the correctness checks (each attack batches by its own).
+    batch_size : int or "auto", default=256
+        Batch size of the correctness checks ("auto": :func:`memory_batch_size`;
+        each attack batches by its own).
     random_state : int or None, default=None
         Seeds the attacks whose ``random_state`` is None (each attack its own
         stream, derived from this seed and its position); None inherits the
         estimator's ``random_state``.
+
+    Attributes
+    ----------
+    n_forward_ : int
+        Examples passed forward through the network by the last
+        :meth:`generate` (attacks and correctness checks together).
+    n_backward_ : int
+        Of those, the examples a gradient was taken for (one backward pass
+        each). Against running every attack on every example, the saving is
+        what skipping the fooled examples bought.
 
     Examples
     --------
@@ -67,7 +87,8 @@ class WorstCase(Attack):
 
     def _predict(self, module, x):
         with attack_context(module, "eval"), torch.no_grad():
-            step = self.batch_size or len(x)
+            step = memory_batch_size(module, x) if self.batch_size == "auto" else \
+                self.batch_size or len(x)
             return torch.cat([module(x[i:i + step]).argmax(dim=1)
                               for i in range(0, len(x), step)])
 
@@ -99,6 +120,19 @@ class WorstCase(Attack):
         x = target.prepare_X(X, box=(threats[0].clip_min, threats[0].clip_max))
         y_t = target.encode_y(y, n_samples=len(x))
         X_out = np.array(output_like(np.asarray(X_arr, dtype=np.float64), X_arr), copy=True)
+        counts = [0, 0]
+        hook = target.module.register_forward_pre_hook(
+            lambda module, inputs: _count(counts, inputs)) \
+            if hasattr(target.module, "register_forward_pre_hook") else None
+        try:
+            self._run(attacks, threats, target, inherited, x, X, X_arr, y_t, X_out)
+        finally:
+            if hook is not None:
+                hook.remove()
+        self.n_forward_, self.n_backward_ = counts
+        return X_out
+
+    def _run(self, attacks, threats, target, inherited, x, X, X_arr, y_t, X_out):
         todo = (self._predict(target.module, x) == y_t).nonzero().flatten()
         for position, (attack, threat) in enumerate(zip(attacks, threats)):
             if len(todo) == 0:
@@ -112,7 +146,6 @@ class WorstCase(Attack):
             X_out[rows] = adv
             pred = self._predict(target.module, target.prepare_X(adv))
             todo = todo[pred == y_t[todo]]
-        return X_out
 
     def _attack_seed(self, attack, position, target):
         if getattr(attack, "random_state", None) is not None:

@@ -6,6 +6,7 @@ logits (expectation over transformation, Athalye et al. 2018).
 :class:`CountingModule` counts model evaluations (example forwards).
 """
 import numpy as np
+import torch
 from torch import nn
 
 __all__ = ["EOTModule", "CountingModule", "is_randomized", "scores"]
@@ -57,6 +58,10 @@ class EOTModule(nn.Module):
 class CountingModule(nn.Module):
     """Pass-through wrapper counting the examples it evaluates (``n_forward``).
 
+    ``n_backward`` counts the examples of the forward passes made for a
+    gradient (grad mode on and an input that requires grad): each is followed
+    by one backward pass through the network.
+
     Where the model cuts the graph (e.g. a hard threshold ``(x > 0.5).float()``
     whose output does not require grad), the output is joined to the input with
     a zero weight: gradient attacks then see the true, zero, gradient instead
@@ -67,9 +72,12 @@ class CountingModule(nn.Module):
         super().__init__()
         self.module = module
         self.n_forward = 0
+        self.n_backward = 0
 
     def forward(self, x):
         self.n_forward += int(x.shape[0])
+        if x.requires_grad and torch.is_grad_enabled():
+            self.n_backward += int(x.shape[0])
         out = self.module(x)
         if x.requires_grad and not out.requires_grad:
             out = out + 0.0 * x.flatten(1).sum(1, keepdim=True)

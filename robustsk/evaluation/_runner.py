@@ -65,6 +65,7 @@ class AttackRun:
     queries_exact: bool
     forward_passes: float
     seconds: float
+    backward_passes: float = np.nan
     n_outside_ball: int = 0
     n_outside_box: int = 0
     n_predict_disagrees: int = 0
@@ -180,11 +181,11 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
     if n_classes is None:
         n_classes = len(getattr(estimator, "classes_", np.unique(y)))
     X_sub, y_sub = X[index], y[index]
-    forward = math.nan
+    forward = backward = math.nan
     if len(index) == 0:
         empty = np.zeros(0, dtype=bool)
         return AttackRun(index, X_sub.copy(), empty, empty, np.zeros(0), np.zeros(0), True,
-                         0.0, 0.0)
+                         0.0, 0.0, 0.0)
     if _uses_module(attack, target):
         threat = attack.resolve_threat(target)
         attack.check_target(target)
@@ -204,7 +205,7 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
         # score attacks count their queries per example
         exact = "queries" in info
         queries = np.asarray(info["queries"].cpu(), dtype=float) if exact else None
-        forward = float(counter.n_forward)
+        forward, backward = float(counter.n_forward), float(counter.n_backward)
         claimed = (_argmax_batched(model, x_adv, batch_size) != y_t[rows]).cpu().numpy()
         X_adv = output_like(x_adv.cpu().numpy(), X_sub)
     else:
@@ -229,7 +230,7 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
     wrong = np.asarray(estimator.predict(X_adv)) != y_sub
     verified = claimed & in_ball & in_box & wrong
     run = AttackRun(index, X_adv, claimed, verified, norms, queries, exact, forward,
-                    time.perf_counter() - start,
+                    time.perf_counter() - start, backward,
                     n_outside_ball=int((claimed & ~in_ball).sum()),
                     n_outside_box=int((claimed & ~in_box).sum()),
                     n_predict_disagrees=int((claimed & ~wrong).sum()))

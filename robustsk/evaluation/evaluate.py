@@ -63,8 +63,12 @@ class RobustnessResult:
         Per ``eps`` and ``attack``: ``clean_accuracy``, ``robust_accuracy``
         (fraction of all examples ``correct``), ``n``, ``n_attacked``,
         ``n_unverified`` (reported successes the re-check rejected),
-        ``forward_passes`` (model evaluations counted, NaN where not counted)
-        and ``seconds``.
+        ``forward_passes`` (examples passed forward through the network by
+        the attack, NaN where not counted: attacks without a torch function),
+        ``backward_passes`` (of those, the examples a gradient was taken for:
+        one backward pass each) and ``seconds``. Examples already fooled
+        leave the batch (and, with ``skip_fooled``, the later attacks), so
+        these are what the evaluation spent, below the attacks' budgets.
     findings : tuple of MaskingFinding
         Gradient-masking symptoms found (empty if none or not checked).
     randomized : bool
@@ -103,6 +107,17 @@ class RobustnessResult:
         rows = self.summary[self.summary["attack"] == WORST]
         return pd.Series(rows["robust_accuracy"].to_numpy(), index=rows["eps"].to_numpy(),
                          name="robust_accuracy")
+
+    @property
+    def passes(self):
+        """Forward and backward passes the attacks spent, per eps and attack (a DataFrame).
+
+        Columns ``eps``, ``attack``, ``n_attacked``, ``forward_passes``,
+        ``backward_passes`` and ``seconds``; the ``"worst-case"`` rows are the
+        evaluation's totals per eps.
+        """
+        return self.summary[["eps", "attack", "n_attacked", "forward_passes",
+                             "backward_passes", "seconds"]].reset_index(drop=True)
 
     @property
     def masking_detected(self):
@@ -365,7 +380,8 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
                                 "robust_accuracy": correct.mean(), "n": n,
                                 "n_attacked": len(todo),
                                 "n_unverified": int((run.claimed & ~run.verified).sum()),
-                                "forward_passes": run.forward_passes, "seconds": run.seconds})
+                                "forward_passes": run.forward_passes,
+                                "backward_passes": run.backward_passes, "seconds": run.seconds})
             rows.append(pd.DataFrame({"example_id": np.arange(n), "eps": e, "attack": WORST,
                                       "attacked": any_attacked, "correct": state,
                                       "perturbation_norm": worst_norm, "queries": worst_queries}))
@@ -375,6 +391,8 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
                             "n_unverified": sum(s["n_unverified"] for s in summary[-len(named):]),
                             "forward_passes": float(np.nansum([s["forward_passes"] for s in
                                                                summary[-len(named):]])),
+                            "backward_passes": float(np.nansum([s["backward_passes"] for s in
+                                                                summary[-len(named):]])),
                             "seconds": sum(s["seconds"] for s in summary[-len(named):])})
             adversarial[e] = X_worst
             per_eps[e] = {"survivors": np.flatnonzero(state), "fooled_by": fooled_by}
