@@ -69,7 +69,14 @@ from .attacks import (
 from .loss_terms import LossTerms
 from .modules import check_features, default_module, features_and_logits, has_features
 from .params import Callable, InstanceOf, Interval, Options, validate_params
-from .validation import check_box, check_in_box, check_threat_params, check_X, check_y
+from .validation import (
+    check_box,
+    check_device,
+    check_in_box,
+    check_threat_params,
+    check_X,
+    check_y,
+)
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "torch_seed"]
@@ -509,6 +516,7 @@ class RobustClassifier(NeuralNetClassifier):
         self.check_params()
         self._check_criterion()
         check_threat_params(self)
+        check_device(self.device)
         cbs = self.callbacks
         if not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
                 or isinstance(cbs, (list, tuple))):

@@ -9,6 +9,7 @@ skipping the examples already fooled only saves time.
 import numpy as np
 import torch
 
+from ..params import validate_params
 from ._primitives import attack_context, derive_seed
 from ._target import as_target, output_like
 from .base import Attack, _project_out
@@ -88,6 +89,7 @@ class WorstCase(Attack):
         """
         if y_target is not None:
             raise ValueError("WorstCase is untargeted: call generate without y_target.")
+        validate_params(self)
         attacks = self._check_attacks()
         target = as_target(estimator)
         inherited = target.with_defaults(**{name: getattr(self, name) for name in (

@@ -311,7 +311,7 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
     """
     started = time.perf_counter()
     check_estimator(estimator)
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, [estimator])
     batch_size = check_positive_int(batch_size, "batch_size")
     grid = _eps_grid(estimator, eps)
     seed = seed_from_random_state(random_state)

@@ -64,9 +64,17 @@ def _check_rates(difference, discordance):
     return float(difference), float(discordance)
 
 
+#: the largest ``n`` whose exact power is computed (a sum over n + 1 counts)
+MAX_N = 10**7
+
+
 def _check_n(n, name="n"):
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a positive integer (number of test examples); got {n!r}.")
+    if n > MAX_N:
+        raise ValueError(f"{name}={n!r} is above {MAX_N:,}: the exact power sums over n + 1 "
+                         "discordant counts, which would exhaust memory. Expected at most "
+                         f"{MAX_N:,}; at such sizes the power is 1 for any detectable difference.")
     return int(n)
 
 
