@@ -83,12 +83,18 @@ def check_X(X, name="X"):
     try:
         return check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True,
                            ensure_min_samples=1, ensure_min_features=1, input_name=name)
-    except ValueError as err:
-        msg = str(err)
+    except (ValueError, TypeError) as err:
+        msg = str(err).strip()
         if "NaN" in msg or "infinity" in msg:
             msg += (" robustsk estimators need finite inputs: impute missing values "
                     "(e.g. sklearn.impute.SimpleImputer in a Pipeline) or drop those rows.")
-        raise ValueError(msg) from None
+        elif "xpected" not in msg and "required" not in msg:
+            dtype = getattr(X, "dtype", None)
+            got = f"{type(X).__name__}" + (f" of dtype {dtype}" if dtype is not None else "")
+            msg = (f"{name}: {msg.splitlines()[0].rstrip('.')}. Got {got}; expected real numbers (float, "
+                   "int or bool) in an array of shape (n_samples, n_features) or "
+                   "(n_samples, C, H, W).")
+        raise type(err)(msg) from None
 
 
 def check_y(y, n_samples):
@@ -96,11 +102,18 @@ def check_y(y, n_samples):
     if y is None:
         raise ValueError("This estimator requires y to be passed, but the target y is None: "
                          "robustsk estimators are supervised classifiers; pass the labels y.")
-    y = column_or_1d(y, warn=True)
-    if len(y) != n_samples:
-        raise ValueError(
-            f"X has {n_samples} samples but y has {len(y)}: give one label per example.")
-    check_classification_targets(y)
+    try:
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X has {n_samples} samples but y has {len(y)}: give one label per example.")
+        check_classification_targets(y)
+    except ValueError as err:
+        msg = str(err)
+        if "expected" not in msg and "give one label" not in msg:
+            msg += (" Expected y: one finite class label (int, str or bool) per example, of "
+                    "shape (n_samples,).")
+        raise ValueError(msg) from None
     if type_of_target(y) not in ("binary", "multiclass"):
         raise ValueError(f"y of type {type_of_target(y)!r} is not supported: expected binary "
                          "or multiclass labels.")

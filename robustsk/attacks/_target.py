@@ -308,7 +308,14 @@ def as_target(estimator):
 
 
 def output_like(x_adv, X):
-    """Return ``x_adv`` (numpy) with the shape and dtype of the original ``X``."""
+    """Return ``x_adv`` (numpy) with the shape and dtype of the original ``X``.
+
+    Integer, bool and float16 ``X`` give float32 (rounding to them would move
+    examples off the ball).
+    """
     X_arr = np.asarray(X)
-    dtype = X_arr.dtype if np.issubdtype(X_arr.dtype, np.floating) else np.float32
+    # float16 cannot hold the ball's edge: x + eps rounds outside it, so half
+    # precision comes back as float32 (like integers and bools)
+    floating = np.issubdtype(X_arr.dtype, np.floating) and X_arr.dtype.itemsize >= 4
+    dtype = X_arr.dtype if floating else np.float32
     return np.asarray(x_adv, dtype=dtype).reshape(X_arr.shape)
