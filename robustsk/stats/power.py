@@ -59,7 +59,8 @@ def _check_rates(difference, discordance):
     if abs(difference) > discordance:
         raise ValueError(
             f"|difference| = {abs(difference)!r} cannot exceed the discordance {discordance!r}: the "
-            f"difference p10 - p01 is at most p10 + p01."
+            f"difference p10 - p01 is at most p10 + p01. Expected -discordance <= difference "
+            f"<= discordance."
         )
     return float(difference), float(discordance)
 
