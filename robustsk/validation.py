@@ -80,6 +80,9 @@ def check_labels_known(y, classes, who="the estimator"):
 
 def check_X(X, name="X"):
     """Validate ``X`` (2-d table or n-d array of examples) as finite float32."""
+    if X is None:
+        raise ValueError(f"{name} is None: expected an array of shape (n_samples, n_features) "
+                         "or (n_samples, C, H, W).")
     try:
         return check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True,
                            ensure_min_samples=1, ensure_min_features=1, input_name=name)
