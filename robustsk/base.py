@@ -68,6 +68,7 @@ from .attacks import (
 )
 from .loss_terms import LossTerms
 from .modules import check_features, default_module, features_and_logits, has_features
+from .parallel import limit_worker_threads
 from .params import Callable, InstanceOf, Interval, Options, validate_params
 from .validation import (
     check_box,
@@ -657,6 +658,7 @@ class RobustClassifier(NeuralNetClassifier):
                     "column such as 'train_loss'.")
 
     def _train(self, X, y, reset, **fit_params):
+        limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
         if reset or "random_seed_" not in vars(self):
             self.random_seed_ = seed_from_random_state(self.random_state)
         # A continued fit (warm start, partial_fit) draws new shuffles and attack

@@ -88,7 +88,8 @@ def _check_method_params(method, method_params):
                 or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
     unknown = sorted(set(method_params) - set(accepted) - {"norm"})
     if unknown:
-        raise TypeError(f"certify got {unknown} for method={method!r}, which takes "
+        raise TypeError(f"certify got unexpected keyword arguments {unknown} for "
+                        f"method={method!r}, which takes "
                         f"{sorted(set(accepted) - {'norm'})}: pass only those.")
 
 
