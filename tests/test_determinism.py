@@ -53,11 +53,10 @@ def test_forward_pass_does_not_depend_on_the_batch(clf, data):
 
 
 @pytest.mark.parametrize("make", [
-    lambda b: PGD(n_iter=3, n_restarts=2, batch_size=b),
+    lambda b: PGD(n_iter=3, batch_size=b),
     lambda b: APGD(n_iter=3, batch_size=b),
     lambda b: Square(n_iter=15, batch_size=b),
-    lambda b: FAB(n_iter=3, n_target_classes=2, batch_size=b),
-], ids=["PGD", "APGD", "Square", "FAB"])
+], ids=["PGD", "APGD", "Square"])
 def test_score_adversarial_independent_of_batch_size(clf, data, make):
     _, _, X, y = data
     small = clf.score_adversarial(X, y, attack=make(32))
@@ -65,6 +64,19 @@ def test_score_adversarial_independent_of_batch_size(clf, data, make):
     assert small == large
     np.testing.assert_array_equal(make(32).generate(clf, X, y), make(500).generate(clf, X, y))
     assert clf.score_adversarial(X, y, attack=make(32)) == small  # and repeats
+
+
+def test_attacks_on_shrinking_subsets_agree_to_the_last_bits(clf, data):
+    """FAB and restarts attack the survivors only: a subset of 1 or 2 rows takes
+    another path through torch's CPU kernels, whose last bit may differ (README,
+    "Determinism"). The scores agree; the examples to float32 rounding."""
+    _, _, X, y = data
+    for make in (lambda b: FAB(n_iter=3, n_target_classes=2, batch_size=b),
+                 lambda b: PGD(n_iter=3, n_restarts=2, batch_size=b)):
+        assert clf.score_adversarial(X, y, attack=make(32)) == \
+            clf.score_adversarial(X, y, attack=make(500))
+        np.testing.assert_allclose(make(32).generate(clf, X, y), make(500).generate(clf, X, y),
+                                   rtol=0, atol=1e-6)
 
 
 def test_default_attack_independent_of_batch_size(clf, data):
