@@ -265,7 +265,8 @@ class CarliniWagnerL2(Attack):
 
     def resolve_threat(self, target):
         """An L2 threat with this attack's own ``eps`` (inf when None) and the box."""
-        validate_params(self)
+        validate_params(self, hints={"eps": "A radius cannot be negative: pass eps >= 0, or "
+                                             "None (or inf) for the unbounded attack."})
         if self.eps is not None and (isinstance(self.eps, bool) or
                                      not isinstance(self.eps, (int, float, np.number))
                                      or not self.eps >= 0):

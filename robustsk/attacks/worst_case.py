@@ -89,7 +89,8 @@ class WorstCase(Attack):
         """
         if y_target is not None:
             raise ValueError("WorstCase is untargeted: call generate without y_target.")
-        validate_params(self)
+        validate_params(self, hints={"eps": "A radius cannot be negative or infinite: pass "
+                                             "eps >= 0, or None to inherit the estimator's."})
         attacks = self._check_attacks()
         target = as_target(estimator)
         inherited = target.with_defaults(**{name: getattr(self, name) for name in (
