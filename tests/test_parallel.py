@@ -115,7 +115,7 @@ def _expected_threads(n_jobs):
 
 def test_parallel_search_equals_sequential_without_oversubscription(digits):
     X_tr, _, y_tr, _ = digits
-    X, y = X_tr[:100], y_tr[:100]
+    X, y = X_tr[:80], y_tr[:80]
     cv = KFold(2, shuffle=True, random_state=0)
     est = AdversarialTraining(max_epochs=1, n_iter=2, random_state=0, clip_min=0, clip_max=1,
                               callbacks=[("threads", RecordThreads())])
