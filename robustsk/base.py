@@ -70,8 +70,16 @@ from .checkpoint import epochs_resumed
 from .guard import TrainingGuard, raise_if_interrupted, watch_finite
 from .loss_terms import LossTerms
 from .modules import check_features, default_module, features_and_logits, has_features
+from .parallel import limit_worker_threads
 from .params import Callable, InstanceOf, Interval, Options, validate_params
-from .validation import check_box, check_in_box, check_threat_params, check_X, check_y
+from .validation import (
+    check_box,
+    check_device,
+    check_in_box,
+    check_threat_params,
+    check_X,
+    check_y,
+)
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "torch_seed"]
@@ -513,6 +521,7 @@ class RobustClassifier(NeuralNetClassifier):
         self.check_params()
         self._check_criterion()
         check_threat_params(self)
+        check_device(self.device)
         cbs = self.callbacks
         if not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
                 or isinstance(cbs, (list, tuple))):
@@ -653,6 +662,7 @@ class RobustClassifier(NeuralNetClassifier):
                     "column such as 'train_loss'.")
 
     def _train(self, X, y, reset, **fit_params):
+        limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
         if reset or "random_seed_" not in vars(self):
             self.random_seed_ = seed_from_random_state(self.random_state)
         # A continued fit (warm start, partial_fit) draws new shuffles and attack

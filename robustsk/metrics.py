@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 
 from .attacks.base import Attack
+from .parallel import limit_worker_threads
 
 __all__ = ["robust_accuracy", "make_adversarial_scorer", "AdversarialScorer"]
 
@@ -49,6 +50,7 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     True
     """
     from .attacks import as_target, default_attack
+    limit_worker_threads()  # joblib's share of the CPUs in a scorer's worker
     if attack is None:
         classes = getattr(as_target(estimator).estimator, "classes_", None)
         attack = default_attack(None if classes is None else len(classes))

@@ -264,6 +264,8 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
         check_positive_int(self.attack_iter, "attack_iter", 0)
         if self.lr is not None:
             _check_budget(self.lr, "lr")
+        if self.batch_size is not None:
+            check_positive_int(self.batch_size, "batch_size")
         self.delta_, self.eps_, self.norm_ = delta, eps, norm
         self.clip_min_ = defaults.threat_default("clip_min")
         self.clip_max_ = defaults.threat_default("clip_max")

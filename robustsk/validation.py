@@ -8,23 +8,96 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
+import torch
 
 from .attacks import check_positive_int, check_threat
 
-__all__ = ["check_X", "check_y", "check_box", "check_threat_params", "check_in_box"]
+__all__ = ["check_X", "check_y", "check_box", "check_threat_params", "check_in_box",
+           "check_device", "check_labels_known"]
+
+
+def check_device(device, name="device"):
+    """Validate a torch device before any work: it must parse and exist on this machine.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        None leaves tensors where they are (skorch's meaning).
+    name : str, default="device"
+        The parameter's name in the error message.
+
+    Returns
+    -------
+    device : the value given
+
+    Raises
+    ------
+    ValueError
+        For a string torch does not parse (``"nonsense"``), ``"cuda"`` when
+        this torch has no CUDA or the machine no GPU, or a GPU index beyond
+        the GPUs present.
+    """
+    if device is None:
+        return device
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name}={device!r} (type {type(device).__name__}): expected a string "
+                        "such as 'cpu' or 'cuda:0', a torch.device, or None.")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{name}={device!r} is not a torch device: expected 'cpu', 'cuda', "
+                         "'cuda:0', ... (or None).") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name}={device!r}, but CUDA is not available here (this torch "
+                             "has no CUDA or the machine no GPU): use device='cpu'.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"{name}={device!r}, but this machine has "
+                             f"{torch.cuda.device_count()} GPU(s): use an index below that.")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name}={device!r}, but MPS is not available here: use device='cpu'.")
+    return device
+
+
+def check_labels_known(y, classes, who="the estimator"):
+    """Raise ``ValueError`` if ``y`` holds labels outside ``classes`` (before any work).
+
+    A label the model was never fitted on can never be predicted, so counting
+    it as a failure would silently lower every accuracy.
+    """
+    y = np.asarray(y)
+    classes = np.asarray(classes)
+    try:
+        unknown = ~np.isin(y, classes)
+    except TypeError:  # incomparable types (e.g. str labels vs int classes)
+        unknown = np.ones(len(y), bool)
+    if unknown.any():
+        raise ValueError(
+            f"y contains labels {np.unique(y[unknown].astype(str))[:10].tolist()} that are not "
+            f"among the classes {classes.tolist()[:20]} {who} was fitted on: pass y in the "
+            "estimator's label space (the labels given to fit).")
 
 
 def check_X(X, name="X"):
     """Validate ``X`` (2-d table or n-d array of examples) as finite float32."""
+    if X is None:
+        raise ValueError(f"{name} is None: expected an array of shape (n_samples, n_features) "
+                         "or (n_samples, C, H, W).")
     try:
         return check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True,
                            ensure_min_samples=1, ensure_min_features=1, input_name=name)
-    except ValueError as err:
-        msg = str(err)
+    except (ValueError, TypeError) as err:
+        msg = str(err).strip()
         if "NaN" in msg or "infinity" in msg:
             msg += (" robustsk estimators need finite inputs: impute missing values "
                     "(e.g. sklearn.impute.SimpleImputer in a Pipeline) or drop those rows.")
-        raise ValueError(msg) from None
+        elif "xpected" not in msg and "required" not in msg:
+            dtype = getattr(X, "dtype", None)
+            got = f"{type(X).__name__}" + (f" of dtype {dtype}" if dtype is not None else "")
+            msg = (f"{name}: {msg.splitlines()[0].rstrip('.')}. Got {got}; expected real numbers (float, "
+                   "int or bool) in an array of shape (n_samples, n_features) or "
+                   "(n_samples, C, H, W).")
+        raise type(err)(msg) from None
 
 
 def check_y(y, n_samples):
@@ -32,11 +105,18 @@ def check_y(y, n_samples):
     if y is None:
         raise ValueError("This estimator requires y to be passed, but the target y is None: "
                          "robustsk estimators are supervised classifiers; pass the labels y.")
-    y = column_or_1d(y, warn=True)
-    if len(y) != n_samples:
-        raise ValueError(
-            f"X has {n_samples} samples but y has {len(y)}: give one label per example.")
-    check_classification_targets(y)
+    try:
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X has {n_samples} samples but y has {len(y)}: give one label per example.")
+        check_classification_targets(y)
+    except ValueError as err:
+        msg = str(err)
+        if "expected" not in msg and "give one label" not in msg:
+            msg += (" Expected y: one finite class label (int, str or bool) per example, of "
+                    "shape (n_samples,).")
+        raise ValueError(msg) from None
     if type_of_target(y) not in ("binary", "multiclass"):
         raise ValueError(f"y of type {type_of_target(y)!r} is not supported: expected binary "
                          "or multiclass labels.")
@@ -50,7 +130,11 @@ def check_box(clip_min, clip_max, input_shape):
         if v is None:
             bounds.append(None)
             continue
-        arr = np.asarray(v, dtype=np.float64)
+        raw = np.asarray(v)
+        if raw.dtype.kind not in "iuf":
+            raise TypeError(f"{name}={v!r} (dtype {raw.dtype}): expected None, a number or an "
+                            "array of numbers of one example's shape.")
+        arr = raw.astype(np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} has non-finite values: use None for an unbounded side.")
         try:

@@ -49,7 +49,8 @@ from ._adapters import (
     linear_scores,
 )
 
-__all__ = ["AttackTarget", "ThreatDefaults", "as_target", "estimator_seed"]
+__all__ = ["AttackTarget", "ThreatDefaults", "as_target", "estimator_seed", "output_like",
+           "output_dtype"]
 
 _THREAT_NAMES = ("eps", "norm", "clip_min", "clip_max", "random_state")
 
@@ -308,7 +309,21 @@ def as_target(estimator):
 
 
 def output_like(x_adv, X):
-    """Return ``x_adv`` (numpy) with the shape and dtype of the original ``X``."""
+    """Return ``x_adv`` (numpy) with the shape and dtype of the original ``X``.
+
+    Integer, bool and float16 ``X`` give float32 (rounding to them would move
+    examples off the ball).
+    """
     X_arr = np.asarray(X)
-    dtype = X_arr.dtype if np.issubdtype(X_arr.dtype, np.floating) else np.float32
-    return np.asarray(x_adv, dtype=dtype).reshape(X_arr.shape)
+    return np.asarray(x_adv, dtype=output_dtype(X_arr)).reshape(X_arr.shape)
+
+
+def output_dtype(X):
+    """The dtype of adversarial examples for inputs ``X``: X's own if float32 or float64.
+
+    float16 cannot hold the ball's edge (x + eps rounds outside it), so half
+    precision comes back as float32, like integers and bools.
+    """
+    dtype = np.asarray(X).dtype if not hasattr(X, "dtype") else np.dtype(X.dtype)
+    floating = np.issubdtype(dtype, np.floating) and dtype.itemsize >= 4
+    return dtype if floating else np.dtype(np.float32)

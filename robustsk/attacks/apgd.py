@@ -10,6 +10,7 @@ import numbers
 
 import torch
 
+from ..params import Interval, Options
 from ._checks import check_positive_int, check_threat
 from ._primitives import (
     BestIterate,
@@ -330,6 +331,12 @@ class APGD(Attack):
     >>> bool(abs(X_adv - X[300:340]).max() <= 0.1 + 1e-6)
     True
     """
+
+    _parameter_constraints = {
+        "targeted": [Options(True, False)],
+        "n_target_classes": [Interval(int, 1, None)],
+        "rho": [Interval(float, 0, 1)],
+    }
 
     def __init__(self, eps=None, norm=None, n_iter=100, n_restarts=1, loss="ce", targeted=False,
                  n_target_classes=9, rho=0.75, clip_min=None, clip_max=None, batch_size=256,

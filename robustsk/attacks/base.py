@@ -16,7 +16,7 @@ import torch
 from ..params import InstanceOf, Interval, Options, validate_params
 from ._checks import check_threat
 from ._primitives import seed_from_random_state
-from ._target import ThreatDefaults, as_target, output_like
+from ._target import ThreatDefaults, as_target, output_dtype, output_like
 from .runner import run_batches
 
 __all__ = ["Attack", "Threat"]
@@ -44,21 +44,34 @@ class Threat:
     clip_max: Any = None
 
 
-def _project_out(X, x_adv, threat):
-    """Project onto the ball and box once more, in float64, at the numpy boundary."""
-    x0 = torch.as_tensor(np.asarray(X, dtype=np.float64).reshape(x_adv.shape))
-    delta = x_adv.detach().cpu().double() - x0
-    if threat.norm == "inf":
-        delta = delta.clamp(-threat.eps, threat.eps)
-    else:
-        norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (delta.ndim - 1))
-        delta = delta * torch.clamp(threat.eps / norms, max=1.0)
-    out = x0 + delta
+def _project_out(X, x_adv, threat, chunk=2**17):
+    """Project onto the ball and box once more, in float64, at the numpy boundary.
+
+    Works through about ``chunk`` numbers at a time, so the float64 copies
+    take memory bounded by the chunk (1 MiB each), not by ``len(X)``; returns an array of
+    :func:`output_dtype` (X's float dtype, else float32) of ``x_adv``'s shape.
+    """
+    X = np.asarray(X)
+    X_rows = X.reshape(x_adv.shape)
+    out = np.empty(tuple(x_adv.shape), dtype=output_dtype(X))
     lo = None if threat.clip_min is None else torch.as_tensor(np.asarray(threat.clip_min, float))
     hi = None if threat.clip_max is None else torch.as_tensor(np.asarray(threat.clip_max, float))
-    if lo is not None or hi is not None:
-        out = torch.clamp(out, min=lo, max=hi)
-    return out.numpy()
+    step = max(1, chunk // max(1, int(np.prod(x_adv.shape[1:]))))
+    for start in range(0, len(out), step):
+        rows = slice(start, start + step)
+        x0 = torch.as_tensor(np.asarray(X_rows[rows], dtype=np.float64))
+        delta = x_adv[rows].detach().cpu().double() - x0
+        if threat.norm == "inf":
+            delta = delta.clamp(-threat.eps, threat.eps)
+        else:
+            norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(
+                -1, *[1] * (delta.ndim - 1))
+            delta = delta * torch.clamp(threat.eps / norms, max=1.0)
+        projected = x0 + delta
+        if lo is not None or hi is not None:
+            projected = torch.clamp(projected, min=lo, max=hi)
+        out[rows] = projected.numpy()
+    return out
 
 
 _HINTS = {

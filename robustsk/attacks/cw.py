@@ -18,6 +18,7 @@ import math
 import numpy as np
 import torch
 
+from ..params import Interval, Options, validate_params
 from ._checks import check_positive_int
 from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
@@ -267,6 +268,15 @@ class CarliniWagnerL2(Attack):
     5
     """
 
+    _parameter_constraints = {
+        "eps": [None, Interval(float, 0, None), Options(math.inf)],
+        "n_binary_steps": [Interval(int, 1, None)],
+        "initial_const": [Interval(float, 0, None, closed="neither")],
+        "kappa": [Interval(float, 0, None)],
+        "lr": [Interval(float, 0, None, closed="neither")],
+        "box_method": [Options("tanh", "clip")],
+    }
+
     def __init__(self, eps=None, n_iter=1000, n_binary_steps=9, initial_const=1e-3, kappa=0.0,
                  lr=0.01, clip_min=None, clip_max=None, box_method="tanh", batch_size=256):
         self.eps = eps
@@ -282,6 +292,8 @@ class CarliniWagnerL2(Attack):
 
     def resolve_threat(self, target):
         """An L2 threat with this attack's own ``eps`` (inf when None) and the box."""
+        validate_params(self, hints={"eps": "A radius cannot be negative: pass eps >= 0, or "
+                                             "None (or inf) for the unbounded attack."})
         if self.eps is not None and (isinstance(self.eps, bool) or
                                      not isinstance(self.eps, (int, float, np.number))
                                      or not self.eps >= 0):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..params import Interval, validate_params
 from ._checks import check_positive_int
 from ._primitives import BestIterate, as_box, attack_context, clip_box
 from ._target import as_target, output_like
@@ -190,6 +191,13 @@ class Spatial(Attack):
     15
     """
 
+    _parameter_constraints = {
+        "max_rotation": [Interval(float, 0, None)],
+        "max_translation": [Interval(float, 0, None)],
+        "n_rotations": [Interval(int, 1, None)],
+        "n_translations": [Interval(int, 1, None)],
+    }
+
     def __init__(self, max_rotation=30.0, max_translation=0.1, n_rotations=31,
                  n_translations=5, loss="ce", clip_min=None, clip_max=None, batch_size=256):
         self.max_rotation = max_rotation
@@ -215,6 +223,7 @@ class Spatial(Attack):
         -------
         X_adv : ndarray with the shape and dtype of ``X``
         """
+        validate_params(self)
         target = as_target(estimator)
         lo, hi = self.threat_param("clip_min", target), self.threat_param("clip_max", target)
         x = target.prepare_X(X, box=(lo, hi))

@@ -8,6 +8,7 @@ example of the batch) are scored in **one** model call.
 """
 import torch
 
+from ..params import Interval, Options
 from ._checks import check_positive_int, check_threat
 from ._primitives import BestIterate, Randomness, as_box, clip_box, project, random_start
 from ._scores import ScoreAttack, _sub
@@ -220,6 +221,13 @@ class SPSA(ScoreAttack):
     >>> X_adv.shape, info["queries"].shape
     ((20, 64), (20,))
     """
+
+    _parameter_constraints = {
+        "n_samples": [Interval(int, 1, None)],
+        "delta": [Interval(float, 0, None, closed="neither")],
+        "lr": [Interval(float, 0, None, closed="neither")],
+        "early_stop": [Options(True, False)],
+    }
 
     def __init__(self, eps=None, norm=None, n_iter=100, n_samples=128, delta=0.01, lr=0.01,
                  early_stop=True, clip_min=None, clip_max=None, batch_size=32,

@@ -9,6 +9,7 @@ skipping the examples already fooled only saves time.
 import numpy as np
 import torch
 
+from ..params import validate_params
 from ._primitives import attack_context, derive_seed
 from ._target import as_target, output_like
 from .base import Attack, _project_out
@@ -109,6 +110,8 @@ class WorstCase(Attack):
         """
         if y_target is not None:
             raise ValueError("WorstCase is untargeted: call generate without y_target.")
+        validate_params(self, hints={"eps": "A radius cannot be negative or infinite: pass "
+                                             "eps >= 0, or None to inherit the estimator's."})
         attacks = self._check_attacks()
         target = as_target(estimator)
         inherited = target.with_defaults(**{name: getattr(self, name) for name in (

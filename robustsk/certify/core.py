@@ -1,6 +1,7 @@
 """:func:`certify` and its result: one entry point to every certification method."""
 from dataclasses import dataclass
 import difflib
+import inspect
 import time
 from types import MappingProxyType
 from typing import Any, Mapping, Optional
@@ -11,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..attacks import check_threat
 from ..stats import AccuracyInterval, accuracy_interval
+from ..validation import check_labels_known
 from .methods import METHOD_NORMS, METHODS
 
 __all__ = ["CertificationResult", "certify", "default_method"]
@@ -72,6 +74,23 @@ def _check_method(method):
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"method={method!r} is not a certification method: expected one of "
                      f"{sorted(METHODS)}.{hint}")
+
+
+def _check_method_params(method, method_params):
+    """Refuse keyword arguments the method does not take, before any work."""
+    try:
+        params = inspect.signature(METHODS[method]).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [name for name, p in params.items() if p.kind is p.KEYWORD_ONLY
+                or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+    unknown = sorted(set(method_params) - set(accepted) - {"norm"})
+    if unknown:
+        raise TypeError(f"certify got unexpected keyword arguments {unknown} for "
+                        f"method={method!r}, which takes "
+                        f"{sorted(set(accepted) - {'norm'})}: pass only those.")
 
 
 def certify(estimator, X, y, eps, *, norm=None, method=None, **method_params):
@@ -137,6 +156,10 @@ def certify(estimator, X, y, eps, *, norm=None, method=None, **method_params):
                          "prediction is y at every point of the ball.")
     if isinstance(estimator, BaseEstimator):
         check_is_fitted(estimator)
+    _check_method_params(method, method_params)
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:
+        check_labels_known(y, classes, who=type(estimator).__name__)
     start = time.perf_counter()
     certified, radius = METHODS[method](estimator, X, y, eps, norm=norm, **method_params)
     seconds = time.perf_counter() - start

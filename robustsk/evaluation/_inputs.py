@@ -2,6 +2,8 @@
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..validation import check_labels_known
+
 __all__ = ["check_estimator", "check_data"]
 
 
@@ -20,8 +22,12 @@ def check_estimator(estimator):
     check_is_fitted(estimator)
 
 
-def check_data(X, y):
+def check_data(X, y, estimators=()):
     """``X`` and ``y`` as arrays: ``X`` of shape (n_samples, ...), one label per example.
+
+    ``y`` must hold only labels the ``estimators`` (those with ``classes_``)
+    were fitted on: an unknown label can never be predicted, and counting it
+    as a failure would silently lower every accuracy.
 
     Returns
     -------
@@ -42,4 +48,8 @@ def check_data(X, y):
                          "(n_samples, ...) and one label per example in y.")
     if len(y) == 0:
         raise ValueError("X is empty: pass at least one example.")
+    for estimator in estimators:
+        classes = getattr(estimator, "classes_", None)
+        if classes is not None:
+            check_labels_known(y, classes, who=type(estimator).__name__)
     return X, y

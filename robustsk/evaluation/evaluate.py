@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from ..attacks import check_positive_int, check_threat, derive_seed, seed_from_random_state
+from ..parallel import limit_worker_threads
 from . import masking
 from ._ensemble import WORST, ensemble, named_attacks
 from ._inputs import check_data, check_estimator
@@ -325,8 +326,9 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
     True
     """
     started = time.perf_counter()
+    limit_worker_threads()
     check_estimator(estimator)
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, [estimator])
     batch_size = check_positive_int(batch_size, "batch_size")
     grid = _eps_grid(estimator, eps)
     seed = seed_from_random_state(random_state)

@@ -610,7 +610,7 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
     []
     """
     check_estimator(estimator)
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, [estimator])
     X, y = X[:max_examples], y[:max_examples]
     if eps is None:
         eps = getattr(estimator, "eps", None)

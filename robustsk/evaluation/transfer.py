@@ -127,7 +127,7 @@ def transfer_attack(surrogate, target, X, y, attack=None, *, random_state=None):
     """
     _check_surrogate(surrogate)
     _check_classifier(target, "target")
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, [surrogate, target])
     attack = _resolve_attack(attack, random_state, surrogate)
     X_adv = attack.generate(surrogate, X, y)
     sur_clean, sur_adv = _accuracy(surrogate, X, y), _accuracy(surrogate, X_adv, y)
@@ -197,7 +197,7 @@ def transfer_matrix(estimators, X, y, attack=None, *, random_state=None):
                         f"{type(estimators).__name__}.")
     for name, est in estimators.items():
         _check_classifier(est, f"estimator {name!r}")
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, list(estimators.values()))
     sources = [k for k, est in estimators.items() if differentiable_target(est) is not None]
     if not sources:
         raise TypeError("None of the estimators is differentiable, so none can be a source: "

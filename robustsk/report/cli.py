@@ -1,8 +1,10 @@
 """The ``robustsk`` command line: ``robustsk report [options]``."""
 import argparse
+import os
 import sys
 import time
 
+from ..validation import check_device
 from .attacks import ATTACKS
 from .interrupt import EXIT_INTERRUPTED, ReportInterrupted
 from .options import (
@@ -40,7 +42,7 @@ def _argument_type(check, name):
     return parse
 
 
-def _int_type(minimum):
+def _int_type(minimum, maximum=None, why=""):
     def parse(value):
         try:
             number = int(value)
@@ -48,9 +50,19 @@ def _int_type(minimum):
             raise argparse.ArgumentTypeError(f"{value!r} is not an integer.") from None
         if number < minimum:
             raise argparse.ArgumentTypeError(f"{value!r}: expected an integer >= {minimum}.")
+        if maximum is not None and number > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{value!r}: expected an integer in [{minimum}, {maximum}]{why}.")
         return number
     parse.__name__ = "integer"
     return parse
+
+
+def _device(value):
+    try:
+        return check_device(value, "--device")
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _attack_help():
@@ -132,12 +144,14 @@ def build_parser():
     add("--n-test", type=_int_type(1), default=None,
         help="test subset size; None: all of digits' split, "
         f"{FASHION_MNIST_SIZES[1]} images of fashion-mnist")
-    add("--device", default="cpu", help='torch device, e.g. "cuda"')
+    add("--device", type=_device, default="cpu", help='torch device, e.g. "cuda"')
     add("--output", default="robustsk_report",
         help="folder of the files (created; files in it overwritten)")
-    add("--seed", type=_int_type(0), default=0,
+    add("--seed", type=_int_type(0, 2**32 - 1, " (numpy seeds are 32-bit)"), default=0,
         help="random_state of every estimator and attack, and of the split")
-    add("--threads", type=_int_type(1), default=DEFAULT_THREADS,
+    add("--threads", type=_int_type(1, max(os.cpu_count() or 1, DEFAULT_THREADS),
+                                    f" (this machine has {os.cpu_count()} CPUs)"),
+        default=DEFAULT_THREADS,
         help="torch intra-op threads (the tiny networks gain little from more; "
         "oversubscribed machines lose a lot)")
     add("--quiet", action="store_true", help="no progress bars")
@@ -174,11 +188,6 @@ def main(argv=None):
     if args.model is not None and args.train_eps is not None:
         report_parser.error("--train-eps sets the defenses' training radius, but --model "
                             "trains nothing: leave it out.")
-    if args.device.startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            report_parser.error(f"--device {args.device}: CUDA is not available in this "
-                                "torch; use --device cpu.")
     options = {"argv": ["robustsk", *argv], **{k: v for k, v in vars(args).items()
                                                if k != "command"}}
     start = time.perf_counter()

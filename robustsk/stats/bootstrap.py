@@ -56,6 +56,10 @@ class PairedBootstrapResult:
     distribution: np.ndarray = field(repr=False, compare=False)
 
 
+#: the most indices :func:`bootstrap_indices` draws at once (8 GiB of int64)
+MAX_INDICES = 2**30
+
+
 def bootstrap_indices(n, n_resamples=DEFAULT_N_RESAMPLES, random_state=None):
     """Resample indices of shape (n_resamples, n), drawn with replacement.
 
@@ -63,6 +67,15 @@ def bootstrap_indices(n, n_resamples=DEFAULT_N_RESAMPLES, random_state=None):
     result as ``indices`` to :func:`paired_bootstrap` (or ``indices + 1`` to
     the R twin) to reproduce a run exactly.
     """
+    for name, value in (("n", n), ("n_resamples", n_resamples)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r} "
+                             f"(type {type(value).__name__}).")
+    if n * n_resamples > MAX_INDICES:
+        raise ValueError(
+            f"n * n_resamples = {n * n_resamples:,} indices would take "
+            f"{8 * n * n_resamples / 2**30:,.1f} GiB: expected at most {MAX_INDICES:,}. Pass "
+            "fewer resamples, or draw them in chunks with different random_state values.")
     rng = np.random.default_rng(random_state)
     return rng.integers(0, n, size=(n_resamples, n))
 

@@ -101,6 +101,15 @@ def adjust_pvalues(pvalues, method):
     return out
 
 
+def _ndim(value):
+    try:
+        return np.ndim(value)
+    except ValueError:  # ragged nested lists
+        lengths = [len(v) if hasattr(v, "__len__") else 1 for v in value]
+        raise ValueError(f"the outcome vectors have different lengths {lengths}: expected one "
+                         "entry per example in each (paired by position).") from None
+
+
 def _groups_from_input(corrects, names):
     if len(corrects) == 1 and is_tidy_frame(corrects[0]):
         wide = paired_correct(corrects[0], by="defense")
@@ -108,7 +117,7 @@ def _groups_from_input(corrects, names):
     if len(corrects) == 1 and isinstance(corrects[0], pd.DataFrame):
         wide = corrects[0]
         return [wide[c] for c in wide.columns], [str(c) for c in wide.columns] if names is None else names
-    if len(corrects) == 1 and np.ndim(corrects[0]) == 2:
+    if len(corrects) == 1 and _ndim(corrects[0]) == 2:
         mat = np.asarray(corrects[0], dtype=object)
         return [mat[:, j] for j in range(mat.shape[1])], names
     return list(corrects), names

@@ -94,6 +94,9 @@ def per_class_accuracy(correct, y, *, classes=None, method="wilson", alpha=0.05,
     alpha = check_alpha(alpha)
     correct = check_correct(correct, "correct")
     y = np.asarray(y).ravel()
+    if y.dtype.kind == "c" or (y.dtype.kind == "f" and not np.all(np.isfinite(y))):
+        raise ValueError(f"y must hold class labels; got dtype {y.dtype} with complex, NaN or "
+                         "infinite values. Drop the unlabelled examples first.")
     if y.size != correct.size:
         raise ValueError(
             f"correct and y must be paired (one label per example, in the same order); got lengths "

@@ -59,14 +59,23 @@ def _check_rates(difference, discordance):
     if abs(difference) > discordance:
         raise ValueError(
             f"|difference| = {abs(difference)!r} cannot exceed the discordance {discordance!r}: the "
-            f"difference p10 - p01 is at most p10 + p01."
+            f"difference p10 - p01 is at most p10 + p01. Expected -discordance <= difference "
+            f"<= discordance."
         )
     return float(difference), float(discordance)
+
+
+#: the largest ``n`` whose exact power is computed (a sum over n + 1 counts)
+MAX_N = 10**7
 
 
 def _check_n(n, name="n"):
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a positive integer (number of test examples); got {n!r}.")
+    if n > MAX_N:
+        raise ValueError(f"{name}={n!r} is above {MAX_N:,}: the exact power sums over n + 1 "
+                         "discordant counts, which would exhaust memory. Expected at most "
+                         f"{MAX_N:,}; at such sizes the power is 1 for any detectable difference.")
     return int(n)
 
 
