@@ -52,6 +52,7 @@ import torch
 
 from ._data import BatchIterator
 from .attacks import Randomness
+from .attacks.counter_rng import counter_uniform
 
 __all__ = ["accelerated", "ShardedRandomness"]
 
@@ -77,8 +78,11 @@ class ShardedRandomness(Randomness):
 
     def _draw(self, fn, like):
         n = like.shape[0]
-        full = fn((n * self.num_processes, *like.shape[1:]), generator=self.generator,
-                  dtype=torch.float32)
+        # a training stream is a torch.Generator (per-example counter streams are
+        # for evaluation): draw as Randomness does for one, for the global batch
+        draw = torch.rand if fn is counter_uniform else torch.randn
+        full = draw((n * self.num_processes, *like.shape[1:]), generator=self.generator,
+                    dtype=torch.float32)
         out = full[self.process_index * n:(self.process_index + 1) * n]
         return out.to(device=like.device, dtype=like.dtype)
 
