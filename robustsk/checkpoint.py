@@ -226,6 +226,7 @@ class TrainingCheckpoint(Callback):
 
     @property
     def path(self):
+        """The checkpoint file: ``dirname / "checkpoint.pt"`` (a :class:`pathlib.Path`)."""
         return Path(self.dirname) / "checkpoint.pt"
 
     def initialize(self):
