@@ -735,7 +735,7 @@ class RobustClassifier(NeuralNetClassifier):
                 "Expected X and y only: to weight classes, pass criterion__weight=... (a tensor "
                 "of one weight per class) or resample the training examples.")
 
-    def _check_fitted_model(self, X, y, n_check=128):
+    def _check_fitted_model(self, X, y, n_check=64):
         x = torch.as_tensor(X[:n_check], device=self.device)
         with torch.no_grad():
             self.module_.eval()
