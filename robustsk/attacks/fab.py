@@ -20,7 +20,7 @@ import torch
 
 from ..params import Interval, Options
 from ._checks import check_positive_int, check_threat
-from ._primitives import Randomness, as_box, attack_context, clip_box
+from ._primitives import Randomness, as_box, attack_context, clip_box, drops_examples
 from .base import Attack
 
 __all__ = ["fab", "FAB", "project_onto_hyperplane"]
@@ -148,38 +148,55 @@ def _start(x, eps, norm, box, rng):
     return clip_box(x + 0.5 * eps * t, *box)
 
 
-def _run(model, x, y, target, start, norm, n_iter, alpha_max, eta, beta, box, flat_box):
-    """One FAB run; the closest adversarial point found per example, and its norm."""
+def _run(model, x, y, target, start, norm, n_iter, alpha_max, eta, beta, box, flat_box,
+         stop_at=None):
+    """One FAB run; the closest adversarial point found per example, and its norm.
+
+    With ``stop_at`` (a radius), an example leaves the run at its first
+    adversarial point within ``stop_at`` (on the CPU, see
+    :func:`~robustsk.attacks.sync_free`): its later steps could only
+    bring it closer, which does not change a success within that radius.
+    """
     n = len(x)
-    x0 = x.flatten(1)
-    x1 = start
     best = x.clone()
     best_norm = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
+    act = torch.arange(n, device=x.device)
+    drop = stop_at is not None and drops_examples(x)
+    x1 = start
     for _ in range(n_iter):
+        x0 = x.flatten(1)
         diff, grad, _ = _boundary(model, x1, y, target, norm)
         w = grad.flatten(1)
         b = (w * x1.flatten(1)).sum(dim=1) - diff
         steps = project_onto_hyperplane(torch.cat([x1.flatten(1), x0]), torch.cat([w, w]),
                                         torch.cat([b, b]), norm, *flat_box)
-        d1, d2 = steps[:n], steps[n:]
+        m = len(x)
+        d1, d2 = steps[:m], steps[m:]
         size = _norm(steps, norm).clamp_min(1e-8)
-        alpha = (size[:n] / (size[:n] + size[n:])).clamp(0.0, alpha_max)[:, None]
+        alpha = (size[:m] / (size[:m] + size[m:])).clamp(0.0, alpha_max)[:, None]
         moved = (x1.flatten(1) + eta * d1) * (1 - alpha) + (x0 + eta * d2) * alpha
         x1 = clip_box(moved.view_as(x), *box)
         with torch.no_grad():
             adv = model(x1).argmax(dim=1) != y
         dist = _norm(x1 - x, norm)
-        closer = adv & (dist < best_norm)
-        best[closer] = x1[closer]
-        best_norm = torch.where(closer, dist, best_norm)
+        closer = adv & (dist < best_norm[act])
+        best[act[closer]] = x1[closer]
+        best_norm[act] = torch.where(closer, dist, best_norm[act])
         back = adv.view(-1, *[1] * (x.ndim - 1))
         x1 = torch.where(back, x + beta * (x1 - x), x1)
+        if drop:
+            keep = ~(best_norm[act] <= stop_at)
+            if not keep.all():
+                act, x, x1, y = act[keep], x[keep], x1[keep], y[keep]
+                target = None if target is None else target[keep]
+                if len(act) == 0:
+                    break
     return best, best_norm
 
 
 def fab(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, targeted=True,
         n_target_classes=9, alpha_max=0.1, eta=1.05, beta=0.9, clip_min=None, clip_max=None,
-        mode="eval", random_state=None, return_norms=False):
+        mode="eval", random_state=None, return_norms=False, minimize=True):
     """FAB: the closest adversarial example found, kept if it lies within ``eps``.
 
     Parameters
@@ -220,6 +237,13 @@ def fab(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, targeted=True
         Also return, per example, the norm of the perturbation returned
         (0 for examples misclassified already, inf where nothing was found
         within ``eps``).
+    minimize : bool, default=True
+        True: the paper's minimum-norm search, every run takes all its
+        ``n_iter`` steps for every example. False (robust accuracy, where only
+        a success within ``eps`` counts): on the CPU an example stops at its
+        first adversarial point within ``eps``, sparing the steps that would
+        only bring it closer; successes are the same, the points returned
+        may lie farther from ``x``.
 
     Returns
     -------
@@ -282,7 +306,8 @@ def fab(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, targeted=True
                 xs = x[todo]
                 start = xs.clone() if restart == 0 else _start(xs, eps, norm, box, rng.subset(todo))
                 best, best_norm = _run(model, xs, y[todo], None if target is None else target[todo],
-                                       start, norm, n_iter, alpha_max, eta, beta, box, flat_box)
+                                       start, norm, n_iter, alpha_max, eta, beta, box, flat_box,
+                                       stop_at=None if minimize else eps)
                 ok = best_norm <= eps
                 out[todo[ok]] = best[ok]
                 norms[todo[ok]] = best_norm[ok]
@@ -310,6 +335,12 @@ class FAB(Attack):
     alpha_max : float, default=0.1
     eta : float, default=1.05
     beta : float, default=0.9
+    minimize : bool, default=True
+        True: the minimum-norm search of the paper (every step for every
+        example). False: an example stops at its first success within
+        ``eps`` (on the CPU), as robust accuracy needs no closer point; the
+        AutoAttack-style ensemble of :func:`robustsk.evaluation.evaluate_robustness`
+        runs it so.
     clip_min, clip_max : float or array-like, default=None
         None inherits the estimator's box.
     batch_size : int, default=256
@@ -341,11 +372,12 @@ class FAB(Attack):
         "alpha_max": [Interval(float, 0, 1)],
         "eta": [Interval(float, 1, None)],
         "beta": [Interval(float, 0, 1)],
+        "minimize": [Options(True, False)],
     }
 
     def __init__(self, eps=None, norm=None, n_iter=100, n_restarts=1, targeted=True,
                  n_target_classes=9, alpha_max=0.1, eta=1.05, beta=0.9, clip_min=None,
-                 clip_max=None, batch_size=256, random_state=None):
+                 clip_max=None, batch_size=256, random_state=None, minimize=True):
         self.eps = eps
         self.norm = norm
         self.n_iter = n_iter
@@ -359,6 +391,7 @@ class FAB(Attack):
         self.clip_max = clip_max
         self.batch_size = batch_size
         self.random_state = random_state
+        self.minimize = minimize
 
     def perturb(self, model, x, y, *, threat, rng, y_target=None):
         """Run FAB (:func:`fab`) on one batch of tensors.
@@ -378,5 +411,6 @@ class FAB(Attack):
                            n_restarts=self.n_restarts, targeted=self.targeted,
                            n_target_classes=self.n_target_classes, alpha_max=self.alpha_max,
                            eta=self.eta, beta=self.beta, clip_min=threat.clip_min,
-                           clip_max=threat.clip_max, random_state=rng, return_norms=True)
+                           clip_max=threat.clip_max, random_state=rng, return_norms=True,
+                           minimize=self.minimize)
         return x_adv, {"norm": norms}

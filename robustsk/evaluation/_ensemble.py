@@ -53,7 +53,7 @@ def ensemble(n_classes, n_iter=100, n_queries=5000, n_target_classes=9):
     attacks[name] = attack
     if note is not None:
         notes.append(note)
-    attacks["FAB-T"] = FAB(n_iter=n_iter, targeted=True,
+    attacks["FAB-T"] = FAB(n_iter=n_iter, targeted=True, minimize=False,
                            n_target_classes=min(n_target_classes, n_classes - 1))
     attacks["Square"] = gradient_free_attack(n_queries)[0]
     return attacks, notes

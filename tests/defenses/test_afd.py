@@ -119,24 +119,25 @@ class HeldOutCriticAccuracy(Callback):
         net.history.record("valid_critic_acc", net.discriminator_accuracy(self.X, self.y))
 
 
-def test_critic_accuracy_moves_towards_chance(digits):
-    # Measured over seeds 0-2 (400 examples, 5 epochs, eps 0.3, critic lr 1e-2):
-    # the game's held-out critic accuracy goes 0.54-0.57 -> 0.51-0.52; with the
-    # encoder's learning rate at 0 (a passive critic) it ends 0.55-0.57.
+def test_critic_is_kept_at_chance_by_the_encoder(digits):
+    # Measured over seeds 0-2 (400 examples, 8 epochs, eps 0.3, critic lr 1e-2,
+    # features on the unit sphere): a passive critic (the encoder's learning
+    # rate at 0) learns to tell clean from adversarial features, 0.55-0.63 in
+    # the last three epochs; in the game the encoder keeps it at 0.46-0.51.
     X_tr, X_te, y_tr, y_te = digits
     X, y, X_val, y_val = X_tr[:400], y_tr[:400], X_te[:150], y_te[:150]
-    params = {"eps": 0.3, "n_iter": 3, "max_epochs": 5, "clip_min": 0.0, "clip_max": 1.0,
+    params = {"eps": 0.3, "n_iter": 3, "max_epochs": 8, "clip_min": 0.0, "clip_max": 1.0,
               "optimizer_discriminator__lr": 1e-2, "random_state": 0}
     distance = {}
     for encoder_lr in (1e-3, 0.0):
         clf = AdversarialFeatureDesensitization(
             optimizer_encoder__lr=encoder_lr, callbacks=[HeldOutCriticAccuracy(X_val, y_val)],
             **params).fit(X, y)
-        distance[encoder_lr] = np.abs(np.asarray(clf.history[:, "valid_critic_acc"]) - 0.5)
+        last = np.asarray(clf.history[:, "valid_critic_acc"])[-3:]
+        distance[encoder_lr] = np.abs(last - 0.5).mean()
     game, passive = distance[1e-3], distance[0.0]
-    assert game[-1] <= 0.04
-    assert game[:2].mean() >= game[-1] + 0.01      # towards chance over training
-    assert passive[-1] >= game[-1] + 0.025         # the encoder's updates did it
+    assert game <= 0.06                  # the critic cannot tell (0.5 is chance) ...
+    assert passive >= game + 0.03        # ... because the encoder's updates hide the difference
 
 
 def test_module_without_features_is_refused(digits):
