@@ -51,7 +51,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
@@ -60,6 +59,7 @@ except ImportError:  # a source tree: use its package
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import robustsk
 from bench_data import load_split  # noqa: E402
+from raw_loops import raw_pgd  # noqa: E402
 
 from robustsk.attacks import PGD  # noqa: E402
 from robustsk.defenses import AdversarialTraining  # noqa: E402
@@ -73,18 +73,6 @@ MEMORY_LOAD = (
     "    a *= 1.0000001\n"
     "    a.sum()\n"
 )
-
-
-def raw_pgd(model, x, y, eps, step_size, n_iter, gen):
-    """PGD by hand: uniform start, CE, sign steps, projection, clip to [0, 1], last iterate."""
-    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)).clamp(0, 1)
-    for _ in range(n_iter):
-        x_adv.requires_grad_(True)
-        loss = F.cross_entropy(model(x_adv), y, reduction="sum")
-        grad, = torch.autograd.grad(loss, x_adv)
-        x_adv = x_adv.detach() + step_size * grad.sign()
-        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
-    return x_adv.detach()
 
 
 def make_methods(clf, X, y, batch_size, torchattacks):

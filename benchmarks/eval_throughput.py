@@ -8,7 +8,7 @@ or standard training. Then, on the same test examples and the same network
 =====================  ==================================================================
 robustsk PGD           ``PGD(eps, n_iter=20, step_size=eps/4, random_start="uniform")
                        .generate(clf, X, y)`` then ``clf.predict`` (numpy in, numpy out)
-raw PyTorch PGD        :func:`raw_pgd` below: the loop one writes by hand, same start,
+raw PyTorch PGD        :func:`raw_loops.raw_pgd`: the loop one writes by hand, same start,
                        step, projection and clip, last iterate; then one forward pass
 torchattacks PGD       ``torchattacks.PGD(module, eps, alpha=eps/4, steps=20,
                        random_start=True)`` then one forward pass (as torchattacks
@@ -70,7 +70,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 try:
     import robustsk
@@ -82,27 +81,13 @@ from robustsk.datasets import load_digits_images
 from robustsk.defenses import AdversarialTraining, StandardTraining
 from robustsk.evaluation import evaluate_robustness
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw_loops import raw_pgd  # noqa: E402
+
 EPS, N_ITER = 0.1, 20
 
 
 # ---------------------------------------------------------------- raw PyTorch
-def raw_pgd(model, x, y, eps, step_size, n_iter, gen):
-    """PGD as written by hand: uniform start, CE, sign steps, last iterate.
-
-    The same arithmetic as robustsk's PGD step (network in eval mode, its
-    parameters frozen, step ``step_size * sign(grad)``, projection onto the Linf
-    ball, clip to [0, 1]), without best-iterate tracking or early dropping.
-    """
-    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)).clamp(0, 1)
-    for _ in range(n_iter):
-        x_adv.requires_grad_(True)
-        loss = F.cross_entropy(model(x_adv), y, reduction="sum")
-        grad, = torch.autograd.grad(loss, x_adv)
-        x_adv = x_adv.detach() + step_size * grad.sign()
-        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
-    return x_adv.detach()
-
-
 def _frozen_eval(model):
     model.eval()
     for p in model.parameters():

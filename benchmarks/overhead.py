@@ -92,27 +92,13 @@ from robustsk.defenses import (
 )
 from robustsk.modules import SmallCNN
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw_loops import frozen, raw_pgd  # noqa: E402
+
 INPUT_SHAPE, N_CLASSES = (1, 28, 28), 10
 
 
 # ---------------------------------------------------------------- raw PyTorch
-def _frozen(model, frozen):
-    for p in model.parameters():
-        p.requires_grad_(not frozen)
-
-
-def _pgd_ce(model, x, y, eps, step_size, n_iter, gen):
-    """Madry et al.'s training attack: uniform start, CE, sign steps, last iterate."""
-    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)).clamp(0, 1)
-    for _ in range(n_iter):
-        x_adv.requires_grad_(True)
-        loss = F.cross_entropy(model(x_adv), y, reduction="sum")
-        grad, = torch.autograd.grad(loss, x_adv)
-        x_adv = x_adv.detach() + step_size * grad.sign()
-        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
-    return x_adv.detach()
-
-
 def _pgd_kl(model, x, eps, step_size, n_iter, gen):
     """TRADES's inner attack: ``x + 0.001 N(0, 1)``, KL to the clean prediction."""
     with torch.no_grad():
@@ -157,9 +143,9 @@ def _es_pgd(model, x, y, eps, step_size, n_iter, gen, tau=0, omega=0.001):
 
 def _examples(defense, model, x, t, eps, step_size, n_iter, gen):
     if defense == "madry":
-        return _pgd_ce(model, x, t, eps, step_size, n_iter, gen)
+        return raw_pgd(model, x, t, eps, step_size, n_iter, gen)
     if defense == "fast":
-        return _pgd_ce(model, x, t, eps, 1.25 * eps, 1, gen)
+        return raw_pgd(model, x, t, eps, 1.25 * eps, 1, gen)
     if defense == "friendly":
         return _es_pgd(model, x, t, eps, step_size, n_iter, gen)
     return _pgd_kl(model, x, eps, step_size, n_iter, gen)
@@ -176,9 +162,9 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
         x_adv = x
         if defense != "standard":
             model.eval()
-            _frozen(model, True)
+            frozen(model, True)
             x_adv = _examples(defense, model, x, t, eps, step_size, n_iter, gen)
-            _frozen(model, False)
+            frozen(model, False)
         model.train()
         optimizer.zero_grad()
         if defense != "trades":
