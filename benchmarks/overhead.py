@@ -5,16 +5,22 @@ Times one epoch of each defense that has a raw loop here (``standard``,
 :class:`~robustsk.defenses.AdversarialTraining`; ``fast``,
 :class:`~robustsk.defenses.FastAdversarialTraining`; ``trades``,
 :class:`~robustsk.defenses.TRADES`; ``friendly``,
-:class:`~robustsk.defenses.FriendlyAdversarialTraining` with tau 0) against a
-hand-written PyTorch loop doing the same arithmetic: the same network
+:class:`~robustsk.defenses.FriendlyAdversarialTraining` with tau 0;
+``interpolated``, :class:`~robustsk.defenses.InterpolatedAdversarialTraining`
+with alpha 1; ``cost``, :class:`~robustsk.defenses.CostSensitiveAdversarialTraining`
+protecting class 0 with weight 4; ``mce``, ``AdversarialTraining(criterion=MCELoss)``)
+against a hand-written PyTorch loop doing the same arithmetic
+(``benchmarks/raw_loops.py`` and ``raw_loss`` below): the same network
 (:class:`~robustsk.modules.SmallCNN` for (1, 28, 28) images, same initial
 weights), the same Fashion-MNIST subset, batch size, optimizer (Adam, lr 1e-3)
 and training attack (``n_iter`` signed steps of ``eps / 4`` in the Linf ball,
 network in eval mode with its parameters frozen, last iterate; PGD from a
-uniform random start with CE, FGSM-RS one step of ``1.25 eps``, TRADES from
-``x + 0.001 N(0, 1)`` with the KL to the clean prediction and the loss ``CE +
-beta * KL``, FAT early-stopped PGD: an example freezes at its first
-misclassified iterate, ``0.001 N(0, 1)`` noise before each projection).
+uniform random start with CE (with the MCE loss for ``mce``), FGSM-RS one step
+of ``1.25 eps``, TRADES from ``x + 0.001 N(0, 1)`` with the KL to the clean
+prediction and the loss ``CE + beta * KL``, FAT early-stopped PGD: an example
+freezes at its first misclassified iterate, ``0.001 N(0, 1)`` noise before
+each projection; mixup with lambda ~ Beta(1, 1) on the clean batch and on the
+PGD batch, loss averaged).
 
 Memory (``--memory``): every defense of ``all_defenses()`` (raw loop or not)
 fits one epoch in a fresh subprocess; the table gives that epoch's seconds,
@@ -81,19 +87,30 @@ except ImportError:  # run from a source tree without installing: use the tree's
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import robustsk
 from robustsk.base import NearChanceWarning, torch_seed
+from robustsk.criteria import MCELoss
 from robustsk.datasets import load_fashion_mnist
 from robustsk.defenses import (
     TRADES,
     AdversarialTraining,
+    CostSensitiveAdversarialTraining,
     FastAdversarialTraining,
     FriendlyAdversarialTraining,
+    InterpolatedAdversarialTraining,
     StandardTraining,
     all_defenses,
 )
 from robustsk.modules import SmallCNN
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from raw_loops import frozen, raw_pgd  # noqa: E402
+from raw_loops import (  # noqa: E402
+    cost_weighted_loss,
+    frozen,
+    mce_per_example,
+    mixup_draw,
+    mixup_loss,
+    raw_pgd,
+    raw_pgd_loss,
+)
 
 INPUT_SHAPE, N_CLASSES = (1, 28, 28), 10
 
@@ -141,39 +158,67 @@ def _es_pgd(model, x, y, eps, step_size, n_iter, gen, tau=0, omega=0.001):
     return out
 
 
-def _examples(defense, model, x, t, eps, step_size, n_iter, gen):
-    if defense == "madry":
+def _examples(model, defense, x, t, eps, step_size, n_iter, gen):
+    if defense in ("madry", "cost"):
         return raw_pgd(model, x, t, eps, step_size, n_iter, gen)
     if defense == "fast":
         return raw_pgd(model, x, t, eps, 1.25 * eps, 1, gen)
     if defense == "friendly":
         return _es_pgd(model, x, t, eps, step_size, n_iter, gen)
-    return _pgd_kl(model, x, eps, step_size, n_iter, gen)
+    raise ValueError(f"no raw training attack for {defense!r}")
+
+
+def _attacked(model, fn, *args):
+    """``fn(model, *args)`` with the network in eval mode and its parameters frozen."""
+    model.eval()
+    frozen(model, True)
+    try:
+        return fn(model, *args)
+    finally:
+        frozen(model, False)
+        model.train()
+
+
+def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen):
+    """The loss of one batch of ``defense``, attack included, in plain PyTorch."""
+    model.train()
+    if defense == "standard":
+        return F.cross_entropy(model(x), t)
+    if defense == "interpolated":  # mixup on clean, then on PGD examples (alpha 1)
+        clean = mixup_loss(model, x, t, *mixup_draw(gen, len(x), 1.0))
+        x_adv = _attacked(model, raw_pgd, x, t, eps, step_size, n_iter, gen)
+        return (clean + mixup_loss(model, x_adv, t, *mixup_draw(gen, len(x), 1.0))) / 2
+    if defense == "mce":
+        x_adv = _attacked(model, raw_pgd_loss, x, t, eps, step_size, n_iter, gen,
+                          mce_per_example)
+        return mce_per_example(model(x_adv), t).mean()
+    if defense == "trades":
+        x_adv = _attacked(model, _pgd_kl, x, eps, step_size, n_iter, gen)
+    else:
+        x_adv = _attacked(model, _examples, defense, x, t, eps, step_size, n_iter, gen)
+    if defense == "cost":  # class 0 protected with weight 4
+        costs = torch.ones(N_CLASSES, N_CLASSES)
+        costs[0] = 4.0
+        costs.fill_diagonal_(0.0)
+        return cost_weighted_loss(model(x_adv), t, costs)
+    if defense != "trades":
+        return F.cross_entropy(model(x_adv), t)
+    logits = model(x)
+    kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1),
+                  reduction="batchmean")
+    return F.cross_entropy(logits, t) + beta * kl
 
 
 def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, batch_size,
               gen):
-    """One epoch of a defense of ``RAW``, written as one would in plain PyTorch."""
+    """One epoch of a defense of ``DEFENSES``, written as one would in plain PyTorch."""
     order = torch.randperm(len(X), generator=gen)
     total = 0.0
     for start in range(0, len(X), batch_size):
         idx = order[start:start + batch_size]
-        x, t = X[idx], y[idx]
-        x_adv = x
-        if defense != "standard":
-            model.eval()
-            frozen(model, True)
-            x_adv = _examples(defense, model, x, t, eps, step_size, n_iter, gen)
-            frozen(model, False)
-        model.train()
         optimizer.zero_grad()
-        if defense != "trades":
-            loss = F.cross_entropy(model(x_adv), t)
-        else:
-            logits = model(x)
-            kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1),
-                          reduction="batchmean")
-            loss = F.cross_entropy(logits, t) + beta * kl
+        loss = raw_loss(defense, model, X[idx], y[idx], eps=eps, step_size=step_size,
+                        n_iter=n_iter, beta=beta, gen=gen)
         loss.backward()
         optimizer.step()
         total += loss.item() * len(idx)
@@ -189,7 +234,9 @@ def _raw_model(lr):
 #: the defenses with a raw loop here
 DEFENSES = {"standard": StandardTraining, "madry": AdversarialTraining,
             "fast": FastAdversarialTraining, "trades": TRADES,
-            "friendly": FriendlyAdversarialTraining}
+            "friendly": FriendlyAdversarialTraining,
+            "interpolated": InterpolatedAdversarialTraining,
+            "cost": CostSensitiveAdversarialTraining, "mce": AdversarialTraining}
 #: the issue's targets: median ratio <= 1.02 for these, <= 1.05 for the others
 STRICT = {"madry", "trades", "friendly"}
 
@@ -200,7 +247,9 @@ def _estimator(defense, args, random_state=0):
     if defense == "friendly":
         extra = {"tau": 0}
     if cls.__name__ == "CostSensitiveAdversarialTraining":
-        extra = {"protected_classes": [0]}
+        extra = {"protected_classes": [0]}  # protection_weight 4 (the default)
+    if defense == "mce":
+        extra = {"criterion": MCELoss}
     params = dict(eps=args.eps, n_iter=args.n_iter, clip_min=0.0, clip_max=1.0, lr=1e-3,
                   batch_size=args.batch_size, max_epochs=1, random_state=random_state)
     if defense == "standard":
@@ -376,7 +425,7 @@ def main(argv=None):
         print(f"run {run + 1}: " + ", ".join(f"{d} {s[2][-1] / s[3][-1]:.3f}"
                                               for d, s in sides.items()), flush=True)
 
-    header = (f"{'defense':<8} | {'ratio robustsk/raw: median':>26} {'[min, max]':>15} | "
+    header = (f"{'defense':<12} | {'ratio robustsk/raw: median':>26} {'[min, max]':>15} | "
               f"{'s/epoch robustsk':>16} {'raw':>6} | target")
     print(header)
     print("-" * len(header))
@@ -385,7 +434,7 @@ def main(argv=None):
         med, lo, hi = _summary([a / b for a, b in zip(t_rsk, t_raw)])
         medians[defense] = med
         target = 1.02 if defense in STRICT else 1.05
-        print(f"{defense:<8} | {med:>26.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} | "
+        print(f"{defense:<12} | {med:>26.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} | "
               f"{statistics.median(t_rsk):>16.3f} {statistics.median(t_raw):>6.3f} | "
               f"<= {target} {'met' if med <= target else 'NOT met'}")
     if args.memory:

@@ -6,10 +6,12 @@ loop). Each function does exactly the arithmetic of robustsk's counterpart, in
 the same order, with the same random draws from ``gen``; ``overhead.py --check``
 verifies it bit for bit.
 """
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["frozen", "raw_pgd"]
+__all__ = ["frozen", "raw_pgd", "raw_pgd_loss", "mce_per_example", "mixup_draw", "mixup_loss",
+           "cost_weighted_loss"]
 
 
 def frozen(model, is_frozen):
@@ -34,3 +36,49 @@ def raw_pgd(model, x, y, eps, step_size, n_iter, gen):
         x_adv = x_adv.detach() + step_size * grad.sign()
         x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
     return x_adv.detach()
+
+
+def raw_pgd_loss(model, x, y, eps, step_size, n_iter, gen, per_example_loss):
+    """:func:`raw_pgd` climbing the sum of ``per_example_loss(logits, y)`` instead of CE."""
+    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)).clamp(0, 1)
+    for _ in range(n_iter):
+        x_adv.requires_grad_(True)
+        loss = per_example_loss(model(x_adv), y).sum()
+        grad, = torch.autograd.grad(loss, x_adv)
+        x_adv = x_adv.detach() + step_size * grad.sign()
+        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+    return x_adv.detach()
+
+
+def mce_per_example(logits, y, weight=1.0):
+    """Zhang et al.'s MCE loss per example: CE plus the mean over wrong classes of
+    ``-log softmax(-z)_j`` (the official code's variant)."""
+    n_classes = logits.shape[1]
+    neg_log_q = -F.log_softmax(-logits, dim=1)
+    wrong = torch.ones_like(neg_log_q, dtype=torch.bool).scatter_(1, y[:, None], False)
+    margin = (neg_log_q * wrong).sum(1) / (n_classes - 1)
+    return F.cross_entropy(logits, y, reduction="none") + weight * margin
+
+
+def mixup_draw(gen, n, alpha):
+    """One mixing weight ~ Beta(alpha, alpha) (numpy, seeded from ``gen``) and a permutation."""
+    seed = int(torch.randint(0, 2**63 - 1, (1,), generator=gen))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    return lam, torch.randperm(n, generator=gen)
+
+
+def mixup_loss(model, x, y, lam, perm):
+    """Mixup's loss: ``lam CE(f(x_mix), y) + (1 - lam) CE(f(x_mix), y[perm])``."""
+    logits = model(lam * x + (1 - lam) * x[perm])
+    return lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
+
+
+def cost_weighted_loss(logits, y, cost_matrix):
+    """Cost-weighted CE plus the excess expected cost (cost-sensitive adversarial training)."""
+    n_classes = cost_matrix.shape[0]
+    off = cost_matrix * (1 - torch.eye(n_classes, dtype=cost_matrix.dtype))
+    rows = off[y]
+    weight = rows.sum(1) / (n_classes - 1)
+    weighted = (weight * F.cross_entropy(logits, y, reduction="none")).mean()
+    excess_cost = rows - (1 - F.one_hot(y, n_classes).to(rows.dtype))
+    return weighted + (excess_cost * F.softmax(logits, dim=1)).sum(1).mean()

@@ -100,7 +100,10 @@ class AdversarialFeatureDesensitization(RobustClassifier):
     under PGD-10 (800 images, eps 0.1: 8 epochs, 0.50-0.55 against 0.60-0.63;
     20 epochs with ``optimizer_encoder__lr=3e-4``, 0.667 against 0.643 and
     0.663 for the passive critic, so not the game's doing); the paper trains
-    100 epochs on MNIST (``benchmarks/feature_games.py``).
+    100 epochs on MNIST (``benchmarks/feature_games.py``). On Fashion-MNIST
+    (``benchmarks/defenses_fashion.py``: SmallCNN, 1500 images, 2 epochs, eps
+    0.1, one seed) it was above ``StandardTraining`` under PGD-20, 0.367
+    against 0.303, at a clean accuracy of 0.493 against 0.670.
 
     Parameters
     ----------
