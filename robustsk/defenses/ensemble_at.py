@@ -53,6 +53,14 @@ class EnsembleAdversarialTraining(RobustClassifier):
     keeps single-step adversarial training from learning to mask them, so
     the model resists transferred (black-box) attacks.
 
+    Measured on flat digits (``benchmarks/ensemble_at_transfer.py``, MLP, 800
+    training images, 40 epochs, eps 0.3, two static ``StandardTraining``
+    models, seeds 0-2): FGSM training on the model's own labels ends with no
+    white-box robustness (PGD-20 accuracy 0.000), and against PGD-20 examples
+    transferred from a held-out model this estimator keeps 0.82-0.84 where
+    FGSM training keeps 0.69-0.73. After 10 epochs, or at eps 0.2, FGSM
+    training had not yet masked its gradients and the two were alike.
+
     Static models are any fitted model robustsk's gradient attacks can
     differentiate (:func:`robustsk.attacks.as_target`): robustsk estimators,
     scikit-learn linear classifiers, and pipelines of affine steps ending in
