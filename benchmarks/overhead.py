@@ -59,6 +59,7 @@ Usage::
 
     python benchmarks/overhead.py --runs 10        # one epoch of 2048 is 10-100 s on a CPU core
     python benchmarks/overhead.py --quick          # 256 examples, 3 runs, 3 steps: a smoke run
+    python benchmarks/overhead.py --control        # also an A/A ratio (raw against raw)
     python benchmarks/overhead.py --memory-only    # only the memory table, every defense
 
 Options: ``--n-samples`` (2048), ``--runs`` (10), ``--batch-size`` (64),
@@ -68,6 +69,7 @@ Options: ``--n-samples`` (2048), ``--runs`` (10), ``--batch-size`` (64),
 ``--memory-only``, ``--quick``.
 """
 import argparse
+import copy
 import gc
 import json
 import os
@@ -326,6 +328,13 @@ def check_same_arithmetic(defense, args, X, y, n=256):
 
 
 # ---------------------------------------------------------------- timing
+#: glibc keeps freed memory instead of returning it to the system (large blocks are
+#: otherwise mmap-ed and unmapped, and the heap trimmed): an epoch then stops paying
+#: page faults on memory it touches again (100-200 thousand per epoch of 256 examples
+#: measured here, and an amount that depends on the heap's history, so it added tens
+#: of percent of noise to single ratios). Both sides run under the same settings.
+STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+
 def _timed(fn):
     gc.collect()
     start = time.perf_counter()
@@ -359,9 +368,20 @@ def main(argv=None):
     parser.add_argument("--memory-defenses", nargs="+",
                         help="only these (short names of the raw loops or class names)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--control", action="store_true",
+                        help="per run, also time the first defense's raw epoch against itself "
+                             "(an A/A ratio: how far a ratio moves by noise alone)")
+    parser.add_argument("--malloc", choices=["steady", "default"], default="steady",
+                        help="steady (default): rerun under glibc settings that keep freed "
+                             "memory in the process; default: glibc as it is")
     parser.add_argument("--quick", action="store_true",
                         help="256 examples, 3 runs, 3 attack steps: checks the script runs")
     args = parser.parse_args(argv)
+    timing = not (args.memory_only or args.memory_child)
+    if timing and args.malloc == "steady" and argv is None and \
+            any(os.environ.get(k) != v for k, v in STEADY_MALLOC.items()):
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
+                  {**os.environ, **STEADY_MALLOC})
     if args.quick:
         args.n_samples, args.runs, args.n_iter = 256, 3, 3
     if args.runs < 1 or args.n_samples < 1:
@@ -384,6 +404,9 @@ def main(argv=None):
           f"TRADES beta {args.beta:g}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s); {args.runs} runs, order alternating; "
           f"robustsk from {os.path.dirname(robustsk.__file__)}")
+    print("glibc malloc: " + ("steady (" + ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items())
+                              + ")" if all(os.environ.get(k) == v for k, v in STEADY_MALLOC.items())
+                              else "as the environment sets it"))
     print(f"timed per epoch: robustsk {args.timed}(max_epochs=1"
           + (", warm: weights and Adam state kept" if args.timed == "partial_fit"
              else ", fresh module and optimizer") + ", incl. validation and the post-fit "
@@ -403,6 +426,16 @@ def main(argv=None):
         kw = dict(defense=defense, eps=args.eps, step_size=step_size, n_iter=args.n_iter,
                   beta=args.beta, batch_size=args.batch_size, gen=gen)
         raw_epoch(model, optimizer, X, y, **kw)  # warm-up epoch (not timed)
+        # Every timed pair starts from the same weights and Adam state (robustsk's after
+        # its warm-up epoch): two copies trained apart drift into states of different
+        # cost (an epoch's time moved by 30 % between runs for interpolated AT).
+        start = copy.deepcopy((clf.module_.state_dict(), clf.optimizer_.state_dict()))
+
+        def reset(clf=clf, model=model, optimizer=optimizer, start=start):
+            if args.timed == "partial_fit":
+                for module, opt in ((clf.module_, clf.optimizer_), (model, optimizer)):
+                    module.load_state_dict(start[0])
+                    opt.load_state_dict(copy.deepcopy(start[1]))
 
         def rsk(clf=clf):
             (clf.partial_fit if args.timed == "partial_fit" else clf.fit)(X_np, y_np)
@@ -412,31 +445,39 @@ def main(argv=None):
                 state[:] = _raw_model(1e-3)
             raw_epoch(*state, X, y, **kw)
 
-        sides[defense] = (rsk, raw, [], [])
+        sides[defense] = (rsk, raw, [], [], reset)
 
+    control = []  # raw / raw: the noise floor of one ratio on this machine
     for run in range(args.runs):
-        for rsk, raw, t_rsk, t_raw in sides.values():
-            if run % 2 == 0:
-                t_rsk.append(_timed(rsk))
-                t_raw.append(_timed(raw))
-            else:
-                t_raw.append(_timed(raw))
-                t_rsk.append(_timed(rsk))
+        for rsk, raw, t_rsk, t_raw, reset in sides.values():
+            pair = [(rsk, t_rsk), (raw, t_raw)]
+            for fn, times in (pair if run % 2 == 0 else pair[::-1]):
+                reset()  # outside the timing
+                times.append(_timed(fn))
+        if args.control:
+            _, raw, _, t_raw, reset = next(iter(sides.values()))
+            reset()
+            control.append(_timed(raw) / t_raw[-1])
         print(f"run {run + 1}: " + ", ".join(f"{d} {s[2][-1] / s[3][-1]:.3f}"
-                                              for d, s in sides.items()), flush=True)
+                                              for d, s in sides.items())
+              + (f", control {control[-1]:.3f}" if control else ""), flush=True)
 
     header = (f"{'defense':<12} | {'ratio robustsk/raw: median':>26} {'[min, max]':>15} | "
               f"{'s/epoch robustsk':>16} {'raw':>6} | target")
     print(header)
     print("-" * len(header))
     medians = {}
-    for defense, (_, _, t_rsk, t_raw) in sides.items():
+    for defense, (_, _, t_rsk, t_raw, _) in sides.items():
         med, lo, hi = _summary([a / b for a, b in zip(t_rsk, t_raw)])
         medians[defense] = med
         target = 1.02 if defense in STRICT else 1.05
         print(f"{defense:<12} | {med:>26.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} | "
               f"{statistics.median(t_rsk):>16.3f} {statistics.median(t_raw):>6.3f} | "
               f"<= {target} {'met' if med <= target else 'NOT met'}")
+    if control:
+        med, lo, hi = _summary(control)
+        print(f"{'control':<12} | {med:>26.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} | "
+              f"raw / raw for {next(iter(sides))}: the spread a ratio has by noise alone")
     if args.memory:
         memory_table(args)
     return medians
