@@ -94,9 +94,9 @@ class AdversarialFeatureDesensitization(RobustClassifier):
 
     Measured on digits (``tests/defenses/test_afd.py``, seeds 0-2, eps 0.3,
     400 images, 8 epochs): a passive critic (encoder learning rate 0) learns
-    to tell clean from adversarial features (0.55-0.63 held-out pairwise
+    to tell clean from adversarial features (0.54-0.63 held-out pairwise
     accuracy over the last three epochs), while the game keeps the critic at
-    0.46-0.51. At these budgets AFD did **not** beat ``StandardTraining``
+    0.46-0.50. At these budgets AFD did **not** beat ``StandardTraining``
     under PGD-10 (800 images, eps 0.1: 8 epochs, 0.50-0.55 against 0.60-0.63;
     20 epochs with ``optimizer_encoder__lr=3e-4``, 0.667 against 0.643 and
     0.663 for the passive critic, so not the game's doing); the paper trains
