@@ -114,10 +114,10 @@ def test_gpu_benchmark_says_when_cuda_is_absent(capsys):
                     reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist")
 def test_overhead_raw_loops_do_the_same_arithmetic():
     """benchmarks/overhead.py times robustsk against hand-written loops: they must train
-    bitwise the same weights (two batches, two attack steps), or the ratio means nothing."""
+    bitwise the same weights (one batch, two attack steps), or the ratio means nothing."""
     script = _load_script("overhead")
     args = types.SimpleNamespace(eps=0.1, n_iter=2, beta=6.0, batch_size=64)
-    X, y = load_fashion_mnist(subset="train", n_samples=128, return_X_y=True)
+    X, y = load_fashion_mnist(subset="train", n_samples=64, return_X_y=True)
     assert len(script.DEFENSES) >= 8
     for defense in script.DEFENSES:
-        assert script.check_same_arithmetic(defense, args, X, y, n=128) == 0.0, defense
+        assert script.check_same_arithmetic(defense, args, X, y, n=64) == 0.0, defense
