@@ -110,72 +110,39 @@ from raw_loops import (  # noqa: E402
     mce_per_example,
     mixup_draw,
     mixup_loss,
+    raw_es_pgd,
     raw_pgd,
-    raw_pgd_loss,
+    raw_pgd_kl,
 )
 
 INPUT_SHAPE, N_CLASSES = (1, 28, 28), 10
 
 
 # ---------------------------------------------------------------- raw PyTorch
-def _pgd_kl(model, x, eps, step_size, n_iter, gen):
-    """TRADES's inner attack: ``x + 0.001 N(0, 1)``, KL to the clean prediction."""
-    with torch.no_grad():
-        p_clean = F.softmax(model(x), dim=1)
-    x_adv = x + 0.001 * torch.randn(x.shape, generator=gen)
-    for _ in range(n_iter):
-        x_adv.requires_grad_(True)
-        loss = F.kl_div(F.log_softmax(model(x_adv), dim=1), p_clean, reduction="sum")
-        grad, = torch.autograd.grad(loss, x_adv)
-        x_adv = x_adv.detach() + step_size * grad.sign()
-        x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
-    return x_adv.detach()
-
-
-def _es_pgd(model, x, y, eps, step_size, n_iter, gen, tau=0, omega=0.001):
-    """FAT's early-stopped PGD: freeze an example at its (tau+1)-th wrong iterate."""
-    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)).clamp(0, 1)
-    out, active = torch.empty_like(x), torch.arange(len(x))
-    budget = torch.full((len(x),), tau, dtype=torch.long)
-    x_a, y_a = x, y
-    for _ in range(n_iter):
-        x_adv.requires_grad_(True)
-        logits = model(x_adv)
-        grad, = torch.autograd.grad(F.cross_entropy(logits, y_a, reduction="sum"), x_adv)
-        x_adv, logits = x_adv.detach(), logits.detach()
-        wrong = logits.argmax(dim=1) != y_a
-        freeze = wrong & (budget == 0)
-        budget = budget - (wrong & ~freeze).long()
-        if freeze.any():
-            out[active[freeze]] = x_adv[freeze]
-            keep = ~freeze
-            x_adv, x_a, y_a, grad, budget, active = (x_adv[keep], x_a[keep], y_a[keep],
-                                                     grad[keep], budget[keep], active[keep])
-            if len(active) == 0:
-                break
-        x_new = x_adv + step_size * grad.sign()
-        x_new = x_new + omega * torch.randn(x_new.shape, generator=gen)
-        x_adv = (x_a + (x_new - x_a).clamp(-eps, eps)).clamp(0, 1)
-    out[active] = x_adv
-    return out
+#: cost-sensitive AT here protects class 0 with weight 4 (its default protection_weight)
+COSTS = torch.ones(N_CLASSES, N_CLASSES)
+COSTS[0] = 4.0
+COSTS.fill_diagonal_(0.0)
 
 
 def _examples(model, defense, x, t, eps, step_size, n_iter, gen):
-    if defense in ("madry", "cost"):
-        return raw_pgd(model, x, t, eps, step_size, n_iter, gen)
+    """The training attack of ``defense`` on one batch."""
     if defense == "fast":
         return raw_pgd(model, x, t, eps, 1.25 * eps, 1, gen)
     if defense == "friendly":
-        return _es_pgd(model, x, t, eps, step_size, n_iter, gen)
-    raise ValueError(f"no raw training attack for {defense!r}")
+        return raw_es_pgd(model, x, t, eps, step_size, n_iter, gen)
+    if defense == "trades":
+        return raw_pgd_kl(model, x, eps, step_size, n_iter, gen)
+    loss = mce_per_example if defense == "mce" else None
+    return raw_pgd(model, x, t, eps, step_size, n_iter, gen, per_example_loss=loss)
 
 
-def _attacked(model, fn, *args):
-    """``fn(model, *args)`` with the network in eval mode and its parameters frozen."""
+def _attacked(model, *args):
+    """:func:`_examples` with the network in eval mode and its parameters frozen."""
     model.eval()
     frozen(model, True)
     try:
-        return fn(model, *args)
+        return _examples(model, *args)
     finally:
         frozen(model, False)
         model.train()
@@ -186,29 +153,23 @@ def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen):
     model.train()
     if defense == "standard":
         return F.cross_entropy(model(x), t)
+    attack = (defense, x, t, eps, step_size, n_iter, gen)
     if defense == "interpolated":  # mixup on clean, then on PGD examples (alpha 1)
         clean = mixup_loss(model, x, t, *mixup_draw(gen, len(x), 1.0))
-        x_adv = _attacked(model, raw_pgd, x, t, eps, step_size, n_iter, gen)
+        x_adv = _attacked(model, *attack)
         return (clean + mixup_loss(model, x_adv, t, *mixup_draw(gen, len(x), 1.0))) / 2
-    if defense == "mce":
-        x_adv = _attacked(model, raw_pgd_loss, x, t, eps, step_size, n_iter, gen,
-                          mce_per_example)
-        return mce_per_example(model(x_adv), t).mean()
+    x_adv = _attacked(model, *attack)
     if defense == "trades":
-        x_adv = _attacked(model, _pgd_kl, x, eps, step_size, n_iter, gen)
-    else:
-        x_adv = _attacked(model, _examples, defense, x, t, eps, step_size, n_iter, gen)
-    if defense == "cost":  # class 0 protected with weight 4
-        costs = torch.ones(N_CLASSES, N_CLASSES)
-        costs[0] = 4.0
-        costs.fill_diagonal_(0.0)
-        return cost_weighted_loss(model(x_adv), t, costs)
-    if defense != "trades":
-        return F.cross_entropy(model(x_adv), t)
-    logits = model(x)
-    kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1),
-                  reduction="batchmean")
-    return F.cross_entropy(logits, t) + beta * kl
+        logits = model(x)
+        kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1),
+                      reduction="batchmean")
+        return F.cross_entropy(logits, t) + beta * kl
+    logits = model(x_adv)
+    if defense == "mce":
+        return mce_per_example(logits, t).mean()
+    if defense == "cost":
+        return cost_weighted_loss(logits, t, COSTS)
+    return F.cross_entropy(logits, t)
 
 
 def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, batch_size,
