@@ -179,13 +179,15 @@ def _run(model, x, y, target, start, norm, n_iter, alpha_max, eta, beta, box, fl
         with torch.no_grad():
             adv = model(x1).argmax(dim=1) != y
         dist = _norm(x1 - x, norm)
-        closer = adv & (dist < best_norm[act])
+        current = best_norm[act]
+        closer = adv & (dist < current)
         best[act[closer]] = x1[closer]
-        best_norm[act] = torch.where(closer, dist, best_norm[act])
+        current = torch.where(closer, dist, current)
+        best_norm[act] = current
         back = adv.view(-1, *[1] * (x.ndim - 1))
         x1 = torch.where(back, x + beta * (x1 - x), x1)
         if drop:
-            keep = ~(best_norm[act] <= stop_at)
+            keep = ~(current <= stop_at)
             if not keep.all():
                 act, x, x1, y = act[keep], x[keep], x1[keep], y[keep]
                 target = None if target is None else target[keep]
