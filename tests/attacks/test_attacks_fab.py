@@ -10,6 +10,7 @@ from scipy.optimize import linprog
 import torch
 
 from robustsk.attacks import APGD, FAB, fab, project_onto_hyperplane
+from robustsk.evaluation._models import CountingModule
 
 
 def _problems(n, d, seed):
@@ -132,28 +133,16 @@ def test_errors(image_clf, image_data):
         FAB().generate(image_clf, X[:5], y[:5], y_target=y[:5])
 
 
-class _Counting(torch.nn.Module):
-    """Counts the examples passed through ``module``."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.module, self.seen = module, 0
-
-    def forward(self, x):
-        self.seen += len(x)
-        return self.module(x)
-
-
 def test_stopping_at_eps_keeps_the_successes_and_saves_steps(image_clf, image_data):
     """minimize=False: an example leaves a run at its first success within eps."""
     _, _, X, y = image_data
     x, t = torch.as_tensor(X[:60]), torch.as_tensor(y[:60])
     runs = {}
     for minimize in (True, False):
-        model = _Counting(image_clf.module_)
+        model = CountingModule(image_clf.module_)
         x_adv, norms = fab(model, x, t, eps=0.1, n_iter=20, n_target_classes=2, minimize=minimize,
                            clip_min=0.0, clip_max=1.0, return_norms=True)
-        runs[minimize] = norms, model.seen
+        runs[minimize] = norms, model.n_forward
     (full, seen_full), (stopped, seen_stopped) = runs[True], runs[False]
     # the same successes (one may flip: a shrinking batch can take other float kernels)
     assert (full.isfinite() != stopped.isfinite()).sum() <= 1
