@@ -49,6 +49,15 @@ def test_bad_input_refused_or_handled(ctx, name, data):
     run(ctx, entry, bad)
 
 
+def _cast(values, dtype, posinf=5):
+    """Float ``values`` as ``dtype``: bool by > 0.5, int64 with inf as ``posinf``."""
+    if dtype == "bool":
+        return values > 0.5
+    if dtype == "int64":
+        return np.nan_to_num(values, posinf=posinf).astype(np.int64)
+    return values.astype(dtype)
+
+
 def _random_X(draw):
     n = draw(st.integers(0, 4), label="n")
     shape = draw(st.sampled_from([(1, 8, 8), (64,), (8, 8), (2, 8, 8), ()]), label="shape")
@@ -57,11 +66,7 @@ def _random_X(draw):
     values = draw(hnp.arrays(np.float64, (n, *shape),
                              elements=st.sampled_from([0.0, 0.25, 1.0, np.nan, np.inf, -1.0])),
                   label="values")
-    if dtype == "bool":
-        return values > 0.5
-    if dtype == "int64":
-        return np.nan_to_num(values, posinf=2).astype(np.int64)
-    return values.astype(dtype)
+    return _cast(values, dtype, posinf=2)
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
@@ -133,12 +138,6 @@ _vectors = st.one_of(
     st.sampled_from([None, 3, -1, 0, 1.5, float("nan"), float("inf"), "x", 10**15, True]))
 
 
-def _cast(values, dtype):
-    if dtype == "bool":
-        return values > 0.5
-    if dtype == "int64":
-        return np.nan_to_num(values, posinf=5).astype(np.int64)
-    return values.astype(dtype)
 
 
 @pytest.mark.parametrize("name", sorted(STATS))
