@@ -249,6 +249,11 @@ def memory_table(args):
               f"{'growth MiB':>10} | {'KiB/example':>11}")
     print(header)
     print("-" * len(header))
+    # the children measure glibc as users run it, not the timing's steady settings
+    child_env = dict(os.environ)
+    if args.malloc == "steady":
+        for key in STEADY_MALLOC:
+            child_env.pop(key, None)
     rows = {}
     for name in names:
         cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", name,
@@ -256,7 +261,8 @@ def memory_table(args):
                "--n-iter", str(args.n_iter), "--eps", str(args.eps), "--beta", str(args.beta),
                "--threads", str(args.threads)]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.memory_timeout)
+            done = subprocess.run(cmd, capture_output=True, text=True, env=child_env,
+                                  timeout=args.memory_timeout)
             out = json.loads(done.stdout.strip().splitlines()[-1])
         except subprocess.TimeoutExpired:
             print(f"{name:<34} | skipped: longer than {args.memory_timeout} s")
@@ -295,6 +301,11 @@ def check_same_arithmetic(defense, args, X, y, n=256):
 #: measured here, and an amount that depends on the heap's history, so it added tens
 #: of percent of noise to single ratios). Both sides run under the same settings.
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+
+
+def _steady_malloc():
+    """Whether this process runs under :data:`STEADY_MALLOC`."""
+    return all(os.environ.get(k) == v for k, v in STEADY_MALLOC.items())
 
 def _timed(fn):
     gc.collect()
@@ -339,8 +350,7 @@ def main(argv=None):
                         help="256 examples, 3 runs, 3 attack steps: checks the script runs")
     args = parser.parse_args(argv)
     timing = not (args.memory_only or args.memory_child)
-    if timing and args.malloc == "steady" and argv is None and \
-            any(os.environ.get(k) != v for k, v in STEADY_MALLOC.items()):
+    if timing and args.malloc == "steady" and argv is None and not _steady_malloc():
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
                   {**os.environ, **STEADY_MALLOC})
     if args.quick:
@@ -365,9 +375,8 @@ def main(argv=None):
           f"TRADES beta {args.beta:g}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s); {args.runs} runs, order alternating; "
           f"robustsk from {os.path.dirname(robustsk.__file__)}")
-    print("glibc malloc: " + ("steady (" + ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items())
-                              + ")" if all(os.environ.get(k) == v for k, v in STEADY_MALLOC.items())
-                              else "as the environment sets it"))
+    settings = ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC.items())
+    print(f"glibc malloc: {f'steady ({settings})' if _steady_malloc() else 'as the environment sets it'}")
     print(f"timed per epoch: robustsk {args.timed}(max_epochs=1"
           + (", warm: weights and Adam state kept" if args.timed == "partial_fit"
              else ", fresh module and optimizer") + ", incl. validation and the post-fit "
