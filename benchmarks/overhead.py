@@ -71,6 +71,7 @@ Options: ``--n-samples`` (2048), ``--runs`` (10), ``--batch-size`` (64),
 import argparse
 import copy
 import gc
+import importlib
 import json
 import os
 import resource
@@ -148,9 +149,16 @@ def _attacked(model, *args):
         model.train()
 
 
-def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen):
-    """The loss of one batch of ``defense``, attack included, in plain PyTorch."""
+def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen, epoch=0):
+    """The loss of one batch of ``defense``, attack included, in plain PyTorch.
+
+    ``epoch`` is the number of epochs robustsk had trained before the epoch this
+    one mirrors (defenses with a schedule, such as FOSC's threshold, read it).
+    """
     model.train()
+    if defense in PLUGINS:
+        return PLUGINS[defense].raw_loss(model, x, t, eps=eps, step_size=step_size,
+                                         n_iter=n_iter, gen=gen, epoch=epoch)
     if defense == "standard":
         return F.cross_entropy(model(x), t)
     attack = (defense, x, t, eps, step_size, n_iter, gen)
@@ -173,7 +181,7 @@ def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen):
 
 
 def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, batch_size,
-              gen):
+              gen, epoch=0):
     """One epoch of a defense of ``DEFENSES``, written as one would in plain PyTorch."""
     order = torch.randperm(len(X), generator=gen)
     total = 0.0
@@ -181,16 +189,32 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
         idx = order[start:start + batch_size]
         optimizer.zero_grad()
         loss = raw_loss(defense, model, X[idx], y[idx], eps=eps, step_size=step_size,
-                        n_iter=n_iter, beta=beta, gen=gen)
+                        n_iter=n_iter, beta=beta, gen=gen, epoch=epoch)
         loss.backward()
         optimizer.step()
         total += loss.item() * len(idx)
     return total / len(X)
 
 
-def _raw_model(lr):
+def _raw_model(lr, defense=None):
+    if defense in PLUGINS and hasattr(PLUGINS[defense], "raw_model"):
+        return PLUGINS[defense].raw_model(lr, INPUT_SHAPE, N_CLASSES)
     model = SmallCNN(INPUT_SHAPE, N_CLASSES)
     return model, torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def _robustsk_state(defense, clf):
+    """robustsk's (module, optimizer) state dicts, in the raw side's format."""
+    if defense in PLUGINS and hasattr(PLUGINS[defense], "robustsk_state"):
+        return PLUGINS[defense].robustsk_state(clf)
+    return clf.module_.state_dict(), clf.optimizer_.state_dict()
+
+
+def _robustsk_parameters(defense, clf):
+    """robustsk's trained parameters, named as the raw side's ``named_parameters()``."""
+    if defense in PLUGINS and hasattr(PLUGINS[defense], "robustsk_parameters"):
+        return PLUGINS[defense].robustsk_parameters(clf)
+    return dict(clf.module_.named_parameters())
 
 
 # ---------------------------------------------------------------- robustsk
@@ -200,6 +224,21 @@ DEFENSES = {"standard": StandardTraining, "madry": AdversarialTraining,
             "friendly": FriendlyAdversarialTraining,
             "interpolated": InterpolatedAdversarialTraining,
             "cost": CostSensitiveAdversarialTraining, "mce": AdversarialTraining}
+#: defenses whose raw loop is a module of its own (``benchmarks/raw_<name>.py``), each
+#: with ``NAME``, ``ESTIMATOR``, ``raw_loss(model, x, t, *, eps, step_size, n_iter, gen,
+#: epoch)`` and optionally ``estimator_kwargs(args)``, ``raw_model(lr, input_shape,
+#: n_classes)``, ``robustsk_state(clf)`` and ``robustsk_parameters(clf)``
+PLUGIN_MODULES = ("raw_dynamic", "raw_jsigr", "raw_dial", "raw_rub")
+PLUGINS = {}
+for _name in PLUGIN_MODULES:
+    try:
+        _plugin = importlib.import_module(_name)
+    except ModuleNotFoundError as err:
+        if err.name != _name:
+            raise
+        continue
+    PLUGINS[_plugin.NAME] = _plugin
+    DEFENSES[_plugin.NAME] = _plugin.ESTIMATOR
 #: the issue's targets: median ratio <= 1.02 for these, <= 1.05 for the others
 STRICT = {"madry", "trades", "friendly"}
 
@@ -207,6 +246,8 @@ STRICT = {"madry", "trades", "friendly"}
 def _estimator(defense, args, random_state=0):
     cls = DEFENSES[defense] if defense in DEFENSES else all_defenses()[defense]
     extra = {"beta": args.beta} if defense == "trades" else {}
+    if defense in PLUGINS and hasattr(PLUGINS[defense], "estimator_kwargs"):
+        extra = PLUGINS[defense].estimator_kwargs(args)
     if defense == "friendly":
         extra = {"tau": 0}
     if cls.__name__ == "CostSensitiveAdversarialTraining":
@@ -285,13 +326,17 @@ def check_same_arithmetic(defense, args, X, y, n=256):
         clf = _estimator(defense, args, random_state=0).fit(X[:n], y[:n])
     with torch.random.fork_rng():
         torch.manual_seed(torch_seed(0))  # what robustsk's fit seeds torch with
-        model, optimizer = _raw_model(1e-3)
+        model, optimizer = _raw_model(1e-3, defense)
         raw_epoch(model, optimizer, torch.from_numpy(X[:n]), torch.from_numpy(y[:n]),
                   defense=defense, eps=args.eps, step_size=args.eps / 4, n_iter=args.n_iter,
                   beta=args.beta, batch_size=args.batch_size, gen=torch.default_generator)
     theirs = dict(model.named_parameters())
+    ours = _robustsk_parameters(defense, clf)
+    if set(ours) != set(theirs):
+        raise ValueError(f"{defense}: robustsk's parameters {sorted(ours)} are not the raw "
+                         f"loop's {sorted(theirs)}")
     return max(float((p.detach() - theirs[name].detach()).abs().max())
-               for name, p in clf.module_.named_parameters())
+               for name, p in ours.items())
 
 
 # ---------------------------------------------------------------- timing
@@ -316,6 +361,18 @@ def _timed(fn):
 
 def _summary(values):
     return statistics.median(values), min(values), max(values)
+
+
+def _median_interval(values, n_boot=2000, level=0.95):
+    """Percentile bootstrap interval of the median (fixed seed: the same input, the same
+    interval)."""
+    gen = torch.Generator().manual_seed(0)
+    v = torch.tensor(values, dtype=torch.float64)
+    idx = torch.randint(len(v), (n_boot, len(v)), generator=gen)
+    medians = v[idx].median(dim=1).values.sort().values  # lower median, as torch does
+    lo = medians[int((1 - level) / 2 * n_boot)]
+    hi = medians[min(int((1 + level) / 2 * n_boot), n_boot - 1)]
+    return float(lo), float(hi)
 
 
 def main(argv=None):
@@ -390,30 +447,38 @@ def main(argv=None):
     sides = {}
     for defense in args.defenses:
         clf = _estimator(defense, args).fit(X_np, y_np)  # warm-up epoch (not timed)
-        model, optimizer = _raw_model(1e-3)
-        model.load_state_dict(clf.module_.state_dict())
+        model, optimizer = _raw_model(1e-3, defense)
+        model.load_state_dict(_robustsk_state(defense, clf)[0])
         gen = torch.Generator().manual_seed(0)
+        # the raw side mirrors robustsk's epoch of the same run (schedules read it)
+        epoch = [len(clf.history)]
         kw = dict(defense=defense, eps=args.eps, step_size=step_size, n_iter=args.n_iter,
                   beta=args.beta, batch_size=args.batch_size, gen=gen)
-        raw_epoch(model, optimizer, X, y, **kw)  # warm-up epoch (not timed)
+        raw_epoch(model, optimizer, X, y, **kw, epoch=epoch[0])  # warm-up epoch (not timed)
         # Every timed pair starts from the same weights and Adam state (robustsk's after
         # its warm-up epoch): two copies trained apart drift into states of different
         # cost (an epoch's time moved by 30 % between runs for interpolated AT).
-        start = copy.deepcopy((clf.module_.state_dict(), clf.optimizer_.state_dict()))
+        start = copy.deepcopy(_robustsk_state(defense, clf))
 
-        def reset(clf=clf, model=model, optimizer=optimizer, start=start):
+        def reset(defense=defense, clf=clf, model=model, optimizer=optimizer, start=start,
+                  epoch=epoch):
             if args.timed == "partial_fit":
-                for module, opt in ((clf.module_, clf.optimizer_), (model, optimizer)):
-                    module.load_state_dict(start[0])
-                    opt.load_state_dict(copy.deepcopy(start[1]))
+                model.load_state_dict(start[0])
+                optimizer.load_state_dict(copy.deepcopy(start[1]))
+                if defense in PLUGINS and hasattr(PLUGINS[defense], "load_robustsk_state"):
+                    PLUGINS[defense].load_robustsk_state(clf, *copy.deepcopy(start))
+                else:
+                    clf.module_.load_state_dict(start[0])
+                    clf.optimizer_.load_state_dict(copy.deepcopy(start[1]))
+            epoch[0] = len(clf.history) if args.timed == "partial_fit" else 0
 
         def rsk(clf=clf):
             (clf.partial_fit if args.timed == "partial_fit" else clf.fit)(X_np, y_np)
 
-        def raw(state=[model, optimizer], kw=kw):
+        def raw(state=[model, optimizer], kw=kw, defense=defense, epoch=epoch):
             if args.timed == "fit":
-                state[:] = _raw_model(1e-3)
-            raw_epoch(*state, X, y, **kw)
+                state[:] = _raw_model(1e-3, defense)
+            raw_epoch(*state, X, y, **kw, epoch=epoch[0])
 
         sides[defense] = (rsk, raw, [], [], reset)
 
@@ -424,30 +489,41 @@ def main(argv=None):
             for fn, times in (pair if run % 2 == 0 else pair[::-1]):
                 reset()  # outside the timing
                 times.append(_timed(fn))
-        if args.control:
-            _, raw, _, t_raw, reset = next(iter(sides.values()))
-            reset()
-            control.append(_timed(raw) / t_raw[-1])
+        if args.control:  # the first defense's raw epoch against itself, in the same order
+            _, raw, _, _, reset = next(iter(sides.values()))
+            slots = []
+            for _ in range(2):
+                reset()
+                slots.append(_timed(raw))
+            control.append(slots[0] / slots[1] if run % 2 == 0 else slots[1] / slots[0])
         print(f"run {run + 1}: " + ", ".join(f"{d} {s[2][-1] / s[3][-1]:.3f}"
                                               for d, s in sides.items())
               + (f", control {control[-1]:.3f}" if control else ""), flush=True)
 
-    header = (f"{'defense':<12} | {'ratio robustsk/raw: median':>26} {'[min, max]':>15} | "
-              f"{'s/epoch robustsk':>16} {'raw':>6} | target")
+    header = (f"{'defense':<12} | {'ratio robustsk/raw: median':>26} {'95% CI':>15} "
+              f"{'[min, max]':>15} | {'s/epoch robustsk':>16} {'raw':>6} | target")
     print(header)
     print("-" * len(header))
     medians = {}
+
+    def row(name, ratios, rest):
+        med, lo, hi = _summary(ratios)
+        c_lo, c_hi = _median_interval(ratios)
+        print(f"{name:<12} | {med:>26.3f} {f'[{c_lo:.3f}, {c_hi:.3f}]':>15} "
+              f"{f'[{lo:.3f}, {hi:.3f}]':>15} | {rest}")
+        return med
+
     for defense, (_, _, t_rsk, t_raw, _) in sides.items():
-        med, lo, hi = _summary([a / b for a, b in zip(t_rsk, t_raw)])
-        medians[defense] = med
         target = 1.02 if defense in STRICT else 1.05
-        print(f"{defense:<12} | {med:>26.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} | "
-              f"{statistics.median(t_rsk):>16.3f} {statistics.median(t_raw):>6.3f} | "
-              f"<= {target} {'met' if med <= target else 'NOT met'}")
+        ratios = [a / b for a, b in zip(t_rsk, t_raw)]
+        medians[defense] = row(defense, ratios,
+                               f"{statistics.median(t_rsk):>16.3f} "
+                               f"{statistics.median(t_raw):>6.3f} | <= {target} "
+                               f"{'met' if statistics.median(ratios) <= target else 'NOT met'}")
     if control:
-        med, lo, hi = _summary(control)
-        print(f"{'control':<12} | {med:>26.3f} {f'[{lo:.3f}, {hi:.3f}]':>15} | "
-              f"raw / raw for {next(iter(sides))}: the spread a ratio has by noise alone")
+        row("control", control, f"raw / raw for {next(iter(sides))}, same order: "
+                                "the spread a ratio has by noise alone")
+    print("95% CI: percentile bootstrap of the median over the runs (2000 resamples).")
     if args.memory:
         memory_table(args)
     return medians
