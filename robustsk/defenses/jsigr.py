@@ -15,7 +15,7 @@ def _projection(logits, y, v):
 
 
 def jacobian_frobenius_estimate(model, x, *, n_projections=1, random_state=None,
-                                create_graph=False):
+                                create_graph=False, n_classes=None):
     """Random-projection estimate of ``||d model(x) / dx||_F^2`` per example.
 
     ``C / n_projections * sum_v ||v^T J||^2`` with ``v`` uniform on the unit
@@ -32,6 +32,8 @@ def jacobian_frobenius_estimate(model, x, *, n_projections=1, random_state=None,
         Source of the directions ``v``.
     create_graph : bool, default=False
         Keep the graph (to train on the estimate).
+    n_classes : int, default=None
+        The number of logits; found by a forward pass on one example when None.
 
     Returns
     -------
@@ -50,8 +52,9 @@ def jacobian_frobenius_estimate(model, x, *, n_projections=1, random_state=None,
     torch.Size([4])
     """
     rng = Randomness.coerce(random_state, len(x))
-    with torch.no_grad():
-        n_classes = model(x[:1]).shape[1]
+    if n_classes is None:
+        with torch.no_grad():
+            n_classes = model(x[:1]).shape[1]
     total = 0.0
     for _ in range(n_projections):
         v = rng.normal(x.new_empty(len(x), n_classes))
@@ -189,7 +192,8 @@ class JacobianSaliencyRegularization(RobustClassifier):
         if self.lambda_jacobian > 0:
             jacobian = jacobian_frobenius_estimate(
                 model, x, n_projections=int(self.n_projections),
-                random_state=self.training_randomness(), create_graph=True).mean()
+                random_state=self.training_randomness(), create_graph=True,
+                n_classes=logits.shape[1]).mean()
             loss = loss + self.lambda_jacobian * jacobian
         if self.lambda_saliency > 0:
             mask = low_saliency_mask(grad, float(self.saliency_quantile))
