@@ -22,8 +22,8 @@ import math
 
 from torch import nn
 
-__all__ = ["MLP", "SmallCNN", "default_module", "has_features", "check_features",
-           "features_and_logits"]
+__all__ = ["MLP", "SmallCNN", "UnitSphereFeatures", "default_module", "has_features",
+           "check_features", "features_and_logits"]
 
 
 class MLP(nn.Module):
@@ -162,6 +162,45 @@ def check_features(module, who="This defense"):
             "module with features(x) -> h and head(h) -> logits such that "
             "module(x) == module.head(module.features(x)). Add those two methods to your "
             "module (see robustsk.modules.SmallCNN), or use the default module (module=None).")
+
+
+class UnitSphereFeatures(nn.Module):
+    """A network whose features are put on the unit sphere before its head reads them.
+
+    ``features(x)`` is the wrapped module's features, flattened and divided by
+    their L2 norm per example; ``head`` is the wrapped module's head, so
+    ``forward(x) == head(features(x))`` (the features contract). Used by
+    :class:`~robustsk.defenses.AdversarialFeatureDesensitization`, whose
+    reference encoders end in ``F.normalize`` (Bashivan et al., 2021).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A module with ``features`` and ``head`` whose head takes flat features.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = UnitSphereFeatures(MLP((4,), 3, hidden_units=(8,)))
+    >>> h = net.features(torch.rand(2, 4))
+    >>> [round(float(v), 4) for v in h.norm(dim=1)]
+    [1.0, 1.0]
+    """
+
+    def __init__(self, module):
+        super().__init__()
+        check_features(module, "UnitSphereFeatures")
+        self.module = module
+
+    def features(self, x):
+        h = self.module.features(x).flatten(1)
+        return h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def head(self, h):
+        return self.module.head(h)
+
+    def forward(self, x):
+        return self.head(self.features(x))
 
 
 def features_and_logits(module, x):
