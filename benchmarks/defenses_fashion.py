@@ -77,7 +77,7 @@ from robustsk.attacks import APGD, PGD
 from robustsk.criteria import MCELoss
 from robustsk.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
 from robustsk.defenses import AdversarialTraining, all_defenses
-from robustsk.modules import SmallCNN
+from robustsk.modules import SmallCNN, UnitSphereFeatures
 from robustsk.stats import accuracy_interval
 
 #: Short names of the classes of ``all_defenses()``; a class missing here is
@@ -240,6 +240,9 @@ def main(argv=None):
             seconds = time.perf_counter() - start
             # an ensemble's module_ combines its members (robustsk.ensembles)
             nets = list(getattr(clf.module_, "members", [clf.module_]))
+            # AFD puts the SmallCNN's features on the unit sphere (UnitSphereFeatures)
+            nets = [getattr(net, "module", net) if isinstance(net, UnitSphereFeatures) else net
+                    for net in nets]
             if not all(isinstance(net, SmallCNN) for net in nets):
                 # a certified defense that needs its own architecture (SDPCertifiedNetwork)
                 note = (f"{short}: trains its own {type(nets[0]).__name__}, not the shared "

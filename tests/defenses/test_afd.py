@@ -77,11 +77,11 @@ def test_updates_follow_the_papers_order(digits, monkeypatch):
     assert order == ["optimizer_", "optimizer_discriminator_", "optimizer_encoder_"]
 
 
-def test_critic_learning_rate_defaults_to_ten_times_lr(digits):
+def test_critic_and_encoder_learning_rates_default_to_multiples_of_lr(digits):
     X, _, y, _ = digits
     clf = AdversarialFeatureDesensitization(lr=2e-3, **CHEAP).fit(X[:64], y[:64])
     lrs = [o.param_groups[0]["lr"] for o in clf.optimizers()]
-    assert lrs == [2e-3, pytest.approx(2e-2), 2e-3]  # main, critic, encoder
+    assert lrs == [2e-3, pytest.approx(2e-2), pytest.approx(1e-3)]  # main, critic, encoder
 
 
 def test_learning_rates_are_clonable_parameters(digits):
@@ -126,8 +126,7 @@ class HeldOutCriticAccuracy(Callback):
         net.history.record("valid_critic_acc", net.discriminator_accuracy(self.X, self.y))
 
 
-#: the measured game: digits in [0, 1], eps 0.2, 600 images, 15 epochs, the encoder's
-#: rate halved (at lr it is unstable here: one seed of three collapsed to chance)
+#: the measured game: digits in [0, 1], eps 0.2, 600 images, 15 epochs
 GAME = {"eps": 0.2, "n_iter": 5, "max_epochs": 15, "clip_min": 0.0, "clip_max": 1.0,
         "random_state": 0}
 
@@ -138,7 +137,7 @@ def game(digits):
     X_tr, X_te, y_tr, y_te = digits
     X, y, X_val, y_val = X_tr[:600], y_tr[:600], X_te[:150], y_te[:150]
     fits = {}
-    for name, encoder_lr in (("afd", 5e-4), ("passive", 0.0)):
+    for name, encoder_lr in (("afd", 5e-4), ("passive", 0.0)):  # 5e-4: the default lr / 2
         fits[name] = AdversarialFeatureDesensitization(
             optimizer_encoder__lr=encoder_lr, callbacks=[HeldOutCriticAccuracy(X_val, y_val)],
             **GAME).fit(X, y)
