@@ -191,8 +191,14 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
     """One epoch of a defense of ``DEFENSES``, written as one would in plain PyTorch."""
     order = torch.randperm(len(X), generator=gen)
     total = 0.0
+    custom_step = getattr(PLUGINS.get(defense), "raw_step", None)
     for start in range(0, len(X), batch_size):
         idx = order[start:start + batch_size]
+        if custom_step is not None:  # several optimizers, updates in the defense's order
+            loss = custom_step(model, optimizer, X[idx], y[idx], eps=eps, step_size=step_size,
+                               n_iter=n_iter, gen=gen, epoch=epoch)
+            total += float(loss) * len(idx)
+            continue
         optimizer.zero_grad()
         loss = raw_loss(defense, model, X[idx], y[idx], eps=eps, step_size=step_size,
                         n_iter=n_iter, beta=beta, gen=gen, epoch=epoch)
@@ -232,9 +238,14 @@ DEFENSES = {"standard": StandardTraining, "madry": AdversarialTraining,
             "cost": CostSensitiveAdversarialTraining, "mce": AdversarialTraining}
 #: defenses whose raw loop is a module of its own (``benchmarks/raw_<name>.py``), each
 #: with ``NAME``, ``ESTIMATOR``, ``raw_loss(model, x, t, *, eps, step_size, n_iter, gen,
-#: epoch)`` and optionally ``estimator_kwargs(args)``, ``raw_model(lr, input_shape,
-#: n_classes)``, ``robustsk_state(clf)`` and ``robustsk_parameters(clf)``
-PLUGIN_MODULES = ("raw_dynamic", "raw_jsigr", "raw_dial", "raw_rub")
+#: epoch)`` (the loss of one batch; ``raw_epoch`` steps the optimizer) or
+#: ``raw_step(model, optimizer, x, t, *, same keywords)`` (a whole batch's updates,
+#: returning the loss to report: several optimizers), and optionally
+#: ``estimator_kwargs(args)``, ``raw_model(lr, input_shape, n_classes)``,
+#: ``robustsk_state(clf)``, ``load_robustsk_state(clf, module_state, optimizer_state)``
+#: and ``robustsk_parameters(clf)``. ``raw_model``'s optimizer may be any object with
+#: ``state_dict`` and ``load_state_dict`` (several optimizers in one, say).
+PLUGIN_MODULES = ("raw_dynamic", "raw_jsigr", "raw_dial", "raw_rub", "raw_afd", "raw_trs")
 PLUGINS = {}
 for _name in PLUGIN_MODULES:
     try:
