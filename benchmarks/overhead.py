@@ -38,11 +38,12 @@ does not see torch's CPU allocations, hence ``ru_maxrss``.
 What is timed
     robustsk: ``partial_fit`` of an already fitted estimator with
     ``max_epochs=1`` (one epoch that keeps the weights and the optimizer state),
-    which includes all that a user pays per epoch: input validation, skorch's
-    dataset/iterator/callbacks/history, the seeding, and the small check
-    forward pass on up to 512 examples after training. ``--timed fit`` times
-    ``fit`` instead (also rebuilding the module and the optimizer; the raw
-    side then also builds a fresh model and optimizer).
+    which includes all that a user pays per call: input validation, skorch's
+    dataset/iterator/callbacks/history and the seeding (the check forward pass
+    on 64 training examples that ``fit`` ends with runs in ``partial_fit`` only
+    on the call that initialises the model). ``--timed fit`` times ``fit``
+    instead (also rebuilding the module and the optimizer, and the check; the
+    raw side then also builds a fresh model and optimizer).
     raw: one pass of the loop below over tensors already in memory.
 
 The two alternate which one runs first, run after run; each run gives one
@@ -453,8 +454,8 @@ def main(argv=None):
     print(f"glibc malloc: {f'steady ({settings})' if _steady_malloc() else 'as the environment sets it'}")
     print(f"timed per epoch: robustsk {args.timed}(max_epochs=1"
           + (", warm: weights and Adam state kept" if args.timed == "partial_fit"
-             else ", fresh module and optimizer") + ", incl. validation and the post-fit "
-          "check) vs one raw PyTorch epoch"
+             else ", fresh module and optimizer, incl. the post-fit check")
+          + ", incl. input validation) vs one raw PyTorch epoch"
           + (" (after building a fresh model and optimizer)" if args.timed == "fit" else ""))
     if args.check:
         for defense in args.defenses:

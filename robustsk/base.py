@@ -661,7 +661,7 @@ class RobustClassifier(NeuralNetClassifier):
                     "train_split=skorch.dataset.ValidSplit(0.2), or monitor a training "
                     "column such as 'train_loss'.")
 
-    def _train(self, X, y, reset, **fit_params):
+    def _train(self, X, y, reset, check=True, **fit_params):
         limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
         if reset or "random_seed_" not in vars(self):
             self.random_seed_ = seed_from_random_state(self.random_state)
@@ -674,7 +674,8 @@ class RobustClassifier(NeuralNetClassifier):
             self._check_valid_split_callbacks()
             NeuralNet.partial_fit(self, X, y, **fit_params)
         raise_if_interrupted(self)  # skorch swallows Ctrl-C; the guard kept the last epoch
-        self._check_fitted_model(X, y)
+        if check:
+            self._check_fitted_model(X, y)
         return self
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
@@ -721,11 +722,20 @@ class RobustClassifier(NeuralNetClassifier):
         X, y : as in :meth:`fit`
         classes : array-like, default=None
             All labels, on the first call, when ``y`` may lack some.
+
+        Notes
+        -----
+        The checks of the trained model that ``fit`` runs at its end (outputs
+        that look like probabilities, training accuracy near chance: a forward
+        pass on up to 64 training examples) run only on the call that
+        initialises the model, as scikit-learn's ``partial_fit`` methods leave
+        convergence to the caller; a loop of calls then pays no fixed cost per
+        call beyond skorch's.
         """
         self._check_fit_params(fit_params)
         reset = not self.__sklearn_is_fitted__()
         X, y = self._validate_fit(X, y, reset=reset, classes=classes)
-        return self._train(X, y, reset, **fit_params)
+        return self._train(X, y, reset, check=reset, **fit_params)
 
     def _check_fit_params(self, fit_params):
         if "sample_weight" in fit_params:

@@ -1,6 +1,7 @@
 """The estimator base: scikit-learn contract, skorch parameters, validation, seeding."""
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -243,6 +244,19 @@ def test_near_chance_warns(tabular):
     X, y = tabular
     with pytest.warns(NearChanceWarning, match="near chance"):
         StandardTraining(module=ConstNet, lr=0.0, max_epochs=1).fit(X, np.arange(len(X)) % 3)
+
+
+def test_partial_fit_checks_the_model_only_on_the_call_that_initialises_it(tabular):
+    X, _ = tabular
+    y = np.arange(len(X)) % 3
+    clf = StandardTraining(module=ConstNet, lr=0.0, max_epochs=1)
+    with pytest.warns(NearChanceWarning, match="near chance"):
+        clf.partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NearChanceWarning)
+        clf.partial_fit(X, y)  # a loop of calls pays no check forward pass per call
+    with pytest.warns(NearChanceWarning, match="near chance"):
+        clf.set_params(warm_start=True).fit(X, y)  # fit always checks
 
 
 class _ThreadSpy(StandardTraining):
