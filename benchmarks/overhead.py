@@ -20,13 +20,16 @@ of ``1.25 eps``, TRADES from ``x + 0.001 N(0, 1)`` with the KL to the clean
 prediction and the loss ``CE + beta * KL``, FAT early-stopped PGD: an example
 freezes at its first misclassified iterate, ``0.001 N(0, 1)`` noise before
 each projection; mixup with lambda ~ Beta(1, 1) on the clean batch and on the
-PGD batch, loss averaged). Four more defenses have their raw loop in a module
+PGD batch, loss averaged). Six more defenses have their raw loop in a module
 of its own: ``dynamic`` (``raw_dynamic.py``,
 :class:`~robustsk.defenses.DynamicAdversarialTraining`), ``jsigr``
 (``raw_jsigr.py``, :class:`~robustsk.defenses.JacobianSaliencyRegularization`),
 ``dial`` (``raw_dial.py``, :class:`~robustsk.defenses.DomainInvariantAdversarialLearning`
-with its domain head) and ``rub`` (``raw_rub.py``,
-:class:`~robustsk.defenses.RobustUpperBoundTraining`, aRUB on its own MLP).
+with its domain head), ``rub`` (``raw_rub.py``,
+:class:`~robustsk.defenses.RobustUpperBoundTraining`, aRUB on its own MLP),
+``afd`` (``raw_afd.py``, :class:`~robustsk.defenses.AdversarialFeatureDesensitization`:
+APGD-CE by hand, three optimizers) and ``trs`` (``raw_trs.py``,
+:class:`~robustsk.defenses.TRSEnsemble`, three members).
 
 Memory (``--memory``): every defense of ``all_defenses()`` (raw loop or not)
 fits one epoch in a fresh subprocess; the table gives that epoch's seconds,

@@ -118,6 +118,6 @@ def test_overhead_raw_loops_do_the_same_arithmetic():
     script = _load_script("overhead")
     args = types.SimpleNamespace(eps=0.1, n_iter=2, beta=6.0, batch_size=64)
     X, y = load_fashion_mnist(subset="train", n_samples=64, return_X_y=True)
-    assert len(script.DEFENSES) >= 12
+    assert len(script.DEFENSES) >= 14
     for defense in script.DEFENSES:
         assert script.check_same_arithmetic(defense, args, X, y, n=64) == 0.0, defense
