@@ -104,8 +104,10 @@ class AdversarialFeatureDesensitization(RobustClassifier):
     for ``StandardTraining`` and 0.073 / 0.087 / 0.073 with a passive encoder
     (its learning rate 0: same network, no game), at clean accuracy
     0.97-0.98; the critic's held-out pairwise accuracy stays within 0.03-0.05
-    of chance on average over the epochs, against 0.12-0.21 for the passive
-    encoder's critic. With the encoder at ``lr`` seed 1 reached 0.39-0.42
+    of chance on average over the epochs, against 0.11-0.19 for the passive
+    encoder's critic (first 8 epochs). Once the encoder plays (a warm start
+    after those 8 passive epochs), the critic's accuracy falls from 0.63-0.77
+    towards chance, 0.54-0.61 after 10 epochs. With the encoder at ``lr`` seed 1 reached 0.39-0.42
     robust accuracy and seed 2 collapsed to chance: the game is unstable at
     higher encoder rates. On Fashion-MNIST (1500 images, 2 epochs, eps 0.1,
     PGD-20, one seed) the sphere alone does much of the work at that budget:
