@@ -193,13 +193,16 @@ class UnitSphereFeatures(nn.Module):
         self.module = module
 
     def features(self, x):
+        """The wrapped module's features, flattened, each of L2 norm 1 (0 stays 0)."""
         h = self.module.features(x).flatten(1)
         return h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
     def head(self, h):
+        """The wrapped module's head: logits from (unit-sphere) features."""
         return self.module.head(h)
 
     def forward(self, x):
+        """Logits: ``head(features(x))``."""
         return self.head(self.features(x))
 
 
