@@ -241,8 +241,7 @@ def main(argv=None):
             # an ensemble's module_ combines its members (robustsk.ensembles)
             nets = list(getattr(clf.module_, "members", [clf.module_]))
             # AFD puts the SmallCNN's features on the unit sphere (UnitSphereFeatures)
-            nets = [getattr(net, "module", net) if isinstance(net, UnitSphereFeatures) else net
-                    for net in nets]
+            nets = [net.module if isinstance(net, UnitSphereFeatures) else net for net in nets]
             if not all(isinstance(net, SmallCNN) for net in nets):
                 # a certified defense that needs its own architecture (SDPCertifiedNetwork)
                 note = (f"{short}: trains its own {type(nets[0]).__name__}, not the shared "

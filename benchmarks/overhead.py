@@ -166,8 +166,8 @@ def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen, epoch=0
     one mirrors (defenses with a schedule, such as FOSC's threshold, read it).
     """
     model.train()
-    if defense in PLUGINS:
-        return PLUGINS[defense].raw_loss(model, x, t, eps=eps, step_size=step_size,
+    if _hook(defense, "raw_loss"):
+        return _hook(defense, "raw_loss")(model, x, t, eps=eps, step_size=step_size,
                                          n_iter=n_iter, gen=gen, epoch=epoch)
     if defense == "standard":
         return F.cross_entropy(model(x), t)
@@ -195,7 +195,7 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
     """One epoch of a defense of ``DEFENSES``, written as one would in plain PyTorch."""
     order = torch.randperm(len(X), generator=gen)
     total = 0.0
-    custom_step = getattr(PLUGINS.get(defense), "raw_step", None)
+    custom_step = _hook(defense, "raw_step")
     for start in range(0, len(X), batch_size):
         idx = order[start:start + batch_size]
         if custom_step is not None:  # several optimizers, updates in the defense's order
@@ -212,24 +212,37 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
     return total / len(X)
 
 
+def _hook(defense, name):
+    """The plug-in function ``name`` of ``defense`` (see :data:`PLUGIN_MODULES`), or None."""
+    return getattr(PLUGINS.get(defense), name, None)
+
+
 def _raw_model(lr, defense=None):
-    if defense in PLUGINS and hasattr(PLUGINS[defense], "raw_model"):
-        return PLUGINS[defense].raw_model(lr, INPUT_SHAPE, N_CLASSES)
+    if _hook(defense, "raw_model"):
+        return _hook(defense, "raw_model")(lr, INPUT_SHAPE, N_CLASSES)
     model = SmallCNN(INPUT_SHAPE, N_CLASSES)
     return model, torch.optim.Adam(model.parameters(), lr=lr)
 
 
 def _robustsk_state(defense, clf):
     """robustsk's (module, optimizer) state dicts, in the raw side's format."""
-    if defense in PLUGINS and hasattr(PLUGINS[defense], "robustsk_state"):
-        return PLUGINS[defense].robustsk_state(clf)
+    if _hook(defense, "robustsk_state"):
+        return _hook(defense, "robustsk_state")(clf)
     return clf.module_.state_dict(), clf.optimizer_.state_dict()
+
+
+def _load_robustsk_state(defense, clf, module_state, optimizer_state):
+    """Load a pair of :func:`_robustsk_state` back into robustsk's estimator."""
+    if _hook(defense, "load_robustsk_state"):
+        return _hook(defense, "load_robustsk_state")(clf, module_state, optimizer_state)
+    clf.module_.load_state_dict(module_state)
+    clf.optimizer_.load_state_dict(optimizer_state)
 
 
 def _robustsk_parameters(defense, clf):
     """robustsk's trained parameters, named as the raw side's ``named_parameters()``."""
-    if defense in PLUGINS and hasattr(PLUGINS[defense], "robustsk_parameters"):
-        return PLUGINS[defense].robustsk_parameters(clf)
+    if _hook(defense, "robustsk_parameters"):
+        return _hook(defense, "robustsk_parameters")(clf)
     return dict(clf.module_.named_parameters())
 
 
@@ -267,8 +280,8 @@ STRICT = {"madry", "trades", "friendly"}
 def _estimator(defense, args, random_state=0):
     cls = DEFENSES[defense] if defense in DEFENSES else all_defenses()[defense]
     extra = {"beta": args.beta} if defense == "trades" else {}
-    if defense in PLUGINS and hasattr(PLUGINS[defense], "estimator_kwargs"):
-        extra = PLUGINS[defense].estimator_kwargs(args)
+    if _hook(defense, "estimator_kwargs"):
+        extra = _hook(defense, "estimator_kwargs")(args)
     if defense == "friendly":
         extra = {"tau": 0}
     if cls.__name__ == "CostSensitiveAdversarialTraining":
@@ -471,8 +484,9 @@ def main(argv=None):
         model, optimizer = _raw_model(1e-3, defense)
         model.load_state_dict(_robustsk_state(defense, clf)[0])
         gen = torch.Generator().manual_seed(0)
-        # the raw side mirrors robustsk's epoch of the same run (schedules read it)
-        epoch = [len(clf.history)]
+        # the raw side mirrors robustsk's epoch of the same run (schedules read it): the
+        # partial_fit of run r follows epoch0 + r epochs (reset never rewinds the history)
+        epoch0, epoch = len(clf.history), [len(clf.history)]
         kw = dict(defense=defense, eps=args.eps, step_size=step_size, n_iter=args.n_iter,
                   beta=args.beta, batch_size=args.batch_size, gen=gen)
         raw_epoch(model, optimizer, X, y, **kw, epoch=epoch[0])  # warm-up epoch (not timed)
@@ -481,17 +495,13 @@ def main(argv=None):
         # cost (an epoch's time moved by 30 % between runs for interpolated AT).
         start = copy.deepcopy(_robustsk_state(defense, clf))
 
-        def reset(defense=defense, clf=clf, model=model, optimizer=optimizer, start=start,
-                  epoch=epoch):
+        def reset(run, defense=defense, clf=clf, model=model, optimizer=optimizer,
+                  start=start, epoch=epoch, epoch0=epoch0):
             if args.timed == "partial_fit":
                 model.load_state_dict(start[0])
                 optimizer.load_state_dict(copy.deepcopy(start[1]))
-                if defense in PLUGINS and hasattr(PLUGINS[defense], "load_robustsk_state"):
-                    PLUGINS[defense].load_robustsk_state(clf, *copy.deepcopy(start))
-                else:
-                    clf.module_.load_state_dict(start[0])
-                    clf.optimizer_.load_state_dict(copy.deepcopy(start[1]))
-            epoch[0] = len(clf.history) if args.timed == "partial_fit" else 0
+                _load_robustsk_state(defense, clf, *copy.deepcopy(start))
+            epoch[0] = epoch0 + run if args.timed == "partial_fit" else 0
 
         def rsk(clf=clf):
             (clf.partial_fit if args.timed == "partial_fit" else clf.fit)(X_np, y_np)
@@ -508,13 +518,13 @@ def main(argv=None):
         for rsk, raw, t_rsk, t_raw, reset in sides.values():
             pair = [(rsk, t_rsk), (raw, t_raw)]
             for fn, times in (pair if run % 2 == 0 else pair[::-1]):
-                reset()  # outside the timing
+                reset(run)  # outside the timing
                 times.append(_timed(fn))
         if args.control:  # the first defense's raw epoch against itself, in the same order
             _, raw, _, _, reset = next(iter(sides.values()))
             slots = []
             for _ in range(2):
-                reset()
+                reset(run)
                 slots.append(_timed(raw))
             control.append(slots[0] / slots[1] if run % 2 == 0 else slots[1] / slots[0])
         print(f"run {run + 1}: " + ", ".join(f"{d} {s[2][-1] / s[3][-1]:.3f}"

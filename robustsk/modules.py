@@ -194,8 +194,7 @@ class UnitSphereFeatures(nn.Module):
 
     def features(self, x):
         """The wrapped module's features, flattened, each of L2 norm 1 (0 stays 0)."""
-        h = self.module.features(x).flatten(1)
-        return h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return nn.functional.normalize(self.module.features(x).flatten(1), dim=1)
 
     def head(self, h):
         """The wrapped module's head: logits from (unit-sphere) features."""
