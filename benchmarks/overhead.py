@@ -262,7 +262,8 @@ DEFENSES = {"standard": StandardTraining, "madry": AdversarialTraining,
 #: ``robustsk_state(clf)``, ``load_robustsk_state(clf, module_state, optimizer_state)``
 #: and ``robustsk_parameters(clf)``. ``raw_model``'s optimizer may be any object with
 #: ``state_dict`` and ``load_state_dict`` (several optimizers in one, say).
-PLUGIN_MODULES = ("raw_dynamic", "raw_jsigr", "raw_dial", "raw_rub", "raw_afd", "raw_trs")
+PLUGIN_MODULES = ("raw_dynamic", "raw_jsigr", "raw_dial", "raw_rub", "raw_rub_mlp", "raw_afd",
+                  "raw_trs", "raw_margin_boosting", "raw_ensemble_at", "raw_sdp", "raw_iwd")
 PLUGINS = {}
 for _name in PLUGIN_MODULES:
     try:

@@ -643,7 +643,12 @@ class RobustClassifier(NeuralNetClassifier):
         if str(self.device).startswith("cuda") and torch.cuda.is_available():
             devices = [torch.device(self.device).index or 0]
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            # Only the generators forked above: torch.manual_seed would also seed every
+            # other accelerator (outside the fork) and, with CUDA not yet initialised,
+            # queue a lazy call that formats a stack trace (about 1 ms per fit call).
+            torch.default_generator.manual_seed(seed)
+            for index in devices:
+                torch.cuda.default_generators[index].manual_seed(seed)
             yield
 
     def _check_valid_split_callbacks(self):
