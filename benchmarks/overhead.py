@@ -82,6 +82,7 @@ import argparse
 import copy
 import gc
 import importlib
+import inspect
 import json
 import os
 import resource
@@ -159,16 +160,21 @@ def _attacked(model, *args):
         model.train()
 
 
-def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen, epoch=0):
+def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen, epoch=0,
+             batch=(0, 1)):
     """The loss of one batch of ``defense``, attack included, in plain PyTorch.
 
     ``epoch`` is the number of epochs robustsk had trained before the epoch this
-    one mirrors (defenses with a schedule, such as FOSC's threshold, read it).
+    one mirrors (defenses with a schedule, such as FOSC's threshold, read it);
+    ``batch`` is ``(index of this batch in the epoch, batches per epoch)``, passed
+    on to a plug-in whose hook declares a ``batch`` keyword (a schedule within
+    the epoch, such as margin boosting's stages).
     """
     model.train()
     if _hook(defense, "raw_loss"):
-        return _hook(defense, "raw_loss")(model, x, t, eps=eps, step_size=step_size,
-                                         n_iter=n_iter, gen=gen, epoch=epoch)
+        hook = _hook(defense, "raw_loss")
+        return hook(model, x, t, eps=eps, step_size=step_size, n_iter=n_iter, gen=gen,
+                    epoch=epoch, **_batch_kwargs(hook, batch))
     if defense == "standard":
         return F.cross_entropy(model(x), t)
     attack = (defense, x, t, eps, step_size, n_iter, gen)
@@ -196,20 +202,28 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
     order = torch.randperm(len(X), generator=gen)
     total = 0.0
     custom_step = _hook(defense, "raw_step")
+    n_batches = -(-len(X) // batch_size)
     for start in range(0, len(X), batch_size):
         idx = order[start:start + batch_size]
+        batch = (start // batch_size, n_batches)
         if custom_step is not None:  # several optimizers, updates in the defense's order
             loss = custom_step(model, optimizer, X[idx], y[idx], eps=eps, step_size=step_size,
-                               n_iter=n_iter, gen=gen, epoch=epoch)
+                               n_iter=n_iter, gen=gen, epoch=epoch,
+                               **_batch_kwargs(custom_step, batch))
             total += float(loss) * len(idx)
             continue
         optimizer.zero_grad()
         loss = raw_loss(defense, model, X[idx], y[idx], eps=eps, step_size=step_size,
-                        n_iter=n_iter, beta=beta, gen=gen, epoch=epoch)
+                        n_iter=n_iter, beta=beta, gen=gen, epoch=epoch, batch=batch)
         loss.backward()
         optimizer.step()
         total += loss.item() * len(idx)
     return total / len(X)
+
+
+def _batch_kwargs(hook, batch):
+    """``{"batch": batch}`` for a plug-in hook that declares a ``batch`` keyword, else ``{}``."""
+    return {"batch": batch} if "batch" in inspect.signature(hook).parameters else {}
 
 
 def _hook(defense, name):
@@ -255,7 +269,8 @@ DEFENSES = {"standard": StandardTraining, "madry": AdversarialTraining,
             "cost": CostSensitiveAdversarialTraining, "mce": AdversarialTraining}
 #: defenses whose raw loop is a module of its own (``benchmarks/raw_<name>.py``), each
 #: with ``NAME``, ``ESTIMATOR``, ``raw_loss(model, x, t, *, eps, step_size, n_iter, gen,
-#: epoch)`` (the loss of one batch; ``raw_epoch`` steps the optimizer) or
+#: epoch)`` (the loss of one batch; ``raw_epoch`` steps the optimizer; a hook that also
+#: declares ``batch`` gets ``(index of the batch in the epoch, batches per epoch)``) or
 #: ``raw_step(model, optimizer, x, t, *, same keywords)`` (a whole batch's updates,
 #: returning the loss to report: several optimizers), and optionally
 #: ``estimator_kwargs(args)``, ``raw_model(lr, input_shape, n_classes)``,
@@ -476,8 +491,10 @@ def main(argv=None):
           + (" (after building a fresh model and optimizer)" if args.timed == "fit" else ""))
     if args.check:
         for defense in args.defenses:
-            print(f"check {defense}: max |w_robustsk - w_raw| after one epoch on 256 "
-                  f"examples from the same seed = {check_same_arithmetic(defense, args, X_np, y_np):.1e}")
+            n_check = min(256, len(X_np))
+            diff = check_same_arithmetic(defense, args, X_np, y_np, n=n_check)
+            print(f"check {defense}: max |w_robustsk - w_raw| after one epoch on {n_check} "
+                  f"examples from the same seed = {diff:.1e}")
 
     sides = {}
     for defense in args.defenses:
@@ -532,7 +549,7 @@ def main(argv=None):
                                               for d, s in sides.items())
               + (f", control {control[-1]:.3f}" if control else ""), flush=True)
 
-    header = (f"{'defense':<12} | {'ratio robustsk/raw: median':>26} {'95% CI':>15} "
+    header = (f"{'defense':<15} | {'ratio robustsk/raw: median':>26} {'95% CI':>15} "
               f"{'[min, max]':>15} | {'s/epoch robustsk':>16} {'raw':>6} | target")
     print(header)
     print("-" * len(header))
@@ -541,7 +558,7 @@ def main(argv=None):
     def row(name, ratios, rest):
         med, lo, hi = _summary(ratios)
         c_lo, c_hi = _median_interval(ratios)
-        print(f"{name:<12} | {med:>26.3f} {f'[{c_lo:.3f}, {c_hi:.3f}]':>15} "
+        print(f"{name:<15} | {med:>26.3f} {f'[{c_lo:.3f}, {c_hi:.3f}]':>15} "
               f"{f'[{lo:.3f}, {hi:.3f}]':>15} | {rest}")
         return med
 

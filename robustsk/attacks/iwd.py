@@ -39,6 +39,8 @@ __all__ = ["IWD", "iwd", "internal_wasserstein", "image_patches", "check_image_p
 #: a final iterate aims below this fraction of the budget, so that recomputing
 #: the distance (other batch, other rounding) never finds it outside the budget
 _MARGIN = 1e-3
+#: shrinks of the retraction towards x before the fallback to x (each evaluated)
+_RETRACTIONS = 3
 
 
 def check_image_patches(input_shape, patch_size, stride):
@@ -221,14 +223,16 @@ def _reduce(x_adv, x, div_fn, eps, n_steps, box):
         x_adv = clip_box(x_adv - step.view(-1, *[1] * (x.ndim - 1)) * grad, *box).detach()
     delta = x_adv - x
     t = torch.ones(len(x), dtype=x.dtype, device=x.device)
-    for _ in range(4):
+    for evaluation in range(_RETRACTIONS + 1):  # the last evaluation decides the fallback
         with torch.no_grad():
             div = div_fn(x + t.view(-1, *[1] * (x.ndim - 1)) * delta)
         over = div > target
         if not over.any():
             break
-        t = torch.where(over, t * torch.sqrt(target / div.clamp_min(1e-20)) * 0.99, t)
-    t = torch.where(div > target, torch.zeros_like(t), t)
+        if evaluation == _RETRACTIONS:
+            t = torch.where(over, torch.zeros_like(t), t)
+        else:
+            t = torch.where(over, t * torch.sqrt(target / div.clamp_min(1e-20)) * 0.99, t)
     return (x + t.view(-1, *[1] * (x.ndim - 1)) * delta).detach()
 
 
