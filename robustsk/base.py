@@ -11,7 +11,10 @@ carries a flat threat model (``eps``, ``norm``, ``step_size``, ``n_iter``,
 A defense subclasses it and overrides one skorch hook, usually
 ``train_step_single``; skorch keeps the epoch loop, batching, devices,
 callbacks and history. What a defense author uses is public (README, "Writing
-a defense"):
+a defense"); the methods come from two mixins, :class:`robustsk.defense_api.DefenseAPI`
+(the hooks below) and :class:`robustsk.fit_checks.FitChecks` (the checks ``fit``
+runs before any work, with their override points ``check_params``,
+``check_data_params`` and ``check_input_shape``):
 
 ``threat_``
     The resolved, validated training threat model of the current fit
@@ -41,45 +44,27 @@ a defense"):
 """
 from contextlib import contextmanager
 import copy
-from dataclasses import dataclass
 from functools import partial
 import inspect
-from typing import Any
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.utils.validation import _check_feature_names
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring
-from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator, is_dataset, to_tensor
+from skorch.callbacks import EpochScoring
 import torch
 
 from ._data import BatchIterator
-from .attacks import (
-    AttackTarget,
-    Randomness,
-    check_threat,
-    example_seed,
-    pgd,
-    seed_from_random_state,
-)
+from .attacks import example_seed, seed_from_random_state
 from .checkpoint import epochs_resumed
-from .guard import TrainingGuard, raise_if_interrupted, watch_finite
+from .defense_api import DefenseAPI
+from .fit_checks import FitChecks, TrainingThreat
+from .guard import TrainingGuard, raise_if_interrupted
 from .loss_terms import LossTerms
-from .modules import check_features, default_module, features_and_logits, has_features
+from .modules import default_module
 from .parallel import limit_worker_threads
-from .params import Callable, InstanceOf, Interval, Options, validate_params
-from .validation import (
-    check_box,
-    check_device,
-    check_in_box,
-    check_threat_params,
-    check_X,
-    check_y,
-)
+from .params import Callable, InstanceOf, Interval, Options
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "torch_seed"]
@@ -128,35 +113,6 @@ def torch_seed(random_seed, epochs_done=0):
     return example_seed(random_seed, epochs_done) & ((1 << 63) - 1)
 
 
-@dataclass(frozen=True)
-class TrainingThreat:
-    """The resolved training threat model of a fit (``RobustClassifier.threat_``).
-
-    Attributes
-    ----------
-    eps : float
-    norm : {"inf", "2"}
-    step_size : float
-        The estimator's ``step_size``, or the defense's default fraction of eps.
-    n_iter : int
-        Steps of the training attack.
-    clip_min, clip_max : ndarray or None
-        The input domain as validated in ``fit`` (None: unbounded).
-    """
-
-    eps: float
-    norm: str
-    step_size: float
-    n_iter: int
-    clip_min: Any = None
-    clip_max: Any = None
-
-    def attack_kwargs(self):
-        """``eps``, ``norm``, ``step_size``, ``clip_min``, ``clip_max`` for an attack function."""
-        return {"eps": self.eps, "norm": self.norm, "step_size": self.step_size,
-                "clip_min": self.clip_min, "clip_max": self.clip_max}
-
-
 def _encoded_accuracy(net, X, y):
     """Validation accuracy on encoded labels (skorch's EpochScoring callable)."""
     proba = net.predict_proba(X)
@@ -202,7 +158,7 @@ def _publish_signature(cls):
         return
 
 
-class RobustClassifier(NeuralNetClassifier):
+class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
     """Base of every robustsk estimator: a scikit-learn classifier on skorch.
 
     Parameters
@@ -284,19 +240,6 @@ class RobustClassifier(NeuralNetClassifier):
     default_step_fraction = 0.25
     #: whether the defense needs ``features_and_logits`` (``fit`` checks the module)
     requires_features = False
-    #: extra networks beside ``module_``: {module parameter: optimizer parameter or None}.
-    #: Each ``name`` becomes ``name_`` (built from the parameter ``name`` with
-    #: ``name__*`` arguments and :meth:`extra_module_kwargs`); an optimizer
-    #: parameter ``opt`` gives it its own optimizer ``opt_`` (``opt__lr``, ...),
-    #: None lets the main optimizer train it.
-    extra_modules = {}
-    #: further optimizers over parameters chosen by the defense (e.g. an encoder
-    #: optimizer over part of ``module_``): optimizer parameter names. Each ``opt``
-    #: becomes ``opt_``, built from the parameter ``opt`` (``opt__lr``, ...) over
-    #: :meth:`optimizer_named_parameters` ``(opt)``; it may share parameters with
-    #: ``optimizer_``, and a defense whose optimizers share parameters overrides
-    #: ``train_step`` to update them in turn.
-    extra_optimizers = ()
 
     _parameter_constraints = {
         "module": [None, Callable("a torch.nn.Module class or instance")],
@@ -396,81 +339,6 @@ class RobustClassifier(NeuralNetClassifier):
             return copy.deepcopy(instance_or_cls)
         return super().initialized_instance(instance_or_cls, kwargs)
 
-    def extra_module_kwargs(self, name):
-        """Default keyword arguments of the extra module ``name`` (override to size it).
-
-        Called after ``module_`` is built, so sizes can come from it, e.g. the
-        width of ``self.features_and_logits(x)[0]``. ``name__*`` parameters win.
-        """
-        return {}
-
-    def initialize_optimizer(self, *args, **kwargs):
-        """The main optimizer, and one per extra module that declares its own."""
-        owned = {name: opt for name, opt in self.extra_modules.items() if opt}
-        if not owned:
-            super().initialize_optimizer(*args, **kwargs)
-        else:
-            excluded = {p for name in owned for p in getattr(self, name + "_").parameters()}
-            named = [(n, p) for n, p in self.get_all_learnable_params() if p not in excluded]
-            pargs, pkwargs = self.get_params_for_optimizer("optimizer", named)
-            self.optimizer_ = self.optimizer(*pargs, **pkwargs)
-        for name, opt in owned.items():
-            pargs, pkwargs = self.get_params_for_optimizer(
-                opt, getattr(self, name + "_").named_parameters())
-            setattr(self, opt + "_", getattr(self, opt)(*pargs, **pkwargs))
-        for opt in self.extra_optimizers:
-            pargs, pkwargs = self.get_params_for_optimizer(
-                opt, self.optimizer_named_parameters(opt))
-            setattr(self, opt + "_", getattr(self, opt)(*pargs, **pkwargs))
-        return self
-
-    def optimizer_named_parameters(self, name):
-        """The ``(name, parameter)`` pairs the extra optimizer ``name`` updates (override).
-
-        Called once per optimizer of :attr:`extra_optimizers` after the modules
-        are built (and moved to the device), e.g. the parameters of
-        ``module_`` that ``features`` uses.
-
-        Parameters
-        ----------
-        name : str
-            An entry of ``extra_optimizers``.
-
-        Returns
-        -------
-        iterable of (str, torch.nn.Parameter)
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} declares extra_optimizers={tuple(self.extra_optimizers)!r} "
-            f"but does not say which parameters {name!r} updates: override "
-            "optimizer_named_parameters(name) to return (name, parameter) pairs.")
-
-    def optimizers(self):
-        """Every optimizer of the fit: ``optimizer_``, the extra modules' in declared order,
-        then :attr:`extra_optimizers`."""
-        extra = [getattr(self, opt + "_") for opt in self.extra_modules.values() if opt]
-        extra += [getattr(self, opt + "_") for opt in self.extra_optimizers]
-        return [self.optimizer_, *extra]
-
-    def train_step(self, batch, **fit_params):
-        """skorch's step in train mode; with several optimizers, one backward pass, then each steps.
-
-        (skorch would pass the step closure to every optimizer, computing the
-        loss once per optimizer.) A defense that alternates updates between
-        its networks overrides this method.
-        """
-        self._set_training(True)  # every module and criterion in train mode
-        if not (any(self.extra_modules.values()) or self.extra_optimizers):
-            return super().train_step(batch, **fit_params)
-        for optimizer in self.optimizers():
-            optimizer.zero_grad()
-        step = self.train_step_single(batch, **fit_params)
-        self.notify("on_grad_computed", batch=batch, training=True,
-                    named_parameters=TeeGenerator(self.get_all_learnable_params()))
-        for optimizer in self.optimizers():
-            optimizer.step()
-        return step
-
     def check_data(self, X, y=None):
         """Skip skorch's class inference: ``fit`` has already validated and encoded."""
 
@@ -515,126 +383,6 @@ class RobustClassifier(NeuralNetClassifier):
         return super().set_params(**params)
 
     # --------------------------------------------------------------- fitting
-    def _validate_fit(self, X, y, reset, classes=None):
-        """Validate everything before touching any fitted state (a failure loses nothing)."""
-        validate_params(self, hints=self._param_hints())
-        self.check_params()
-        self._check_criterion()
-        check_threat_params(self)
-        check_device(self.device)
-        cbs = self.callbacks
-        if not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
-                or isinstance(cbs, (list, tuple))):
-            raise ValueError(f"callbacks={cbs!r}: expected None, 'disable' or a list of skorch "
-                             "callbacks (or (name, callback) pairs).")
-        if not reset:
-            _check_feature_names(self, X, reset=False)
-        X_in = X
-        X = check_X(X)
-        y = check_y(y, len(X))
-        if reset:
-            known = classes if classes is not None else self.classes
-            labels = np.unique(y) if known is None else np.unique(np.asarray(known))
-            if len(labels) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in the data, "
-                    f"but y contains only one class: {labels[0]!r}. A classifier "
-                    "cannot train when only one class is present.")
-            input_shape = tuple(X.shape[1:])
-        else:
-            X = self._check_shape(X)
-            labels, input_shape = self.classes_, self.input_shape_
-        box = check_box(self.clip_min, self.clip_max, input_shape)
-        check_in_box(X, *box)
-        y = self._encode(y, labels)
-        self.check_data_params(labels)
-        self.check_input_shape(input_shape)
-        if self.requires_features:
-            self._check_module_features(input_shape, len(labels))
-        eps, norm, step = check_threat(self.eps, self.norm, self.step_size,
-                                       default_step=self.default_step_fraction)
-        if reset:
-            _check_feature_names(self, X_in, reset=True)
-            self.classes_ = labels
-            self.input_shape_ = input_shape
-            self.n_features_in_ = int(np.prod(input_shape))
-        self.threat_ = TrainingThreat(eps=eps, norm=norm, step_size=step, n_iter=int(self.n_iter),
-                                      clip_min=box[0], clip_max=box[1])
-        return X, y
-
-    def _param_hints(self):
-        return {"norm": "Pass norm='inf' (L-infinity ball) or norm=2 (L2 ball).",
-                "eps": "A radius cannot be negative or infinite: pass eps >= 0 in the units of X, "
-                       "e.g. eps=0.1 for images in [0, 1].",
-                "random_state": "Pass None, an int or a numpy RandomState/Generator."}
-
-    def check_params(self):
-        """Cross-parameter checks beyond ``_parameter_constraints`` (override; called in ``fit``).
-
-        Runs once per ``fit``, after the declared constraints and before any
-        fitted state changes; raise ``ValueError`` saying what was received,
-        what was expected and what to do.
-        """
-
-    def _check_criterion(self):
-        """Build the criterion once, so its argument errors come before any state changes.
-
-        (skorch builds it in ``initialize``, after the module: a criterion
-        refusing ``criterion__*`` there would cost a fitted model its weights.)
-        """
-        if isinstance(self.criterion, type):
-            self.initialized_instance(self.criterion, self.get_params_for("criterion"))
-
-    def check_data_params(self, classes):
-        """Checks of parameters that refer to the classes (override; called in ``fit``).
-
-        Runs once per ``fit`` after the labels are known and before any fitted
-        state changes, so a failure loses nothing; raise ``ValueError`` as in
-        :meth:`check_params`.
-
-        Parameters
-        ----------
-        classes : ndarray of shape (n_classes,)
-            The sorted labels the fit will store as ``classes_``.
-        """
-
-    def check_input_shape(self, input_shape):
-        """Checks of parameters that refer to the shape of one example (override; called in ``fit``).
-
-        Runs once per ``fit``, right after :meth:`check_data_params`, before any
-        fitted state changes; raise ``ValueError`` as in :meth:`check_params`
-        (e.g. a fitted model given as a parameter that expects other inputs, or
-        a patch-based defense given flat inputs or patches larger than the
-        images).
-
-        Parameters
-        ----------
-        input_shape : tuple of int
-            The shape of one example of ``X`` (``input_shape_`` after the fit).
-        """
-
-    def _check_module_features(self, input_shape, n_classes):
-        module = self.module
-        if module is None or has_features(module):
-            return
-        if isinstance(module, type):  # a class: look at an instance (features may be submodules)
-            kwargs = self.get_params_for("module")
-            try:
-                module = module(**kwargs)
-            except TypeError:
-                return  # its own arguments are reported by skorch when it is built
-        check_features(module, who=type(self).__name__)
-
-    def _encode(self, y, classes=None):
-        classes = self.classes_ if classes is None else classes
-        y = np.asarray(y)
-        unknown = ~np.isin(y, classes)
-        if unknown.any():
-            raise ValueError(
-                f"y contains labels {np.unique(y[unknown])[:10].tolist()} that are not among "
-                f"the classes {classes.tolist()[:20]}: pass all labels with classes=... "
-                "or refit on data that contains them.")
-        return np.searchsorted(classes, y).astype(np.int64)
 
     @contextmanager
     def _seeded(self, seed):
@@ -650,21 +398,6 @@ class RobustClassifier(NeuralNetClassifier):
             for index in devices:
                 torch.cuda.default_generators[index].manual_seed(seed)
             yield
-
-    def _check_valid_split_callbacks(self):
-        if self.train_split:
-            return
-        for name, cb in self.callbacks_:
-            monitor = getattr(cb, "monitor", None)
-            needs = getattr(cb, "needs_valid_split", False) or (
-                isinstance(cb, (EarlyStopping, Checkpoint)) and isinstance(monitor, str)
-                and monitor.startswith("valid"))
-            if needs:
-                raise ValueError(
-                    f"Callback {name!r} monitors validation data, but train_split=None (fit "
-                    "uses all data, as in scikit-learn). Pass a split, e.g. "
-                    "train_split=skorch.dataset.ValidSplit(0.2), or monitor a training "
-                    "column such as 'train_loss'.")
 
     def _train(self, X, y, reset, check=True, **fit_params):
         limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
@@ -742,14 +475,6 @@ class RobustClassifier(NeuralNetClassifier):
         X, y = self._validate_fit(X, y, reset=reset, classes=classes)
         return self._train(X, y, reset, check=reset, **fit_params)
 
-    def _check_fit_params(self, fit_params):
-        if "sample_weight" in fit_params:
-            raise TypeError(
-                f"{type(self).__name__}.fit got sample_weight, which robustsk estimators do not "
-                "support (it would reach the module's forward, or be ignored by a defense). "
-                "Expected X and y only: to weight classes, pass criterion__weight=... (a tensor "
-                "of one weight per class) or resample the training examples.")
-
     def _check_fitted_model(self, X, y, n_check=64):
         x = torch.as_tensor(X[:n_check], device=self.device)
         with torch.no_grad():
@@ -771,25 +496,6 @@ class RobustClassifier(NeuralNetClassifier):
                 NearChanceWarning, stacklevel=3)
 
     # ------------------------------------------------------------ prediction
-    def _check_shape(self, X):
-        shape = tuple(X.shape[1:])
-        if shape != self.input_shape_:
-            if X.ndim == 2 and len(self.input_shape_) == 1:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input.")
-            raise ValueError(
-                f"X has examples of shape {shape}, but {type(self).__name__} was fitted on "
-                f"examples of shape {self.input_shape_}: reshape X to (n_samples, "
-                f"{', '.join(map(str, self.input_shape_))}).")
-        return X
-
-    def _prepare_predict(self, X):
-        self.check_is_fitted()
-        if is_dataset(X):  # skorch's own internal calls (validation, caching)
-            return X
-        _check_feature_names(self, X, reset=False)
-        return self._check_shape(check_X(X))
 
     def _get_predict_nonlinearity(self):
         # skorch's "auto" applies softmax only under CrossEntropyLoss; robustsk
@@ -826,113 +532,6 @@ class RobustClassifier(NeuralNetClassifier):
             kwargs["batch_size"] = len(dataset)
         return getattr(self, prefix)(dataset, **kwargs)
 
-    # ------------------------------------------------ the extension API
-    def unpack_batch(self, batch):
-        """The batch's inputs and encoded labels as tensors on the estimator's device."""
-        Xi, yi = unpack_data(batch)
-        return to_tensor(Xi, device=self.device), to_tensor(yi, device=self.device)
-
-    def training_randomness(self):
-        """Random draws of training attacks: torch's generator, seeded inside ``fit``.
-
-        Returns
-        -------
-        Randomness
-            Pass it as ``random_state`` to any attack function; a fit with the
-            same ``random_state`` draws the same noise.
-        """
-        return Randomness(generator=torch.default_generator)
-
-    def record_loss(self, name, value):
-        """Record a named loss term of the current batch (history column ``train_<name>``).
-
-        The epoch's column is the batch-size-weighted mean, like ``train_loss``.
-        ``record_loss("clean_loss", ...)`` also spares the extra forward pass
-        that ``record_clean_loss=True`` would otherwise cost.
-
-        Parameters
-        ----------
-        name : str
-        value : float or 0-d Tensor (detached here)
-        """
-        if torch.is_tensor(value):
-            value = value.detach().item()
-        self.history.record_batch(f"train_{name}", float(value))
-
-    def attack_loss(self):
-        """The per-example loss training attacks climb: the criterion's own.
-
-        ``"ce"`` for the default cross-entropy (the attacks' fast path);
-        otherwise a function ``(logits, y, **kw) -> (n,)`` evaluating a copy of
-        ``criterion_`` with ``reduction="none"``, so e.g.
-        ``AdversarialTraining(criterion=MCELoss)`` attacks the loss it trains on.
-        """
-        criterion = self.criterion_
-        if type(criterion) is torch.nn.CrossEntropyLoss and criterion.weight is None \
-                and criterion.label_smoothing == 0 and criterion.ignore_index == -100:
-            return "ce"
-        if not hasattr(criterion, "reduction"):
-            raise TypeError(
-                f"criterion {type(criterion).__name__} has no 'reduction' attribute, so the "
-                "training attack cannot get one loss per example: give the criterion a "
-                "reduction='none' mode (as torch's losses have).")
-        per_example = copy.copy(criterion)
-        per_example.reduction = "none"
-
-        def loss(logits, y, **_):
-            return per_example(logits, y)
-        return loss
-
-    def pgd_examples(self, x, y, *, n_iter=None, mode="eval"):
-        """Madry et al.'s training attack on a batch, in this fit's threat model.
-
-        PGD from a uniform random start in ``threat_``, climbing
-        :meth:`attack_loss` on :meth:`attack_module`, with the training random
-        stream; the last iterate. ``n_iter`` defaults to ``threat_.n_iter``;
-        ``mode`` is the network's mode during the attack.
-        """
-        x_adv = pgd(self.attack_module(), x, y, **self.threat_.attack_kwargs(),
-                    n_iter=self.threat_.n_iter if n_iter is None else n_iter,
-                    random_start="uniform", loss=self.attack_loss(), return_best=False,
-                    mode=mode, random_state=self.training_randomness())
-        return watch_finite(self, x_adv, "attack iterate")  # checked with the batch's loss
-
-    def attack_module(self):
-        """The torch module attacks differentiate: inputs to logits (here ``module_``)."""
-        return self.module_
-
-    def features_and_logits(self, x):
-        """``(features, logits)`` of the network at ``x`` (see :mod:`robustsk.modules`)."""
-        module = self.module_
-        check_features(module, who=type(self).__name__)
-        return features_and_logits(module, x)
-
-    def on_grad_computed(self, net, named_parameters, batch=None, training=False, **kwargs):
-        """With ``record_clean_loss=True``, record the batch's clean loss if the defense did not."""
-        if not (training and self.record_clean_loss) or batch is None:
-            return
-        if "train_clean_loss" in self.history[-1]["batches"][-1]:
-            return
-        x, y = self.unpack_batch(batch)
-        with torch.no_grad():
-            loss = self.get_loss(self.infer(x), y, X=x, training=False)
-        self.record_loss("clean_loss", loss)
-
-    def as_attack_target(self):
-        """The fitted network as an attack target: its module, input preparation and labels."""
-        device = self.device
-
-        def prepare_X(X, box=(None, None)):
-            X = self._prepare_predict(X)
-            lo, hi = check_box(*box, self.input_shape_)
-            check_in_box(X, lo, hi)
-            return torch.as_tensor(X, device=device)
-
-        def encode_y(y, n_samples):
-            return torch.as_tensor(self._encode(check_y(y, n_samples)), device=device)
-
-        return AttackTarget(module=self.attack_module(), prepare_X=prepare_X, encode_y=encode_y,
-                            estimator=self)
 
     def score_adversarial(self, X, y, attack=None, *, per_class=False):
         """Robust accuracy: the fraction of all examples still correct under attack.

@@ -37,9 +37,10 @@ GROUPS = [
     ("Poisoning", "poisoning", ["robustsk.poisoning"]),
     ("Preemptive robustness", "preemptive", ["robustsk.preemptive"]),
     ("Review experiment", "review", ["robustsk.review"]),
-    ("Extension API", "extension", ["robustsk.base", "robustsk.params", "robustsk.validation",
-                                    "robustsk.modules", "robustsk.criteria",
-                                    "robustsk.loss_terms"]),
+    ("Extension API", "extension", ["robustsk.base", "robustsk.defense_api",
+                                    "robustsk.fit_checks", "robustsk.params",
+                                    "robustsk.validation", "robustsk.modules",
+                                    "robustsk.criteria", "robustsk.loss_terms"]),
 ]
 
 

@@ -1,0 +1,235 @@
+"""What ``fit`` and ``predict`` check before any work: the validation half of the estimator.
+
+:class:`FitChecks` is a mixin of :class:`robustsk.base.RobustClassifier`. Its
+``_validate_fit`` runs once per ``fit`` / ``partial_fit`` and checks, before
+any fitted state changes (so a failure loses nothing), the declared
+parameters (``_parameter_constraints``, :mod:`robustsk.params`), the
+criterion's arguments, the device, ``X`` and ``y`` (:mod:`robustsk.validation`),
+the input domain, the labels, and a defense's own checks; it then resolves the
+training threat model (:class:`TrainingThreat`). A defense extends it through
+the three public hooks :meth:`FitChecks.check_params`,
+:meth:`FitChecks.check_data_params` and :meth:`FitChecks.check_input_shape`.
+"""
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import _check_feature_names
+from skorch.callbacks import Checkpoint, EarlyStopping
+from skorch.utils import is_dataset
+
+from .attacks import check_threat
+from .modules import check_features, has_features
+from .params import validate_params
+from .validation import (
+    check_box,
+    check_device,
+    check_in_box,
+    check_threat_params,
+    check_X,
+    check_y,
+)
+
+__all__ = ["FitChecks"]
+
+
+@dataclass(frozen=True)
+class TrainingThreat:
+    """The resolved training threat model of a fit (``RobustClassifier.threat_``).
+
+    Attributes
+    ----------
+    eps : float
+    norm : {"inf", "2"}
+    step_size : float
+        The estimator's ``step_size``, or the defense's default fraction of eps.
+    n_iter : int
+        Steps of the training attack.
+    clip_min, clip_max : ndarray or None
+        The input domain as validated in ``fit`` (None: unbounded).
+    """
+
+    eps: float
+    norm: str
+    step_size: float
+    n_iter: int
+    clip_min: Any = None
+    clip_max: Any = None
+
+    def attack_kwargs(self):
+        """``eps``, ``norm``, ``step_size``, ``clip_min``, ``clip_max`` for an attack function."""
+        return {"eps": self.eps, "norm": self.norm, "step_size": self.step_size,
+                "clip_min": self.clip_min, "clip_max": self.clip_max}
+
+
+class FitChecks:
+    """The checks of ``fit``, ``partial_fit`` and ``predict`` (a mixin of ``RobustClassifier``).
+
+    Override :meth:`check_params`, :meth:`check_data_params` or
+    :meth:`check_input_shape` to add a defense's own checks; each raises
+    ``ValueError`` saying what was received, what was expected and what to do.
+    """
+
+    def _validate_fit(self, X, y, reset, classes=None):
+        """Validate everything before touching any fitted state (a failure loses nothing)."""
+        validate_params(self, hints=self._param_hints())
+        self.check_params()
+        self._check_criterion()
+        check_threat_params(self)
+        check_device(self.device)
+        cbs = self.callbacks
+        if not (cbs is None or (isinstance(cbs, str) and cbs == "disable")
+                or isinstance(cbs, (list, tuple))):
+            raise ValueError(f"callbacks={cbs!r}: expected None, 'disable' or a list of skorch "
+                             "callbacks (or (name, callback) pairs).")
+        if not reset:
+            _check_feature_names(self, X, reset=False)
+        X_in = X
+        X = check_X(X)
+        y = check_y(y, len(X))
+        if reset:
+            known = classes if classes is not None else self.classes
+            labels = np.unique(y) if known is None else np.unique(np.asarray(known))
+            if len(labels) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in the data, "
+                    f"but y contains only one class: {labels[0]!r}. A classifier "
+                    "cannot train when only one class is present.")
+            input_shape = tuple(X.shape[1:])
+        else:
+            X = self._check_shape(X)
+            labels, input_shape = self.classes_, self.input_shape_
+        box = check_box(self.clip_min, self.clip_max, input_shape)
+        check_in_box(X, *box)
+        y = self._encode(y, labels)
+        self.check_data_params(labels)
+        self.check_input_shape(input_shape)
+        if self.requires_features:
+            self._check_module_features(input_shape, len(labels))
+        eps, norm, step = check_threat(self.eps, self.norm, self.step_size,
+                                       default_step=self.default_step_fraction)
+        if reset:
+            _check_feature_names(self, X_in, reset=True)
+            self.classes_ = labels
+            self.input_shape_ = input_shape
+            self.n_features_in_ = int(np.prod(input_shape))
+        self.threat_ = TrainingThreat(eps=eps, norm=norm, step_size=step, n_iter=int(self.n_iter),
+                                      clip_min=box[0], clip_max=box[1])
+        return X, y
+
+    def _param_hints(self):
+        return {"norm": "Pass norm='inf' (L-infinity ball) or norm=2 (L2 ball).",
+                "eps": "A radius cannot be negative or infinite: pass eps >= 0 in the units of X, "
+                       "e.g. eps=0.1 for images in [0, 1].",
+                "random_state": "Pass None, an int or a numpy RandomState/Generator."}
+
+    def check_params(self):
+        """Cross-parameter checks beyond ``_parameter_constraints`` (override; called in ``fit``).
+
+        Runs once per ``fit``, after the declared constraints and before any
+        fitted state changes; raise ``ValueError`` saying what was received,
+        what was expected and what to do.
+        """
+
+    def _check_criterion(self):
+        """Build the criterion once, so its argument errors come before any state changes.
+
+        (skorch builds it in ``initialize``, after the module: a criterion
+        refusing ``criterion__*`` there would cost a fitted model its weights.)
+        """
+        if isinstance(self.criterion, type):
+            self.initialized_instance(self.criterion, self.get_params_for("criterion"))
+
+    def check_data_params(self, classes):
+        """Checks of parameters that refer to the classes (override; called in ``fit``).
+
+        Runs once per ``fit`` after the labels are known and before any fitted
+        state changes, so a failure loses nothing; raise ``ValueError`` as in
+        :meth:`check_params`.
+
+        Parameters
+        ----------
+        classes : ndarray of shape (n_classes,)
+            The sorted labels the fit will store as ``classes_``.
+        """
+
+    def check_input_shape(self, input_shape):
+        """Checks of parameters that refer to the shape of one example (override; called in ``fit``).
+
+        Runs once per ``fit``, right after :meth:`check_data_params`, before any
+        fitted state changes; raise ``ValueError`` as in :meth:`check_params`
+        (e.g. a fitted model given as a parameter that expects other inputs, or
+        a patch-based defense given flat inputs or patches larger than the
+        images).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The shape of one example of ``X`` (``input_shape_`` after the fit).
+        """
+
+    def _check_module_features(self, input_shape, n_classes):
+        module = self.module
+        if module is None or has_features(module):
+            return
+        if isinstance(module, type):  # a class: look at an instance (features may be submodules)
+            kwargs = self.get_params_for("module")
+            try:
+                module = module(**kwargs)
+            except TypeError:
+                return  # its own arguments are reported by skorch when it is built
+        check_features(module, who=type(self).__name__)
+
+    def _encode(self, y, classes=None):
+        classes = self.classes_ if classes is None else classes
+        y = np.asarray(y)
+        unknown = ~np.isin(y, classes)
+        if unknown.any():
+            raise ValueError(
+                f"y contains labels {np.unique(y[unknown])[:10].tolist()} that are not among "
+                f"the classes {classes.tolist()[:20]}: pass all labels with classes=... "
+                "or refit on data that contains them.")
+        return np.searchsorted(classes, y).astype(np.int64)
+
+    def _check_valid_split_callbacks(self):
+        if self.train_split:
+            return
+        for name, cb in self.callbacks_:
+            monitor = getattr(cb, "monitor", None)
+            needs = getattr(cb, "needs_valid_split", False) or (
+                isinstance(cb, (EarlyStopping, Checkpoint)) and isinstance(monitor, str)
+                and monitor.startswith("valid"))
+            if needs:
+                raise ValueError(
+                    f"Callback {name!r} monitors validation data, but train_split=None (fit "
+                    "uses all data, as in scikit-learn). Pass a split, e.g. "
+                    "train_split=skorch.dataset.ValidSplit(0.2), or monitor a training "
+                    "column such as 'train_loss'.")
+
+    def _check_fit_params(self, fit_params):
+        if "sample_weight" in fit_params:
+            raise TypeError(
+                f"{type(self).__name__}.fit got sample_weight, which robustsk estimators do not "
+                "support (it would reach the module's forward, or be ignored by a defense). "
+                "Expected X and y only: to weight classes, pass criterion__weight=... (a tensor "
+                "of one weight per class) or resample the training examples.")
+
+    def _check_shape(self, X):
+        shape = tuple(X.shape[1:])
+        if shape != self.input_shape_:
+            if X.ndim == 2 and len(self.input_shape_) == 1:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has examples of shape {shape}, but {type(self).__name__} was fitted on "
+                f"examples of shape {self.input_shape_}: reshape X to (n_samples, "
+                f"{', '.join(map(str, self.input_shape_))}).")
+        return X
+
+    def _prepare_predict(self, X):
+        self.check_is_fitted()
+        if is_dataset(X):  # skorch's own internal calls (validation, caching)
+            return X
+        _check_feature_names(self, X, reset=False)
+        return self._check_shape(check_X(X))
