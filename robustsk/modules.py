@@ -183,7 +183,7 @@ class UnitSphereFeatures(nn.Module):
     >>> import torch
     >>> net = UnitSphereFeatures(MLP((4,), 3, hidden_units=(8,)))
     >>> h = net.features(torch.rand(2, 4))
-    >>> [round(float(v), 4) for v in h.norm(dim=1)]
+    >>> [round(float(v), 4) for v in h.detach().norm(dim=1)]
     [1.0, 1.0]
     """
 

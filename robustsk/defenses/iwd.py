@@ -29,6 +29,11 @@ class IWDAdversarialTraining(RobustClassifier):
     ----------
     iwd_eps : float, default=0.3
         Budget of the training attack on the internal Wasserstein distance (input units).
+    iwd_step_size : float, default=None
+        Length of each training attack step in the distance's local metric;
+        ``iwd_eps / 4`` when None. (The estimator's ``step_size`` belongs to
+        its L-p threat model: the step of the PGD that ``score_adversarial``
+        runs by default.)
     patch_size : int, default=3
     stride : int, default=1
     n_proj_steps : int, default=1
@@ -60,6 +65,7 @@ class IWDAdversarialTraining(RobustClassifier):
 
     _parameter_constraints = {
         "iwd_eps": [Interval(float, 0, None)],
+        "iwd_step_size": [None, Interval(float, 0, None, closed="neither")],
         "patch_size": [Interval(int, 1, None)],
         "stride": [Interval(int, 1, None)],
         "n_proj_steps": [Interval(int, 0, None)],
@@ -67,10 +73,11 @@ class IWDAdversarialTraining(RobustClassifier):
         "attack_mode": [Options("eval", "train")],
     }
 
-    def __init__(self, module=None, *, iwd_eps=0.3, patch_size=3, stride=1, n_proj_steps=1,
-                 blur=0.05, attack_mode="eval", **kwargs):
+    def __init__(self, module=None, *, iwd_eps=0.3, iwd_step_size=None, patch_size=3, stride=1,
+                 n_proj_steps=1, blur=0.05, attack_mode="eval", **kwargs):
         super().__init__(module, **kwargs)
         self.iwd_eps = iwd_eps
+        self.iwd_step_size = iwd_step_size
         self.patch_size = patch_size
         self.stride = stride
         self.n_proj_steps = n_proj_steps
@@ -89,7 +96,8 @@ class IWDAdversarialTraining(RobustClassifier):
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        x_adv = iwd(self.attack_module(), x, y, eps=float(self.iwd_eps),
+        step = None if self.iwd_step_size is None else float(self.iwd_step_size)
+        x_adv = iwd(self.attack_module(), x, y, eps=float(self.iwd_eps), step_size=step,
                     patch_size=self.patch_size, stride=self.stride, n_iter=self.threat_.n_iter,
                     n_proj_steps=self.n_proj_steps, blur=self.blur, loss=self.attack_loss(),
                     clip_min=self.threat_.clip_min, clip_max=self.threat_.clip_max,
