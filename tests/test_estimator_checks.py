@@ -16,9 +16,10 @@ from robustsk.defenses import (
 
 #: cheaper parameters for defenses whose defaults cost minutes over the ~40 checks
 #: (TRS: 3 members and 6 double-backprop PGD steps per batch; margin boosting: PGD on
-#: up to 3 networks)
+#: up to 3 networks; AFD: three optimizers and a 10-step APGD per batch, 62 s in all)
 CHECK_PARAMS = {"TRSEnsemble": {"n_members": 2, "n_iter": 1, "max_epochs": 10},
-                "MarginBoostingEnsemble": {"n_iter": 5}}
+                "MarginBoostingEnsemble": {"n_iter": 5},
+                "AdversarialFeatureDesensitization": {"n_iter": 3}}
 
 #: every defense with default parameters (but CHECK_PARAMS), the MCE criterion on
 #: Madry's, and the randomized-smoothing meta-estimator (few Monte Carlo draws, to
