@@ -58,6 +58,23 @@ def _total_norm(tensors):
     return torch.nn.utils.get_total_norm([t.detach() for t in tensors])
 
 
+def _all_finite(loss, tensors, flags):
+    """Whether the loss, every tensor and every flag are finite/true: one host sync.
+
+    A NaN or inf anywhere makes the sum of the tensors' norms NaN or inf; so
+    can finite values too large for the sum (the caller then looks at each).
+    """
+    total = loss.detach().float().sum()
+    if tensors:
+        norms = [n.to(device=total.device, dtype=torch.float32)
+                 for n in torch._foreach_norm(tensors)]
+        total = total + torch.stack(norms).sum()
+    ok = torch.isfinite(total)
+    if flags:
+        ok = ok & torch.stack([f.to(ok.device) for f in flags]).all()
+    return bool(ok)
+
+
 class TrainingGuard(Callback):
     """Keep a fit in a good state: stop on NaN/inf, roll back on interrupt.
 
@@ -135,17 +152,19 @@ class TrainingGuard(Callback):
         if not (training and self._open) or loss is None:
             return
         params = [p for _, p in net.get_all_learnable_params()]
-        grads = [p.grad for p in params if p.grad is not None]
-        flags = self._watched + [("loss", _flag(loss))]
+        grads = [p.grad.detach() for p in params if p.grad is not None]
+        params = [p.detach() for p in params]
+        watched, self._watched = self._watched, []
+        if _all_finite(loss, grads + params, [f for _, f in watched]):
+            return  # one check, one host synchronisation; the details only on failure
+        flags = watched + [("loss", _flag(loss))]
         if grads:
             flags.append(("gradients", _flag(_total_norm(grads))))
         if params:
             flags.append(("parameters", _flag(_total_norm(params))))
-        self._watched = []
-        device = flags[0][1].device
-        if bool(torch.stack([f.to(device) for _, f in flags]).all()):
-            return
         bad = [what for what, f in flags if not bool(f)]
+        if not bad:  # the fast check's sum overflowed on finite values
+            return
         restore(net, self._batch_state)
         batches = net.history[-1]["batches"]
         if batches:
