@@ -161,20 +161,21 @@ def _attacked(model, *args):
 
 
 def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen, epoch=0,
-             batch=(0, 1)):
+             batch=None):
     """The loss of one batch of ``defense``, attack included, in plain PyTorch.
 
     ``epoch`` is the number of epochs robustsk had trained before the epoch this
     one mirrors (defenses with a schedule, such as FOSC's threshold, read it);
-    ``batch`` is ``(index of this batch in the epoch, batches per epoch)``, passed
-    on to a plug-in whose hook declares a ``batch`` keyword (a schedule within
-    the epoch, such as margin boosting's stages).
+    ``batch`` is ``(index of this batch in the epoch, batches per epoch)`` for a
+    plug-in whose hook declares a ``batch`` keyword (a schedule within the epoch,
+    such as margin boosting's stages; see :func:`_takes_batch`), else None.
     """
     model.train()
-    if _hook(defense, "raw_loss"):
-        hook = _hook(defense, "raw_loss")
+    hook = _hook(defense, "raw_loss")
+    if hook:
+        extra = {} if batch is None else {"batch": batch}
         return hook(model, x, t, eps=eps, step_size=step_size, n_iter=n_iter, gen=gen,
-                    epoch=epoch, **_batch_kwargs(hook, batch))
+                    epoch=epoch, **extra)
     if defense == "standard":
         return F.cross_entropy(model(x), t)
     attack = (defense, x, t, eps, step_size, n_iter, gen)
@@ -202,14 +203,15 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
     order = torch.randperm(len(X), generator=gen)
     total = 0.0
     custom_step = _hook(defense, "raw_step")
+    takes_batch = _takes_batch(custom_step or _hook(defense, "raw_loss"))  # once, not per batch
     n_batches = -(-len(X) // batch_size)
     for start in range(0, len(X), batch_size):
         idx = order[start:start + batch_size]
-        batch = (start // batch_size, n_batches)
+        batch = (start // batch_size, n_batches) if takes_batch else None
         if custom_step is not None:  # several optimizers, updates in the defense's order
+            extra = {} if batch is None else {"batch": batch}
             loss = custom_step(model, optimizer, X[idx], y[idx], eps=eps, step_size=step_size,
-                               n_iter=n_iter, gen=gen, epoch=epoch,
-                               **_batch_kwargs(custom_step, batch))
+                               n_iter=n_iter, gen=gen, epoch=epoch, **extra)
             total += float(loss) * len(idx)
             continue
         optimizer.zero_grad()
@@ -221,9 +223,9 @@ def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, 
     return total / len(X)
 
 
-def _batch_kwargs(hook, batch):
-    """``{"batch": batch}`` for a plug-in hook that declares a ``batch`` keyword, else ``{}``."""
-    return {"batch": batch} if "batch" in inspect.signature(hook).parameters else {}
+def _takes_batch(hook):
+    """Whether a plug-in hook declares the ``batch`` keyword (False for no hook)."""
+    return hook is not None and "batch" in inspect.signature(hook).parameters
 
 
 def _hook(defense, name):
@@ -232,31 +234,35 @@ def _hook(defense, name):
 
 
 def _raw_model(lr, defense=None):
-    if _hook(defense, "raw_model"):
-        return _hook(defense, "raw_model")(lr, INPUT_SHAPE, N_CLASSES)
+    hook = _hook(defense, "raw_model")
+    if hook:
+        return hook(lr, INPUT_SHAPE, N_CLASSES)
     model = SmallCNN(INPUT_SHAPE, N_CLASSES)
     return model, torch.optim.Adam(model.parameters(), lr=lr)
 
 
 def _robustsk_state(defense, clf):
     """robustsk's (module, optimizer) state dicts, in the raw side's format."""
-    if _hook(defense, "robustsk_state"):
-        return _hook(defense, "robustsk_state")(clf)
+    hook = _hook(defense, "robustsk_state")
+    if hook:
+        return hook(clf)
     return clf.module_.state_dict(), clf.optimizer_.state_dict()
 
 
 def _load_robustsk_state(defense, clf, module_state, optimizer_state):
     """Load a pair of :func:`_robustsk_state` back into robustsk's estimator."""
-    if _hook(defense, "load_robustsk_state"):
-        return _hook(defense, "load_robustsk_state")(clf, module_state, optimizer_state)
+    hook = _hook(defense, "load_robustsk_state")
+    if hook:
+        return hook(clf, module_state, optimizer_state)
     clf.module_.load_state_dict(module_state)
     clf.optimizer_.load_state_dict(optimizer_state)
 
 
 def _robustsk_parameters(defense, clf):
     """robustsk's trained parameters, named as the raw side's ``named_parameters()``."""
-    if _hook(defense, "robustsk_parameters"):
-        return _hook(defense, "robustsk_parameters")(clf)
+    hook = _hook(defense, "robustsk_parameters")
+    if hook:
+        return hook(clf)
     return dict(clf.module_.named_parameters())
 
 
@@ -296,8 +302,9 @@ STRICT = {"madry", "trades", "friendly"}
 def _estimator(defense, args, random_state=0):
     cls = DEFENSES[defense] if defense in DEFENSES else all_defenses()[defense]
     extra = {"beta": args.beta} if defense == "trades" else {}
-    if _hook(defense, "estimator_kwargs"):
-        extra = _hook(defense, "estimator_kwargs")(args)
+    hook = _hook(defense, "estimator_kwargs")
+    if hook:
+        extra = hook(args)
     if defense == "friendly":
         extra = {"tau": 0}
     if cls.__name__ == "CostSensitiveAdversarialTraining":
