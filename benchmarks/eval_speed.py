@@ -15,6 +15,10 @@ raw PyTorch              the loop one writes by hand (same start, step, projecti
                          clip; last iterate), then one forward pass
 =======================  ===============================================================
 
+With ``--auto-batches``, one more row runs robustsk's PGD with
+``batch_size="auto"`` (batches sized by memory, as on a GPU one would; the
+per-example random streams make its examples the same as at any batch size).
+
 Every method runs once untimed, then ``--runs`` times in an order that
 alternates (forward on even runs, reversed on odd runs). The table gives the
 median seconds with their range, and per run the ratio time(torchattacks) /
@@ -35,6 +39,10 @@ only, without its dependencies (which would pull another torch)::
     pip install --no-deps torchattacks==3.5.1
     python benchmarks/eval_speed.py --dataset digits --runs 7
     python benchmarks/eval_speed.py --dataset fashion --runs 7 --load memory
+    python benchmarks/eval_speed.py --dataset fashion --device cuda --n-test 10000
+
+Each method ends by reading its accuracy on the host, so a timed run includes
+the device's work (no separate synchronisation is needed on a GPU).
 
 Without torchattacks its rows are left out and the ratios are taken against the
 raw loop.
@@ -75,12 +83,12 @@ MEMORY_LOAD = (
 )
 
 
-def make_methods(clf, X, y, batch_size, torchattacks):
+def make_methods(clf, X, y, batch_size, torchattacks, device="cpu", auto_batches=False):
     """name -> function of the run's seed returning the robust accuracy."""
     model = clf.module_
     parts = [slice(s, s + batch_size) for s in range(0, len(X), batch_size)]
 
-    def robustsk_pgd(seed):
+    def robustsk_pgd(seed, batch_size=batch_size):
         attack = PGD(eps=EPS, n_iter=N_ITER, step_size=EPS / 4, random_start="uniform",
                      batch_size=batch_size, random_state=seed)
         return clf.score_adversarial(X, y, attack)
@@ -89,9 +97,13 @@ def make_methods(clf, X, y, batch_size, torchattacks):
         with torch.no_grad():
             return float((model(x_adv).argmax(1) == t).float().mean())
 
+    def tensors():  # the numpy arrays on the device, as the estimator's path makes them
+        return (torch.as_tensor(X, dtype=torch.float32, device=device),
+                torch.as_tensor(y, device=device))
+
     def raw(seed):
-        x, t = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
-        gen = torch.Generator().manual_seed(seed)
+        x, t = tensors()
+        gen = torch.Generator(device=device).manual_seed(seed)
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
@@ -104,12 +116,14 @@ def make_methods(clf, X, y, batch_size, torchattacks):
                 p.requires_grad_(True)
 
     methods = {"robustsk score_adversarial PGD": robustsk_pgd, "raw PyTorch PGD": raw}
+    if auto_batches:  # the same attack in batches sized by memory (the same examples out)
+        methods["robustsk PGD, batch_size auto"] = lambda seed: robustsk_pgd(seed, "auto")
     if torchattacks is not None:
         attack = torchattacks.PGD(model, eps=EPS, alpha=EPS / 4, steps=N_ITER,
                                   random_start=True)
 
         def ta_pgd(seed):
-            x, t = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+            x, t = tensors()
             torch.manual_seed(seed)  # torchattacks draws from the global generator
             model.eval()
             x_adv = torch.cat([attack(x[s], t[s]) for s in parts])
@@ -143,6 +157,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu",
+                        help="the network's device for the fit and the attacks (e.g. cuda)")
+    parser.add_argument("--auto-batches", action="store_true",
+                        help="one more row: robustsk's PGD with batch_size='auto' (sized by "
+                             "memory; the other rows use --batch-size)")
     parser.add_argument("--load", choices=["none", "memory", "report"], default="none")
     parser.add_argument("--report-threads", type=int, default=2)
     parser.add_argument("--report-output", default="/tmp/robustsk_eval_speed_report")
@@ -161,14 +180,14 @@ def main(argv=None):
     X_tr, X_te, y_tr, y_te = load_split(args.dataset, args.n_train, args.n_test)
     started = time.perf_counter()
     cache = args.cache and os.path.join(
-        args.cache, f"eval_speed_{args.dataset}_{args.n_train}_{args.epochs}.pkl")
+        args.cache, f"eval_speed_{args.dataset}_{args.n_train}_{args.epochs}_{args.device}.pkl")
     if cache and os.path.exists(cache):
         with open(cache, "rb") as f:
             clf = pickle.load(f)
     else:
         clf = AdversarialTraining(eps=EPS, n_iter=7, clip_min=0.0, clip_max=1.0,
                                   max_epochs=args.epochs, lr=1e-2 if args.dataset == "digits"
-                                  else 1e-3, random_state=0).fit(X_tr, y_tr)
+                                  else 1e-3, random_state=0, device=args.device).fit(X_tr, y_tr)
         if cache:
             os.makedirs(args.cache, exist_ok=True)
             with open(cache, "wb") as f:
@@ -180,12 +199,15 @@ def main(argv=None):
     print(f"Linf eps {EPS}, PGD-{N_ITER} (step eps/4, uniform start), batch {args.batch_size}; "
           f"torch {torch.__version__}, {args.threads} intra-op / "
           f"{torch.get_num_interop_threads()} inter-op thread(s); torchattacks "
-          f"{getattr(torchattacks, '__version__', 'missing')}; load: {args.load}"
+          f"{getattr(torchattacks, '__version__', 'missing')}; device {args.device}"
+          + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else "")
+          + f"; load: {args.load}"
           + (f" ({args.report_threads} threads)" if args.load == "report" else "")
           + f"; {args.runs} runs, order alternating; cpus {os.cpu_count()}; robustsk from "
           f"{os.path.dirname(robustsk.__file__)}")
     torch.set_num_threads(args.threads)
-    methods = make_methods(clf, X_te, y_te, args.batch_size, torchattacks)
+    methods = make_methods(clf, X_te, y_te, args.batch_size, torchattacks, args.device,
+                           args.auto_batches)
     names = list(methods)
     # a `timeout` (SIGTERM) still stops the load process, in the finally below
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

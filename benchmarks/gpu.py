@@ -34,6 +34,7 @@ Usage::
     python benchmarks/gpu.py --quick                 # 2,048 examples, 2 attack steps: minutes
     python benchmarks/gpu.py --device cpu --quick    # a smoke test anywhere (128 images)
     python benchmarks/gpu.py --defenses TRADES AdversarialTraining --batch-size 256
+    python benchmarks/gpu.py --time-limit 120        # stop any defense still running at 2 min
 
 Without CUDA, ``--device cuda`` (the default) prints a message and exits with
 status 2. Results go to ``benchmarks/results/gpu_<device>[_quick].txt``
@@ -43,6 +44,7 @@ import argparse
 import contextlib
 from pathlib import Path
 import platform
+import signal
 import sys
 import time
 import warnings
@@ -143,6 +145,29 @@ def attack_timer(device):
             m.attack_context = original
 
 
+class OverTime(Exception):
+    """A defense ran past ``--time-limit``."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Raise :class:`OverTime` in the main thread after ``seconds`` (None: no limit)."""
+    if not seconds:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise OverTime
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def make(name, args, X_shape, *, max_epochs=1):
     cls = all_defenses()[name]
     kw = dict(eps=0.1, n_iter=args.n_iter, clip_min=0.0, clip_max=1.0, batch_size=args.batch_size,
@@ -191,6 +216,9 @@ def main(argv=None):
     parser.add_argument("--widths", type=int, nargs=3, default=(32, 64, 128))
     parser.add_argument("--defenses", nargs="*", default=None, help="class names (default all)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--time-limit", type=int, default=None,
+                        help="seconds per defense (its three fits together): a defense still "
+                             "running then is stopped and its row says so (Unix only)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -232,7 +260,10 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                rate, share, peak, seconds = run_one(name, args, X, y)
+                with time_limit(args.time_limit):
+                    rate, share, peak, seconds = run_one(name, args, X, y)
+            except OverTime:
+                line = f"{name:38s} stopped after --time-limit {args.time_limit} s"
             except Exception as err:  # a defense that cannot run here: say why, go on
                 line = f"{name:38s} failed: {type(err).__name__}: {str(err)[:120]}"
             else:

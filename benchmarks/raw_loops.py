@@ -31,7 +31,7 @@ def raw_pgd(model, x, y, eps, step_size, n_iter, gen, per_example_loss=None):
     of radius ``eps`` and a clip to [0, 1], without best-iterate tracking or
     early dropping.
     """
-    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen) - 1)).clamp(0, 1)
+    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen, device=x.device) - 1)).clamp(0, 1)
     for _ in range(n_iter):
         x_adv.requires_grad_(True)
         logits = model(x_adv)

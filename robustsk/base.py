@@ -53,6 +53,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring
+from skorch.utils import to_device
 import torch
 
 from ._data import BatchIterator
@@ -319,6 +320,8 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             kwargs = {"input_shape": self.input_shape_, "n_classes": len(self.classes_),
                       **kwargs}
         self.module_ = self.initialized_instance(module, kwargs)
+        if self.extra_modules:  # sized by probing module_ with inputs on the device
+            self.module_ = to_device(self.module_, self.device)
         for name in self.extra_modules:
             kwargs = {**self.extra_module_kwargs(name), **self.get_params_for(name)}
             setattr(self, name + "_", self.initialized_instance(getattr(self, name), kwargs))

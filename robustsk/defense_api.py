@@ -60,8 +60,9 @@ class DefenseAPI:
     def extra_module_kwargs(self, name):
         """Default keyword arguments of the extra module ``name`` (override to size it).
 
-        Called after ``module_`` is built, so sizes can come from it, e.g. the
-        width of ``self.features_and_logits(x)[0]``. ``name__*`` parameters win.
+        Called after ``module_`` is built and moved to ``device``, so sizes can
+        come from it, e.g. the width of ``self.features_and_logits(x)[0]`` for
+        ``x`` on ``self.device``. ``name__*`` parameters win.
         """
         return {}
 

@@ -9,8 +9,10 @@ The tests skip without CUDA. ``ROBUSTSK_TEST_DEVICE=cpu`` runs them on the
 CPU against itself, which checks the tests' own code on any machine (and
 another device, e.g. ``mps``, can be named the same way).
 """
+import collections
 import copy
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -27,10 +29,15 @@ from robustsk.attacks import (
     SPSA,
     CarliniWagnerL2,
     EarlyStoppedPGD,
+    Randomness,
     Spatial,
     Square,
     WorstCase,
+    apgd,
+    carlini_wagner_l2,
     default_attack,
+    pgd,
+    square,
 )
 from robustsk.base import NearChanceWarning, RobustClassifier
 from robustsk.certify import certify
@@ -181,6 +188,83 @@ def test_report_on_device_like_on_cpu(tmp_path):
     assert float(diff.max().max()) <= 0.15  # NaN (no certificate) on both sides is skipped
     import json
     assert json.loads(gpu.info_path.read_text())["device"] == DEVICE
+
+
+def test_example_streams_on_device_equal_cpu():
+    # counter-based streams: integer arithmetic on the device, the same draws as the CPU's
+    like = torch.zeros(50, 1, 7, 5)
+    cpu, dev = Randomness.for_examples(7, 50), Randomness.for_examples(7, 50)
+    u_cpu, u_dev = cpu.uniform(like), dev.uniform(like.to(DEVICE))
+    assert u_dev.device.type == torch.device(DEVICE).type
+    assert torch.equal(u_dev.cpu(), u_cpu)  # multiples of 2**-24: exact on any device
+    z_cpu, z_dev = cpu.normal(like), dev.normal(like.to(DEVICE))
+    # Box-Muller's log and cosine may round differently on the device, by an ulp
+    assert torch.allclose(z_dev.cpu(), z_cpu, rtol=0, atol=1e-5)
+    rows = torch.tensor([3, 17, 42])  # a subset continues its examples' streams
+    assert torch.equal(cpu.subset(rows).uniform(like[:3]),
+                       dev.subset(rows.to(DEVICE)).uniform(like[:3].to(DEVICE)).cpu())
+
+
+def _syncing_problem():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).to(DEVICE)
+    x = torch.rand(128, 1, 8, 8, device=DEVICE)
+    return model, x, model(x).argmax(1)  # all correct at first: every example is attacked
+
+
+STEP_LOOPS = {
+    "pgd": lambda m, x, y, k: pgd(m, x, y, eps=0.3, n_iter=k, n_restarts=2, clip_min=0,
+                                  clip_max=1, random_state=Randomness.for_examples(0, len(x))),
+    "apgd": lambda m, x, y, k: apgd(m, x, y, eps=0.3, n_iter=k, clip_min=0, clip_max=1,
+                                    random_state=0),
+    "cw": lambda m, x, y, k: carlini_wagner_l2(m, x, y, n_iter=k, n_binary_steps=2),
+    "square": lambda m, x, y, k: square(m, x, y, eps=0.3, n_iter=k, clip_min=0, clip_max=1,
+                                        random_state=0),
+}
+
+
+@pytest.mark.skipif(not DEVICE.startswith("cuda"), reason="CUDA's sync debug mode "
+                    "(tests/attacks/test_sync_free.py checks the CPU)")
+@pytest.mark.parametrize("name", sorted(STEP_LOOPS))
+def test_step_loops_do_not_synchronise(name):
+    # CUDA reports every operation that makes the host wait for the device;
+    # their number must not grow with the number of steps
+    model, x, y = _syncing_problem()
+    STEP_LOOPS[name](model, x, y, 1)  # first use: CUDA's lazy initialisations sync once
+    counts, places = [], []
+    for n_iter in (3, 9):
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                STEP_LOOPS[name](model, x, y, n_iter)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = [f"{w.filename}:{w.lineno}" for w in caught if "synchronizing" in str(w.message)]
+        counts.append(len(syncs))
+        places.append(collections.Counter(syncs))
+    # a sync inside the step loop would add one per step (the number may fall)
+    assert counts[1] <= counts[0], (f"{name}: {counts[0]} syncs at 3 steps, {counts[1]} at 9; "
+                                    f"more at: {places[1] - places[0]}")
+
+
+@pytest.mark.skipif(not DEVICE.startswith("cuda"), reason="reads CUDA's peak memory")
+def test_no_graph_kept_between_steps_on_device():
+    # a large batch: a graph kept alive per step would grow the peak with the steps
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(32 * 28 * 28, 10)).to(DEVICE)
+    x = torch.rand(4096, 1, 28, 28, device=DEVICE)
+    y = torch.randint(0, 10, (4096,), device=DEVICE)
+    peaks = []
+    for n_iter in (2, 8):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        pgd(model, x, y, eps=1e-4, n_iter=n_iter, clip_min=0, clip_max=1, random_state=0)
+        torch.cuda.synchronize()
+        peaks.append(torch.cuda.max_memory_allocated())
+    assert peaks[1] <= 1.05 * peaks[0], peaks
 
 
 _ = NearChanceWarning  # imported for the filter's name

@@ -492,7 +492,8 @@ class BestIterate:
         found = self.found if index is None else self.found[index]
         best_loss = self.loss if index is None else self.loss[index]
         success = is_success(logits, y, y_t)
-        take = (success & ~found) | (~found & ~success & (loss > best_loss))
+        # not found before, and successful now or (unsuccessful and) of a higher loss
+        take = ~found & (success | (loss > best_loss))
         if not drops_examples(x):  # no boolean-mask indexing: no host-device synchronisation
             if index is None:
                 self.x = torch.where(_rows_mask(take, x), x.detach(), self.x)

@@ -42,9 +42,10 @@ def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, box
     tracker keeps their first successful iterate, so the result is unchanged.
     """
     x_adv = _start(x, eps, norm, start, init_std, box, rng)
-    act = torch.arange(len(x), device=x.device) if index is None else index
-    offer = start != "normal"  # a Gaussian start may lie outside the ball
     drop = drops_examples(x)
+    # the examples' rows in the tracker; None: all of them, in order (no gather per step)
+    act = torch.arange(len(x), device=x.device) if index is None and drop else index
+    offer = start != "normal"  # a Gaussian start may lie outside the ball
     for _ in range(n_iter):
         loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
         if tracker is not None and offer:
@@ -58,7 +59,7 @@ def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, box
                     return x_adv
         offer = True
         x_adv = clip_box(project(ascent_step(x_adv, grad, step_size, norm), x, eps, norm), *box)
-    if tracker is not None and len(act):
+    if tracker is not None and len(x_adv):
         with torch.no_grad():
             logits = model(x_adv)
             tracker.update(x_adv, logits, fn(logits, y, **kw), act)
@@ -165,8 +166,11 @@ def pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=20, random_start
             todo = (~tracker.found).nonzero().flatten()
             if len(todo) == 0:
                 break
-            _run(model, x[todo], y[todo], fn, _sub(kw, todo), *args, rng.subset(todo),
-                 tracker=tracker, index=todo)
+            if len(todo) == len(x):  # every example (the first run): no subset to gather
+                _run(model, x, y, fn, kw, *args, rng, tracker=tracker)
+            else:
+                _run(model, x[todo], y[todo], fn, _sub(kw, todo), *args, rng.subset(todo),
+                     tracker=tracker, index=todo)
         return tracker.x
 
 
