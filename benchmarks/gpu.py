@@ -4,7 +4,7 @@ One epoch of each defense of :func:`robustsk.defenses.all_defenses` on
 Fashion-MNIST's full training set (60,000 images, 1x28x28) with a small
 ResNet (:class:`ResNet` below: a 3x3 stem, three stages of two basic residual
 blocks each, widths 32/64/128, batch norm, global average pooling; about
-1.2 M parameters, features/head for the defenses that need them), the
+0.7 M parameters, features/head for the defenses that need them), the
 training attack at eps 0.1 (Linf), ``n_iter`` 10 steps.
 
 For each defense the script prints and writes:
