@@ -136,6 +136,8 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
 
     Examples leave the batch once ``tracker`` has found them: their first
     successful iterate is kept there, and no other example's run depends on them.
+    ``index``: the examples' rows in ``tracker``; None (only where examples do
+    not leave the batch) for all of them, in order.
     """
     checkpoints = set(apgd_checkpoints(n_iter)[1:])
     x_adv = _start(x, eps, norm, box, rng)
@@ -150,7 +152,7 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
     _drop_found(s, tracker)
     last_check = 0
     for i in range(1, n_iter + 1):
-        if len(s.index) == 0:
+        if s.index is not None and len(s.index) == 0:
             return
         momentum = 1.0 if i == 1 else 0.75
         z = clip_box(project(ascent_step(s.x_adv, s.grad, s.step, norm), s.x, eps, norm), *box)
@@ -283,6 +285,10 @@ def apgd(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, loss="ce", t
                 todo = (~tracker.found).nonzero().flatten()
                 if len(todo) == 0:
                     return tracker.x
+                if len(todo) == len(x) and not drops_examples(x):
+                    # every example, none leaving the batch: no rows to gather per step
+                    _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, None)
+                    continue
                 _run(model, x[todo], y[todo], fn, {k: None if v is None else v[todo]
                                                    for k, v in kw.items()},
                      eps, norm, n_iter, rho, box, rng.subset(todo), tracker, todo)
