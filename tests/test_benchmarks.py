@@ -1,6 +1,7 @@
 """Smoke tests of the benchmark scripts: they run end to end on a tiny subset."""
 import importlib.util
 import os
+import time
 import types
 import warnings
 
@@ -103,6 +104,20 @@ def test_gpu_benchmark_runs_on_cpu(tmp_path, capsys):
     assert float(rows["StandardTraining"][3]) == 0.0   # no attack at all
     assert float(rows["AdversarialTraining"][3]) > 0.0  # PGD inside every step
     assert "examples/s" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not _has_fashion_mnist(),
+                    reason="Fashion-MNIST missing: apt-get install dataset-fashion-mnist")
+def test_gpu_benchmark_time_limit_stops_a_defense(tmp_path, monkeypatch):
+    script = _load_script("gpu")
+    monkeypatch.setattr(script, "run_one", lambda *args: time.sleep(30))  # a defense that hangs
+    out = tmp_path / "gpu.txt"
+    started = time.perf_counter()
+    code = script.main(["--device", "cpu", "--quick", "--n-samples", "32", "--time-limit", "1",
+                        "--defenses", "TRADES", "--output", str(out)])
+    assert code == 0 and time.perf_counter() - started < 20
+    row = out.read_text().splitlines()[-1]
+    assert row.split() == ["TRADES", "stopped", "after", "--time-limit", "1", "s"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
