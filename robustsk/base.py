@@ -57,7 +57,7 @@ from skorch.utils import to_device
 import torch
 
 from ._data import BatchIterator
-from .attacks import example_seed, seed_from_random_state
+from .attacks import example_seed, memory_batch_size, seed_from_random_state
 from .checkpoint import epochs_resumed
 from .defense_api import DefenseAPI
 from .fit_checks import FitChecks, TrainingThreat
@@ -201,7 +201,9 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         early stopping and :class:`~robustsk.callbacks.RobustAccuracy`).
     iterator_train, iterator_valid : class, default=BatchIterator
         Batches by tensor indexing; pass ``torch.utils.data.DataLoader`` for
-        skorch's default.
+        skorch's default. Predictions and validation run in batches sized by
+        memory (:func:`~robustsk.attacks.memory_batch_size`, at least
+        ``batch_size``) unless ``iterator_valid__batch_size`` is given.
     callbacks : list or None, default=None
         skorch callbacks; they keep working during adversarial training.
     verbose : int, default=0
@@ -525,15 +527,42 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
 
     # ------------------------------------------------------------ robustness
     def get_iterator(self, dataset, training=False):
-        """skorch's iterator; training batches are shuffled unless told otherwise."""
+        """skorch's iterator; training batches are shuffled unless told otherwise.
+
+        Predictions (and validation) run in batches sized by memory, at least
+        ``batch_size``, unless ``iterator_valid__batch_size`` is given.
+        """
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
         if training:
             kwargs.setdefault("shuffle", True)
+        elif "batch_size" not in kwargs:
+            kwargs["batch_size"] = self._inference_batch_size(dataset)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
         return getattr(self, prefix)(dataset, **kwargs)
+
+    def _inference_batch_size(self, dataset):
+        """:func:`~robustsk.attacks.memory_batch_size` for one example of ``dataset``
+        (the network probed in eval mode), at least ``batch_size``; ``batch_size``
+        when the data fit one batch or the network cannot be probed."""
+        module = getattr(self, "module_", None)
+        if self.batch_size == -1 or len(dataset) <= self.batch_size or \
+                not isinstance(module, torch.nn.Module):
+            return self.batch_size
+        training = module.training
+        try:
+            first = dataset[0][0]
+            if not isinstance(first, (np.ndarray, torch.Tensor)):
+                return self.batch_size
+            module.eval()  # no batch-norm statistics updated by the probe
+            size = memory_batch_size(module, torch.as_tensor(first, device=self.device)[None])
+        except Exception:  # a network or dataset this probe does not fit: skorch's default
+            return self.batch_size
+        finally:
+            module.train(training)
+        return max(int(self.batch_size), size)
 
 
     def score_adversarial(self, X, y, attack=None, *, per_class=False):

@@ -322,3 +322,31 @@ def test_failed_refit_loses_nothing(tabular):
     with pytest.raises(ValueError, match="outside the box"):
         clf.fit(X, y)
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+class NormNet(torch.nn.Module):
+    """A network with batch norm: a probe in train mode would move its statistics."""
+
+    def __init__(self, n_in=6, n_out=3):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(n_in, 16), torch.nn.BatchNorm1d(16),
+                                        torch.nn.ReLU(), torch.nn.Linear(16, n_out))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_predictions_run_in_batches_sized_by_memory(tabular):
+    X, y = tabular
+    clf = StandardTraining(module=NormNet, max_epochs=2, batch_size=16, random_state=0).fit(X, y)
+    fixed = clone(clf).set_params(iterator_valid__batch_size=16).fit(X, y)
+    dataset = clf.get_dataset(X)
+    assert clf.get_iterator(dataset, training=False).batch_size > 16  # not the training batch
+    assert clf.get_iterator(dataset, training=True).batch_size == 16
+    assert fixed.get_iterator(dataset, training=False).batch_size == 16  # as the user said
+    norm = clf.module_.body[1]
+    clf.module_.train()  # as a fit leaves it: the probe must not update the statistics
+    seen = int(norm.num_batches_tracked)
+    proba = clf.predict_proba(X)
+    assert int(norm.num_batches_tracked) == seen
+    np.testing.assert_allclose(proba, fixed.predict_proba(X), rtol=0, atol=1e-6)
