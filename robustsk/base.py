@@ -548,11 +548,12 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         (the network probed in eval mode), at least ``batch_size``; ``batch_size``
         when the data fit one batch or the network cannot be probed."""
         module = getattr(self, "module_", None)
-        if self.batch_size == -1 or len(dataset) <= self.batch_size or \
-                not isinstance(module, torch.nn.Module):
+        if self.batch_size == -1 or not isinstance(module, torch.nn.Module):
             return self.batch_size
         training = module.training
         try:
+            if len(dataset) <= self.batch_size:
+                return self.batch_size
             first = dataset[0][0]
             if not isinstance(first, (np.ndarray, torch.Tensor)):
                 return self.batch_size
