@@ -201,9 +201,12 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         early stopping and :class:`~robustsk.callbacks.RobustAccuracy`).
     iterator_train, iterator_valid : class, default=BatchIterator
         Batches by tensor indexing; pass ``torch.utils.data.DataLoader`` for
-        skorch's default. Predictions and validation run in batches sized by
-        memory (:func:`~robustsk.attacks.memory_batch_size`, at least
-        ``batch_size``) unless ``iterator_valid__batch_size`` is given.
+        skorch's default. Predictions and validation run in batches of
+        ``batch_size`` on the CPU (where a larger batch buys no speed and
+        costs memory) and, on an accelerator, in batches sized by memory
+        (:func:`~robustsk.attacks.memory_batch_size`, at least
+        ``batch_size``); ``iterator_valid__batch_size`` sets them: an int,
+        or ``"auto"`` for memory-sized batches on any device.
     callbacks : list or None, default=None
         skorch callbacks; they keep working during adversarial training.
     verbose : int, default=0
@@ -529,15 +532,20 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
     def get_iterator(self, dataset, training=False):
         """skorch's iterator; training batches are shuffled unless told otherwise.
 
-        Predictions (and validation) run in batches sized by memory, at least
-        ``batch_size``, unless ``iterator_valid__batch_size`` is given.
+        Predictions (and validation) run in batches of ``batch_size`` on the
+        CPU and sized by memory on an accelerator, unless
+        ``iterator_valid__batch_size`` says otherwise (an int, or ``"auto"``).
         """
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
         if training:
             kwargs.setdefault("shuffle", True)
-        elif "batch_size" not in kwargs:
-            kwargs["batch_size"] = self._inference_batch_size(dataset)
+        else:
+            if "batch_size" not in kwargs and self.device is not None and \
+                    torch.device(self.device).type != "cpu":
+                kwargs["batch_size"] = "auto"  # fewer, fuller launches on an accelerator
+            if isinstance(kwargs.get("batch_size"), str) and kwargs["batch_size"] == "auto":
+                kwargs["batch_size"] = self._inference_batch_size(dataset)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)

@@ -339,14 +339,17 @@ class NormNet(torch.nn.Module):
 def test_predictions_run_in_batches_sized_by_memory(tabular):
     X, y = tabular
     clf = StandardTraining(module=NormNet, max_epochs=2, batch_size=16, random_state=0).fit(X, y)
-    fixed = clone(clf).set_params(iterator_valid__batch_size=16).fit(X, y)
+    auto = clone(clf).set_params(iterator_valid__batch_size="auto").fit(X, y)
+    fixed = clone(clf).set_params(iterator_valid__batch_size=32).fit(X, y)
     dataset = clf.get_dataset(X)
-    assert clf.get_iterator(dataset, training=False).batch_size > 16  # not the training batch
-    assert clf.get_iterator(dataset, training=True).batch_size == 16
-    assert fixed.get_iterator(dataset, training=False).batch_size == 16  # as the user said
-    norm = clf.module_.body[1]
-    clf.module_.train()  # as a fit leaves it: the probe must not update the statistics
+    assert clf.get_iterator(dataset, training=False).batch_size == 16  # the CPU's default
+    assert auto.get_iterator(dataset, training=False).batch_size > 16  # sized by memory
+    assert auto.get_iterator(dataset, training=True).batch_size == 16
+    assert fixed.get_iterator(dataset, training=False).batch_size == 32
+    norm = auto.module_.body[1]
+    auto.module_.train()  # as a fit leaves it: the probe must not update the statistics
     seen = int(norm.num_batches_tracked)
-    proba = clf.predict_proba(X)
+    proba = auto.predict_proba(X)
     assert int(norm.num_batches_tracked) == seen
-    np.testing.assert_allclose(proba, fixed.predict_proba(X), rtol=0, atol=1e-6)
+    for other in (clf, fixed):
+        np.testing.assert_allclose(proba, other.predict_proba(X), rtol=0, atol=1e-6)

@@ -267,4 +267,15 @@ def test_no_graph_kept_between_steps_on_device():
     assert peaks[1] <= 1.05 * peaks[0], peaks
 
 
+@pytest.mark.skipif(not DEVICE.startswith("cuda"), reason="the CPU keeps batch_size")
+def test_predictions_on_device_in_batches_sized_by_memory(model, data):
+    X, y, X_te, _ = data
+    gpu = on_device(model)
+    dataset = gpu.get_dataset(X)
+    assert gpu.get_iterator(dataset, training=False).batch_size > gpu.batch_size
+    assert gpu.get_iterator(dataset, training=True).batch_size == gpu.batch_size
+    np.testing.assert_allclose(gpu.predict_proba(X_te), model.predict_proba(X_te),
+                               rtol=0, atol=1e-4)
+
+
 _ = NearChanceWarning  # imported for the filter's name
