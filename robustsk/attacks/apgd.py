@@ -136,9 +136,10 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
 
     Examples leave the batch once ``tracker`` has found them: their first
     successful iterate is kept there, and no other example's run depends on them.
-    ``index``: the examples' rows in ``tracker``; None (only where examples do
-    not leave the batch) for all of them, in order.
+    ``index``: the examples' rows in ``tracker``; None for all of them, in order.
     """
+    if index is None and drops_examples(x):  # leaving examples need their rows
+        index = torch.arange(len(x), device=x.device)
     checkpoints = set(apgd_checkpoints(n_iter)[1:])
     x_adv = _start(x, eps, norm, box, rng)
     loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
@@ -285,13 +286,12 @@ def apgd(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, loss="ce", t
                 todo = (~tracker.found).nonzero().flatten()
                 if len(todo) == 0:
                     return tracker.x
-                if len(todo) == len(x) and not drops_examples(x):
-                    # every example, none leaving the batch: no rows to gather per step
+                if len(todo) == len(x):  # every example (the first run): no subset to gather
                     _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, None)
-                    continue
-                _run(model, x[todo], y[todo], fn, {k: None if v is None else v[todo]
-                                                   for k, v in kw.items()},
-                     eps, norm, n_iter, rho, box, rng.subset(todo), tracker, todo)
+                else:
+                    _run(model, x[todo], y[todo], fn, {k: None if v is None else v[todo]
+                                                       for k, v in kw.items()},
+                         eps, norm, n_iter, rho, box, rng.subset(todo), tracker, todo)
         return tracker.x
 
 
