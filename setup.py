@@ -48,7 +48,7 @@ setup(
         "dask": ["dask[distributed]>=2024.1"],
         # data-parallel training through skorch's AccelerateMixin (robustsk.distributed)
         "accelerate": ["accelerate>=0.26"],
-        "dev": ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "ruff>=0.6"],
+        "dev": ["pytest>=7.4", "hypothesis>=6.80", "pytest-timeout>=2.2", "pytest-xdist>=3.0", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["robustsk = robustsk.report:main"]},
     classifiers=[

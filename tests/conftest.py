@@ -133,3 +133,18 @@ def executed_notebooks(tmp_path_factory):
     run.folder = folder
     run.module = robustsk_notebooks
     return run
+
+
+def pytest_configure(config):
+    # pytest-xdist registers it too; without xdist the marker is inert
+    config.addinivalue_line("markers", "xdist_group(name): tests run on one xdist worker")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist's ``--dist loadgroup`` (CI: ``-n 2``), keep each test file on
+    one worker, so module-scoped fixtures (fitted models) are built once; the notebook
+    tests and the documentation site share one worker, so no notebook runs twice."""
+    shared = {"test_notebooks.py": "notebooks", "test_docs_site.py": "notebooks"}
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group(shared.get(name, str(item.path))))
