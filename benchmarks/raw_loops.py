@@ -21,7 +21,7 @@ def frozen(model, is_frozen):
         p.requires_grad_(not is_frozen)
 
 
-def raw_pgd(model, x, y, eps, step_size, n_iter, gen, per_example_loss=None):
+def raw_pgd(model, x, y, eps, step_size, n_iter, gen, per_example_loss=None, init_eps=None):
     """Madry et al.'s PGD by hand: uniform start, sign steps, last iterate.
 
     The loss is CE (summed over the batch), or the sum of
@@ -29,9 +29,11 @@ def raw_pgd(model, x, y, eps, step_size, n_iter, gen, per_example_loss=None):
     (put it in eval mode and freeze it first, as robustsk's attacks do); each
     step is ``step_size * sign(grad)``, then the projection onto the Linf ball
     of radius ``eps`` and a clip to [0, 1], without best-iterate tracking or
-    early dropping.
+    early dropping. The start is drawn within ``init_eps`` (``eps`` when None).
     """
-    x_adv = (x + eps * (2 * torch.rand(x.shape, generator=gen, device=x.device) - 1)).clamp(0, 1)
+    radius = eps if init_eps is None else init_eps
+    noise = 2 * torch.rand(x.shape, generator=gen, device=x.device) - 1
+    x_adv = (x + radius * noise).clamp(0, 1)
     for _ in range(n_iter):
         x_adv.requires_grad_(True)
         logits = model(x_adv)

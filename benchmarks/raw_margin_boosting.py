@@ -18,8 +18,8 @@ batch) only member 0 trains (robustsk warns that the others get no step); 128
 examples train members 0 and 1, 256 all three. Then, per batch:
 
 1. ``x'`` = PGD on the mean logits of members ``0..k`` (eval mode, their
-   parameters frozen): a uniform start in the Linf ball of radius ``eps``
-   (clipped to [0, 1]), ``n_iter`` signed steps of ``step_size`` up the summed
+   parameters frozen): a uniform start in the Linf ball of radius ``eps / 2``
+   (clipped to [0, 1]; the reference code's start), ``n_iter`` signed steps of ``step_size`` up the summed
    per-example MCE, each projected and clipped, the last iterate;
 2. member ``k`` in train mode at ``x'``: ``z = f_k(x')``; for ``k > 0`` the
    ensemble's prediction ``(sum_{j<k} f_j(x') + z) / (k + 1)`` with the
@@ -104,7 +104,7 @@ def raw_loss(model, x, t, *, eps, step_size, n_iter, gen, epoch=0, batch=(0, 1))
         frozen(member, True)
     try:
         x_adv = raw_pgd(lambda z: mean_logits(members, z), x, t, eps, step_size, n_iter, gen,
-                        per_example_loss=mce_per_example)
+                        per_example_loss=mce_per_example, init_eps=eps / 2)
     finally:
         for member in members:
             frozen(member, False)

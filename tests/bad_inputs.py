@@ -286,7 +286,7 @@ def estimator_entries():
     def smoothing_check(ctx, est, X, y, eps):
         pred = est.predict(X)
         assert len(pred) == len(X)
-        allowed = set(np.unique(np.asarray(y)).tolist()) | {est.abstain_label}
+        allowed = set(np.unique(np.asarray(y)).tolist()) | {est.abstain_label_}
         assert set(np.asarray(pred).tolist()) <= allowed, "a prediction outside the classes"
 
     def preemptive(ctx, X, y, eps, device):

@@ -38,9 +38,7 @@ _FLOAT32_BATCHING = (
 EXPECTED_FAILED = {type(est): {"check_methods_subset_invariance": _FLOAT32_BATCHING}
                    for est in ESTIMATORS}
 # Monte Carlo noise is drawn per example from its values, so subsets agree exactly.
-EXPECTED_FAILED[RandomizedSmoothingClassifier] = {
-    "check_classifiers_classes": "the check's labels include -1, the default abstain_label, "
-                                 "which fit refuses (pass abstain_label=... for such labels)"}
+EXPECTED_FAILED[RandomizedSmoothingClassifier] = {}
 EXPECTED_FAILED[TRSEnsemble]["check_classifiers_train"] = (
     "TRS pushes the members' input gradients towards orthogonality (weight scale * coeff = "
     "10 in the reference defaults); the check's data have 2 features, where the members "

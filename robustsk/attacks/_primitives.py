@@ -327,12 +327,17 @@ def attack_context(model, mode="eval"):
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module or callable
+        Anything else than a module (a score function of a black-box attack)
+        is left as it is.
     mode : {"eval", "train", None}, default="eval"
         ``None`` keeps whatever mode the model is in.
     """
     if mode not in ("eval", "train", None):
         raise ValueError(f"mode={mode!r}: expected 'eval', 'train' or None.")
+    if not isinstance(model, torch.nn.Module):
+        yield model
+        return
     flags = [(m, m.training) for m in model.modules()]
     params = [(p, p.requires_grad) for p in model.parameters()]
     try:

@@ -261,16 +261,24 @@ def as_score_target(estimator):
     check_is_fitted(estimator)
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     classes = _classes(estimator)
+    inner = None
     if hasattr(final, "as_attack_target"):  # robustsk behind non-affine preprocessing
         check_is_fitted(final)
+        try:
+            inner = final.as_attack_target()
+        except TypeError:  # nothing differentiable inside (smoothing a scikit-learn base)
+            inner = None
+    if inner is not None:
+        module = inner.module
+        params = list(module.parameters())
 
         def defaults(name):
-            return None if name in ("clip_min", "clip_max") else getattr(final, name, None)
-        return ScoreTarget(scores=_module_scores(final.module_, final.device,
+            return None if name in ("clip_min", "clip_max") else inner.threat_default(name)
+        return ScoreTarget(scores=_module_scores(module, params[0].device if params else "cpu",
                                                  estimator[:-1].transform),
                            prepare_X=_generic_prepare(estimator),
                            encode_y=_label_encoder(classes), classes=classes,
-                           defaults=defaults, module=final.module_)
+                           defaults=defaults, module=module)
     seed = estimator_seed(estimator)
 
     def model_seed(name):

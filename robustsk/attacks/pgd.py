@@ -1,4 +1,6 @@
 """Projected gradient descent (Madry et al., 2018), Linf and L2."""
+from numbers import Real
+
 import torch
 
 from ._checks import check_positive_int, check_threat
@@ -22,9 +24,9 @@ __all__ = ["pgd", "PGD"]
 START_CHOICES = ("uniform", "normal", None)
 
 
-def _start(x, eps, norm, kind, init_std, box, rng):
+def _start(x, eps, norm, kind, init_std, init_eps, box, rng):
     if kind == "uniform":
-        return clip_box(random_start(x, eps, norm, rng), *box)
+        return clip_box(random_start(x, eps if init_eps is None else init_eps, norm, rng), *box)
     if kind == "normal":  # TRADES: x + 0.001 N(0, 1), not clipped before the first step
         return x + init_std * rng.normal(x)
     return x.clone()
@@ -34,14 +36,14 @@ def _sub(kw, index):
     return {k: (v[index] if v is not None else None) for k, v in kw.items()}
 
 
-def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, box, rng,
+def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, init_eps, box, rng,
          tracker=None, index=None):
     """One PGD run from one start; offers every iterate inside the ball to ``tracker``.
 
     With a tracker, examples drop out of the batch as soon as they succeed: the
     tracker keeps their first successful iterate, so the result is unchanged.
     """
-    x_adv = _start(x, eps, norm, start, init_std, box, rng)
+    x_adv = _start(x, eps, norm, start, init_std, init_eps, box, rng)
     drop = drops_examples(x)
     # the examples' rows in the tracker; None: all of them, in order (no gather per step)
     act = torch.arange(len(x), device=x.device) if index is None and drop else index
@@ -67,8 +69,8 @@ def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, box
 
 
 def pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=20, random_start="uniform",
-        init_std=1e-3, n_restarts=1, loss="ce", y_target=None, clip_min=None, clip_max=None,
-        return_best=True, mode="eval", random_state=None):
+        init_std=1e-3, init_eps=None, n_restarts=1, loss="ce", y_target=None, clip_min=None,
+        clip_max=None, return_best=True, mode="eval", random_state=None):
     """Projected gradient ascent on a loss inside an Linf or L2 ball.
 
     Parameters
@@ -92,6 +94,9 @@ def pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=20, random_start
         None: start at ``x``.
     init_std : float, default=1e-3
         Scale of the "normal" start.
+    init_eps : float, default=None
+        Radius of the ball the "uniform" start is drawn from; ``eps`` when
+        None (margin boosting's reference code starts within ``eps / 2``).
     n_restarts : int, default=1
         Independent restarts; later restarts attack only examples not yet fooled.
     loss : str or callable, default="ce"
@@ -133,6 +138,9 @@ def pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=20, random_start
     n_restarts = check_positive_int(n_restarts, "n_restarts", 1)
     if random_start not in START_CHOICES:
         raise ValueError(f"random_start={random_start!r}: expected one of {START_CHOICES}.")
+    if init_eps is not None and (isinstance(init_eps, bool) or not isinstance(init_eps, Real)
+                                 or not 0 <= init_eps <= eps):
+        raise ValueError(f"init_eps={init_eps!r}: expected None or a radius in [0, eps={eps}].")
     x = x.detach()
     if eps == 0 or len(x) == 0:
         return x.clone()
@@ -144,7 +152,7 @@ def pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=20, random_start
         if get_loss(loss) in NEEDS_CLEAN:
             with torch.no_grad():
                 kw["clean_logits"] = model(x)
-        args = (eps, norm, step_size, n_iter, random_start, init_std, box)
+        args = (eps, norm, step_size, n_iter, random_start, init_std, init_eps, box)
         if not return_best:
             best, best_loss = None, None
             for _ in range(n_restarts):

@@ -10,7 +10,15 @@ import torch
 
 from ..params import Interval, Options
 from ._checks import check_positive_int, check_threat
-from ._primitives import BestIterate, Randomness, as_box, clip_box, project, random_start
+from ._primitives import (
+    BestIterate,
+    Randomness,
+    as_box,
+    attack_context,
+    clip_box,
+    project,
+    random_start,
+)
 from ._scores import ScoreAttack, _sub
 from .losses import objective
 
@@ -25,7 +33,7 @@ def _check_positive_float(value, name):
 
 def spsa(model, x, y, *, eps, norm="inf", n_iter=100, n_samples=128, delta=0.01, lr=0.01,
          y_target=None, clip_min=None, clip_max=None, early_stop=True, random_state=None,
-         return_queries=False):
+         return_queries=False, mode="eval"):
     """SPSA attack: Adam on finite-difference gradient estimates of the margin.
 
     The loss is the logit margin ``max_{j != y} z_j - z_y`` (maximised; positive
@@ -67,6 +75,11 @@ def spsa(model, x, y, *, eps, norm="inf", n_iter=100, n_samples=128, delta=0.01,
         only the number of queries changes.
     random_state : int, Randomness or None
         Start and directions; an int gives one stream per example.
+    mode : {"eval", "train", None}, default="eval"
+        Mode of a torch module during the attack (dropout off and batch-norm
+        statistics frozen in "eval"); restored afterwards, as are its
+        parameters' ``requires_grad`` flags. None keeps the module's mode; a
+        score function is called as it is.
     return_queries : bool, default=False
         Also return a LongTensor of shape (n_samples,) counting, per example,
         the points the model scored for it.
@@ -117,7 +130,7 @@ def spsa(model, x, y, *, eps, norm="inf", n_iter=100, n_samples=128, delta=0.01,
     m, v = torch.zeros_like(x), torch.zeros_like(x)
     act = torch.arange(len(x), device=x.device)
     xs, ys, kws, tracker = x, y, kw, None
-    with torch.no_grad():
+    with torch.no_grad(), attack_context(model, mode):
         for it in range(1, n_iter + 2):
             last = it == n_iter + 1
             k = len(act)

@@ -18,7 +18,14 @@ import math
 import torch
 
 from ._checks import check_positive_int, check_threat
-from ._primitives import BestIterate, Randomness, as_box, clip_box, drops_examples
+from ._primitives import (
+    BestIterate,
+    Randomness,
+    as_box,
+    attack_context,
+    clip_box,
+    drops_examples,
+)
 from ._scores import ScoreAttack, _sub
 from .losses import objective
 
@@ -189,7 +196,7 @@ def _step_l2(x, x_best, eps, p, u):
 
 def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shape=None,
            y_target=None, clip_min=None, clip_max=None, random_state=None,
-           return_queries=False):
+           return_queries=False, mode="eval"):
     """Square attack: random search over square-shaped updates (Linf or L2).
 
     Parameters
@@ -217,6 +224,11 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
     clip_min, clip_max : float or Tensor, default=None
     random_state : int, Randomness or None
         An int gives one stream per example (window positions, signs, start).
+    mode : {"eval", "train", None}, default="eval"
+        Mode of a torch module during the attack (dropout off and batch-norm
+        statistics frozen in "eval"); restored afterwards, as are its
+        parameters' ``requires_grad`` flags. None keeps the module's mode; a
+        score function is called as it is.
     return_queries : bool, default=False
         Also return the number of points scored per example.
 
@@ -272,7 +284,7 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
     def box_img(t):  # clip in the original shape (per-feature bounds), view as image
         return clip_box(t.reshape(len(t), *x.shape[1:]), *box).reshape(t.shape)
 
-    with torch.no_grad():
+    with torch.no_grad(), attack_context(model, mode):
         if norm == "inf":
             start = img + eps * _signs(rng.uniform(img.new_empty(n, c, 1, w), 0.0, 1.0))
         else:

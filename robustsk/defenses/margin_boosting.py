@@ -19,8 +19,9 @@ class MarginBoostingEnsemble(EnsembleClassifier):
     While member ``k`` (counted from 0) is trained, each batch is attacked by
     PGD on the averaged logits of members ``0..k`` (the new one included),
     climbing the criterion's per-example loss (``n_iter`` steps of
-    ``step_size`` from a uniform start, network in ``attack_mode``, last
-    iterate), and only member ``k`` is updated:
+    ``step_size`` from a start drawn uniformly within ``eps / 2``, as in the
+    reference code; network in ``attack_mode``; last iterate), and only
+    member ``k`` is updated:
 
     - with :class:`~robustsk.criteria.MCELoss` (the default, the paper's
       margin-maximising loss) the loss is the MCE of member ``k``'s own logits
@@ -124,8 +125,9 @@ class MarginBoostingEnsemble(EnsembleClassifier):
         x, y = self.unpack_batch(batch)
         k = self.current_member()
         ensemble = self.module_.subset(k + 1)
-        x_adv = pgd(ensemble, x, y, **self.threat_.attack_kwargs(), n_iter=self.threat_.n_iter,
-                    random_start="uniform", loss=self.attack_loss(), return_best=False,
+        kwargs = self.threat_.attack_kwargs()
+        x_adv = pgd(ensemble, x, y, **kwargs, n_iter=self.threat_.n_iter, random_start="uniform",
+                    init_eps=kwargs["eps"] / 2, loss=self.attack_loss(), return_best=False,
                     mode=self.attack_mode, random_state=self.training_randomness())
         new = ensemble.members[k](x_adv)
         if k:

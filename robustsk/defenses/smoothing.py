@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names, check_is_fitted
 import torch
 
 from ..base import NearChanceWarning, RobustClassifier
@@ -61,9 +61,14 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         Failure probability of each certificate and each prediction, in (0, 1).
     batch_size : int, default=1000
         Noisy copies classified per call of the base.
-    abstain_label : object, default=-1
+    abstain_label : object, default=None
         What ``predict`` and ``certify`` return where the smoothed classifier
-        abstains; must not be one of the classes.
+        abstains; must not be one of the classes, and must be a string for
+        string labels and a number for numeric ones (so labels sort and score
+        as scikit-learn expects). None: -1 for numeric labels (one less than
+        the smallest class when -1 is a class), ``"abstain"`` for string
+        labels. Predictions keep the labels' dtype where the abstain label
+        fits in it (an object array otherwise, e.g. for bool labels).
     attack_samples : int, default=5
         Noise copies per example in the differentiable *soft* smoothed
         classifier that gradient attacks and
@@ -82,7 +87,11 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
     base_estimator_ : classifier
         The fitted base ``f``.
     classes_ : ndarray of shape (n_classes,)
+    abstain_label_ : object
+        The label of an abstention (``abstain_label``, or the one None chose).
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a DataFrame ``X`` (only then).
     random_seed_ : int
         The seed of the last ``fit``.
 
@@ -136,7 +145,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, base_estimator=None, *, sigma=0.25, noise_training=True, n0=100, n=1000,
-                 alpha=0.001, batch_size=1000, abstain_label=-1, attack_samples=5,
+                 alpha=0.001, batch_size=1000, abstain_label=None, attack_samples=5,
                  random_state=None):
         self.base_estimator = base_estimator
         self.sigma = sigma
@@ -177,13 +186,10 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         """
         validate_params(self, hints=self._hints())
         self._check_sampling(self.n0, self.n, self.alpha, self.batch_size)
+        X_in = X
         X = check_X(X)
         y = check_y(y, len(X))
-        classes = np.unique(y)
-        if np.any(classes == self.abstain_label) or np.isin(self.abstain_label, classes):
-            raise ValueError(f"abstain_label={self.abstain_label!r} is one of the class labels "
-                             f"{classes.tolist()[:20]}: pass an abstain_label that is not a "
-                             "class (e.g. -1 for labels 0..k, or 'abstain' for string labels).")
+        abstain = _abstain_label(self.abstain_label, np.unique(y))
         base = StandardTraining() if self.base_estimator is None else self.base_estimator
         base = clone(base)
         self.random_seed_ = int(np.random.SeedSequence(self.random_state).generate_state(1)[0]) \
@@ -208,6 +214,8 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
             base.fit(noisy(), y)
         self.base_estimator_ = base
         self.classes_ = np.asarray(base.classes_)
+        self.abstain_label_ = abstain
+        _check_feature_names(self, X_in, reset=True)
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.input_shape_ = tuple(X.shape[1:])
         return self
@@ -228,6 +236,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X):
         check_is_fitted(self, "base_estimator_")
+        _check_feature_names(self, X, reset=False)
         X = check_X(X)
         if tuple(X.shape[1:]) != self.input_shape_:
             if X.ndim == 2 and len(self.input_shape_) == 1:
@@ -249,11 +258,12 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         return np.random.default_rng([int(seed), 1 + stage, int.from_bytes(digest, "little")])
 
     def _abstained(self, n_samples):
-        """An array of ``abstain_label``, of a dtype that also holds the classes."""
-        label = np.asarray(self.abstain_label)
-        both_numeric = label.dtype.kind in "biuf" and self.classes_.dtype.kind in "biuf"
-        dtype = np.result_type(self.classes_.dtype, label.dtype) if both_numeric else object
-        return np.full(n_samples, self.abstain_label, dtype=dtype)
+        """An array of ``abstain_label_``, of a dtype that also holds the classes."""
+        label, kind = np.asarray(self.abstain_label_), self.classes_.dtype.kind
+        same = (label.dtype.kind in "iuf" and kind in "iuf") or \
+            (label.dtype.kind in "US" and kind == label.dtype.kind)
+        dtype = np.result_type(self.classes_.dtype, label.dtype) if same else object
+        return np.full(n_samples, self.abstain_label_, dtype=dtype)
 
     def certify(self, X, *, n0=None, n=None, alpha=None, batch_size=None, random_state=None):
         """Cohen et al.'s CERTIFY: the smoothed prediction and its certified L2 radius.
@@ -311,6 +321,50 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
                 labels[i] = self.classes_[order[0]]
         return labels
 
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict`; an abstention counts as an error.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        pred = self.predict(X)
+        y = check_y(y, len(pred))
+        correct = np.fromiter((p == t and not _same_label(p, self.abstain_label_)
+                               for p, t in zip(pred.tolist(), y.tolist())), bool, len(pred))
+        return float(np.average(correct, weights=sample_weight))
+
+    def score_adversarial(self, X, y, attack=None, *, per_class=False):
+        """Robust accuracy of the smoothed classifier under ``attack``.
+
+        Gradient attacks differentiate the soft smoothed classifier and the
+        result is scored with the hard :meth:`predict` (see Notes of the
+        class); an abstention counts as an error.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+        attack : Attack, default=None
+            None uses :func:`robustsk.attacks.default_attack`, which needs a
+            radius: smoothing has no ``eps`` of its own, so pass e.g.
+            ``PGD(eps=0.5)`` (L2 by default here).
+        per_class : bool, default=False
+            If True, the robust accuracy of each class's examples.
+
+        Returns
+        -------
+        score : float, or pandas.Series indexed by class label if ``per_class``
+        """
+        from ..metrics import robust_accuracy
+        return robust_accuracy(self, X, y, attack=attack, per_class=per_class)
+
 
     def as_attack_target(self):
         """The soft smoothed classifier as an attack target (see Notes of the class).
@@ -331,8 +385,9 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         if hook is None:
             raise TypeError(
                 f"RandomizedSmoothingClassifier with a {type(self.base_estimator_).__name__} "
-                "base is not differentiable by the gradient attacks: expected a robustsk base "
-                "estimator. Use robustsk.attacks.SPSA or Square, or a robustsk base.")
+                "base is not differentiable by the gradient attacks, and has no scores for "
+                "SPSA or Square: expected a robustsk base estimator. Smooth a robustsk "
+                "estimator (e.g. StandardTraining()) to attack it, or attack the base itself.")
         inner = hook()
         # the user's box (the base was refitted unclipped for noise training)
         box = {name: getattr(self.base_estimator, name, None) for name in ("clip_min", "clip_max")}
@@ -394,3 +449,39 @@ def _check_seed(random_state):
     if random_state is not None and (isinstance(random_state, bool)
                                      or not isinstance(random_state, numbers.Integral)):
         raise ValueError(f"random_state={random_state!r}: expected None or an int.")
+
+
+def _same_label(a, b):
+    """``a == b`` for labels of possibly different types (no elementwise numpy answer)."""
+    return type(a) is type(b) and a == b if isinstance(a, str) or isinstance(b, str) \
+        else bool(np.asarray(a == b).all())
+
+
+def _abstain_label(abstain_label, classes):
+    """The abstain label to use with ``classes``, validated before any work."""
+    kind = classes.dtype.kind
+    strings = kind in "US" or (kind == "O" and all(isinstance(c, str) for c in classes))
+    if abstain_label is None:
+        if strings:
+            label = "abstain"
+            while label in set(classes.tolist()):
+                label += "_"
+            return label
+        if kind in "iuf" and -1 in classes:
+            return classes.min() - 1
+        return -1
+    is_string = isinstance(abstain_label, (str, np.str_))
+    is_number = isinstance(abstain_label, numbers.Number) and not isinstance(abstain_label, bool)
+    if strings and not is_string or kind in "iuf" and not is_number:
+        expected = "a string (e.g. 'abstain')" if strings else "a number (e.g. -1)"
+        raise ValueError(
+            f"abstain_label={abstain_label!r} does not match the labels "
+            f"{classes.tolist()[:20]} (dtype {classes.dtype}): expected {expected}, so that "
+            "predictions sort and score like the labels. Pass such an abstain_label, or None "
+            "to let fit choose one.")
+    if any(_same_label(abstain_label, c) for c in classes.tolist()):
+        raise ValueError(f"abstain_label={abstain_label!r} is one of the class labels "
+                         f"{classes.tolist()[:20]}: pass an abstain_label that is not a "
+                         "class (e.g. -1 for labels 0..k, or 'abstain' for string labels), "
+                         "or None to let fit choose one.")
+    return abstain_label

@@ -362,3 +362,29 @@ def test_score_target_for_robustsk_uses_logits(binary_clf, binary_data):
     assert target.threat_default("eps") == binary_clf.eps
     assert as_score_target(LogisticRegression().fit(X[:20], np.arange(20) % 2)) \
         .threat_default("random_state") is None
+
+
+@pytest.mark.parametrize("name", ["square", "spsa"])
+def test_functions_attack_a_module_in_eval_mode_and_restore_it(name):
+    """A module left in train mode is attacked as in eval mode (dropout off, batch-norm
+    statistics untouched, torch's global generator not drawn from), then restored."""
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.Dropout(0.5), torch.nn.Flatten(), torch.nn.Linear(256, 10))
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    fn, kw = (square, {"n_iter": 5}) if name == "square" else (spsa, {"n_iter": 3, "n_samples": 4})
+    kw.update(eps=0.1, clip_min=0.0, clip_max=1.0, random_state=0)
+    expected = fn(module.eval(), x, y, **kw)
+    module.train()
+    stats = module[1].running_mean.clone(), int(module[1].num_batches_tracked)
+    rng_state = torch.get_rng_state()
+    got = fn(module, x, y, **kw)
+    assert torch.equal(got, expected)
+    assert module.training and all(m.training for m in module.modules())
+    assert torch.equal(module[1].running_mean, stats[0])
+    assert int(module[1].num_batches_tracked) == stats[1]
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    assert all(p.requires_grad for p in module.parameters())
+    kept = fn(module, x, y, mode=None, **kw)  # mode=None: the module's own (train) mode
+    assert int(module[1].num_batches_tracked) > stats[1] and kept.shape == x.shape

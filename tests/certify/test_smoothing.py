@@ -4,6 +4,7 @@ import pytest
 from scipy import stats
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
 
 from robustsk.attacks import PGD
 from robustsk.certify import certify
@@ -112,6 +113,76 @@ def test_abstain_label_with_string_classes(flat):
     assert set(labels) <= set(names) | {"abstain"} and "abstain" in set(labels)
     with pytest.raises(ValueError, match="abstain_label='a' is one of the class labels"):
         clf.set_params(abstain_label="a").fit(X_tr[:200], names[y_tr[:200]])
+
+
+
+def test_default_abstain_label_follows_the_labels(flat):
+    """None picks a label of the labels' kind: strings score and sort like the labels, numbers
+    keep their dtype (and avoid a class -1), bools come back in an object array."""
+    X_tr, X_te, y_tr, y_te = flat
+    X, y = X_tr[:150], (y_tr[:150] % 2)
+    kw = {"sigma": 2.0, "n": 30, "n0": 10, "random_state": 0}
+    cases = {"str": (np.array(["even", "odd"])[y], "abstain", "<U"),
+             "minus-one": (np.where(y == 1, 1, -1), -2, "int"),
+             "int": (y, -1, "int"),
+             "bool": (y.astype(bool), -1, "object")}
+    for name, (labels, expected, dtype) in cases.items():
+        clf = RandomizedSmoothingClassifier(_base(0, 1), **kw).fit(X, labels)
+        assert clf.abstain_label_ == expected, name
+        pred = clf.predict(X_te[:20])
+        assert str(pred.dtype).startswith(dtype) or pred.dtype.kind == dtype[0], (name, pred.dtype)
+        assert expected in set(pred.tolist()), name  # sigma 2 and n 30: some abstain
+        truth = labels[:20]
+        assert clf.score(X_te[:20], truth) == np.mean([p == t for p, t in zip(pred, truth)])
+    with pytest.raises(ValueError, match="does not match the labels"):
+        RandomizedSmoothingClassifier(abstain_label=-1).fit(X, cases["str"][0])
+    with pytest.raises(ValueError, match="does not match the labels"):
+        RandomizedSmoothingClassifier(abstain_label="abstain").fit(X, y)
+
+
+def test_grid_search_over_which_defense_with_string_labels(flat):
+    X_tr, _, y_tr, _ = flat
+    names = np.array(list("abcdefghij"))[y_tr[:120]]
+    candidates = [StandardTraining(max_epochs=1, random_state=0),
+                  RandomizedSmoothingClassifier(_base(0, 1), n=30, n0=10, random_state=0)]
+    search = GridSearchCV(Pipeline([("clf", candidates[0])]), {"clf": candidates}, cv=2)
+    search.fit(X_tr[:120], names)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_feature_names_checked_like_every_estimator(flat):
+    pd = pytest.importorskip("pandas")
+    X_tr, _, y_tr, _ = flat
+    df = pd.DataFrame(X_tr[:100], columns=[f"px{i}" for i in range(X_tr.shape[1])])
+    clf = RandomizedSmoothingClassifier(_base(0, 1), n=30, n0=10, random_state=0)
+    clf.fit(df, y_tr[:100])
+    assert list(clf.feature_names_in_) == list(df.columns)
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(df[df.columns[::-1]])
+    with pytest.warns(UserWarning, match="valid feature names"):
+        clf.predict(X_tr[:2])
+
+
+def test_score_based_attacks_on_a_scikit_learn_base_fail_clearly(flat):
+    from sklearn.linear_model import LogisticRegression
+
+    from robustsk.attacks import Square
+    from robustsk.metrics import robust_accuracy
+    X_tr, X_te, y_tr, y_te = flat
+    clf = RandomizedSmoothingClassifier(LogisticRegression(max_iter=200), n=30, n0=10,
+                                        random_state=0).fit(X_tr[:100], y_tr[:100])
+    with pytest.raises(TypeError, match="neither predict_proba nor decision_function"):
+        robust_accuracy(clf, X_te[:5], y_te[:5], Square(eps=0.3, n_iter=2))
+    with pytest.raises(TypeError, match="Smooth a robustsk estimator"):
+        clf.score_adversarial(X_te[:5], y_te[:5], PGD(eps=0.5, n_iter=2))
+
+
+def test_score_adversarial_attacks_the_soft_smoothed_classifier(flat):
+    X_tr, X_te, y_tr, y_te = flat
+    clf = RandomizedSmoothingClassifier(_base(0, 2), sigma=0.25, n=100, n0=10, random_state=0)
+    clf.fit(X_tr[:200], y_tr[:200])
+    robust = clf.score_adversarial(X_te[:10], y_te[:10], PGD(eps=1.0, n_iter=3))
+    assert 0.0 <= robust <= clf.score(X_te[:10], y_te[:10])
 
 
 def test_clone_and_grid_search_over_sigma(flat):
