@@ -483,8 +483,11 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         X, y = self._validate_fit(X, y, reset=reset, classes=classes)
         return self._train(X, y, reset, check=reset, **fit_params)
 
-    def _check_fitted_model(self, X, y, n_check=64):
-        x = torch.as_tensor(X[:n_check], device=self.device)
+    def _check_fitted_model(self, X, y, n_check=256):
+        # rows spread evenly over the training set (data sorted by class would
+        # otherwise be judged on one class), chance from every label
+        rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), n_check)).round().astype(int))
+        x = torch.as_tensor(X[rows], device=self.device)
         with torch.no_grad():
             self.module_.eval()
             out = self.module_(x)
@@ -495,9 +498,9 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
                 "probabilities. robustsk expects logits (the loss applies softmax itself, "
                 "and attacks on softmax outputs are weak): remove the final softmax.",
                 SoftmaxOutputWarning, stacklevel=3)
-        acc = float((out.argmax(1).cpu().numpy() == y[:n_check]).mean())
-        chance = np.bincount(y[:n_check]).max() / len(y[:n_check])
-        if len(y[:n_check]) >= 20 and acc <= chance + 0.02:
+        acc = float((out.argmax(1).cpu().numpy() == y[rows]).mean())
+        chance = np.bincount(y).max() / len(y)
+        if len(rows) >= 20 and acc <= chance + 0.02:
             warnings.warn(
                 f"Training accuracy {acc:.3f} is near chance ({chance:.3f}): the model has "
                 "barely learned. Train longer (max_epochs), tune lr, or lower eps.",
@@ -516,6 +519,16 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), columns ordered as ``classes_``."""
         return super().predict_proba(self._prepare_predict(X))
+
+    def predict_log_proba(self, X):
+        """Log class probabilities (log-softmax of the logits), columns ordered as ``classes_``."""
+        nonlinearity = self.predict_nonlinearity
+        if isinstance(nonlinearity, str) and nonlinearity == "auto":
+            X = self._prepare_predict(X)
+            logits = self.forward(X).detach()
+            return torch.log_softmax(logits.double(), dim=-1).cpu().numpy()
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def decision_function(self, X):
         """Logits of shape (n_samples, n_classes); for two classes, ``z_1 - z_0``."""

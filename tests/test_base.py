@@ -246,6 +246,24 @@ def test_near_chance_warns(tabular):
         StandardTraining(module=ConstNet, lr=0.0, max_epochs=1).fit(X, np.arange(len(X)) % 3)
 
 
+def test_near_chance_judged_over_the_whole_training_set():
+    """Data sorted by class: a model that learned is not flagged (the check once looked at
+    the first rows only, all of one class), and a constant one still is, against the
+    majority share of every label."""
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NearChanceWarning)
+        clf = StandardTraining(max_epochs=20, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    with pytest.warns(NearChanceWarning, match=r"near chance \(0\.399\)"):
+        StandardTraining(module=ConstNet, lr=0.0, max_epochs=1).fit(X, y)
+
+
 def test_partial_fit_checks_the_model_only_on_the_call_that_initialises_it(tabular):
     X, _ = tabular
     y = np.arange(len(X)) % 3

@@ -59,7 +59,7 @@ __all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "F
            "cross_entropy", "kl_to_clean", "margin", "dlr", "targeted_dlr", "get_loss"]
 
 
-def default_attack(n_classes=None):
+def default_attack(n_classes=None, eps=None):
     """The attack ``score_adversarial`` and the scorers use by default.
 
     Three attacks in turn, each on the examples the earlier ones did not fool
@@ -92,6 +92,10 @@ def default_attack(n_classes=None):
     n_classes : int or None, default=None
         The attacked model's number of classes (``score_adversarial`` and the
         scorers pass it); None assumes at least 4.
+    eps : float or None, default=None
+        The radius; None inherits the attacked estimator's ``eps`` (give one
+        for a model without a threat model of its own, e.g. scikit-learn's
+        ``LogisticRegression``).
 
     Returns
     -------
@@ -105,4 +109,5 @@ def default_attack(n_classes=None):
     'margin'
     """
     _, invariant, _ = scale_invariant_apgd(n_classes, n_iter=20, n_target_classes=3)
-    return WorstCase([PGD(n_iter=20, n_restarts=3), APGD(n_iter=20, loss="ce"), invariant])
+    return WorstCase([PGD(n_iter=20, n_restarts=3), APGD(n_iter=20, loss="ce"), invariant],
+                     eps=eps)

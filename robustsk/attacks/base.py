@@ -144,8 +144,18 @@ class Attack(BaseEstimator):
         """
         validate_params(self, hints=_HINTS)
         norm = self.threat_param("norm", target)
-        eps, norm, _ = check_threat(self.threat_param("eps", target),
-                                    "inf" if norm is None else norm, 0.0)
+        eps = self.threat_param("eps", target)
+        if eps is None:
+            owner = getattr(target, "estimator", None)
+            whose = ("the attacked model" if owner is None
+                     else f"the attacked {type(owner).__name__}")
+            name = type(self).__name__
+            raise ValueError(
+                f"{name} has eps=None and {whose} has no eps of its own to inherit (only "
+                f"robustsk estimators carry a threat model): expected a radius. Give the "
+                f"attack one, e.g. {name}(eps=0.1), or default_attack(n_classes, eps=0.1) "
+                "for the default attack.")
+        eps, norm, _ = check_threat(eps, "inf" if norm is None else norm, 0.0)
         return Threat(eps=eps, norm=norm, clip_min=self.threat_param("clip_min", target),
                       clip_max=self.threat_param("clip_max", target))
 

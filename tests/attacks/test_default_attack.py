@@ -91,3 +91,22 @@ def test_scale_invariant_apgd_choice():
     name, attack, note = scale_invariant_apgd(3)
     assert (name, attack.loss) == ("APGD-DLR", "dlr") and "3" in note
     assert default_attack().attacks[-1].loss == "dlr-targeted"
+
+
+def test_default_attack_on_a_scikit_learn_model_needs_and_takes_a_radius():
+    """A scikit-learn model has no eps to inherit: the error names it and the fix, and
+    ``default_attack(n_classes, eps=...)`` is that fix."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from robustsk.metrics import robust_accuracy
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:60]
+    clf = LogisticRegression().fit(X, y[:60])
+    with pytest.raises(ValueError, match=r"LogisticRegression has no eps .*default_attack\("):
+        robust_accuracy(clf, X, y[:60])
+    robust = robust_accuracy(clf, X, y[:60], default_attack(2, eps=0.3))
+    assert robust <= robust_accuracy(clf, X, y[:60], PGD(eps=0.3, random_state=0))
+    assert 0.0 <= robust <= float(np.mean(clf.predict(X) == y[:60]))

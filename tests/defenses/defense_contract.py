@@ -51,6 +51,8 @@ def check_scores(fitted, X, y):
     assert 0.0 <= robust <= clean <= 1.0
     assert fitted.predict(X).shape == (len(X),)
     assert set(np.unique(fitted.predict(X))) <= set(np.unique(y))
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(np.exp(fitted.predict_log_proba(X)), proba, atol=1e-6)
 
 
 def check_failed_fit_loses_nothing(fitted, X, y):
