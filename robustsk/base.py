@@ -548,11 +548,20 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         Predictions (and validation) run in batches of ``batch_size`` on the
         CPU and sized by memory on an accelerator, unless
         ``iterator_valid__batch_size`` says otherwise (an int, or ``"auto"``).
+        When the network has batch-norm layers, which cannot normalise one
+        example in training mode, a last training batch of one example is
+        dropped (a different example each epoch, as batches are shuffled),
+        unless ``iterator_train__drop_last`` is given.
         """
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(prefix)
         if training:
             kwargs.setdefault("shuffle", True)
+            size = len(dataset) if hasattr(dataset, "__len__") else None
+            batch = kwargs.get("batch_size", self.batch_size)
+            if "drop_last" not in kwargs and size is not None and size > 1 and batch not in \
+                    (-1, 1) and size % batch == 1 and _has_batch_norm(self.module_):
+                kwargs["drop_last"] = True
         else:
             if "batch_size" not in kwargs and self.device is not None and \
                     torch.device(self.device).type != "cpu":
@@ -613,6 +622,16 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         """
         from .metrics import robust_accuracy
         return robust_accuracy(self, X, y, attack=attack, per_class=per_class)
+
+
+_BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d,
+                torch.nn.SyncBatchNorm, torch.nn.LazyBatchNorm1d, torch.nn.LazyBatchNorm2d,
+                torch.nn.LazyBatchNorm3d)
+
+
+def _has_batch_norm(module):
+    return isinstance(module, torch.nn.Module) and any(
+        isinstance(m, _BATCH_NORMS) for m in module.modules())
 
 
 _publish_signature(RobustClassifier)
