@@ -388,7 +388,32 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         if "callbacks" in params and not self.initialized_:
             # skorch builds the callbacks here; before fit, ``initialize`` does it.
             self.__dict__["callbacks"] = params.pop("callbacks")
-        return super().set_params(**params)
+        if not self.initialized_:
+            return super().set_params(**params)
+        optimizers = set(getattr(self, "_optimizers", []))
+        virtual = {key: value for key, value in params.items() if self._is_virtual_param(key)}
+        components = {key.split("__", 1)[0] for key in params
+                      if key not in virtual and ("__" in key or key in optimizers)}
+        if components and components <= optimizers:
+            # A new optimizer (class or argument) on a fitted net: skorch 1.4 re-builds
+            # modules and criteria here but has no branch for optimizers alone (it
+            # raised "Something went wrong"). Set them, then build the optimizers anew.
+            self.initialized_ = False
+            try:
+                super().set_params(**params)
+            finally:
+                self.initialized_ = True
+        else:
+            super().set_params(**params)
+        for key, value in virtual.items():
+            # skorch sets e.g. optimizer__momentum on the live optimizer only: keep it
+            # for get_params, clone and the next fit too, as scikit-learn does
+            head, _, rest = key.partition("__")
+            if head in optimizers and rest and "__" not in rest:
+                self.__dict__[key] = value
+        if components and components <= optimizers:
+            self._initialize_optimizer(reason="optimizer parameters changed")
+        return self
 
     # --------------------------------------------------------------- fitting
 

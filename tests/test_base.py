@@ -394,3 +394,24 @@ def test_batch_norm_network_trains_when_one_example_is_left_over(tabular):
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         AdversarialTraining(module=_BatchNormNet, batch_size=16, max_epochs=1,
                             iterator_train__drop_last=False).fit(X, y)
+
+
+def test_new_optimizer_on_a_fitted_estimator(tabular):
+    """skorch 1.4 raised "Something went wrong" for ``set_params(optimizer=...)`` once
+    fitted; the optimizer is rebuilt, the fitted network untouched, and the next fit uses it."""
+    X, y = tabular
+    clf = StandardTraining(max_epochs=1, random_state=0).fit(X[:90], y[:90])
+    before = clf.predict_proba(X[:20])
+    clf.set_params(optimizer=torch.optim.SGD, optimizer__momentum=0.5)
+    assert isinstance(clf.optimizer_, torch.optim.SGD)
+    assert clf.optimizer_.param_groups[0]["momentum"] == 0.5
+    np.testing.assert_array_equal(clf.predict_proba(X[:20]), before)
+    clf.fit(X[:90], y[:90])
+    assert isinstance(clf.optimizer_, torch.optim.SGD)
+    # a virtual optimizer parameter on a fitted net reaches get_params, clone and refits
+    # (skorch set it on the live optimizer only, and the next fit went back to the old one)
+    clf.set_params(optimizer__momentum=0.25)
+    assert clf.optimizer_.param_groups[0]["momentum"] == 0.25
+    assert clf.get_params()["optimizer__momentum"] == 0.25
+    assert clone(clf).get_params()["optimizer__momentum"] == 0.25
+    assert clf.fit(X[:90], y[:90]).optimizer_.param_groups[0]["momentum"] == 0.25
