@@ -13,14 +13,21 @@
   }
 }
 
-.mcnemar_power_core <- function(n, difference, discordance, alpha) {
-  m <- 0:n
-  w <- stats::dbinom(m, n, discordance)
+# For m = 0..max_m discordant examples, the probability that the exact test rejects.
+.mcnemar_rejection <- function(max_m, difference, discordance, alpha) {
+  m <- 0:max_m
   k <- stats::qbinom(alpha / 2, m, 0.5)
   k <- ifelse(2 * stats::pbinom(k, m, 0.5) <= alpha, k, k - 1)
   q <- (discordance + difference) / (2 * discordance)
-  rej <- ifelse(k >= 0, stats::pbinom(k, m, q) + stats::pbinom(m - k - 1, m, q, lower.tail = FALSE), 0)
-  min(max(sum(w * rej), 0), 1)
+  ifelse(k >= 0, stats::pbinom(k, m, q) + stats::pbinom(m - k - 1, m, q, lower.tail = FALSE), 0)
+}
+
+# Exact power on n examples; rejection (length > n) may be precomputed, or its running
+# maximum, which gives an upper bound of the power that never decreases in n.
+.mcnemar_power_core <- function(n, difference, discordance, alpha, rejection = NULL) {
+  if (is.null(rejection)) rejection <- .mcnemar_rejection(n, difference, discordance, alpha)
+  w <- stats::dbinom(0:n, n, discordance)
+  min(max(sum(w * rejection[seq_len(n + 1)]), 0), 1)
 }
 
 #' Exact power of the exact McNemar test
@@ -48,8 +55,12 @@ mcnemar_power <- function(n, difference, discordance, alpha = 0.05) {
 
 #' Smallest test set on which the exact McNemar test has the given power
 #'
-#' Scans n upwards from 90% of Connor's (1987) normal-approximation sample
-#' size and returns the first n whose exact power reaches the target.
+#' Returns the first n whose exact power reaches the target. Replacing each
+#' rejection probability given m discordant examples by its running maximum
+#' over m gives an upper bound of the power that never decreases in n; a
+#' bisection finds the first n where that bound reaches the target (no
+#' smaller n can) and the exact power is scanned upwards from there.
+#' Connor's (1987) normal approximation is reported beside it.
 #'
 #' @inheritParams mcnemar_power
 #' @param power target power.
@@ -64,13 +75,31 @@ mcnemar_sample_size <- function(difference, discordance, power = 0.8, alpha = 0.
   za <- stats::qnorm(1 - alpha / 2)
   zb <- stats::qnorm(power)
   approx <- ceiling((za * sqrt(discordance) + zb * sqrt(discordance - difference^2))^2 / difference^2)
-  n <- max(1, as.integer(0.9 * approx))
+  fail <- function() stop(sprintf("no n <= max_n = %d reaches power %g.", max_n, power), call. = FALSE)
+  high <- min(max(approx, 1), max_n)
+  rejection <- .mcnemar_rejection(high, difference, discordance, alpha)
+  while (.mcnemar_power_core(high, difference, discordance, alpha, rejection) < power) {
+    if (high == max_n) fail()
+    high <- min(2 * high, max_n)
+    rejection <- .mcnemar_rejection(high, difference, discordance, alpha)
+  }
+  envelope <- cummax(rejection)
+  low <- 1
+  while (low < high) {
+    mid <- (low + high) %/% 2
+    if (.mcnemar_power_core(mid, difference, discordance, alpha, envelope) >= power) {
+      high <- mid
+    } else {
+      low <- mid + 1
+    }
+  }
+  n <- low
   while (n <= max_n) {
-    reached <- .mcnemar_power_core(n, difference, discordance, alpha)
+    reached <- .mcnemar_power_core(n, difference, discordance, alpha, rejection)
     if (reached >= power) break
     n <- n + 1
   }
-  if (n > max_n) stop(sprintf("no n <= max_n = %d reaches power %g.", max_n, power), call. = FALSE)
+  if (n > max_n) fail()
   .result(list(n = as.integer(n), power = reached, target = power, n_approximate = as.integer(approx),
                difference = difference, discordance = discordance, alpha = alpha), "robustsk_power")
 }

@@ -90,8 +90,8 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
     abstain_label_ : object
         The label of an abstention (``abstain_label``, or the one None chose).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names of a DataFrame ``X`` (only then).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``X`` (only then), one per feature.
     random_seed_ : int
         The seed of the last ``fit``.
 

@@ -90,12 +90,20 @@ def _critical(max_m, alpha):
     return np.where(2 * stats.binom.cdf(k, m, 0.5) <= alpha, k, k - 1)
 
 
-def _power_python(n, difference, discordance, alpha, critical=None):
-    m = np.arange(n + 1)
-    weight = stats.binom.pmf(m, n, discordance)
-    k = _critical(n, alpha) if critical is None else critical[: n + 1]
+def _rejection(max_m, difference, discordance, alpha):
+    """For m = 0..max_m discordant examples, the probability that the exact test rejects."""
+    m = np.arange(max_m + 1)
+    k = _critical(max_m, alpha)
     q = (discordance + difference) / (2 * discordance)  # P(only a survives | they disagree)
-    reject = np.where(k >= 0, stats.binom.cdf(k, m, q) + stats.binom.sf(m - k - 1, m, q), 0.0)
+    return np.where(k >= 0, stats.binom.cdf(k, m, q) + stats.binom.sf(m - k - 1, m, q), 0.0)
+
+
+def _power_python(n, difference, discordance, alpha, rejection=None):
+    """Exact power on n examples; ``rejection`` (of length > n) may be precomputed, or its
+    running maximum, which gives an upper bound of the power that never decreases in n."""
+    reject = _rejection(n, difference, discordance, alpha) if rejection is None \
+        else rejection[: n + 1]
+    weight = stats.binom.pmf(np.arange(n + 1), n, discordance)
     return float(np.clip(np.sum(weight * reject), 0.0, 1.0))
 
 
@@ -164,13 +172,19 @@ def mcnemar_power(n, difference, discordance, alpha=0.05, *, backend="python"):
 def mcnemar_sample_size(difference, discordance, power=0.8, alpha=0.05, *, max_n=100_000, backend="python"):
     """Smallest test set on which the exact McNemar test has the given power.
 
-    Scans ``n`` upwards from 90% of Connor's (1987) normal-approximation
-    answer and returns the first ``n`` whose exact power (see
-    :func:`mcnemar_power`) reaches ``power``. Exact power is a saw-tooth in
-    ``n`` (the binomial test is discrete), so a slightly larger ``n`` can
-    fall just below the target again; the result reports the power reached.
-    The exact test is conservative, so its answer is above Connor's; the
-    scan starts at 90% of it.
+    Returns the first ``n`` whose exact power (see :func:`mcnemar_power`)
+    reaches ``power``. Exact power is a saw-tooth in ``n`` (the binomial
+    test is discrete), so a slightly larger ``n`` can fall just below the
+    target again; the result reports the power reached. The search is
+    exact without trying every ``n``: replacing each rejection probability
+    given ``m`` discordant examples by its running maximum over ``m`` gives
+    an upper bound of the power that never decreases in ``n`` (the number of
+    discordant examples grows stochastically with ``n``); a bisection finds
+    the first ``n`` where that bound reaches ``power``, below which no
+    ``n`` can, and the exact power is scanned upwards from there. Connor's
+    (1987) normal approximation is reported beside it; it can be far off
+    either way (above the exact answer when one defense dominates, i.e.
+    ``|difference|`` close to ``discordance``).
 
     Parameters
     ----------
@@ -215,16 +229,34 @@ def mcnemar_sample_size(difference, discordance, power=0.8, alpha=0.05, *, max_n
         res = r_call("mcnemar_sample_size", difference, discordance, power=target, alpha=alpha, max_n=max_n)
         n, reached = int(res["n"]), float(res["power"])
     else:
-        n = max(1, int(0.9 * approx))
-        critical = _critical(min(max_n, 2 * approx + 100), alpha)
-        while n <= max_n:
-            if n >= critical.size:
-                critical = _critical(min(max_n, 2 * n), alpha)
-            reached = _power_python(n, difference, discordance, alpha, critical)
-            if reached >= target:
-                break
-            n += 1
-        else:
-            raise ValueError(f"no n <= max_n={max_n} reaches power {target}; raise max_n or the difference.")
+        n, reached = _smallest_n(difference, discordance, alpha, target, max_n, approx)
     return McNemarPower(n=n, power=reached, difference=difference, discordance=discordance, alpha=alpha,
                         target=target, n_approximate=approx)
+
+
+def _smallest_n(difference, discordance, alpha, target, max_n, approx):
+    """The first n <= max_n whose exact power reaches ``target``, and that power."""
+    def fail():
+        return ValueError(f"no n <= max_n={max_n} reaches power {target}; raise max_n or the "
+                          "difference.")
+    # an n that reaches the target: the exact power's saw-tooth is small against doubling
+    high = min(max(approx, 1), max_n)
+    rejection = _rejection(high, difference, discordance, alpha)
+    while _power_python(high, difference, discordance, alpha, rejection) < target:
+        if high == max_n:
+            raise fail()
+        high = min(2 * high, max_n)
+        rejection = _rejection(high, difference, discordance, alpha)
+    envelope = np.maximum.accumulate(rejection)  # upper bound, nondecreasing in n
+    low = 1
+    while low < high:  # first n whose upper bound reaches the target
+        mid = (low + high) // 2
+        if _power_python(mid, difference, discordance, alpha, envelope) >= target:
+            high = mid
+        else:
+            low = mid + 1
+    for n in range(low, max_n + 1):  # no n below low can; ends by the n found above
+        reached = _power_python(n, difference, discordance, alpha, rejection)
+        if reached >= target:
+            return n, reached
+    raise fail()
