@@ -233,6 +233,21 @@ def test_pickles_and_forged_imports_run_no_code(saved, tmp_path, monkeypatch):
     spec["params"]["criterion"] = {"$": "import", "path": "robustsk.report.run:run_report"}
     with pytest.raises(rio.UnsafeFileError, match="not trusted"):  # writes files: denied
         rio.loads(_repack(saved, spec=spec))
+    # a trusted module's attribute that is another module's function (robustsk.checkpoint
+    # imports os), called by partial when the net builds its criterion: refused by name
+    for path in ("robustsk.checkpoint:os.system", "robustsk.datasets:np.save"):
+        spec["params"]["criterion"] = {
+            "$": "partial", "func": {"$": "import", "path": path},
+            "args": {"$": "tuple", "items": ["touch robustsk-pwned"]},
+            "kwargs": {"$": "dict", "items": []}}
+        with pytest.raises(rio.UnsafeFileError, match="not a class or function defined there"):
+            rio.loads(_repack(saved, spec=spec))
+    spec["params"]["criterion"] = {  # a private file writer of a trusted module
+        "$": "partial", "func": {"$": "import", "path": "robustsk.checkpoint:_atomic_save"},
+        "args": {"$": "tuple", "items": [1, "robustsk-pwned"]},
+        "kwargs": {"$": "dict", "items": []}}
+    with pytest.raises(rio.UnsafeFileError, match="private"):
+        rio.loads(_repack(saved, spec=spec))
     spec["params"].pop("criterion")
     spec["attributes"]["predict"] = {"$": "import", "path": "robustsk.datasets:load_digits"}
     with pytest.raises(rio.UnsafeFileError, match="'predict'.*not a fitted attribute"):

@@ -85,18 +85,33 @@ def resolve(path, prefixes, what="class or function"):
         raise UnsafeFileError(f"the file names the {what} {path!r}; expected 'module:name'.")
     module, qualname = path.split(":")
     dotted = f"{module}.{qualname}"
+    if any(part.startswith("_") for part in qualname.split(".")):
+        # private helpers (robustsk.checkpoint's file writer, say) are no one's parameters
+        raise UnsafeFileError(f"the file names the private {what} {dotted}: a file saved by "
+                              "robustsk names only public classes and functions. Not loaded.")
     if not is_trusted(dotted, prefixes):
         raise UnsafeFileError(
             f"the file names the {what} {dotted}, which is not trusted (trusted: "
             f"{', '.join(prefixes)}). If you trust the file's author, load it with "
             f"trusted=[{module!r}] (importing that module may run its code).", [module])
     try:
-        return _import(module, qualname)
+        obj = _import(module, qualname)
     except (ImportError, AttributeError) as exc:
         from .errors import IncompatibleFileError
         raise IncompatibleFileError(
             f"the file needs {dotted}, which cannot be imported here ({exc}): install the "
             "package (or robustsk version) that defines it.") from None
+    # The name must be the object's own: a trusted module's attribute can be anything it
+    # imported (robustsk.checkpoint:os.system is os.system), and saving writes each
+    # class or function under its own module and qualified name (import_path).
+    own = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
+    if not (inspect.isclass(obj) or inspect.isroutine(obj)) or own != (module, qualname):
+        where = "" if None in own else f" (it is {own[0]}.{own[1]})"
+        raise UnsafeFileError(
+            f"the file names the {what} {dotted}, which is not a class or function defined "
+            f"there{where}: a file saved by robustsk names each by its own module; this one "
+            "may have been crafted. Not loaded.")
+    return obj
 
 
 _REF = "robustsk.io.encoding.EstimatorRef"  # the placeholder of robustsk.io's own skops data
