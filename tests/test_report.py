@@ -252,6 +252,23 @@ def test_missing_fashion_mnist_exit_2(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "o").exists()  # failed before writing anything
 
 
+@pytest.mark.parametrize("where", ["a-file", "a-file/inside"])
+def test_output_that_cannot_be_a_folder_exit_2(where, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--defenses", "standard", "--attacks", "fgsm", *TINY,
+              "--output", str(tmp_path / where)])
+    assert exc.value.code == 2
+    assert "cannot create or use this folder" in capsys.readouterr().err
+
+
+def test_help_shows_no_none_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: digits)" in out
+
+
 def test_missing_apgd_is_reported(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "robustsk.attacks.apgd", None)  # import fails
     with pytest.raises(SystemExit) as exc:

@@ -70,6 +70,13 @@ def _attack_help():
                                           for name, spec in ATTACKS.items())
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, except None (whose help says what None means)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser():
     """The ``robustsk`` argument parser, with its ``report`` subcommand."""
     parser = argparse.ArgumentParser(
@@ -87,7 +94,7 @@ def build_parser():
         "mcnemar_vs_baseline.csv, certified.csv, accuracy_vs_eps.png, table.txt and "
         "report.json into --output. Before it starts it prints an estimate of its cost "
         "(from one timed batch) and warns when that is over 10 minutes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsHelp)
     add = report.add_argument
     add("--dataset", choices=DATASETS, default="digits",
         help="digits: scikit-learn's 8x8 digits, stratified 75/25 split; fashion-mnist: the "
@@ -214,7 +221,8 @@ def main(argv=None):
         return EXIT_INTERRUPTED
     print(result.summary_text())
     written = (result.csv_path, result.per_example_path, result.per_class_path,
-               result.mcnemar_path, result.plot_path, result.table_path, result.info_path)
+               result.certified_path, result.mcnemar_path, result.plot_path,
+               result.table_path, result.info_path)
     print(f"\nwrote {', '.join(map(str, written))}")
     print(f"total run time: {time.perf_counter() - start:.1f} s")
     return 0

@@ -177,7 +177,12 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
     protected = _protected(protect_classes, y_train) if "cost-sensitive" in defense_names \
         else None
     output_dir = Path(output)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, a read-only place, ...
+        raise ReportOptionError(
+            f"--output {output}: cannot create or use this folder ({exc.strerror or exc}); "
+            "expected a folder that exists or can be created. Give another --output.") from None
 
     previous_threads = torch.get_num_threads()
     if threads is not None:
