@@ -17,6 +17,7 @@ __all__ = [
     "check_backend",
     "check_choice",
     "check_correct",
+    "check_fold_size",
     "check_paired",
     "is_tidy_frame",
 ]
@@ -56,6 +57,16 @@ def check_choice(value, choices, name):
 def check_backend(backend):
     """Return ``backend`` if it is ``"python"`` or ``"r"``."""
     return check_choice(backend, _BACKENDS, "backend")
+
+
+def check_fold_size(value, name):
+    """None, or a positive integer number of examples (``n_train``, ``n_test``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (a number of examples in one fold, "
+                         f"len(train) or len(test) of `train, test = next(cv.split(X, y))`); got {value!r}.")
+    return int(value)
 
 
 def check_alpha(alpha, name="alpha"):

@@ -95,6 +95,7 @@ def clopper_pearson_bound(successes, n, alpha=0.05, *, side="lower", backend="py
     alpha = check_alpha(alpha)
     if isinstance(successes, bool) or isinstance(n, bool):
         raise TypeError("successes and n must be counts, not booleans.")
+    scalar = isinstance(successes, numbers.Integral) and isinstance(n, numbers.Integral)
     x, n = _check_counts(successes, n)
     if backend == "r":
         from ._rbackend import r_call
@@ -107,7 +108,6 @@ def clopper_pearson_bound(successes, n, alpha=0.05, *, side="lower", backend="py
     else:
         with np.errstate(invalid="ignore"):
             bound = np.where(x == n, 1.0, stats.beta.ppf(1 - alpha, x + 1, np.maximum(n - x, 1)))
-    scalar = isinstance(successes, numbers.Integral) and isinstance(n, numbers.Integral)
     bound = np.asarray(bound, dtype=float)
     return ClopperPearsonBound(bound=bound[()] if scalar else bound, successes=x, n=n,
                                alpha=alpha, side=side)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validation import check_alpha, check_backend, check_choice
+from ._validation import check_alpha, check_backend, check_choice, check_fold_size
 from .cochran import P_ADJUST_METHODS, adjust_pvalues
 
 __all__ = ["CVComparison", "compare_cv_results", "cv_scores"]
@@ -208,14 +208,6 @@ def cv_scores(cv_results, scoring=None):
     return scores, info, scoring
 
 
-def _check_size(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (a number of examples); got {value!r}.")
-    return int(value)
-
-
 def _pairwise_python(matrix, names, n_train, n_test, rope, alpha, p_adjust, alternative, correction):
     n_splits = matrix.shape[0]
     df = n_splits - 1
@@ -347,7 +339,7 @@ def compare_cv_results(cv_results, scoring=None, *, n_train=None, n_test=None, r
     if isinstance(rope, bool) or not isinstance(rope, numbers.Real) or not rope >= 0:
         raise ValueError(f"rope must be a non-negative number (half-width in score units, e.g. 0.01); "
                          f"got {rope!r}.")
-    n_train, n_test = _check_size(n_train, "n_train"), _check_size(n_test, "n_test")
+    n_train, n_test = check_fold_size(n_train, "n_train"), check_fold_size(n_test, "n_test")
     if correction == "nadeau-bengio" and (n_train is None or n_test is None):
         raise ValueError(
             "the Nadeau-Bengio correction needs n_train and n_test, the sizes of one training and "

@@ -158,6 +158,9 @@ def mcnemar(correct_a, correct_b=None, exact=True, correction=True, *, backend="
     (150, 86, 17.36)
     """
     backend = check_backend(backend)
+    for flag, name in ((exact, "exact"), (correction, "correction")):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {flag!r}.")
     if is_tidy_frame(correct_a):
         if correct_b is not None:
             raise TypeError("pass either a tidy frame alone or two outcome vectors, not both.")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validation import check_alpha, check_backend, check_choice
+from ._validation import check_alpha, check_backend, check_choice, check_fold_size
 from .cv_compare import compare_cv_results
 
 __all__ = ["MarginSelection", "WithinMarginSelector", "explain_selection", "one_standard_error_rule",
@@ -172,7 +172,9 @@ def _timings(cv_results, summary):
             "mean_score_time": np.array([np.mean(r.get("score_time", np.nan)) for r in cv_results.values()])}
 
 
-def _check_common(scoring, prefer, alpha, backend):
+def _check_common(scoring, prefer, alpha, backend, n_train=None, n_test=None):
+    check_fold_size(n_train, "n_train")
+    check_fold_size(n_test, "n_test")
     if scoring is not None and not isinstance(scoring, str):
         raise TypeError(f"scoring must be the name of a metric in cv_results (e.g. 'robust'); got {scoring!r}.")
     if not callable(prefer):
@@ -241,7 +243,7 @@ def select_within_margin(scoring=None, margin=0.01, prefer="fit_time", *, n_trai
     >>> pick(cv_results), pick.selection_.best_candidate
     (0, 'C=10')
     """
-    _check_common(scoring, prefer, alpha, backend)
+    _check_common(scoring, prefer, alpha, backend, n_train, n_test)
     if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not margin >= 0:
         raise ValueError(f"margin must be a non-negative number in score units (e.g. 0.01 for one "
                          f"point of accuracy); got {margin!r}.")
@@ -296,7 +298,7 @@ def one_standard_error_rule(scoring=None, prefer="fit_time", *, n_train=None, n_
     >>> one_standard_error_rule(prefer=lambda p: p["depth"])(cv_results)
     0
     """
-    _check_common(scoring, prefer, 0.05, backend)
+    _check_common(scoring, prefer, 0.05, backend, n_train, n_test)
     return WithinMarginSelector(scoring, None, prefer, rule="one-se", n_train=n_train, n_test=n_test,
                                 backend=backend)
 

@@ -85,3 +85,10 @@ def test_parity_with_r(r_backend, side):
         r = clopper_pearson_bound(x, n, alpha, side=side, backend=r_backend)
         assert type(r) is type(py) and r.side == side
         np.testing.assert_allclose(r.bound, py.bound, rtol=0, atol=1e-10)
+
+
+def test_scalar_counts_give_a_scalar_bound():
+    from robustsk.stats import clopper_pearson_bound
+    res = clopper_pearson_bound(5, 10)
+    assert np.ndim(res.bound) == 0 and not isinstance(res.bound, np.ndarray)
+    assert isinstance(clopper_pearson_bound([5, 6], 10).bound, np.ndarray)

@@ -118,3 +118,10 @@ def test_parity_with_r(r_backend, t, exact, correction):
         py.b, py.c, py.n, py.df, py.exact, py.correction, py.method)
     for field in ("statistic", "pvalue", "difference"):
         assert getattr(r, field) == pytest.approx(getattr(py, field), abs=1e-8, nan_ok=True), field
+
+
+@pytest.mark.parametrize("flags", [{"exact": "False"}, {"exact": False, "correction": None}])
+def test_exact_and_correction_must_be_booleans(flags):
+    from robustsk.stats import mcnemar
+    with pytest.raises(TypeError, match="must be True or False"):
+        mcnemar([1, 0, 1], [1, 0, 0], **flags)

@@ -116,3 +116,13 @@ def test_parity_with_r(r_backend, seed, rule):
     np.testing.assert_allclose(r["table"]["shortfall"], sel.table["shortfall"], atol=1e-12)
     assert r["table"]["eligible"].tolist() == sel.table["eligible"].tolist()
     assert float(r["margin"]) == pytest.approx(sel.margin, abs=1e-12)
+
+
+@pytest.mark.parametrize("size", [-5, 0, "90", 2.5, True])
+def test_fold_sizes_refused_when_the_rule_is_made(size):
+    """Before GridSearchCV fits anything, not in its refit step."""
+    from robustsk.stats import one_standard_error_rule, select_within_margin
+    with pytest.raises(ValueError, match="n_train must be a positive integer"):
+        select_within_margin(margin=0.01, n_train=size, n_test=10)
+    with pytest.raises(ValueError, match="n_test must be a positive integer"):
+        one_standard_error_rule(n_train=90, n_test=size)
