@@ -4,6 +4,7 @@ Images come as float32 arrays of shape ``(n, 1, H, W)`` scaled to [0, 1]; use
 ``clip_min=0, clip_max=1`` on estimators and attacks for them.
 """
 import gzip
+import numbers
 import os
 import struct
 
@@ -55,18 +56,28 @@ def load_digits_images(*, return_X_y=False, n_class=10):
                        "shape (n, 1, 8, 8). Use clip_min=0, clip_max=1.")
 
 
-def _read_idx(path):
+def _read_idx(path, ndim_expected):
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    fix = ("Reinstall the files (`apt-get install --reinstall dataset-fashion-mnist`) or "
+           "point path= at intact ones.")
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:  # a damaged .gz
+        raise ValueError(f"{path} cannot be read ({exc}). {fix}") from None
+    if len(data) < 4:
+        raise ValueError(f"{path} has {len(data)} bytes: too short for an IDX file. {fix}")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (magic {data[:4]!r}).")
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (magic {data[:4]!r}). {fix}")
+    if ndim != ndim_expected or len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path} holds a {ndim}-dimensional array; expected {ndim_expected} "
+                         f"dimensions ({'images' if ndim_expected == 3 else 'labels'}). {fix}")
     shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if arr.size != int(np.prod(shape)):
         raise ValueError(f"{path} is truncated: expected {int(np.prod(shape))} values, "
-                         f"found {arr.size}.")
+                         f"found {arr.size}. {fix}")
     return arr.reshape(shape)
 
 
@@ -112,6 +123,10 @@ def load_fashion_mnist(path=None, subset="train", *, return_X_y=False, n_samples
     """
     if subset not in ("train", "test"):
         raise ValueError(f"subset={subset!r}: expected 'train' or 'test'.")
+    if n_samples is not None and (isinstance(n_samples, bool) or
+                                  not isinstance(n_samples, numbers.Integral) or n_samples < 1):
+        raise ValueError(f"n_samples={n_samples!r}: expected None (every image) or an integer "
+                         ">= 1, the number of images to keep from the start of the set.")
     prefix = "train" if subset == "train" else "t10k"
     folders = [path] if path is not None else \
         [p for p in (os.environ.get("ROBUSTSK_FASHION_MNIST"),) if p] + list(FASHION_MNIST_DIRS)
@@ -126,8 +141,8 @@ def load_fashion_mnist(path=None, subset="train", *, return_X_y=False, n_samples
             f"{prefix}-labels-idx1-ubyte[.gz]) were not found in {folders}. On Debian or "
             "Ubuntu install them with `apt-get install dataset-fashion-mnist`, or pass "
             "path= (or set ROBUSTSK_FASHION_MNIST) to a folder holding the IDX files.")
-    X = _read_idx(images)
-    y = _read_idx(labels).astype(np.int64)
+    X = _read_idx(images, 3)
+    y = _read_idx(labels, 1).astype(np.int64)
     if len(X) != len(y):
         raise ValueError(f"{images} has {len(X)} images but {labels} has {len(y)} labels.")
     if n_samples is not None:

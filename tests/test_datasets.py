@@ -59,6 +59,25 @@ def test_fashion_mnist_truncated_file(tmp_path):
         load_fashion_mnist(path=str(tmp_path))
 
 
+def test_fashion_mnist_damaged_files_named(tmp_path):
+    """Swapped, empty or not-gzip files: a ValueError naming the file and the fix."""
+    images = np.zeros((2, 28, 28))
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", images)  # images where labels go
+    with pytest.raises(ValueError, match=r"labels-idx1-ubyte.gz holds a 3-dimensional array"):
+        load_fashion_mnist(path=str(tmp_path))
+    for content in (b"", b"junk"):
+        (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(content)
+        with pytest.raises(ValueError, match=r"labels-idx1-ubyte.gz .*--reinstall"):
+            load_fashion_mnist(path=str(tmp_path))
+
+
+@pytest.mark.parametrize("n_samples", [-5, 0, 2.5, "10", True])
+def test_fashion_mnist_bad_n_samples_before_reading(tmp_path, n_samples):
+    with pytest.raises(ValueError, match="n_samples=.*expected None"):
+        load_fashion_mnist(path=str(tmp_path), n_samples=n_samples)  # no files there: checked first
+
+
 @pytest.mark.skipif(not os.path.exists(FASHION_MNIST_DIRS[0]),
                     reason="Debian's dataset-fashion-mnist is not installed")
 def test_fashion_mnist_debian_package():

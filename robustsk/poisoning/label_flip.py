@@ -78,6 +78,9 @@ def label_flip(X, y, *, fraction=0.1, strategy="random", source_class=None, targ
     fraction = check_fraction(fraction)
     rng = check_random_state(random_state)
     classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(f"y has one class ({classes.tolist()}): flipping a label needs another "
+                         "class to flip it to. Pass labels of at least two classes.")
     for name, c in (("source_class", source_class), ("target_class", target_class)):
         if c is not None and c not in classes:
             raise ValueError(f"{name}={c!r} is not a label of y: expected one of "

@@ -45,3 +45,9 @@ def test_flip_30_percent_lowers_logistic_regression_accuracy(flat):
     assert rep.kind == "label_flip" and rep.n_poisoned == len(res.poison_indices)
     assert rep.baseline_accuracy > 0.9
     assert rep.accuracy_drop > 0.03 and rep.success_rate == rep.accuracy_drop
+
+
+def test_one_class_refused_with_the_reason():
+    X = np.zeros((20, 3))
+    with pytest.raises(ValueError, match="y has one class"):
+        label_flip(X, np.zeros(20, int), fraction=0.1, random_state=0)
