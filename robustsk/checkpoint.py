@@ -184,7 +184,14 @@ class TrainingCheckpoint(Callback):
     checkpoint resumes only a fit of the same data and parameters
     (:func:`fingerprint`; ``max_epochs`` may differ): a fit of other data,
     e.g. another cross-validation fold given the same ``dirname``, raises
-    ``ValueError`` rather than resuming the wrong model.
+    ``ValueError`` rather than resuming the wrong model. Raising
+    ``max_epochs`` to train longer continues the fit; it is the
+    uninterrupted fit of the larger ``max_epochs`` only for defenses whose
+    training does not depend on ``max_epochs``. Schedules given as fractions
+    of ``max_epochs`` (DIAL's reversal weight, TRS's radius warm-up, FOSC's
+    ``c_t``, FAT's ``tau_schedule``, margin boosting's stages) follow the
+    new ``max_epochs`` from the resumed epoch on, having followed the old
+    one before it.
 
     Parameters
     ----------
