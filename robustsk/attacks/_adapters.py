@@ -200,6 +200,33 @@ class AffineLayer(nn.Module):
             x = x.clamp(*self.clip)
         return x
 
+    def as_sequential(self):
+        """The same map as ``nn.Flatten`` then ``nn.Linear`` (what interval bound
+        propagation reads); ``TypeError`` for a clipping map, which is not affine."""
+        if self.clip is not None:
+            raise TypeError("the preprocessing clips its output (MinMaxScaler(clip=True)): not "
+                            "an affine map, so bounds cannot be propagated through it. Use "
+                            "clip=False, or certify the final estimator on transformed data.")
+        if self.matrix is not None:
+            weight = self.matrix
+        else:
+            sizes = [t.numel() for t in (self.scale, self.bias) if t is not None]
+            if not sizes or max(sizes) == 1:
+                raise TypeError("the preprocessing's number of features is unknown (a scalar "
+                                "scale and shift): certify the final estimator on transformed "
+                                "data instead.")
+            n = max(sizes)
+            weight = torch.eye(n, device=(self.scale if self.scale is not None
+                                          else self.bias).device)
+            if self.scale is not None:
+                weight = weight * self.scale.reshape(-1).expand(n)
+        linear = nn.Linear(weight.shape[1], weight.shape[0], device=weight.device)
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+            linear.bias.copy_(torch.zeros(weight.shape[0], device=weight.device)
+                              if self.bias is None else self.bias.reshape(-1).expand(weight.shape[0]))
+        return nn.Sequential(nn.Flatten(), linear.requires_grad_(False))
+
 
 class Chain(nn.Sequential):
     """Affine preprocessing layers followed by the classifier's module."""

@@ -109,7 +109,9 @@ def certify(estimator, X, y, eps, *, norm=None, method=None, **method_params):
         Radius of the ball, >= 0, in the units of ``X``.
     norm : {"inf", 2} or None, default=None
         None: the method's only norm if it has one (2 for smoothing), else the
-        estimator's ``norm``, else "inf".
+        estimator's ``norm``, else "inf". (RUB's L1 ball, which the other
+        methods lack, is :func:`robustsk.certify.rub.certify_rub` with
+        ``norm=1``.)
     method : str or None, default=None
         A name in :data:`robustsk.certify.METHODS` (``"ibp"``, ``"smoothing"``,
         ...); None uses :func:`default_method`.

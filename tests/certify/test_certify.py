@@ -176,3 +176,28 @@ def test_ibp_and_smoothing_on_cuda(flat_digits):
     smooth = RandomizedSmoothingClassifier(clf, sigma=0.25, n=50, n0=10, random_state=0)
     res = certify(smooth.fit(X_tr, y_tr), X_te[:10], y_te[:10], 0.1)
     assert res.radius.shape == (10,)
+
+
+@pytest.mark.parametrize("norm, eps", [("inf", 0.01), (2, 0.05)])
+def test_ibp_through_affine_preprocessing_is_sound(norm, eps):
+    """A Pipeline of scikit-learn affine steps (scaler, PCA) and a robustsk network: bounds
+    pass through the steps as a linear layer; no certified example is broken."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    X, y = load_breast_cancer(return_X_y=True)
+    X = MinMaxScaler().fit_transform(X).astype(np.float32)
+    for pre in (StandardScaler(), PCA(10, random_state=0)):
+        pipe = make_pipeline(pre, AdversarialTraining(eps=0.02, max_epochs=10, random_state=0,
+                                                      module__hidden_units=(16,)))
+        pipe.fit(X[:400], y[:400])
+        res = certify(pipe, X[400:], y[400:], eps=eps, norm=norm)
+        X_adv = APGD(eps=eps, norm=norm, n_iter=30, random_state=0).generate(pipe, X[400:],
+                                                                              y[400:])
+        broken = pipe.predict(X_adv) != y[400:]
+        assert res.method == "ibp" and res.certified.any()
+        assert not (res.certified & broken).any(), type(pre).__name__
+    clipping = make_pipeline(MinMaxScaler(clip=True), StandardTraining(max_epochs=1)).fit(X, y)
+    with pytest.raises(TypeError, match="clip"):
+        certify(clipping, X[:5], y[:5], eps=eps, norm=norm)
