@@ -35,11 +35,14 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
     ``partial_fit`` on ``X + N(0, sigma^2 I)``, with fresh noise every epoch,
     for the base's ``max_epochs`` epochs: each example is seen once per epoch
     with new noise, as in the paper's per-batch augmentation, and the base's
-    own defense (adversarial training, ...) runs on the noisy inputs. The
+    own defense (adversarial training, ...) runs on the noisy inputs; its
+    ``max_epochs`` is kept, so schedules in fractions of it (FAT's tau, FOSC's
+    ``c_t``, DIAL's reversal weight, ...) run as in a plain fit. The
     noise is not clipped to the input box (as in the paper), so the base is
     refitted with ``clip_min=clip_max=None``. Any other scikit-learn
     classifier is fitted once on one noisy copy of ``X``. With
-    ``noise_training=False`` the base is fitted on clean ``X``.
+    ``noise_training=False`` the base is fitted on clean ``X``, as
+    ``base.fit(X, y)``.
 
     Parameters
     ----------
@@ -201,15 +204,16 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         sigma = float(self.sigma)
         noisy = (lambda: X + (sigma * rng.standard_normal(X.shape)).astype(np.float32)) \
             if self.noise_training else (lambda: X)
-        if isinstance(base, RobustClassifier):
+        if isinstance(base, RobustClassifier) and self.noise_training:
+            # one epoch per call on fresh noise; max_epochs stays the base's, so schedules
+            # in fractions of it (FAT's tau, FOSC's c_t, DIAL's weight, ...) run as in a fit
             epochs = int(base.max_epochs)
-            base.set_params(max_epochs=min(epochs, 1), **(
-                {"clip_min": None, "clip_max": None} if self.noise_training else {}))
-            for epoch in range(max(epochs, 1)):
+            base.set_params(clip_min=None, clip_max=None)
+            for epoch in range(epochs):
                 with warnings.catch_warnings():
                     if epoch < epochs - 1:  # judged once, after the last epoch
                         warnings.simplefilter("ignore", NearChanceWarning)
-                    base.partial_fit(noisy(), y)
+                    base.partial_fit(noisy(), y, epochs=1)
         else:
             base.fit(noisy(), y)
         self.base_estimator_ = base

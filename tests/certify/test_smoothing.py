@@ -5,6 +5,7 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
+import torch
 
 from robustsk.attacks import PGD
 from robustsk.certify import certify
@@ -194,7 +195,8 @@ def test_clone_and_grid_search_over_sigma(flat):
     assert copy.sigma == 0.5 and copy.base_estimator.max_epochs == 1 and clf.sigma == 0.25
     search = GridSearchCV(clf, {"sigma": [0.1, 0.5]}, cv=2).fit(X_tr[:200], y_tr[:200])
     assert search.best_params_["sigma"] in (0.1, 0.5)
-    assert search.best_estimator_.base_estimator_.max_epochs == 1  # trained epoch by epoch
+    # trained epoch by epoch on fresh noise, its max_epochs kept (schedules read it)
+    assert search.best_estimator_.base_estimator_.max_epochs == 2
     assert len(search.best_estimator_.base_estimator_.history) == 2
 
 
@@ -225,3 +227,25 @@ def test_bad_certify_arguments_fail_before_sampling(flat):
         clf.certify(X_te, random_state="x")
     with pytest.raises(ValueError, match="X has 10 features, but .* expecting 64"):
         clf.certify(X_te[:, :10])
+
+
+def test_noise_training_keeps_the_base_schedule_and_max_epochs(flat):
+    """Epoch by epoch on fresh noise, yet the base's max_epochs stays, so schedules in
+    fractions of it run as in a plain fit; without noise training the base is fitted as is."""
+    from robustsk.defenses import DynamicAdversarialTraining
+    X_tr, _, y_tr, _ = flat
+    X, y = X_tr[:150], y_tr[:150]
+    kw = {"eps": 0.1, "n_iter": 4, "max_epochs": 4, "clip_min": 0.0, "clip_max": 1.0,
+          "random_state": 0, "batch_size": 150}
+    smoothed = RandomizedSmoothingClassifier(DynamicAdversarialTraining(**kw), sigma=0.1,
+                                             random_state=0).fit(X, y)
+    base = smoothed.base_estimator_
+    plain = DynamicAdversarialTraining(**kw).fit(X, y)
+    assert base.max_epochs == 4 and len(base.history) == 4
+    assert [base.current_c(e) for e in range(4)] == [plain.current_c(e) for e in range(4)]
+    assert base.current_c(1) > 0  # the schedule did not jump to its end
+    clean = RandomizedSmoothingClassifier(_base(0, 2), noise_training=False,
+                                          random_state=0).fit(X, y).base_estimator_
+    alone = _base(0, 2).fit(X, y)
+    for a, b in zip(clean.module_.parameters(), alone.module_.parameters()):
+        assert torch.equal(a, b)
