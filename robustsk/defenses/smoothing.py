@@ -209,11 +209,11 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
             # in fractions of it (FAT's tau, FOSC's c_t, DIAL's weight, ...) run as in a fit
             epochs = int(base.max_epochs)
             base.set_params(clip_min=None, clip_max=None)
-            for epoch in range(epochs):
+            for epoch in range(max(epochs, 1)):  # max_epochs=0: initialised, not trained
                 with warnings.catch_warnings():
                     if epoch < epochs - 1:  # judged once, after the last epoch
                         warnings.simplefilter("ignore", NearChanceWarning)
-                    base.partial_fit(noisy(), y, epochs=1)
+                    base.partial_fit(noisy(), y, epochs=min(epochs, 1))
         else:
             base.fit(noisy(), y)
         self.base_estimator_ = base
@@ -261,13 +261,19 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         digest = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=8).digest()
         return np.random.default_rng([int(seed), 1 + stage, int.from_bytes(digest, "little")])
 
+    def _abstain_value(self):
+        # a model saved before abstain_label_ existed holds abstain_label (then -1) only
+        return getattr(self, "abstain_label_",
+                       -1 if self.abstain_label is None else self.abstain_label)
+
     def _abstained(self, n_samples):
         """An array of ``abstain_label_``, of a dtype that also holds the classes."""
-        label, kind = np.asarray(self.abstain_label_), self.classes_.dtype.kind
+        abstain = self._abstain_value()
+        label, kind = np.asarray(abstain), self.classes_.dtype.kind
         same = (label.dtype.kind in "iuf" and kind in "iuf") or \
             (label.dtype.kind in "US" and kind == label.dtype.kind)
         dtype = np.result_type(self.classes_.dtype, label.dtype) if same else object
-        return np.full(n_samples, self.abstain_label_, dtype=dtype)
+        return np.full(n_samples, abstain, dtype=dtype)
 
     def certify(self, X, *, n0=None, n=None, alpha=None, batch_size=None, random_state=None):
         """Cohen et al.'s CERTIFY: the smoothed prediction and its certified L2 radius.
@@ -340,7 +346,8 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         """
         pred = self.predict(X)
         y = check_y(y, len(pred))
-        correct = np.fromiter((p == t and not _same_label(p, self.abstain_label_)
+        abstain = self._abstain_value()
+        correct = np.fromiter((p == t and not _same_label(p, abstain)
                                for p, t in zip(pred.tolist(), y.tolist())), bool, len(pred))
         return float(np.average(correct, weights=sample_weight))
 
