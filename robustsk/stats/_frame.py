@@ -7,6 +7,7 @@ columns ``example_id``, ``eps``, ``attack``, ``correct`` and optionally
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ._validation import TIDY_COLUMNS, check_correct
@@ -37,6 +38,12 @@ def check_tidy_frame(frame, name="frame"):
     out["correct"] = check_correct(out["correct"], f"{name}['correct']")
     if out["eps"].isna().any() or out["example_id"].isna().any():
         raise ValueError(f"{name} has missing values in 'eps' or 'example_id'; drop or fill them.")
+    eps = pd.to_numeric(out["eps"], errors="coerce")
+    if eps.isna().any() or not np.isfinite(eps).all() or (eps < 0).any():
+        bad = out["eps"][eps.isna() | ~np.isfinite(eps.fillna(0)) | (eps < 0)].iloc[0]
+        shown = repr(bad) if isinstance(bad, str) else str(bad)
+        raise ValueError(f"{name}['eps'] holds {shown}: expected radii, finite numbers >= 0 "
+                         "(0 for clean accuracy). Fix or drop those rows.")
     return out
 
 

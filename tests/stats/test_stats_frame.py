@@ -1,5 +1,6 @@
 """paired_correct: pivoting a tidy frame by example_id."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -33,3 +34,14 @@ def test_unpaired_and_ambiguous_frames_are_rejected():
         paired_correct(_frame().drop(columns="attack"))
     with pytest.raises(ValueError, match="element 0"):
         paired_correct(_frame().assign(correct=2))
+
+
+@pytest.mark.parametrize("value", [-0.1, np.inf, "big"])
+def test_eps_must_be_a_radius(value):
+    from robustsk.stats import robustness_curve
+    frame = pd.DataFrame({"example_id": np.tile(np.arange(20), 2), "eps": np.repeat([0.0, 0.1], 20),
+                          "attack": "pgd", "correct": np.arange(40) % 3 > 0})
+    frame["eps"] = frame["eps"].astype(object)
+    frame.loc[5, "eps"] = value
+    with pytest.raises(ValueError, match=r"\['eps'\] holds .*expected radii"):
+        robustness_curve(frame)
