@@ -49,8 +49,11 @@ class McNemarPower:
 
 def _check_rates(difference, discordance):
     for value, name in ((difference, "difference"), (discordance, "discordance")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a real number; got {value!r}.")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number; got {value!r}. Estimate it "
+                             "from a pilot evaluation ((b + c) / n and (b - c) / n of mcnemar).")
     if not 0 < discordance <= 1:
         raise ValueError(
             f"discordance must be in (0, 1]: the probability that the two defenses disagree on an "

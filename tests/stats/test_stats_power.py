@@ -54,6 +54,10 @@ def test_bad_input():
         mcnemar_power(0, 0.05, 0.1)
     with pytest.raises(ValueError, match="non-zero"):
         mcnemar_sample_size(0.0, 0.1)
+    with pytest.raises(ValueError, match="difference must be a finite number"):
+        mcnemar_power(100, float("nan"), 0.1)
+    with pytest.raises(TypeError, match="discordance must be a real number"):
+        mcnemar_power(100, 0.05, "0.1")
 
 
 @pytest.mark.parametrize("cfg", [(57, 0.1, 0.3), (200, -0.05, 0.2), (33, 0.3, 0.3)])
