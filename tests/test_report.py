@@ -262,6 +262,18 @@ def test_output_that_cannot_be_a_folder_exit_2(where, tmp_path, capsys):
     assert "cannot create or use this folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--eps", "2"], "larger than 1, the largest Linf distance"),
+    (["--norm", "2", "--eps", "100"], "larger than 8, the largest L2 distance"),
+    (["--norm", "2", "--train-eps", "9"], "--train-eps 9 is larger than 8"),
+])
+def test_radius_beyond_the_image_diameter_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["report", *args])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_help_shows_no_none_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["report", "--help"])

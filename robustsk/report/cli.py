@@ -188,10 +188,15 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     report_parser = parser.report_parser
+    # the largest distance between two images in [0, 1]: 1 in Linf, sqrt(pixels) in L2
+    diameter = 1.0 if args.norm == "inf" else (64 if args.dataset == "digits" else 784) ** 0.5
     for flag, value in (("--eps", args.eps), ("--train-eps", args.train_eps)):
-        if value is not None and value > 1 and args.norm == "inf":
-            report_parser.error(f"{flag} {value:g} is larger than the [0, 1] pixel range of "
-                                "an Linf ball: give a radius such as 0.1 (or --norm 2).")
+        if value is not None and value > diameter:
+            report_parser.error(
+                f"{flag} {value:g} is larger than {diameter:g}, the largest "
+                f"{'Linf' if args.norm == 'inf' else 'L2'} distance between two {args.dataset} "
+                "images in [0, 1]: give a radius such as "
+                f"{'0.1 (or --norm 2)' if args.norm == 'inf' else '1'}.")
     if args.model is not None and args.train_eps is not None:
         report_parser.error("--train-eps sets the defenses' training radius, but --model "
                             "trains nothing: leave it out.")
