@@ -394,7 +394,8 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         virtual = {key: value for key, value in params.items() if self._is_virtual_param(key)}
         components = {key.split("__", 1)[0] for key in params
                       if key not in virtual and ("__" in key or key in optimizers)}
-        if components and components <= optimizers:
+        new_optimizers = bool(components) and components <= optimizers
+        if new_optimizers:
             # A new optimizer (class or argument) on a fitted net: skorch 1.4 re-builds
             # modules and criteria here but has no branch for optimizers alone (it
             # raised "Something went wrong"). Set them, then build the optimizers anew.
@@ -411,7 +412,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             head, _, rest = key.partition("__")
             if head in optimizers and rest and "__" not in rest:
                 self.__dict__[key] = value
-        if components and components <= optimizers:
+        if new_optimizers:
             self._initialize_optimizer(reason="optimizer parameters changed")
         return self
 

@@ -103,10 +103,13 @@ def resolve(path, prefixes, what="class or function"):
             "package (or robustsk version) that defines it.") from None
     # The name must be the object's own: a trusted module's attribute can be anything it
     # imported (robustsk.checkpoint:os.system is os.system), and saving writes each
-    # class or function under its own module and qualified name (import_path).
-    own = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
-    if not (inspect.isclass(obj) or inspect.isroutine(obj)) or own != (module, qualname):
-        where = "" if None in own else f" (it is {own[0]}.{own[1]})"
+    # class or function under its own import path.
+    try:
+        own = import_path(obj)
+    except TypeError:
+        own = None
+    if not (inspect.isclass(obj) or inspect.isroutine(obj)) or own != path:
+        where = "" if own is None else f" (it is {own.replace(':', '.')})"
         raise UnsafeFileError(
             f"the file names the {what} {dotted}, which is not a class or function defined "
             f"there{where}: a file saved by robustsk names each by its own module; this one "
