@@ -464,8 +464,9 @@ def _check_seed(random_state):
 
 def _same_label(a, b):
     """``a == b`` for labels of possibly different types (no elementwise numpy answer)."""
-    return type(a) is type(b) and a == b if isinstance(a, str) or isinstance(b, str) \
-        else bool(np.asarray(a == b).all())
+    if isinstance(a, str) or isinstance(b, str):  # numpy's str_ included
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    return bool(np.asarray(a == b).all())
 
 
 def _abstain_label(abstain_label, classes):

@@ -114,6 +114,8 @@ def test_abstain_label_with_string_classes(flat):
     assert set(labels) <= set(names) | {"abstain"} and "abstain" in set(labels)
     with pytest.raises(ValueError, match="abstain_label='a' is one of the class labels"):
         clf.set_params(abstain_label="a").fit(X_tr[:200], names[y_tr[:200]])
+    with pytest.raises(ValueError, match="is one of the class labels"):  # numpy's str_ too
+        clf.set_params(abstain_label=np.str_("a")).fit(X_tr[:200], names[y_tr[:200]])
 
 
 
