@@ -227,6 +227,10 @@ def test_python_m_robustsk_report(tmp_path):
     (["--dataset", "mnist"], "invalid choice"),
     (["--defenses", "cost-sensitive", "--protect-classes", "8,42"],
      "'42', which is not a label of the data"),
+    # radii beyond the images' diameter
+    (["--eps", "2"], "larger than 1, the largest Linf distance"),
+    (["--norm", "2", "--eps", "100"], "larger than 8, the largest L2 distance"),
+    (["--norm", "2", "--train-eps", "9"], "--train-eps 9 is larger than 8"),
 ])
 def test_bad_options_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -260,18 +264,6 @@ def test_output_that_cannot_be_a_folder_exit_2(where, tmp_path, capsys):
               "--output", str(tmp_path / where)])
     assert exc.value.code == 2
     assert "cannot create or use this folder" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--eps", "2"], "larger than 1, the largest Linf distance"),
-    (["--norm", "2", "--eps", "100"], "larger than 8, the largest L2 distance"),
-    (["--norm", "2", "--train-eps", "9"], "--train-eps 9 is larger than 8"),
-])
-def test_radius_beyond_the_image_diameter_exit_2(args, message, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["report", *args])
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err
 
 
 def test_help_shows_no_none_defaults(capsys):
