@@ -373,26 +373,16 @@ def test_predictions_run_in_batches_sized_by_memory(tabular):
         np.testing.assert_allclose(proba, other.predict_proba(X), rtol=0, atol=1e-6)
 
 
-class _BatchNormNet(torch.nn.Module):
-    def __init__(self, n_features=6, n_classes=3):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Linear(n_features, 8), torch.nn.BatchNorm1d(8),
-                                        torch.nn.ReLU(), torch.nn.Linear(8, n_classes))
-
-    def forward(self, x):
-        return self.body(x.flatten(1))
-
-
 def test_batch_norm_network_trains_when_one_example_is_left_over(tabular):
     """33 examples in batches of 16 leave a last batch of one, which batch norm cannot
     normalise in training mode: it is dropped (unless the user decides)."""
     X, y = tabular
     X, y = X[:33], y[:33]
-    clf = AdversarialTraining(module=_BatchNormNet, batch_size=16, max_epochs=2,
+    clf = AdversarialTraining(module=NormNet, batch_size=16, max_epochs=2,
                               random_state=0).fit(X, y)
     assert clf.predict(X).shape == (33,)
     with pytest.raises(ValueError, match="more than 1 value per channel"):
-        AdversarialTraining(module=_BatchNormNet, batch_size=16, max_epochs=1,
+        AdversarialTraining(module=NormNet, batch_size=16, max_epochs=1,
                             iterator_train__drop_last=False).fit(X, y)
 
 
