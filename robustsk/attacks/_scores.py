@@ -157,7 +157,10 @@ def _as_numpy(x, dtype):
     return np.asarray(x, dtype=dtype)
 
 
-def _module_scores(module, device, transform=None):
+def _module_scores(module, transform=None):
+    params = list(module.parameters())
+    device = params[0].device if params else "cpu"
+
     def scores(x):
         if transform is not None:
             x = transform(_as_numpy(x, np.float64).reshape(len(x), -1))
@@ -253,9 +256,7 @@ def as_score_target(estimator):
         target = None
     if target is not None:
         module = target.module
-        params = list(module.parameters())
-        device = params[0].device if params else "cpu"
-        return ScoreTarget(scores=_module_scores(module, device), prepare_X=target.prepare_X,
+        return ScoreTarget(scores=_module_scores(module), prepare_X=target.prepare_X,
                            encode_y=target.encode_y, classes=_classes(estimator),
                            defaults=target.threat_default, module=module)
     check_is_fitted(estimator)
@@ -270,12 +271,10 @@ def as_score_target(estimator):
             inner = None
     if inner is not None:
         module = inner.module
-        params = list(module.parameters())
 
         def defaults(name):
             return None if name in ("clip_min", "clip_max") else inner.threat_default(name)
-        return ScoreTarget(scores=_module_scores(module, params[0].device if params else "cpu",
-                                                 estimator[:-1].transform),
+        return ScoreTarget(scores=_module_scores(module, estimator[:-1].transform),
                            prepare_X=_generic_prepare(estimator),
                            encode_y=_label_encoder(classes), classes=classes,
                            defaults=defaults, module=module)
