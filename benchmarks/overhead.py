@@ -100,7 +100,7 @@ try:
 except ImportError:  # run from a source tree without installing: use the tree's package
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import robustsk
-from robustsk.base import NearChanceWarning, torch_seed
+from robustsk.base import NearChanceWarning, shuffle_seed, torch_seed
 from robustsk.criteria import MCELoss
 from robustsk.datasets import load_fashion_mnist
 from robustsk.defenses import (
@@ -198,9 +198,13 @@ def raw_loss(defense, model, x, t, *, eps, step_size, n_iter, beta, gen, epoch=0
 
 
 def raw_epoch(model, optimizer, X, y, *, defense, eps, step_size, n_iter, beta, batch_size,
-              gen, epoch=0):
-    """One epoch of a defense of ``DEFENSES``, written as one would in plain PyTorch."""
-    order = torch.randperm(len(X), generator=gen)
+              gen, epoch=0, order_gen=None):
+    """One epoch of a defense of ``DEFENSES``, written as one would in plain PyTorch.
+
+    The batches' order is drawn from ``order_gen`` (``gen`` when None), the
+    attacks' noise from ``gen``.
+    """
+    order = torch.randperm(len(X), generator=gen if order_gen is None else order_gen)
     total = 0.0
     custom_step = _hook(defense, "raw_step")
     takes_batch = _takes_batch(custom_step or _hook(defense, "raw_loss"))  # once, not per batch
@@ -386,7 +390,8 @@ def check_same_arithmetic(defense, args, X, y, n=256):
         model, optimizer = _raw_model(1e-3, defense)
         raw_epoch(model, optimizer, torch.from_numpy(X[:n]), torch.from_numpy(y[:n]),
                   defense=defense, eps=args.eps, step_size=args.eps / 4, n_iter=args.n_iter,
-                  beta=args.beta, batch_size=args.batch_size, gen=torch.default_generator)
+                  beta=args.beta, batch_size=args.batch_size, gen=torch.default_generator,
+                  order_gen=torch.Generator().manual_seed(shuffle_seed(0, 1)))  # epoch 1
     theirs = dict(model.named_parameters())
     ours = _robustsk_parameters(defense, clf)
     if set(ours) != set(theirs):

@@ -55,8 +55,9 @@ class BatchIterator:
     dataset : torch Dataset
     batch_size : int, default=1
     shuffle : bool, default=False
-        A new permutation at every pass, drawn from ``generator`` (or torch's
-        default generator, which robustsk seeds inside ``fit``).
+        A new permutation at every pass, drawn from ``generator`` (torch's
+        default generator when None; robustsk's ``fit`` passes one it seeds
+        for each epoch, :func:`robustsk.base.shuffle_seed`).
     drop_last : bool, default=False
     generator : torch.Generator, default=None
     **kwargs

@@ -68,7 +68,7 @@ from .parallel import limit_worker_threads
 from .params import Callable, InstanceOf, Interval, Options
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
-           "torch_seed"]
+           "torch_seed", "shuffle_seed"]
 
 
 class NearChanceWarning(ConvergenceWarning):
@@ -108,10 +108,40 @@ class _FittedAttribute:
 def torch_seed(random_seed, epochs_done=0):
     """The seed of torch's generator for a fit that starts after ``epochs_done`` epochs.
 
-    ``fit`` seeds weight initialisation, shuffling and training attacks with it
-    (``random_seed_`` is the estimator's resolved seed).
+    ``fit`` seeds weight initialisation and the training attacks' noise with it
+    (``random_seed_`` is the estimator's resolved seed); the shuffling has its
+    own stream, :func:`shuffle_seed`.
     """
     return example_seed(random_seed, epochs_done) & ((1 << 63) - 1)
+
+
+#: Separates the shuffling's seeds from the other streams derived from ``random_seed_``.
+_SHUFFLE_KEY = 0x5348554646_4C45  # "SHUFFLE"
+
+
+def shuffle_seed(random_seed, epoch):
+    """The seed of the generator that shuffles the training data of epoch ``epoch``.
+
+    Epochs count from 1, across continued fits (``len(history)`` during the
+    epoch). The order of each epoch's batches depends only on the estimator's
+    resolved seed (``random_seed_``) and the epoch, never on what the defense
+    drew before it: two defenses given the same ``random_state`` see the
+    same batches, so a defense that reduces to another (``TRADES(beta=0)``
+    and ``StandardTraining`` on a network without dropout) trains the same
+    weights over any number of epochs, and a fit resumed from a checkpoint
+    sees the batches of the fit it continues.
+
+    Parameters
+    ----------
+    random_seed : int
+    epoch : int
+
+    Returns
+    -------
+    seed : int
+        In ``[0, 2**63)``.
+    """
+    return example_seed(example_seed(random_seed, _SHUFFLE_KEY), epoch) & ((1 << 63) - 1)
 
 
 def _encoded_accuracy(net, X, y):
@@ -184,8 +214,9 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         unbounded. Use 0 and 1 for images scaled to [0, 1]. ``fit`` checks that
         ``X`` lies inside.
     random_state : int or None, default=None
-        Seeds weight initialisation, shuffling and the training attacks; the
-        global torch and numpy generators are left untouched.
+        Seeds weight initialisation, the training attacks and the shuffling
+        (each epoch's order its own stream, :func:`shuffle_seed`); the global
+        torch and numpy generators are left untouched.
     record_clean_loss : bool, default=False
         Also record ``train_clean_loss`` per epoch where the defense does not
         compute it anyway (costs one forward pass per batch, after the
@@ -437,6 +468,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
         if reset or "random_seed_" not in vars(self):
             self.random_seed_ = seed_from_random_state(self.random_state)
+        vars(self).pop("_shuffle_generator", None)  # get_iterator makes this fit's
         # A continued fit (warm start, partial_fit) draws new shuffles and attack
         # noise: the stream depends on how many epochs were trained before.
         done = 0 if reset or self.history is None else len(self.history)
@@ -583,6 +615,11 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         kwargs = self.get_params_for(prefix)
         if training:
             kwargs.setdefault("shuffle", True)
+            if kwargs["shuffle"] and kwargs.get("generator") is None and \
+                    "random_seed_" in vars(self):
+                # reseeded at every epoch's start (on_epoch_begin)
+                kwargs["generator"] = self._shuffle_generator = torch.Generator().manual_seed(
+                    shuffle_seed(self.random_seed_, len(self.history) + 1))
             size = len(dataset) if hasattr(dataset, "__len__") else None
             batch = kwargs.get("batch_size", self.batch_size)
             if "drop_last" not in kwargs and size is not None and size > 1 and batch not in \
@@ -598,6 +635,14 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         if kwargs["batch_size"] == -1:
             kwargs["batch_size"] = len(dataset)
         return getattr(self, prefix)(dataset, **kwargs)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """skorch's new history row; the training batches' order of this epoch is seeded."""
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                               **kwargs)
+        generator = vars(self).get("_shuffle_generator")
+        if generator is not None:
+            generator.manual_seed(shuffle_seed(self.random_seed_, len(self.history)))
 
     def _inference_batch_size(self, dataset):
         """:func:`~robustsk.attacks.memory_batch_size` for one example of ``dataset``

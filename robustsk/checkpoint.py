@@ -158,14 +158,15 @@ class TrainingCheckpoint(Callback):
     A checkpoint holds every module and optimizer of the estimator (a defense
     with extra networks and optimizers, e.g. AFD's critic, included), the
     history, the epoch counter, the resolved seed and the state of torch's
-    random generator, which draws the shuffling and the training attacks'
-    noise (and CUDA's generator on a GPU). That covers every random stream
-    of a robustsk fit: ``training_randomness()`` is torch's generator, the
-    batch iterator (``BatchIterator`` or a ``DataLoader``) shuffles with it,
-    and a defense needing numpy draws seeds it from that stream
-    (``InterpolatedAdversarialTraining``); numpy's global generator is not
-    used. A fit that starts with a
-    checkpoint in ``dirname`` (and ``resume=True``) loads it and trains only
+    random generator, which draws the training attacks' noise (and CUDA's
+    generator on a GPU). That covers every random stream of a robustsk fit:
+    ``training_randomness()`` is torch's generator, a defense needing numpy
+    draws seeds it from that stream (``InterpolatedAdversarialTraining``),
+    the batch iterator shuffles each epoch with a generator seeded by the
+    resolved seed and the epoch's number (:func:`robustsk.base.shuffle_seed`,
+    so the restored history is all it needs), and numpy's global generator is
+    not used. A fit that starts with a checkpoint in ``dirname`` (and
+    ``resume=True``) loads it and trains only
     the epochs left to ``max_epochs``: rerunning the same script after a
     crash or a kill ends with the same weights and history, bit for bit on a
     CPU, as a run that was never interrupted (wall-clock ``dur`` aside).

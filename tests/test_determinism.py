@@ -2,9 +2,10 @@
 
 Fits, predictions, ``score_adversarial``, evaluations and the report's CSVs
 repeat exactly; attacks draw one random stream per example, so the batch size
-of an evaluation changes nothing (the per-example forward pass of the small
-networks is itself independent of the batch on CPU, which the tests check
-first, so that a failure says which of the two broke).
+of an evaluation changes nothing. torch's CPU kernels may round an example's
+logits differently in batches of different sizes (their blocking depends on
+the batch), so the batch-size tests attack a network that computes each
+example alone: what they check is robustsk's part, exactly, on any machine.
 """
 import numpy as np
 import pandas as pd
@@ -25,10 +26,24 @@ def data(digits):
     return X_tr[:200], y_tr[:200], X_te[:70], y_te[:70]
 
 
+class OneByOne(torch.nn.Module):
+    """``net`` applied to each example alone: its output for an example does not
+    depend on the batch around it, to the last bit, whatever the kernels do."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return torch.cat([self.net(x[i:i + 1]) for i in range(len(x))])
+
+
 @pytest.fixture(scope="module")
 def clf(data):
     X, y, _, _ = data
-    return StandardTraining(max_epochs=2, random_state=0, clip_min=0, clip_max=1).fit(X, y)
+    fitted = StandardTraining(max_epochs=2, random_state=0, clip_min=0, clip_max=1).fit(X, y)
+    fitted.module_ = OneByOne(fitted.module_)
+    return fitted
 
 
 def test_same_random_state_same_weights_and_predictions(data):
@@ -41,15 +56,6 @@ def test_same_random_state_same_weights_and_predictions(data):
     np.testing.assert_array_equal(a.predict_proba(X_te), b.predict_proba(X_te))
     c = clone(est).set_params(random_state=4).fit(X, y)  # the test can fail
     assert not all(torch.equal(sa[k], v) for k, v in c.module_.state_dict().items())
-
-
-def test_forward_pass_does_not_depend_on_the_batch(clf, data):
-    x = torch.as_tensor(data[2])
-    with torch.no_grad():
-        clf.module_.eval()
-        whole = clf.module_(x)
-        parts = torch.cat([clf.module_(x[i:i + 32]) for i in range(0, len(x), 32)])
-    assert torch.equal(whole, parts)
 
 
 @pytest.mark.parametrize("make", [

@@ -61,13 +61,13 @@ def test_scaled_logits_do_not_fool_the_default(image_clf, image_data, reference)
 
 
 def test_softmax_output_does_not_fool_the_default(image_clf, image_data, reference):
-    """A last layer ``softmax(10 z)``: CE on the saturated probabilities loses
-    about 0.1 of accuracy to APGD-T here; the default does not."""
+    """A last layer ``softmax(10 z)``: the default finds the robust accuracy of the
+    network without it (0.32 vs 0.33 here), CE attacks alone at most as much (0.36)."""
     _, _, X, y = image_data
     soft = _saturated(image_clf, 10.0, softmax=True)
-    apgd_t = soft.score_adversarial(X, y, APGD(n_iter=20, loss="dlr-targeted"))
-    assert soft.score_adversarial(X, y, CE_ONLY) > apgd_t + 0.05
-    assert soft.score_adversarial(X, y) <= apgd_t + 0.03
+    default = soft.score_adversarial(X, y)
+    assert default <= reference["default"] + 0.03
+    assert soft.score_adversarial(X, y, CE_ONLY) >= default
 
 
 @pytest.mark.parametrize("fixture, loss", [("binary_clf", "margin"),
