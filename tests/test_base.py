@@ -327,6 +327,20 @@ def test_training_batches_are_shuffled_and_continued_fits_draw_new_streams(tabul
     assert orders == [X[0, 0]]
 
 
+def test_defenses_that_reduce_to_standard_training_train_its_weights(digits_small):
+    """The shuffle has its own stream (seed, epoch): the attack noise TRADES draws at
+    beta=0 and AT at eps=0 does not move the batches of later epochs."""
+    from robustsk.defenses import TRADES
+    X, _, y, _ = digits_small
+    X, y = X[:200], y[:200]
+    kwargs = dict(max_epochs=3, batch_size=32, random_state=0, n_iter=2)
+    reference = StandardTraining(**kwargs).fit(X, y).module_.state_dict()
+    for clf in (TRADES(beta=0.0, **kwargs), AdversarialTraining(eps=0.0, **kwargs)):
+        state = clf.fit(X, y).module_.state_dict()
+        assert len(X) > 2 * kwargs["batch_size"]  # several batches: the order matters
+        assert all(torch.equal(reference[k], state[k]) for k in reference), type(clf).__name__
+
+
 def test_failed_refit_loses_nothing(tabular):
     X, y = tabular
     clf = StandardTraining(max_epochs=2, random_state=0).fit(X, y)
