@@ -1,4 +1,5 @@
 """robustsk.io: every estimator round-trips without pickle; bad files are refused clearly."""
+import copy
 import json
 import os
 import pickle
@@ -257,6 +258,35 @@ def test_pickles_and_forged_imports_run_no_code(saved, tmp_path, monkeypatch):
     assert not (tmp_path / "robustsk-pwned").exists()
     with pytest.raises(rio.CorruptFileError, match="not a robustsk model"):
         rio.loads(b"hello world, not a model")
+
+
+def test_trusted_packages_helpers_that_unpickle_or_write_files_are_refused(saved, tmp_path,
+                                                                             monkeypatch):
+    """Loading calls what the file names with the file's arguments (initialize builds the
+    module): trusting torch.utils.data or skorch.callbacks wholesale let a file name a
+    function that unpickles its argument, or a callback that makes directories."""
+    import skops.io
+    from torch.utils.data.datapipes.datapipe import _DataPipeSerializationWrapper
+    monkeypatch.chdir(tmp_path)
+    _, payload = unpack(saved)
+    spec = json.loads(rio._metadata(payload)["robustsk.spec"])
+    for path, match in (("torch.utils.data.datapipes.utils.decoder:basichandlers", "not trusted"),
+                        ("torch.nn.modules.module:register_module_forward_hook",
+                         "loading would call it")):
+        forged = copy.deepcopy(spec)
+        forged["params"]["module"] = {"$": "import", "path": path}
+        with pytest.raises(rio.UnsafeFileError, match=match):
+            rio.loads(_repack(saved, spec=forged))
+    forged = copy.deepcopy(spec)
+    forged["params"]["callbacks"] = [{
+        "$": "callback", "class": "skorch.callbacks.training:Checkpoint",
+        "params": {"dirname": str(tmp_path / "made-by-load")}}]
+    with pytest.raises(rio.UnsafeFileError, match="Checkpoint, which is not trusted"):
+        rio.loads(_repack(saved, spec=forged))
+    assert not (tmp_path / "made-by-load").exists()
+    raw = skops.io.dumps(_DataPipeSerializationWrapper([1, 2]))  # unpickles in __setstate__
+    with pytest.raises(rio.UnsafeFileError, match="_DataPipeSerializationWrapper"):
+        rio.loads(raw)
 
 
 def test_skops_data_holding_a_skorch_net_is_refused(data):

@@ -8,9 +8,11 @@ safetensors, parameters, classes and history as JSON, other scikit-learn
 objects in skops' secure format, under a SHA-256 checksum, with the versions
 of robustsk, torch, skorch and scikit-learn that wrote it. :func:`load` never
 runs code from the file: classes and functions named in it (a module class, a
-criterion) are imported only from robustsk, ``torch.nn``, ``torch.optim``,
-``torch.utils.data``, ``skorch.dataset``, ``skorch.callbacks`` and what you
-pass as ``trusted=``. A truncated or changed file, a file from a newer format
+criterion) are imported only from :data:`DEFAULT_TRUSTED` (robustsk, torch's
+modules, optimizers and in-memory data classes, skorch's datasets and its
+callbacks that touch no file; functions only from ``torch.nn.functional``,
+``torch.nn.init`` and robustsk's computations) and what you pass as
+``trusted=``. A truncated or changed file, a file from a newer format
 or another major version of robustsk, and a pickle are refused with a
 :class:`ModelFileError` (a ``ValueError``) that says what to do.
 
@@ -127,9 +129,8 @@ def loads(data, *, trusted=None, device=None):
     data : bytes
     trusted : list of str, modules, classes or functions, default=None
         Further import-path prefixes to trust (e.g. ``["mypackage.nets"]``
-        for a module class of your own), besides robustsk, ``torch.nn``,
-        ``torch.optim``, ``torch.utils.data``, ``skorch.dataset`` and
-        ``skorch.callbacks``.
+        for a module class of your own), besides :data:`DEFAULT_TRUSTED`
+        (see :mod:`robustsk.io.trust` for what it holds and why).
     device : str, default=None
         Overrides the saved estimators' ``device`` (e.g. "cpu" for a model
         saved on a GPU; without CUDA such a model is loaded on the CPU with a

@@ -2,10 +2,18 @@
 
 A file records classes and functions (a module class, a criterion, an
 optimizer, a callback) by import path. :func:`resolve` imports them only when
-the path is under a trusted prefix: robustsk's own modules, ``torch.nn``,
-``torch.optim``, ``torch.utils.data``, ``skorch.dataset`` and
-``skorch.callbacks``, plus what the caller passes as ``trusted=``. Importing a
-trusted module and reading a name from it runs no code from the file.
+the path is under a trusted prefix (:data:`DEFAULT_TRUSTED`, plus what the
+caller passes as ``trusted=``) and names the object's own module. Loading
+builds the estimator, so it calls the classes a file names with the file's
+arguments: the defaults therefore trust classes by what they do, not whole
+packages. From torch and skorch they hold torch modules, optimizers and
+learning-rate schedulers, the in-memory data classes (``DataLoader``,
+datasets, samplers; not ``torch.utils.data.datapipes``, whose helpers
+unpickle), skorch's datasets and its callbacks that touch no file (not
+``Checkpoint``, ``TrainEndCheckpoint``, ``LoadInitState`` or the loggers), and
+functions only from ``torch.nn.functional``, ``torch.nn.init`` and robustsk's
+modules that read or write nothing. Importing a trusted module and reading a
+name from it runs no code from the file.
 """
 import importlib
 import inspect
@@ -16,13 +24,27 @@ from .errors import UnsafeFileError
 __all__ = ["DEFAULT_TRUSTED", "trusted_prefixes", "is_trusted", "import_path", "resolve",
            "check_skops_types"]
 
+#: skorch's callbacks that read and write no file and hold no external logger
+_SAFE_CALLBACKS = tuple(f"skorch.callbacks.{name}" for name in (
+    "scoring", "lr_scheduler", "regularization", "training.EarlyStopping",
+    "training.Freezer", "training.Unfreezer", "training.ParamMapper", "training.Initializer",
+    "training.InputShapeSetter", "logging.PrintLog", "logging.ProgressBar",
+    "logging.EpochTimer"))
+
 #: import-path prefixes every load trusts
-DEFAULT_TRUSTED = ("robustsk", "torch.nn", "torch.optim", "torch.utils.data", "skorch.dataset",
-                   "skorch.callbacks", "skorch.utils.to_numpy", "skorch.utils.to_tensor",
+DEFAULT_TRUSTED = ("robustsk", "torch.nn", "torch.optim", "torch.utils.data.dataloader.DataLoader",
+                   "torch.utils.data.dataset", "torch.utils.data.sampler", "skorch.dataset",
+                   *_SAFE_CALLBACKS, "skorch.utils.to_numpy", "skorch.utils.to_tensor",
                    "skorch.utils.noop")
 #: robustsk modules a file may never name (they read and write files, or load models)
 DENIED = ("robustsk.io", "robustsk.report", "robustsk._r_bridge", "robustsk.__main__",
           "robustsk.review")
+#: where a default-trusted file may name a function (a class may come from any default
+#: prefix): torch's functional and initialisation functions, robustsk's pure computations
+_FUNCTIONS = ("torch.nn.functional", "torch.nn.init", "robustsk", "skorch.utils")
+#: robustsk modules whose functions read files or start other programs: not as parameters
+_DENIED_FUNCTIONS = ("robustsk.checkpoint", "robustsk.datasets", "robustsk.stats",
+                     "robustsk.distributed", "robustsk.parallel")
 
 
 def trusted_prefixes(trusted=None):
@@ -114,7 +136,23 @@ def resolve(path, prefixes, what="class or function"):
             f"the file names the {what} {dotted}, which is not a class or function defined "
             f"there{where}: a file saved by robustsk names each by its own module; this one "
             "may have been crafted. Not loaded.")
+    if inspect.isroutine(obj) and not _function_trusted(dotted, qualname, prefixes):
+        raise UnsafeFileError(
+            f"the file names the function {dotted}, and loading would call it with the "
+            "file's arguments: functions are trusted by default only from torch.nn.functional, "
+            "torch.nn.init and robustsk's computations. If you trust the file's author, load "
+            f"it with trusted=[{dotted!r}].", [dotted])
     return obj
+
+
+def _function_trusted(dotted, qualname, prefixes):
+    """A function a default-trusted file may name, or one the caller trusts by name."""
+    extra = prefixes[len(DEFAULT_TRUSTED):] if prefixes[:len(DEFAULT_TRUSTED)] == \
+        DEFAULT_TRUSTED else prefixes
+    if extra and is_trusted(dotted, extra):
+        return True
+    return "." not in qualname and is_trusted(dotted, _FUNCTIONS) \
+        and not is_trusted(dotted, _DENIED_FUNCTIONS)
 
 
 _REF = "robustsk.io.encoding.EstimatorRef"  # the placeholder of robustsk.io's own skops data
@@ -139,7 +177,10 @@ def check_skops_types(types, prefixes):
     skorch nets are refused whatever ``trusted`` says: restoring one from
     skops data calls ``torch.load`` (pickle) in its ``__setstate__``.
     """
-    refused = [t for t in types if t != _REF and not is_trusted(t, prefixes)]
+    # a private class (its own name starting with "_") is nobody's saved object: skops
+    # would restore it through whatever __setstate__ it has
+    refused = [t for t in types if t != _REF and
+               (not is_trusted(t, prefixes) or t.rsplit(".", 1)[-1].startswith("_"))]
     if refused:
         raise UnsafeFileError(
             f"the file holds objects of the types {refused}, which are not trusted (trusted: "
