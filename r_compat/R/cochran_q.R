@@ -8,9 +8,11 @@
 #'
 #' @param ... two or more logical vectors (one per defense), or one matrix /
 #'   data.frame with one column per defense.
-#' @param names optional names of the defenses.
+#' @param names optional names of the defenses, one per defense and unique
+#'   (default: the column or argument names, else group_0, group_1, ...).
 #' @param p_adjust method of p.adjust for the pairwise tests ("holm", ...).
-#' @param exact,correction passed to mcnemar_test for the pairwise tests.
+#' @param exact,correction passed to mcnemar_test for the pairwise tests
+#'   (TRUE or FALSE).
 #' @param alpha level at which adjusted p-values are called significant.
 #' @return a list of class robustsk_cochran_q: statistic, pvalue, df, k, n,
 #'   p_adjust, method and pairwise, a data.frame with columns group_a,
@@ -31,9 +33,9 @@ cochran_q <- function(..., names = NULL, p_adjust = "holm", exact = TRUE,
                  length(groups), "Pass one vector per defense, or a matrix with one column each."),
          call. = FALSE)
   }
-  if (length(names) != length(groups)) {
-    stop(sprintf("names has %d entries for %d groups.", length(names), length(groups)), call. = FALSE)
-  }
+  names <- .check_unique_names(as.character(names), length(groups), "defense")
+  .check_flag(exact, "exact")
+  .check_flag(correction, "correction")
   .check_alpha(alpha)
   p_adjust <- .check_choice(p_adjust, c("holm", "bonferroni", "hochberg", "hommel", "BH", "BY", "none"),
                             "p_adjust")
@@ -50,7 +52,7 @@ cochran_q <- function(..., names = NULL, p_adjust = "holm", exact = TRUE,
   rows <- lapply(seq_len(ncol(pairs)), function(p) {
     i <- pairs[1, p]
     j <- pairs[2, p]
-    r <- .mcnemar_core(v[[i]], v[[j]], isTRUE(exact), isTRUE(correction))
+    r <- .mcnemar_core(v[[i]], v[[j]], exact, correction)
     data.frame(group_a = names[i], group_b = names[j], b = r$b, c = r$c,
                statistic = r$statistic, pvalue = r$pvalue, stringsAsFactors = FALSE)
   })

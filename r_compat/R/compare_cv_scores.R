@@ -11,9 +11,10 @@
 #'
 #' @param scores matrix or data.frame of scores, one row per split, one
 #'   column per candidate (the same splits for every candidate).
-#' @param names optional candidate names (default: the column names).
-#' @param n_train,n_test sizes of one training and one test fold (needed
-#'   with correction = "nadeau-bengio").
+#' @param names optional candidate names, one per column and unique
+#'   (default: the column names, else candidate_0, candidate_1, ...).
+#' @param n_train,n_test sizes of one training and one test fold, positive
+#'   integers (needed with correction = "nadeau-bengio").
 #' @param rope half-width of the region of practical equivalence.
 #' @param alpha level of the tests and error rate of the intervals.
 #' @param p_adjust method of p.adjust over all pairs.
@@ -31,6 +32,9 @@ compare_cv_scores <- function(scores, names = NULL, n_train = NULL, n_test = NUL
   if (!is.numeric(scores)) stop("scores must be a numeric matrix (splits x candidates).", call. = FALSE)
   if (is.null(names)) names <- colnames(scores)
   if (is.null(names)) names <- paste0("candidate_", seq_len(ncol(scores)) - 1)
+  names <- .check_unique_names(as.character(names), ncol(scores), "candidate")
+  n_train <- .check_fold_size(n_train, "n_train")
+  n_test <- .check_fold_size(n_test, "n_test")
   if (ncol(scores) < 2) {
     stop(sprintf("scores holds a single candidate; comparing needs two or more columns. %s",
                  "Pass one column of split scores per candidate."), call. = FALSE)

@@ -63,7 +63,7 @@ mcnemar_power <- function(n, difference, discordance, alpha = 0.05) {
 #' Connor's (1987) normal approximation is reported beside it.
 #'
 #' @inheritParams mcnemar_power
-#' @param power target power.
+#' @param power target power, strictly between 0 and 1.
 #' @param max_n give up above this n.
 #' @return a list of class robustsk_power: n, power (reached), target,
 #'   n_approximate (Connor), difference, discordance, alpha.
@@ -71,7 +71,17 @@ mcnemar_power <- function(n, difference, discordance, alpha = 0.05) {
 mcnemar_sample_size <- function(difference, discordance, power = 0.8, alpha = 0.05, max_n = 100000) {
   .check_rates(difference, discordance)
   .check_alpha(alpha)
-  if (difference == 0) stop("difference must be non-zero.", call. = FALSE)
+  if (!is.numeric(power) || length(power) != 1 || is.na(power) || power <= 0 || power >= 1) {
+    stop(sprintf("power must be one number strictly between 0 and 1, the probability of rejecting (e.g. 0.8); got %s.",
+                 .describe(power)), call. = FALSE)
+  }
+  if (!is.numeric(max_n) || length(max_n) != 1 || !is.finite(max_n) || max_n < 1 || max_n != round(max_n)) {
+    stop(sprintf("max_n must be a positive integer, the largest test set to consider; got %s.",
+                 .describe(max_n)), call. = FALSE)
+  }
+  if (difference == 0) {
+    stop("difference must be non-zero: no test set has power to detect a zero difference.", call. = FALSE)
+  }
   za <- stats::qnorm(1 - alpha / 2)
   zb <- stats::qnorm(power)
   approx <- ceiling((za * sqrt(discordance) + zb * sqrt(discordance - difference^2))^2 / difference^2)

@@ -9,14 +9,17 @@
 #' is skipped when b == c and whose statistic and p-value are NaN when b + c = 0.
 #'
 #' @param correct_a,correct_b logical (or 0/1) vectors, paired by position.
-#' @param exact use the exact binomial test on the discordant pairs.
-#' @param correction continuity correction (only for exact = FALSE).
+#' @param exact use the exact binomial test on the discordant pairs (TRUE or
+#'   FALSE; anything else, such as 1, "yes" or NA, is an error).
+#' @param correction continuity correction (only for exact = FALSE); TRUE or FALSE.
 #' @return a list of class robustsk_mcnemar: statistic, pvalue, b, c, n, df,
 #'   difference (accuracy a minus accuracy b), exact, correction, method.
 #' @export
 mcnemar_test <- function(correct_a, correct_b, exact = TRUE, correction = TRUE) {
+  .check_flag(exact, "exact")
+  .check_flag(correction, "correction")
   v <- .check_paired(list(correct_a = correct_a, correct_b = correct_b))
-  .mcnemar_core(v$correct_a, v$correct_b, isTRUE(exact), isTRUE(correction))
+  .mcnemar_core(v$correct_a, v$correct_b, exact, correction)
 }
 
 .mcnemar_core <- function(a, b_, exact, correction) {

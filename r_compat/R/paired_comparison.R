@@ -36,7 +36,9 @@ newcombe_paired_interval <- function(a, b, alpha = 0.05) {
 #' p.adjust, and Newcombe's interval for every difference in robust accuracy,
 #' in one data.frame.
 #'
-#' @param correct matrix or data.frame of per-example outcomes, one column per defense.
+#' @param correct matrix or data.frame of per-example outcomes, one column per
+#'   defense. Unnamed columns are called group_0, group_1, ... (as in
+#'   cochran_q and the Python twin); names must be unique.
 #' @param p_adjust method of p.adjust for the pairwise tests.
 #' @param alpha level of the tests, error rate of the intervals.
 #' @param exact exact (binomial) McNemar tests.
@@ -47,8 +49,10 @@ newcombe_paired_interval <- function(a, b, alpha = 0.05) {
 #' @export
 paired_comparison <- function(correct, p_adjust = "holm", alpha = 0.05, exact = TRUE) {
   q <- cochran_q(correct, p_adjust = p_adjust, exact = exact, alpha = alpha)
+  # the defenses as cochran_q named them (group_0, ... for unnamed columns;
+  # as.data.frame() would call them V1, ...), in column order, as Python's twin does
   correct <- as.data.frame(correct)
-  if (is.null(colnames(correct))) colnames(correct) <- paste0("group_", seq_len(ncol(correct)) - 1)
+  colnames(correct) <- unique(c(q$pairwise$group_a, q$pairwise$group_b))
   pw <- q$pairwise
   ci <- lapply(seq_len(nrow(pw)), function(r) {
     newcombe_paired_interval(correct[[pw$group_a[r]]], correct[[pw$group_b[r]]], alpha)

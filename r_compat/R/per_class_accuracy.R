@@ -7,7 +7,8 @@
 #'
 #' @param correct logical (or 0/1) vector, correct under attack per example.
 #' @param y class label of each example.
-#' @param method interval method (see accuracy_interval).
+#' @param method interval method: "wilson", "clopper-pearson" or
+#'   "agresti-coull" (see accuracy_interval).
 #' @param alpha error rate.
 #' @return a list of class robustsk_per_class: table (class, n, successes,
 #'   accuracy, low, high), statistic, df, pvalue, method, alpha.
@@ -19,7 +20,9 @@ per_class_accuracy <- function(correct, y, method = "wilson", alpha = 0.05) {
          call. = FALSE)
   }
   .check_alpha(alpha)
-  labels <- sort(unique(as.character(y)))
+  method <- .check_choice(method, c("wilson", "clopper-pearson", "agresti-coull"), "method")
+  # classes in Python's order: numbers numerically, strings by code point (not LC_COLLATE)
+  labels <- as.character(.sort_py(unique(y)))
   if (length(labels) < 2) stop("a test of equality across classes needs two or more classes.", call. = FALSE)
   y <- as.character(y)
   n <- vapply(labels, function(l) sum(y == l), 0)

@@ -280,7 +280,8 @@ predict.rsk_model <- function(object, newdata, type = c("class", "prob"), ...) {
 #' @param model an rsk_model from rsk_fit().
 #' @param x,y test examples and labels.
 #' @param attack "pgd", "fgsm", "apgd", "rfgsm" or "default" (PGD-20 then APGD-CE).
-#' @param eps one radius or a vector of radii; NULL uses the model's eps.
+#' @param eps one radius or a vector of distinct radii (a repeated radius is
+#'   an error, as in robustsk.evaluation); NULL uses the model's eps.
 #' @param ... attack parameters (n_iter, step_size, n_restarts, random_state, ...).
 #' @param per_example if TRUE, return the tidy per-example frame (example_id,
 #'   (the row of x), eps, attack, clean_correct, correct, adv_pred) that the statistics
@@ -298,6 +299,12 @@ rsk_score_adversarial <- function(model, x, y, attack = "pgd", eps = NULL, ...,
   }
   if (!is.null(eps) && (!is.numeric(eps) || anyNA(eps) || any(eps < 0))) {
     stop(sprintf("eps must be NULL or non-negative numbers; got %s.", .describe(eps)), call. = FALSE)
+  }
+  if (anyDuplicated(eps)) {
+    # as robustsk.evaluation's eps grid: a repeated radius would be scored twice
+    # and pooled into one row with every example counted twice
+    stop(sprintf("eps = c(%s) has repeated values: give each radius once, e.g. eps = unique(eps).",
+                 paste(format(eps), collapse = ", ")), call. = FALSE)
   }
   xx <- .rsk_x(x, model$image_shape)
   yy <- .rsk_y(y, xx$n, like = model$label_info)

@@ -40,7 +40,7 @@
 #' reports the separated ones with their observed proportions and NaN bands.
 #'
 #' @param data data.frame with columns example_id, eps, attack, correct and
-#'   optionally defense.
+#'   optionally defense; eps must hold finite radii >= 0.
 #' @param alpha error rate of the pointwise bands.
 #' @param grid eps values at which to report the curve (default: 50 points
 #'   between the smallest and largest eps plus the observed eps).
@@ -49,7 +49,9 @@
 #' @param attack NULL (data must hold one attack), an attack name, or
 #'   "worst-case" (an example survives at eps if it survives every attack).
 #' @param levels optional order of the defense levels (the first is the
-#'   reference of the treatment coding).
+#'   reference of the treatment coding). Default: sorted as Python's twin
+#'   sorts them, by code point (C-locale order, whatever LC_COLLATE is), so
+#'   "TRADES" comes before "madry".
 #' @param band "pointwise" (z multiplier) or "simultaneous" (Working-Hotelling:
 #'   sqrt(qchisq(1 - alpha, p)) with p fitted coefficients, covering every
 #'   curve at every eps at once).
@@ -71,7 +73,7 @@ robustness_curve <- function(data, alpha = 0.05, grid = NULL, cov_type = "cluste
   if (is.null(attack)) {
     if (length(attacks) > 1) {
       stop(sprintf("data holds %d attacks (%s); pass attack = one of them or 'worst-case'.",
-                   length(attacks), paste(sort(attacks), collapse = ", ")), call. = FALSE)
+                   length(attacks), paste(.sort_py(attacks), collapse = ", ")), call. = FALSE)
     }
   } else if (identical(attack, "worst-case")) {
     data <- stats::aggregate(correct ~ example_id + eps + defense, data = data, FUN = all)
@@ -82,7 +84,8 @@ robustness_curve <- function(data, alpha = 0.05, grid = NULL, cov_type = "cluste
   if (anyDuplicated(data[, c("example_id", "eps", "defense")])) {
     stop("data has more than one row for some (example_id, eps, defense); expected one.", call. = FALSE)
   }
-  if (is.null(levels)) levels <- sort(unique(data$defense))
+  # the reference level is the first in Python's order (code point), not LC_COLLATE's
+  if (is.null(levels)) levels <- .sort_py(unique(data$defense))
   levels <- as.character(levels)
   separated <- character(0)
   for (l in levels) {

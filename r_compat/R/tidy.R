@@ -19,6 +19,12 @@
   if (anyNA(data$eps) || anyNA(data$example_id)) {
     stop(sprintf("%s has missing values in eps or example_id; drop or fill them.", name), call. = FALSE)
   }
+  eps <- if (is.numeric(data$eps)) data$eps else suppressWarnings(as.numeric(as.character(data$eps)))
+  bad <- which(is.na(eps) | !is.finite(eps) | eps < 0)
+  if (length(bad)) {
+    stop(sprintf("%s$eps holds %s: expected radii, finite numbers >= 0 (0 for clean accuracy). Fix or drop those rows.",
+                 name, format(data$eps[bad[1]])), call. = FALSE)
+  }
   if ("defense" %in% base::names(data)) data$defense <- as.character(data$defense)
   data$attack <- as.character(data$attack)
   data
@@ -29,6 +35,9 @@
 #' @param data data.frame with example_id, eps, attack, correct (and defense).
 #' @param by the column whose levels become columns ("defense", "attack", "eps").
 #' @return a data.frame, one row per example_id (sorted), one column per level.
+#'   Levels and example_ids are sorted as Python's twin sorts them: numbers
+#'   numerically, strings by code point (C-locale order, so "TRADES" comes
+#'   before "madry" whatever LC_COLLATE is).
 #' @export
 paired_correct <- function(data, by = "defense") {
   data <- .check_tidy(data)
@@ -42,8 +51,9 @@ paired_correct <- function(data, by = "defense") {
   if (anyDuplicated(data[, c("example_id", by)])) {
     stop(sprintf("data has more than one row for some (example_id, %s).", by), call. = FALSE)
   }
-  ids <- sort(unique(data$example_id))
-  levels <- sort(unique(data[[by]]))
+  # sorted as Python's twin sorts them (code point order for strings), not by LC_COLLATE
+  ids <- .sort_py(unique(data$example_id))
+  levels <- .sort_py(unique(data[[by]]))
   out <- data.frame(row.names = seq_along(ids))
   for (l in levels) {
     rows <- data[data[[by]] == l, ]

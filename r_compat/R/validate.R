@@ -54,9 +54,60 @@
 }
 
 .check_choice <- function(value, choices, name) {
-  if (!is.character(value) || length(value) != 1 || !(value %in% choices)) {
-    stop(sprintf("%s must be one of %s; got %s.", name,
-                 paste(sprintf("'%s'", choices), collapse = ", "), .describe(value)), call. = FALSE)
+  if (!is.character(value) || length(value) != 1 || is.na(value) || !(value %in% choices)) {
+    # as Python's check_choice: suggest the closest valid choice
+    hint <- ""
+    if (is.character(value) && length(value) == 1 && !is.na(value)) {
+      d <- utils::adist(tolower(value), choices, ignore.case = TRUE)[1, ]
+      if (min(d) <= max(1, nchar(choices[which.min(d)]) %/% 2)) {
+        hint <- sprintf(" Did you mean '%s'?", choices[which.min(d)])
+      }
+    }
+    stop(sprintf("%s must be one of %s; got %s.%s", name,
+                 paste(sprintf("'%s'", choices), collapse = ", "), .describe(value), hint), call. = FALSE)
+  }
+  value
+}
+
+# A TRUE/FALSE switch: one non-NA logical, as Python's twins require a bool
+# (isTRUE() would quietly turn 1, "yes" or NA into FALSE).
+.check_flag <- function(value, name) {
+  if (!is.logical(value) || length(value) != 1 || is.na(value)) {
+    stop(sprintf("%s must be TRUE or FALSE; got %s. Pass %s = TRUE or %s = FALSE.",
+                 name, .describe(value), name, name), call. = FALSE)
+  }
+  value
+}
+
+# Names of defenses or candidates: one per column, no repeats.
+.check_unique_names <- function(names, k, what = "defense") {
+  if (length(names) != k) {
+    stop(sprintf("names has %d entries for %d %ss; give one name per %s.",
+                 length(names), k, what, what), call. = FALSE)
+  }
+  dup <- unique(names[duplicated(names)])
+  if (length(dup)) {
+    stop(sprintf("names must be unique (one per %s); got %s, with %s repeated. Rename the repeated %s(s), e.g. make.unique(names).",
+                 what, paste(sprintf("'%s'", names), collapse = ", "),
+                 paste(sprintf("'%s'", dup), collapse = ", "), what), call. = FALSE)
+  }
+  names
+}
+
+# Sort values as Python's sorted() does: strings by code point (C-locale
+# order, independent of LC_COLLATE), numbers numerically. Factors are sorted
+# by their labels, as pandas sees them.
+.sort_py <- function(x) {
+  if (is.factor(x)) x <- as.character(x)
+  sort(x, method = "radix")
+}
+
+# NULL or a positive whole number of examples in one fold (n_train, n_test).
+.check_fold_size <- function(value, name) {
+  if (is.null(value)) return(NULL)
+  if (!is.numeric(value) || length(value) != 1 || !is.finite(value) || value < 1 || value != round(value)) {
+    stop(sprintf("%s must be a positive integer (a number of examples in one fold, length(train) or length(test) of one split); got %s.",
+                 name, .describe(value)), call. = FALSE)
   }
   value
 }

@@ -32,3 +32,13 @@ test_that("all rows constant gives NaN, fewer than two groups an error", {
   expect_error(cochran_q(c(TRUE, FALSE)), "two or more")
   expect_error(cochran_q(c(TRUE, FALSE), c(TRUE, FALSE), p_adjust = "fdr2"), "must be one of")
 })
+
+test_that("repeated or missing defense names are refused, as in Python", {
+  a <- c(TRUE, TRUE, FALSE, TRUE)
+  b <- c(FALSE, TRUE, FALSE, FALSE)
+  expect_error(cochran_q(a, b, names = c("x", "x")), "names must be unique.*'x' repeated")
+  expect_error(cochran_q(cbind(x = a, x = b)), "names must be unique")
+  expect_error(cochran_q(a, b, names = c("x", "y", "z")), "names has 3 entries for 2 defenses")
+  expect_equal(cochran_q(cbind(a, b))$pairwise$group_a, "a")
+  expect_equal(cochran_q(unname(cbind(a, b)))$pairwise$group_b, "group_1")
+})

@@ -38,3 +38,18 @@ test_that("select_within_margin picks the cheapest eligible candidate", {
   expect_equal(one_se$margin, sd(s[, "big"]) / sqrt(20))
   expect_error(select_within_margin(s, cost = 1:3, margin = -0.1), "non-negative")
 })
+
+test_that("n_train and n_test must be positive integers, names unique, as in Python", {
+  s <- matrix(c(0.80, 0.82, 0.79, 0.81, 0.78, 0.80), 3)
+  for (bad in list(-100, 0, -5, 2.5, NA, Inf, "90", c(90, 10))) {
+    expect_error(compare_cv_scores(s, n_train = bad, n_test = 10), "n_train must be a positive integer")
+    expect_error(compare_cv_scores(s, n_train = 90, n_test = bad), "n_test must be a positive integer")
+  }
+  expect_equal(compare_cv_scores(s, n_train = 90L, n_test = 10L)$pairwise$std_error,
+               compare_cv_scores(s, n_train = 90, n_test = 10)$pairwise$std_error)
+  expect_error(compare_cv_scores(s, names = c("x", "x"), n_train = 90, n_test = 10),
+               "names must be unique.*'x' repeated")
+  expect_error(compare_cv_scores(s, names = "x", n_train = 90, n_test = 10), "names has 1 entries for 2 candidates")
+  colnames(s) <- c("x", "x")
+  expect_error(compare_cv_scores(s, n_train = 90, n_test = 10), "names must be unique")
+})

@@ -18,3 +18,10 @@ test_that("sample size reaches the target and one fewer example does not", {
   expect_error(mcnemar_power(10, 0.5, 0.2), "difference")
   expect_error(mcnemar_sample_size(0, 0.2), "non-zero")
 })
+
+test_that("the target power must be strictly between 0 and 1, as in Python", {
+  for (bad in list(0, 1, 1.5, -0.2, NA, "0.8", c(0.8, 0.9))) {
+    expect_error(mcnemar_sample_size(0.1, 0.2, power = bad), "power must be one number strictly between 0 and 1")
+  }
+  expect_error(mcnemar_sample_size(0.1, 0.2, max_n = 0), "max_n must be a positive integer")
+})

@@ -34,3 +34,13 @@ test_that("edges: b == c skips the correction; b + c == 0", {
   expect_equal(mcnemar_test(v$a, v$b)$pvalue, 1)
   expect_error(mcnemar_test(c(TRUE, FALSE), c(TRUE)), "same length")
 })
+
+test_that("exact and correction must be TRUE or FALSE, as in Python (1, 'yes', NA are refused)", {
+  v <- make_vectors(5, 6, 1, 3)
+  for (bad in list(1, "yes", NA, c(TRUE, FALSE), NULL)) {
+    expect_error(mcnemar_test(v$a, v$b, exact = bad), "exact must be TRUE or FALSE; got")
+    expect_error(mcnemar_test(v$a, v$b, exact = FALSE, correction = bad), "correction must be TRUE or FALSE")
+    expect_error(cochran_q(v$a, v$b, exact = bad), "exact must be TRUE or FALSE")
+    expect_error(paired_comparison(cbind(v$a, v$b), exact = bad), "exact must be TRUE or FALSE")
+  }
+})

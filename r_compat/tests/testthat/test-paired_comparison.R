@@ -20,3 +20,18 @@ test_that("paired_comparison: Cochran's Q, Holm-adjusted McNemar and intervals i
   expect_true(all(r$table$low <= r$table$difference & r$table$difference <= r$table$high))
   expect_equal(r$accuracy$accuracy, unname(colMeans(m)))
 })
+
+test_that("paired_comparison: unnamed columns are group_0, group_1, ... as in cochran_q and Python", {
+  set.seed(5)
+  u <- runif(60)
+  m <- cbind(u < 0.6, u < 0.4, u < 0.5 | runif(60) < 0.2)
+  r <- paired_comparison(m)
+  expect_equal(r$accuracy$defense, c("group_0", "group_1", "group_2"))
+  expect_equal(r$table$defense_a, c("group_0", "group_0", "group_1"))
+  expect_equal(r$table$defense_b, c("group_1", "group_2", "group_2"))
+  named <- paired_comparison(data.frame(group_0 = m[, 1], group_1 = m[, 2], group_2 = m[, 3]))
+  expect_equal(r$table, named$table)
+  expect_equal(r$accuracy, named$accuracy)
+  expect_error(paired_comparison(data.frame(a = m[, 1], a = m[, 2], check.names = FALSE)),
+               "names must be unique.*'a' repeated")
+})

@@ -7,3 +7,17 @@ test_that("per-class accuracy: Wilson intervals and prop.test without correction
   expect_equal(r$table$low[1], accuracy_interval(correct[1:50])$low)
   expect_error(per_class_accuracy(correct, y[-1]), "paired")
 })
+
+test_that("the interval method is checked, and classes are listed in Python's order", {
+  correct <- c(rep(1, 40), rep(0, 10), rep(1, 25), rep(0, 25), rep(1, 5), rep(0, 5))
+  y <- rep(c(2, 10, 1), c(50, 50, 10))
+  expect_error(per_class_accuracy(correct, y, method = "foo"),
+               "method must be one of 'wilson', 'clopper-pearson', 'agresti-coull'; got")
+  expect_error(per_class_accuracy(correct, y, method = "Wilson"), "Did you mean 'wilson'\\?")
+  r <- per_class_accuracy(correct, y, method = "clopper-pearson")
+  expect_equal(r$table$class, c("1", "2", "10"))  # numbers numerically, as np.unique
+  expect_equal(r$table$accuracy, c(0.5, 0.8, 0.5))
+  with_locale_collation(
+    expect_equal(per_class_accuracy(correct, rep(c("madry", "TRADES", "b"), c(50, 50, 10)))$table$class,
+                 c("TRADES", "b", "madry")))
+})

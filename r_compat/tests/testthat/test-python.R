@@ -25,6 +25,13 @@ test_that("input checks fail in R with a clear message, before Python starts", {
   expect_error(rsk_predict(list(), matrix(0, 1, 1)), "fitted model from rsk_fit")
 })
 
+test_that("a repeated radius is refused before Python starts, as robustsk.evaluation does", {
+  # pooled by split(tidy, tidy$eps), eps = c(0.1, 0.1) counted every example twice
+  fake <- structure(list(image_shape = NULL, label_info = list(type = "integer")), class = "rsk_model")
+  expect_error(rsk_score_adversarial(fake, matrix(0, 2, 3), 1:2, eps = c(0.1, 0.05, 0.1)),
+               "eps = c\\(0.10, 0.05, 0.10\\) has repeated values: give each radius once")
+})
+
 test_that("x crosses as a row-major vector with its shape", {
   x <- matrix(1:6, nrow = 2, byrow = TRUE)
   xx <- .rsk_x(x, NULL)

@@ -58,3 +58,23 @@ test_that("bad frames give clear errors", {
   d$attack <- c("a", "b", "a", "b")
   expect_error(robustness_curve(d), "attacks")
 })
+
+test_that("the reference defense is the first in code point order, as in Python, whatever the locale", {
+  set.seed(0)
+  eps <- c(0, 0.05, 0.1, 0.2)
+  d <- do.call(rbind, lapply(c("madry", "TRADES"), function(def) do.call(rbind, lapply(eps, function(e)
+    data.frame(example_id = 1:60, eps = e, attack = "pgd", defense = def,
+               correct = runif(60) < plogis(2 - (if (def == "madry") 15 else 25) * e))))))
+  with_locale_collation({
+    r <- robustness_curve(d)
+    expect_equal(names(r$coefficients), c("intercept", "eps", "defense[T.madry]", "eps:defense[T.madry]"))
+    expect_equal(unique(r$curve$defense), c("TRADES", "madry"))
+    expect_equal(unique(r$observed$defense), c("TRADES", "madry"))
+  })
+})
+
+test_that("a negative eps is refused, as in Python", {
+  d <- data.frame(example_id = rep(1:4, 2), eps = rep(c(-0.1, 0.1), each = 4), attack = "pgd",
+                  correct = c(TRUE, FALSE, TRUE, TRUE, FALSE, TRUE, FALSE, FALSE))
+  expect_error(robustness_curve(d), "eps holds -0.1: expected radii, finite numbers >= 0")
+})
