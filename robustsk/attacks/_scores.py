@@ -313,6 +313,19 @@ def score_function(estimator):
     return as_score_target(estimator).scores
 
 
+def _check_rows(rows, n):
+    """``rows`` as a 1-D int64 array of rows of an ``X`` of ``n`` examples."""
+    arr = np.asarray(rows)
+    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise ValueError(f"rows has shape {arr.shape} and dtype {arr.dtype}: expected a 1-D "
+                         "array of integer row positions in X.")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise ValueError(f"rows holds positions in [{arr.min()}, {arr.max()}], outside X's "
+                         f"{n} rows: give positions 0 .. {n - 1}.")
+    return arr
+
+
 def _sub(kw, index):
     return {k: (v[index] if torch.is_tensor(v) else v) for k, v in kw.items()}
 
@@ -330,7 +343,7 @@ class ScoreAttack(Attack):
 
     gradient_free = True
 
-    def generate(self, estimator, X, y, *, y_target=None, return_info=False):
+    def generate(self, estimator, X, y, *, y_target=None, return_info=False, rows=None):
         """Adversarial examples for ``X`` against any fitted classifier.
 
         Parameters
@@ -349,24 +362,35 @@ class ScoreAttack(Attack):
             number of points the model scored for that example, the clean one
             included) and ``"success"`` (bool array: ``estimator.predict`` of
             the returned example differs from ``y``, or equals ``y_target``).
+        rows : array-like of int, default=None
+            Attack only these rows of ``X``, in this order. Each example draws
+            from the random stream of its row in ``X``, so a row gets exactly
+            the attack it gets in a call on all of ``X`` (as
+            :func:`~robustsk.attacks.run_batches`'s ``rows``). None: all rows.
 
         Returns
         -------
         X_adv : ndarray with the shape and dtype of ``X``
+            Of shape ``(len(rows), ...)`` when ``rows`` is given.
         info : dict, only with ``return_info=True``
         """
         target = as_score_target(estimator)
         threat, x, y_t, t_t = self._prepare(target, X, y, y_target)
+        X_ref, picked = X, None
+        if rows is not None:
+            rows = _check_rows(rows, len(x))
+            X_ref, picked = np.asarray(X)[rows], torch.as_tensor(rows)
         with target.context():
             out, info = run_batches(self, target.scores, x, y_t, threat=threat,
-                                    seed=self.random_seed(target), y_target=t_t,
+                                    seed=self.random_seed(target), rows=picked, y_target=t_t,
                                     batch_size=self.batch_size, return_info=True)
         queries = info["queries"]
-        X_adv = output_like(_project_out(X, out, threat), X)
+        X_adv = output_like(_project_out(X_ref, out, threat), X_ref)
         if not return_info:
             return X_adv
         pred = np.asarray(estimator.predict(X_adv))
-        labels = np.asarray(target.classes)[(y_t if t_t is None else t_t).cpu().numpy()]
+        labels = (y_t if t_t is None else t_t).cpu().numpy()
+        labels = np.asarray(target.classes)[labels if rows is None else labels[rows]]
         success = pred != labels if t_t is None else pred == labels
         return X_adv, {"queries": queries.cpu().numpy(), "success": np.asarray(success)}
 

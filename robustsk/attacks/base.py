@@ -22,6 +22,10 @@ from .runner import run_batches
 __all__ = ["Attack", "Threat"]
 
 
+#: the norms of the Lp balls (``Threat.norm`` after :func:`check_threat`)
+LP_NORMS = ("inf", "2")
+
+
 @dataclass(frozen=True)
 class Threat:
     """A resolved threat model: the ball and the box an attack must respect.
@@ -31,9 +35,11 @@ class Threat:
     eps : float
         Radius, in the units of the attacked object's input.
     norm : {"inf", "2"} or str
-        An Lp ball, or the name of the distance of an attack with another
-        threat model (``"iwd"``: :class:`~robustsk.attacks.IWD`), which then
-        measures it with its :meth:`Attack.perturbation_size`.
+        An Lp ball, or the name of another threat model (``"iwd"``:
+        :class:`~robustsk.attacks.IWD`'s internal Wasserstein budget;
+        ``"spatial"``: :class:`~robustsk.attacks.Spatial`'s rotations and
+        translations), which only the attack's own
+        :meth:`Attack.perturbation_size` measures; nothing projects onto it.
     clip_min, clip_max : float, ndarray or None
         The input domain (None: unbounded).
     """
@@ -43,6 +49,11 @@ class Threat:
     clip_min: Any = None
     clip_max: Any = None
 
+    @property
+    def is_lp(self):
+        """True for an Lp ball (``norm`` ``"inf"`` or ``"2"``), False for another threat model."""
+        return self.norm in LP_NORMS
+
 
 def _project_out(X, x_adv, threat, chunk=2**17):
     """Project onto the ball and box once more, in float64, at the numpy boundary.
@@ -50,7 +61,9 @@ def _project_out(X, x_adv, threat, chunk=2**17):
     Works through about ``chunk`` numbers at a time, so the float64 copies
     take memory bounded by the chunk (1 MiB each), not by ``len(X)``; returns an array of
     :func:`output_dtype` (X's float dtype, else float32) of ``x_adv``'s shape.
+    Only an Lp ball can be projected onto: another threat model raises ``ValueError``.
     """
+    _check_lp(threat, "project onto")
     X = np.asarray(X)
     X_rows = X.reshape(x_adv.shape)
     out = np.empty(tuple(x_adv.shape), dtype=output_dtype(X))
@@ -72,6 +85,14 @@ def _project_out(X, x_adv, threat, chunk=2**17):
             projected = torch.clamp(projected, min=lo, max=hi)
         out[rows] = projected.numpy()
     return out
+
+
+def _check_lp(threat, what):
+    if not threat.is_lp:
+        raise ValueError(
+            f"Cannot {what} a threat model with norm={threat.norm!r}: only an Lp ball "
+            f"(norm in {LP_NORMS}) can be. An attack with its own threat model (IWD, Spatial) "
+            "measures its perturbations with its own perturbation_size.")
 
 
 _HINTS = {
@@ -217,8 +238,10 @@ class Attack(BaseEstimator):
         """Size of each perturbation in this attack's threat model, to compare with ``threat.eps``.
 
         Evaluations re-check every reported success with it. The default is
-        the ``threat.norm`` norm of ``X_adv - X``; an attack whose threat model
-        is not an Lp ball (e.g. :class:`~robustsk.attacks.IWD`) overrides it.
+        the ``threat.norm`` norm of ``X_adv - X`` (``ValueError`` for a
+        ``threat.norm`` that is not an Lp ball); an attack whose threat model
+        is not an Lp ball (:class:`~robustsk.attacks.IWD`,
+        :class:`~robustsk.attacks.Spatial`) overrides it.
 
         Parameters
         ----------
@@ -229,6 +252,7 @@ class Attack(BaseEstimator):
         -------
         size : ndarray of shape (n_samples,), float64
         """
+        _check_lp(threat, f"measure {type(self).__name__}'s perturbations in")
         delta = (np.asarray(X_adv, np.float64) - np.asarray(X, np.float64)).reshape(len(X), -1)
         if delta.shape[1] == 0:
             return np.zeros(len(X))

@@ -2,11 +2,13 @@
 
 Not an Lp attack: the adversarial image is a rotated and translated copy of
 the input, arbitrarily far from it in any Lp norm. :class:`Spatial` therefore
-overrides ``generate``: it inherits only the box (``clip_min``/``clip_max``)
-from the attacked estimator and never projects onto an eps ball.
+has its own threat model (``Threat.norm == "spatial"``: the rotations and
+translations within its bounds): it inherits only the box
+(``clip_min``/``clip_max``) from the attacked estimator, never projects onto
+an eps ball, and :meth:`Spatial.perturbation_size` re-checks a result by
+finding the grid transformation that produced it.
 """
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -16,10 +18,14 @@ from ..params import Interval, validate_params
 from ._checks import check_positive_int
 from ._primitives import BestIterate, as_box, attack_context, clip_box
 from ._target import as_target, output_like
-from .base import Attack
+from .base import Attack, Threat
 from .losses import objective
 
 __all__ = ["spatial", "spatial_transform", "Spatial"]
+
+#: a transformed image matches the re-computed one when no value differs by
+#: more than this times max(1, the largest absolute input value)
+MATCH_RTOL = 1e-5
 
 
 def spatial_transform(x, angle, shift):
@@ -66,6 +72,13 @@ def _grid(max_rotation, max_translation, n_rotations, n_translations):
     cells.sort(key=lambda c: (abs(c[0]) / scale_a + max(abs(c[1]), abs(c[2])) / scale_t,
                               abs(c[0]), abs(c[1]) + abs(c[2])))
     return cells
+
+
+def _cell_size(angle, dx, dy, max_rotation, max_translation):
+    """The size of a grid cell in the threat model: 1 at the bounds' edge."""
+    rot = abs(angle) / max_rotation if max_rotation > 0 else 0.0
+    trans = max(abs(dx), abs(dy)) / max_translation if max_translation > 0 else 0.0
+    return max(rot, trans)
 
 
 def spatial(model, x, y, *, max_rotation=30.0, max_translation=0.1, n_rotations=31,
@@ -161,9 +174,16 @@ def spatial(model, x, y, *, max_rotation=30.0, max_translation=0.1, n_rotations=
 class Spatial(Attack):
     """Worst-of-grid rotation and translation attack (Engstrom et al., 2019).
 
-    Not an Lp attack: ``generate`` does not resolve or enforce ``eps``/``norm``
-    (a rotated image is far from the original in every Lp norm); it inherits
-    only the estimator's box, applied after the transformation.
+    Not an Lp attack: a rotated image is far from the original in every Lp
+    norm, so the estimator's ``eps`` and ``norm`` are never inherited nor
+    enforced. Its threat model (:meth:`resolve_threat`: ``norm="spatial"``,
+    ``eps=1``) is the rotations by at most ``max_rotation`` degrees and the
+    translations by at most ``max_translation``; :meth:`perturbation_size`
+    measures a result in those units (1 at the bounds), so evaluations and
+    :class:`~robustsk.attacks.WorstCase` re-check it in this threat model. It
+    inherits only the estimator's box, applied after the transformation. In
+    :func:`robustsk.evaluation.evaluate_robustness` the radius grid does not
+    apply to it (it has no ``eps``).
 
     Parameters
     ----------
@@ -223,12 +243,9 @@ class Spatial(Attack):
         -------
         X_adv : ndarray with the shape and dtype of ``X``
         """
-        validate_params(self)
         target = as_target(estimator)
-        lo, hi = self.threat_param("clip_min", target), self.threat_param("clip_max", target)
-        x = target.prepare_X(X, box=(lo, hi))
-        # the grid is deterministic, and no Lp ball is resolved: see perturb
-        threat = SimpleNamespace(clip_min=lo, clip_max=hi)
+        threat = self.resolve_threat(target)  # the grid is deterministic: no random stream
+        x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
         y_t = target.encode_y(y, n_samples=len(x))
         t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
         batch = self.batch_size or len(x)
@@ -239,12 +256,79 @@ class Spatial(Attack):
                                    y_target=None if t_t is None else t_t[sl])
         return output_like(out.detach().cpu().numpy(), X)
 
+    def resolve_threat(self, target):
+        """The spatial threat model: ``norm="spatial"``, ``eps=1`` and the inherited box.
+
+        Validates the parameters. ``eps`` is 1 in the units of
+        :meth:`perturbation_size`: every grid transformation lies within it.
+
+        Parameters
+        ----------
+        target : AttackTarget or ThreatDefaults
+            Supplies ``clip_min`` and ``clip_max`` when this attack's are None.
+
+        Returns
+        -------
+        threat : Threat
+        """
+        validate_params(self)
+        return Threat(eps=1.0, norm="spatial", clip_min=self.threat_param("clip_min", target),
+                      clip_max=self.threat_param("clip_max", target))
+
+    def perturbation_size(self, X_adv, X, threat):
+        """Size of the transformation that turns each example of ``X`` into ``X_adv``.
+
+        The grid is searched (in the attack's order, mildest first) for a
+        rotation and translation that, clipped to ``threat``'s box, reproduces
+        ``X_adv`` (to a relative tolerance of :data:`MATCH_RTOL`). Its size is
+        ``max(|angle| / max_rotation, max(|dx|, |dy|) / max_translation)``
+        (a zero bound counts as no movement): at most 1, ``threat.eps``, for
+        every grid point, 0 for an unchanged example, and ``inf`` when no grid
+        transformation gives ``X_adv`` (outside the threat model).
+
+        Parameters
+        ----------
+        X_adv, X : array-like of shape (n_samples, C, H, W) or (n_samples, H, W)
+        threat : Threat
+            From :meth:`resolve_threat` (its box is used).
+
+        Returns
+        -------
+        size : ndarray of shape (n_samples,), float64
+        """
+        validate_params(self)
+        x = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        x_adv = torch.as_tensor(np.asarray(X_adv, dtype=np.float32)).reshape(x.shape)
+        if x.ndim not in (3, 4):
+            raise ValueError(f"X has shape {tuple(x.shape)}: Spatial measures images of shape "
+                             "(n_samples, C, H, W) or (n_samples, H, W).")
+        size = torch.full((len(x),), math.inf, dtype=torch.float64)
+        if len(x) == 0:
+            return size.numpy()
+        tol = MATCH_RTOL * max(1.0, float(x.abs().max()))
+
+        def matches(candidate, rows):
+            return (candidate - x_adv[rows]).abs().flatten(1).amax(1) <= tol
+
+        size[matches(x, torch.arange(len(x)))] = 0.0  # the untransformed image
+        box = as_box(threat.clip_min, threat.clip_max, x)
+        for a, dx, dy in _grid(self.max_rotation, self.max_translation, self.n_rotations,
+                               self.n_translations):
+            rows = torch.isinf(size).nonzero().flatten()
+            if len(rows) == 0:
+                break
+            xt = clip_box(spatial_transform(x[rows], a, (dx, dy)), *box)
+            size[rows[matches(xt, rows)]] = _cell_size(a, dx, dy, self.max_rotation,
+                                                       self.max_translation)
+        return size.numpy()
+
     def perturb(self, model, x, y, *, threat, rng=None, y_target=None):
         """The worst grid point of one batch of image tensors (see :meth:`Attack.perturb`).
 
         Only ``threat.clip_min`` and ``threat.clip_max`` are read (the box the
-        transformed image is clipped to; a ``Threat`` or any object with these
-        attributes); ``rng`` is unused (the grid is deterministic).
+        transformed image is clipped to; the :class:`Threat` of
+        :meth:`resolve_threat` or any object with these attributes); ``rng``
+        is unused (the grid is deterministic).
         """
         return spatial(model, x, y, max_rotation=self.max_rotation,
                        max_translation=self.max_translation, n_rotations=self.n_rotations,

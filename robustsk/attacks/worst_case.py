@@ -4,7 +4,9 @@ Each attack runs only on the examples that every earlier attack failed to
 fool; an example keeps the first adversarial example found for it. Random
 streams are seeded by an example's index in the full ``X``, so an attack gives
 an example exactly what it would give it when run alone on all of ``X``:
-skipping the examples already fooled only saves time.
+skipping the examples already fooled only saves time. Each attack keeps its
+own threat model: an Lp attack's result is projected onto its ball, an IWD or
+Spatial result is re-checked with the attack's own ``perturbation_size``.
 """
 import numpy as np
 import torch
@@ -27,12 +29,35 @@ def _count(counts, inputs):
         counts[1] += int(x.shape[0]) if x.requires_grad and torch.is_grad_enabled() else 0
 
 
+def _within_threat(attack, X_rows, x_adv, threat):
+    """``x_adv`` as numpy like ``X_rows``, inside ``attack``'s own threat model.
+
+    An Lp ball is projected onto; another threat model (IWD, Spatial) is not
+    projected: its examples the attack measures outside ``threat.eps`` are
+    replaced by the clean ones.
+    """
+    if threat.is_lp:
+        return output_like(_project_out(X_rows, x_adv, threat), X_rows)
+    adv = np.array(output_like(x_adv.detach().cpu().numpy(), X_rows), copy=True)
+    outside = attack.perturbation_size(adv, X_rows, threat) > threat.eps
+    adv[outside] = X_rows[outside]
+    return adv
+
+
 class WorstCase(Attack):
     """Run ``attacks`` in turn on the examples still classified correctly.
 
     Robust accuracy under ``WorstCase([a, b])`` is the per-example worst case
     over ``a`` and ``b`` (as in AutoAttack), at the cost of running ``b`` only
     on what ``a`` left.
+
+    Each attack keeps its own threat model (its :meth:`~Attack.resolve_threat`):
+    an Lp attack's examples are projected onto its ball and the box; those of
+    an attack with another threat model (:class:`~robustsk.attacks.IWD`'s
+    internal Wasserstein budget, :class:`~robustsk.attacks.Spatial`'s
+    rotations and translations) are never projected onto an Lp ball: an
+    example its own ``perturbation_size`` puts outside ``eps`` is returned
+    clean. Mixing them gives the worst case over the union of the threat models.
 
     Parameters
     ----------
@@ -145,7 +170,7 @@ class WorstCase(Attack):
             x_adv = run_batches(attack, target.module, x, y_t, threat=threat, seed=seed,
                                 rows=todo, batch_size=getattr(attack, "batch_size", None))
             rows = todo.cpu().numpy()
-            adv = output_like(_project_out(X_arr[rows], x_adv, threat), X_arr[rows])
+            adv = _within_threat(attack, X_arr[rows], x_adv, threat)
             X_out[rows] = adv
             pred = self._predict(target.module, target.prepare_X(adv))
             todo = todo[pred == y_t[todo]]

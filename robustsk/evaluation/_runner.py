@@ -6,7 +6,9 @@ run by :func:`robustsk.attacks.run_batches` on the selected rows with the
 per-example random streams it would use on all of ``X`` (streams seeded by an
 example's index in ``X``), so attacking a subset gives each example exactly the
 attack it would get alone.
-Any other attack goes through ``attack.generate`` on the subset.
+A score-based attack (``ScoreAttack``) against any other model goes through
+``attack.generate(estimator, X, y, rows=index)``, with the same per-row
+streams. Any other attack goes through ``attack.generate`` on the subset.
 
 Every reported success is re-checked: the adversarial example must lie in the
 ball (as the attack measures it: ``Attack.perturbation_size``) and the box, and
@@ -215,8 +217,8 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
         except (TypeError, AttributeError):
             threat = attack.resolve_threat(ThreatDefaults(estimator))
         exact = isinstance(attack, ScoreAttack)
-        if exact:
-            X_adv, info = attack.generate(estimator, X_sub, y_sub, return_info=True)
+        if exact:  # the full X, so that each row keeps its random stream, as above
+            X_adv, info = attack.generate(estimator, X, y, rows=index, return_info=True)
             queries = np.asarray(info["queries"], dtype=float)
         else:
             X_adv, queries = attack.generate(estimator, X_sub, y_sub), None

@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..attacks import check_positive_int, check_threat, derive_seed, seed_from_random_state
+from ..attacks import (
+    check_positive_int,
+    check_threat,
+    derive_seed,
+    output_like,
+    seed_from_random_state,
+)
 from ..parallel import limit_worker_threads
 from . import masking
 from ._ensemble import WORST, ensemble, named_attacks
@@ -84,7 +90,9 @@ class RobustnessResult:
         Seeds, settings, versions (python, torch, sklearn, skorch, robustsk, ...)
         and timing.
     adversarial_examples : mapping of float to ndarray
-        Per eps, ``X`` with each fooled example replaced by its adversarial example.
+        Per eps, ``X`` with each fooled example replaced by its adversarial
+        example, in the dtype the attacks return: ``X``'s own if float32 or
+        float64, else float32 (integer ``X`` would truncate the examples).
     """
 
     frame: pd.DataFrame
@@ -229,9 +237,10 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
     For each radius, the attacks run in order on the examples that are still
     classified correctly (clean mistakes and examples an earlier attack fooled
     are skipped: the per-example worst case is the same, for fewer passes).
-    Attacks with a torch function draw their randomness from per-example
-    streams seeded by the example's row in ``X``, so an example gets exactly
-    the attack it would get if the attack ran alone on all of ``X``.
+    Attacks with a torch function, and score-based attacks (Square, SPSA)
+    against any classifier, draw their randomness from per-example streams
+    seeded by the example's row in ``X``, so an example gets exactly the
+    attack it would get if the attack ran alone on all of ``X``.
 
     Every reported success is re-checked: the adversarial example must lie in
     the ball and the box, and ``estimator.predict`` (eval mode) must
@@ -251,8 +260,10 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     attacks : Attack, list or dict of Attack, default=None
-        Run in this order (put gradient-free attacks last: then any example
-        they fool beat the gradient attacks). None: :func:`autoattack_ensemble`
+        Run in this order (the cheapest first saves the most: later attacks
+        skip what earlier ones fooled; the order changes neither the worst
+        case nor the masking checks, which compare the attacks per example).
+        None: :func:`autoattack_ensemble`
         (APGD-CE, targeted APGD-DLR, targeted FAB, Square; substitutes for few
         classes are listed in ``notes``). Dict keys name the attacks. Each attack's ``eps``
         is replaced by the evaluated radius; a ``random_state`` left None is
@@ -268,9 +279,15 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
         1 otherwise.
     check_masking : bool, default=True
         Run the gradient-masking checks (:func:`check_gradient_masking`'s
-        symptoms), issue their warnings and store them in ``findings``. One
-        of them compares the cross-entropy attacks with the scale-invariant
-        ones (DLR, targeted DLR, margin): a
+        symptoms), issue their warnings and store them in ``findings``. The
+        black-box check counts the examples a gradient-free attack fools and
+        no gradient attack does; where a gradient attack skipped such an
+        example (with ``skip_fooled``, after a gradient-free attack fooled it
+        first), it is run on it, so the verdict does not depend on the
+        attacks' order. Attacks with their own threat model (IWD, Spatial)
+        take no part in it, nor in the comparison of the cross-entropy
+        attacks with the scale-invariant ones (DLR, targeted DLR, margin),
+        made in the same way: a
         :class:`~robustsk.evaluation.SaturatedCrossEntropyWarning` when the
         latter fool more than 10% of all examples beyond the former (logits
         scaled up, a saturated softmax: cross-entropy gradients vanish).
@@ -345,8 +362,11 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
         rows, summary, adversarial, per_eps, exact_queries = [], [], {}, {}, {}
         for e in grid:
             state = clean_ok.copy()
-            fooled_by = np.full(n, None, dtype=object)
-            X_worst = X.copy()
+            first = np.zeros(n, dtype=bool)  # fooled by an earlier attack
+            record = masking.AttackRecord(n)
+            # the attacks' dtype (X's float dtype, else float32): integer X would
+            # truncate the adversarial examples written into it
+            X_worst = np.array(output_like(np.asarray(X, dtype=np.float64), X), copy=True)
             worst_norm = np.full(n, np.nan)
             worst_queries = np.zeros(n)
             any_attacked = np.zeros(n, dtype=bool)
@@ -365,9 +385,11 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
                 norm_col[todo] = run.norms
                 queries = np.zeros(n)
                 queries[todo] = run.queries
-                new = todo[run.verified & (fooled_by[todo] == None)]  # noqa: E711
-                fooled_by[new] = name
-                hits = np.isin(todo, new)
+                # seeded by its position, as masking's re-runs of it (MaskingSetup.run)
+                record.add(name, attack, list(named).index(name), todo, run.verified)
+                hits = run.verified & ~first[todo]
+                new = todo[hits]
+                first[new] = True
                 X_worst[new] = run.X_adv[hits]
                 worst_norm[new] = run.norms[hits]
                 state[todo[run.verified]] = False
@@ -397,7 +419,7 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
                                                                 summary[-len(named):]])),
                             "seconds": sum(s["seconds"] for s in summary[-len(named):])})
             adversarial[e] = X_worst
-            per_eps[e] = {"survivors": np.flatnonzero(state), "fooled_by": fooled_by}
+            per_eps[e] = {"survivors": np.flatnonzero(state), "record": record}
         findings = []
         if check_masking:
             _progress(verbose, "gradient-masking checks")

@@ -35,6 +35,7 @@ from .. import base as _base
 from ..attacks import (
     APGD,
     FAB,
+    ThreatDefaults,
     WorstCase,
     attack_context,
     check_threat,
@@ -316,16 +317,92 @@ def saturation_finding(n_gap, n, eps, ce_names, invariant_names, tol=SATURATION_
                     invariant_attacks=tuple(invariant_names))
 
 
-def saturation_check(setup, named, eps, fooled_by, n_classes, key=70, tol=SATURATION_TOL):
+class AttackRecord:
+    """Which rows each attack ran on and fooled at one radius, completed on demand.
+
+    Each attack's result on a row does not depend on the other rows (random
+    streams are seeded by the row in ``X``), so an attack run later on rows it
+    skipped gives exactly what it would have given them in the evaluation:
+    the checks compare attacks per example whatever order they ran in.
+
+    Parameters
+    ----------
+    n : int
+        Rows of ``X``.
+
+    Attributes
+    ----------
+    attacks : dict of str to (Attack, int)
+        Each attack and the key its seed is derived from (``MaskingSetup.run``).
+    attacked, fooled : dict of str to ndarray of bool of shape (n,)
+        The rows each attack ran on, and those it fooled (verified).
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.attacks, self.attacked, self.fooled = {}, {}, {}
+
+    def add(self, name, attack, key, rows=(), verified=()):
+        """Record that ``attack`` (seeded by ``key``) ran on ``rows`` and fooled ``verified``."""
+        if name not in self.attacks:
+            self.attacks[name] = (attack, key)
+            self.attacked[name] = np.zeros(self.n, dtype=bool)
+            self.fooled[name] = np.zeros(self.n, dtype=bool)
+        rows = np.asarray(rows, dtype=np.int64)
+        self.attacked[name][rows] = True
+        self.fooled[name][rows[np.asarray(verified, dtype=bool)]] = True
+
+    def known(self, names):
+        """Rows some attack of ``names`` is known to fool (without running anything)."""
+        out = np.zeros(self.n, dtype=bool)
+        for name in names:
+            out |= self.fooled[name]
+        return out
+
+    def fools(self, setup, eps, rows, names):
+        """Per row of ``rows``, whether an attack of ``names`` fools it.
+
+        An attack that skipped an undecided row (an earlier attack had fooled
+        it) is run on it now, with the seed it ran with.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        hit = np.zeros(len(rows), dtype=bool)
+        for name in names:
+            missing = rows[~hit & ~self.attacked[name][rows]]
+            if len(missing):
+                attack, key = self.attacks[name]
+                self.add(name, attack, key, missing,
+                         setup.run(attack, eps, key, missing, name=name).verified)
+            hit |= self.fooled[name][rows]
+        return hit
+
+    def beyond(self, setup, eps, first, others):
+        """The correctly classified rows an attack of ``first`` fools and none of ``others``."""
+        rows = np.flatnonzero(setup.clean_ok & ~self.known(others))
+        rows = rows[self.fools(setup, eps, rows, first)]
+        return rows[~self.fools(setup, eps, rows, others)]
+
+
+def saturation_check(setup, named, eps, record, n_classes, key=70, tol=SATURATION_TOL):
     """Compare the CE and the scale-invariant attacks of ``named`` at ``eps``.
 
-    ``fooled_by`` gives, per row, the name of the first attack (in the order of
-    ``named``) that fooled it, or None. When every scale-invariant attack ran
-    after every CE attack, the rows first fooled by a scale-invariant attack
-    are exactly those no CE attack fooled. Otherwise the CE attacks are run
-    again on the rows the scale-invariant ones fooled; and when ``named`` has
-    no scale-invariant attack, :func:`~robustsk.attacks.scale_invariant_apgd`
-    (20 iterations, 3 targets) runs on what the CE attacks left.
+    Counts the examples a scale-invariant attack fools and no CE attack does,
+    per attack (:class:`AttackRecord`), whatever order the attacks ran in:
+    an attack that skipped such an example (another had fooled it first) is
+    run on it. When ``named`` has no scale-invariant attack,
+    :func:`~robustsk.attacks.scale_invariant_apgd` (20 iterations, 3
+    targets, seeded by ``key``) runs on what the CE attacks left.
+
+    Parameters
+    ----------
+    setup : MaskingSetup
+    named : dict of str to Attack
+    eps : float
+    record : AttackRecord
+        What the attacks of ``named`` did at ``eps``.
+    n_classes : int
+    key : int, default=70
+    tol : float, default=SATURATION_TOL
 
     Returns
     -------
@@ -336,21 +413,11 @@ def saturation_check(setup, named, eps, fooled_by, n_classes, key=70, tol=SATURA
     invariant = [k for k in order if loss_kind(named[k]) == "scale-invariant"]
     if not ce or setup.target is None:
         return None
-    fooled_by = np.asarray(fooled_by, dtype=object)
-    if invariant and min(order.index(k) for k in invariant) > max(order.index(k) for k in ce):
-        n_gap = int(np.isin(fooled_by, invariant).sum())
-    elif invariant:
-        left = np.flatnonzero(np.isin(fooled_by, invariant))
-        for pos, name in enumerate(ce):
-            if len(left):
-                left = left[~setup.run(named[name], eps, key + pos, left, name=name).verified]
-        n_gap = len(left)
-    else:
+    if not invariant:
         name, attack, _ = scale_invariant_apgd(n_classes, n_iter=20, n_target_classes=3)
-        left = np.flatnonzero(setup.clean_ok & ~np.isin(fooled_by, ce))
-        n_gap = int(setup.run(attack, eps, key, left, name=name).verified.sum()) if len(left) \
-            else 0
+        record.add(name, attack, key)
         invariant = [name]
+    n_gap = len(record.beyond(setup, eps, invariant, ce))
     return saturation_finding(n_gap, len(setup.y), eps, ce, invariant, tol)
 
 
@@ -466,6 +533,24 @@ def _large_eps_finding(setup, eps, huge, tol):
                          setup.batch_size, tol)
 
 
+def _lp_attacks(setup, named, eps):
+    """The attacks of ``named`` whose threat model is an Lp ball at ``eps``.
+
+    The black-box and saturation checks compare Lp attacks with each other;
+    an attack with its own threat model (IWD, Spatial) is left out of them.
+    """
+    target = setup.target if setup.target is not None else ThreatDefaults(setup.estimator)
+    out = {}
+    for name, attack in named.items():
+        try:
+            lp = configure(attack, eps, 0).resolve_threat(target).is_lp
+        except (TypeError, ValueError, AttributeError):  # cannot tell: keep it, as before
+            lp = True
+        if lp:
+            out[name] = attack
+    return out
+
+
 def evaluation_findings(setup, named, grid, per_eps, skip_fooled, tol=0.02,
                         more_steps=(2, 1), large_eps_tol=0.05):
     """The gradient-masking checks of ``evaluate_robustness``, reusing what it already ran.
@@ -478,10 +563,16 @@ def evaluation_findings(setup, named, grid, per_eps, skip_fooled, tol=0.02,
     grid : list of float
         The evaluated radii.
     per_eps : dict of float to dict
-        Per radius, ``"survivors"`` (rows no attack fooled) and ``"fooled_by"``
-        (per row, the name of the first attack that fooled it, or None).
+        Per radius, ``"survivors"`` (rows no attack fooled) and ``"record"``
+        (an :class:`AttackRecord` of what each attack of ``named`` did, seeded
+        by its position in ``named``). The black-box and saturation checks
+        compare the attacks per example, whatever their order: an attack that
+        skipped an example another had fooled is run on it when that decides
+        the check. Only the attacks with an Lp threat model take part in
+        these two checks (not IWD or Spatial).
     skip_fooled : bool
-        Whether the evaluation skipped the examples already fooled.
+        Whether the evaluation skipped the examples already fooled (kept for
+        callers; the checks no longer depend on it).
     tol, large_eps_tol : float
     more_steps : (int, int)
         The steps factor and extra restarts of the more-steps check.
@@ -500,19 +591,18 @@ def evaluation_findings(setup, named, grid, per_eps, skip_fooled, tol=0.02,
     n = len(setup.y)
     n_classes = len(getattr(setup.estimator, "classes_", np.unique(setup.y)))
     for e in check_eps:
-        fooled_by = per_eps[e]["fooled_by"]
-        if not white:
+        record = per_eps[e]["record"]
+        lp = _lp_attacks(setup, named, e)
+        lp_white = [k for k in white if k in lp]
+        if not lp_white:
             continue
-        findings.append(saturation_check(setup, named, e, fooled_by, n_classes))
-        if black and skip_fooled and all(list(named).index(b) > max(list(named).index(w)
-                                                                     for w in white)
-                                         for b in black):
-            beaten = int(np.isin(fooled_by, black).sum())
-        else:  # run a gradient-free attack on what the white-box attacks left
-            survivors = np.flatnonzero(setup.clean_ok & ~np.isin(fooled_by, white))
-            bb_attack = named[black[0]] if black else gradient_free_attack()[0]
-            beaten = int(setup.run(bb_attack, e, 50, survivors).verified.sum())
-        findings.append(black_box_finding(beaten, n, e, black or ["Square"], tol))
+        findings.append(saturation_check(setup, lp, e, record, n_classes))
+        names = shown = [k for k in black if k in lp]
+        if not names:  # run a gradient-free attack on what the white-box attacks left
+            names, shown = ["Square (black-box check)"], ["Square"]
+            record.add(names[0], gradient_free_attack()[0], 50)
+        beaten = len(record.beyond(setup, e, names, lp_white))
+        findings.append(black_box_finding(beaten, n, e, shown, tol))
     if main is not None and white:
         survivors = per_eps[main]["survivors"]
         for pos, name in enumerate(white):
@@ -627,12 +717,12 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
         n_classes = len(getattr(estimator, "classes_", np.unique(y)))
         white = _white_box(attack, n_classes)
         survivors = np.flatnonzero(clean_ok)
-        fooled_by = np.full(len(y), None, dtype=object)
+        record = AttackRecord(len(y))
         for pos, (name, a) in enumerate(white.items()):
             fooled = setup.run(a, eps, pos, survivors, name=name).verified
-            fooled_by[survivors[fooled]] = name
+            record.add(name, a, pos, survivors, fooled)
             survivors = survivors[~fooled]
-        findings.append(saturation_check(setup, white, eps, fooled_by, n_classes,
+        findings.append(saturation_check(setup, white, eps, record, n_classes,
                                          tol=saturation_tol))
         if not all(is_gradient_free(a) for a in white.values()):
             left = survivors
