@@ -65,7 +65,7 @@ from .guard import TrainingGuard, raise_if_interrupted
 from .loss_terms import LossTerms
 from .modules import default_module
 from .parallel import limit_worker_threads
-from .params import Callable, InstanceOf, Interval, Options
+from .params import Callable, InstanceOf, Interval, Options, validate_params
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "torch_seed", "shuffle_seed"]
@@ -142,6 +142,28 @@ def shuffle_seed(random_seed, epoch):
         In ``[0, 2**63)``.
     """
     return example_seed(example_seed(random_seed, _SHUFFLE_KEY), epoch) & ((1 << 63) - 1)
+
+
+#: skorch parameters read when the data are next iterated: setting them rebuilds nothing
+_READ_LATER = ("iterator_train", "iterator_valid", "dataset")
+
+
+def _own_parameters(cls):
+    """The parameters a robustsk class declares beyond skorch's ``NeuralNet``."""
+    return set(inspect.signature(cls.__init__).parameters) - \
+        set(inspect.signature(NeuralNet.__init__).parameters)
+
+
+def _raised_by_early_stopping(exc):
+    """Whether a ``KeyboardInterrupt`` was raised by skorch's ``EarlyStopping`` (a completed
+    epoch stopping the fit), not by Ctrl-C (SIGINT raises it in whatever frame runs)."""
+    from skorch.callbacks import EarlyStopping
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = None if tb is None else tb.tb_frame
+    return frame is not None and frame.f_code.co_name == "on_epoch_end" and \
+        isinstance(frame.f_locals.get("self"), EarlyStopping)
 
 
 def _encoded_accuracy(net, X, y):
@@ -290,6 +312,16 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         "max_epochs": [Interval(int, 0, None)],
         "batch_size": [Interval(int, 1, None), Options(-1)],
         "lr": [Interval(float, 0, None)],
+        "criterion": [Callable("a torch loss class or instance (torch.nn.CrossEntropyLoss)")],
+        "optimizer": [Callable("a torch.optim optimizer class (torch.optim.SGD)")],
+        "iterator_train": [Callable("a batch iterator class (robustsk's BatchIterator or "
+                                    "torch's DataLoader)")],
+        "iterator_valid": [Callable("a batch iterator class (robustsk's BatchIterator or "
+                                    "torch's DataLoader)")],
+        "dataset": [Callable("a dataset class (skorch.dataset.Dataset)")],
+        "train_split": [None, Callable("a split callable (skorch.dataset.ValidSplit)")],
+        "warm_start": [InstanceOf((bool, np.bool_), "True or False")],
+        "verbose": [Interval(int, 0, None), InstanceOf((bool, np.bool_), "True or False")],
     }
 
     def __init__(self, module=None, *, eps=0.1, norm="inf", step_size=None, n_iter=10,
@@ -419,8 +451,24 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         if "callbacks" in params and not self.initialized_:
             # skorch builds the callbacks here; before fit, ``initialize`` does it.
             self.__dict__["callbacks"] = params.pop("callbacks")
+        # A defense's own parameters are plain attributes; skorch would take one that
+        # starts like its prefixes (compile_attack: "compile") for a misspelled
+        # compile__attack. The data pipeline (iterators, dataset) is read by the next
+        # fit or prediction: nothing to rebuild (skorch 1.4 raised "Something went wrong").
+        own = _own_parameters(type(self))
+        for key in [k for k in params if k in own or (
+                self.initialized_ and k.split("__", 1)[0] in _READ_LATER)]:
+            value = params.pop(key)
+            if "__" in key:
+                self._params_to_validate.add(key)  # a misspelled one is reported by fit
+            setattr(self, key, value)
+        if not params:
+            return self
         if not self.initialized_:
             return super().set_params(**params)
+        # skorch rebuilds these at once on a fitted net: a bad value must not cost the model
+        validate_params(self, hints=self._param_hints(), values={
+            k: v for k, v in params.items() if k in ("module", "criterion", "optimizer")})
         optimizers = set(getattr(self, "_optimizers", []))
         virtual = {key: value for key, value in params.items() if self._is_virtual_param(key)}
         components = {key.split("__", 1)[0] for key in params
@@ -481,6 +529,32 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         if check:
             self._check_fitted_model(X, y)
         return self
+
+    def notify(self, method_name, **cb_kwargs):
+        """skorch's callback dispatch; then each epoch is closed (``on_epoch_closed``).
+
+        After the estimator's and every callback's ``on_epoch_end`` have run (or
+        skorch's ``EarlyStopping`` stopped the fit there), callbacks that have an
+        ``on_epoch_closed(net)`` method are called with the epoch's history row
+        complete: :class:`~robustsk.guard.TrainingGuard` counts the epoch as done
+        only then (a Ctrl-C during an epoch-end callback is an interruption),
+        and :class:`~robustsk.checkpoint.TrainingCheckpoint` saves then.
+        """
+        if method_name != "on_epoch_end":
+            return super().notify(method_name, **cb_kwargs)
+        try:
+            super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt as exc:
+            if _raised_by_early_stopping(exc):
+                self._close_epoch()
+            raise
+        self._close_epoch()
+
+    def _close_epoch(self):
+        for _, cb in self.callbacks_:
+            close = getattr(cb, "on_epoch_closed", None)
+            if callable(close):
+                close(self)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's epoch loop; a fit resumed from a checkpoint trains only the epochs left."""

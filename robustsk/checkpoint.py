@@ -178,8 +178,10 @@ class TrainingCheckpoint(Callback):
     (:class:`~robustsk.guard.TrainingDivergedError`) or is interrupted writes
     nothing more, so the last good checkpoint stays.
 
-    Put it first among your callbacks if others (learning-rate schedulers)
-    read the history when training begins. State that callbacks keep
+    It saves once every callback's ``on_epoch_end`` has run (the estimator
+    calls its ``on_epoch_closed``), so the saved history row holds what later
+    callbacks recorded too. Put it first among your callbacks if others
+    (learning-rate schedulers) read the history when training begins. State that callbacks keep
     themselves (``EarlyStopping``'s count of epochs without improvement) and
     defense attributes outside modules and optimizers are not saved. A
     checkpoint resumes only a fit of the same data and parameters
@@ -266,7 +268,14 @@ class TrainingCheckpoint(Callback):
         _atomic_save(self.state(net), self.path)
         self.saved_epoch_ = len(net.history)
 
-    def on_epoch_end(self, net, **kwargs):
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_": the fit's bookkeeping is no
+        # parameter (get_params, clone and set_params would trip over it)
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
+    def on_epoch_closed(self, net):
+        """Save when due, after every callback has written the epoch's history row
+        (called by the estimator once all ``on_epoch_end`` hooks have run)."""
         epoch = len(net.history)
         if epoch % self.every == 0 or epoch == self._last_epoch:
             self.save(net)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import _check_feature_names
-from skorch.callbacks import Checkpoint, EarlyStopping
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping
 from skorch.utils import is_dataset
 
 from .attacks import check_threat
@@ -82,6 +82,14 @@ class FitChecks:
                 or isinstance(cbs, (list, tuple))):
             raise ValueError(f"callbacks={cbs!r}: expected None, 'disable' or a list of skorch "
                              "callbacks (or (name, callback) pairs).")
+        for item in cbs if isinstance(cbs, (list, tuple)) else ():
+            cb = item[1] if isinstance(item, tuple) and len(item) == 2 else item
+            if not (isinstance(cb, Callback) or (isinstance(cb, type) and
+                                                 issubclass(cb, Callback))):
+                raise ValueError(
+                    f"callbacks holds {item!r}, which is not a skorch callback: expected "
+                    "instances of skorch.callbacks.Callback (or classes, or (name, callback) "
+                    "pairs), e.g. callbacks=[EarlyStopping()].")
         if not reset:
             _check_feature_names(self, X, reset=False)
         X_in = X
@@ -121,7 +129,9 @@ class FitChecks:
         return {"norm": "Pass norm='inf' (L-infinity ball) or norm=2 (L2 ball).",
                 "eps": "A radius cannot be negative or infinite: pass eps >= 0 in the units of X, "
                        "e.g. eps=0.1 for images in [0, 1].",
-                "random_state": "Pass None, an int or a numpy RandomState/Generator."}
+                "random_state": "Pass None, an int or a numpy RandomState/Generator.",
+                "train_split": "For a validation split of 20%, pass "
+                               "train_split=skorch.dataset.ValidSplit(0.2)."}
 
     def check_params(self):
         """Cross-parameter checks beyond ``_parameter_constraints`` (override; called in ``fit``).

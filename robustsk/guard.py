@@ -174,9 +174,15 @@ class TrainingGuard(Callback):
         raise TrainingDivergedError(_diverged_message(net, epoch, index, bad, loss),
                                     epoch=epoch, batch=index, what=bad)
 
-    def on_epoch_end(self, net, **kwargs):
+    def on_epoch_closed(self, net):
+        """The epoch and all its epoch-end callbacks are done (called by the estimator)."""
         self._open = False
         self._epoch_state = self._batch_state = None
+
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_": the guard's bookkeeping is no
+        # parameter (get_params, clone and set_params would trip over it)
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def on_train_end(self, net, **kwargs):
         if self._open:  # skorch caught a KeyboardInterrupt inside the epoch

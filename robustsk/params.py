@@ -150,7 +150,7 @@ def parameter_constraints(cls):
     return merged
 
 
-def validate_params(estimator, hints=None):
+def validate_params(estimator, hints=None, values=None):
     """Check every declared parameter of ``estimator``; raise ``ValueError`` on the first bad one.
 
     Parameters
@@ -160,6 +160,9 @@ def validate_params(estimator, hints=None):
         read with ``getattr``.
     hints : dict, optional
         Extra advice per parameter name, appended to the message.
+    values : dict, optional
+        Check only these proposed values (e.g. in ``set_params``, before they
+        replace the current ones) instead of the estimator's own.
 
     Raises
     ------
@@ -169,9 +172,14 @@ def validate_params(estimator, hints=None):
     hints = hints or {}
     who = type(estimator).__name__
     for name, forms in parameter_constraints(type(estimator)).items():
-        if not hasattr(estimator, name):  # a base class may declare what only some subclasses have
+        if values is not None:
+            if name not in values:
+                continue
+            value = values[name]
+        elif not hasattr(estimator, name):  # a base may declare what only some subclasses have
             continue
-        value = getattr(estimator, name)
+        else:
+            value = getattr(estimator, name)
         if any(_accepts(form, value) for form in forms):
             continue
         expected = " or ".join(_describe(f) for f in forms)

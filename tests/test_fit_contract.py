@@ -1,0 +1,94 @@
+"""Audit findings on the fit's contract: callbacks' state is no parameter, a Ctrl-C
+during epoch-end callbacks stops the script, checkpoints hold the whole epoch row,
+set_params works on fitted estimators and bad skorch parameters fail before work."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+from skorch.callbacks import Callback, EarlyStopping
+import torch
+
+from robustsk.callbacks import TrainingCheckpoint
+from robustsk.checkpoint import load_checkpoint
+from robustsk.defenses import AdversarialTraining, StandardTraining
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+CHEAP = dict(max_epochs=2, batch_size=32, random_state=0, n_iter=1)
+
+
+@pytest.fixture(scope="module")
+def data(digits):
+    X_tr, _, y_tr, _ = digits
+    return X_tr[:96], y_tr[:96]
+
+
+def test_fitted_callbacks_clone_and_round_trip_their_parameters(data, tmp_path):
+    X, y = data
+    clf = StandardTraining(callbacks=[TrainingCheckpoint(tmp_path)], **CHEAP).fit(X, y)
+    params = clf.get_params(deep=True)
+    assert not [k for k in params if "___" in k or k.split("__")[-1].startswith("_")]
+    checkpoint = [cb for _, cb in clf.callbacks_ if isinstance(cb, TrainingCheckpoint)][0]
+    assert set(checkpoint.get_params()) == {"dirname", "every", "resume"}
+    clone(clf)  # raised TypeError: unexpected keyword argument '_last_epoch'
+    clf.set_params(**{k: v for k, v in params.items() if k.startswith("callbacks__")})
+
+
+class _Interrupt(Callback):
+    """Stands for Ctrl-C arriving while an epoch-end callback works."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_epoch_end_callbacks_is_an_interruption(data):
+    X, y = data
+    clf = StandardTraining(**{**CHEAP, "max_epochs": 3}, callbacks=[_Interrupt()])
+    with pytest.warns(UserWarning, match="interrupted in epoch 2"), \
+            pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert len(clf.history) == 1  # the epoch whose callbacks did not all run is dropped
+    stopped = StandardTraining(**{**CHEAP, "max_epochs": 9}, callbacks=[
+        EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)]).fit(X, y)
+    assert len(stopped.history) == 2  # EarlyStopping still stops without an error
+
+
+class _Late(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("late", len(net.history))
+
+
+def test_checkpoint_holds_what_later_callbacks_record(data, tmp_path):
+    X, y = data
+    StandardTraining(callbacks=[TrainingCheckpoint(tmp_path), _Late()], **CHEAP).fit(X, y)
+    import json
+    history = json.loads(load_checkpoint(tmp_path / "checkpoint.pt")["history"])
+    assert [row.get("late") for row in history] == [1, 2]
+
+
+def test_set_params_on_fitted_and_before_fit(data):
+    X, y = data
+    clf = AdversarialTraining(**CHEAP).set_params(compile_attack=False)
+    clf.fit(X, y)  # was "unexpected argument compile_attack, did you mean compile__attack?"
+    before = clf.predict_proba(X)
+    clf.set_params(iterator_train__shuffle=False, iterator_valid=clf.iterator_valid,
+                   compile_attack=False)  # skorch 1.4: "Something went wrong"
+    np.testing.assert_array_equal(clf.predict_proba(X), before)  # nothing rebuilt
+    assert clf.get_params()["iterator_train__shuffle"] is False
+    clf.set_params(**clf.get_params())  # (module and optimizer are rebuilt, as in skorch)
+    clf.fit(X, y)
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("train_split", 0.2, "ValidSplit"), ("optimizer", "adam", "optimizer class"),
+    ("criterion", 5, "loss class"), ("iterator_train", None, "batch iterator"),
+    ("callbacks", [5], "not a skorch callback"), ("warm_start", "yes", "True or False"),
+    ("verbose", "loud", "verbose"),
+])
+def test_bad_skorch_parameters_fail_before_any_work(data, param, value, match):
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    state = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        clf.set_params(**{param: value}).fit(X, y)
+    assert all(torch.equal(state[k], v) for k, v in clf.module_.state_dict().items())
