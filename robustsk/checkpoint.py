@@ -29,7 +29,8 @@ from .training_state import restore, snapshot
 __all__ = ["TrainingCheckpoint", "epochs_resumed", "load_checkpoint", "fingerprint"]
 
 _FORMAT = "robustsk-training-checkpoint"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: a SHA-256 of the contents ("sha256"); 1 (without it) is still read
+_READABLE_VERSIONS = (1, 2)
 
 
 def _jsonable(value):
@@ -91,6 +92,28 @@ def fingerprint(net, X, y):
     return digest.hexdigest()
 
 
+def _digest(obj, h=None):
+    """SHA-256 of a checkpoint's contents (tensors by dtype, shape and bytes), in hex."""
+    top = h is None
+    h = hashlib.sha256() if top else h
+    if isinstance(obj, dict):
+        h.update(b"{%d" % len(obj))
+        for key in sorted(obj, key=repr):
+            h.update(repr(key).encode())
+            _digest(obj[key], h)
+    elif isinstance(obj, (list, tuple)):
+        h.update(b"[%d" % len(obj))
+        for item in obj:
+            _digest(item, h)
+    elif isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r}".encode())
+    return h.hexdigest() if top else None
+
+
 def _atomic_save(obj, path):
     """``torch.save`` to a temporary file beside ``path``, synced, then renamed over it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -130,8 +153,10 @@ def load_checkpoint(path, map_location="cpu"):
     Raises
     ------
     ValueError
-        The file is truncated, corrupted, not a robustsk checkpoint, or would
-        need to run code to load.
+        The file is truncated, corrupted (its contents differ from the
+        SHA-256 written with them, or a field a resume reads is missing or of
+        the wrong kind), not a robustsk checkpoint, or would need to run code
+        to load.
     """
     path = Path(path)
     try:
@@ -144,12 +169,42 @@ def load_checkpoint(path, map_location="cpu"):
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
         raise ValueError(f"{str(path)!r} is not a robustsk training checkpoint: delete it or "
                          "give TrainingCheckpoint another dirname.")
-    if state.get("format_version") != _FORMAT_VERSION:
+    if state.get("format_version") not in _READABLE_VERSIONS:
         raise ValueError(
             f"{str(path)!r} has checkpoint format {state.get('format_version')!r} (written by "
-            f"robustsk {state.get('robustsk_version')}); this robustsk reads format "
-            f"{_FORMAT_VERSION}. Delete it to start afresh.")
+            f"robustsk {state.get('robustsk_version')}); this robustsk reads formats "
+            f"{', '.join(map(str, _READABLE_VERSIONS))}. Delete it to start afresh.")
+    damaged = f"the checkpoint {str(path)!r} is damaged"
+    if "sha256" in state or state["format_version"] >= 2:
+        saved = state.pop("sha256", None)
+        if saved != _digest(state):
+            raise ValueError(f"{damaged}: its contents do not match the SHA-256 written with "
+                             "them (a changed byte, or a file edited by hand). Delete it to "
+                             "start the fit afresh.")
+    _check_fields(state, damaged)
     return state
+
+
+def _check_fields(state, damaged):
+    """Every field a resume reads, of the right kind, before anything is restored."""
+    expected = {"epoch": int, "random_seed": int, "modules": dict, "optimizers": dict,
+                "history": str, "rng": dict, "estimator": str}
+    for key, kind in expected.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise ValueError(f"{damaged}: its field {key!r} is {state.get(key)!r:.80}, "
+                             f"expected a {kind.__name__}. Delete it to start the fit afresh.")
+    try:
+        rows = json.loads(state["history"])
+    except ValueError:
+        rows = None
+    if not isinstance(rows, list) or len(rows) != state["epoch"]:
+        raise ValueError(f"{damaged}: its history is not a list of {state['epoch']} epochs. "
+                         "Delete it to start the fit afresh.")
+    rng = state["rng"].get("torch")
+    if not (isinstance(rng, torch.Tensor) and rng.dtype == torch.uint8
+            and rng.shape == torch.get_rng_state().shape):
+        raise ValueError(f"{damaged}: its random generator state is not torch's. Delete it "
+                         "to start the fit afresh.")
 
 
 class TrainingCheckpoint(Callback):
@@ -262,10 +317,15 @@ class TrainingCheckpoint(Callback):
             "rng": _rng_state(net), "fingerprint": self._fingerprint or "",
         }
 
+    def _stamped(self, net):
+        state = self.state(net)
+        state["sha256"] = _digest(state)
+        return state
+
     def save(self, net):
         """Write the checkpoint now (atomically)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save(self.state(net), self.path)
+        _atomic_save(self._stamped(net), self.path)
         self.saved_epoch_ = len(net.history)
 
     def _get_param_names(self):

@@ -101,6 +101,19 @@ def test_loading_refuses_code_corruption_and_other_estimators(tmp_path):
         kids.make("madry", [TrainingCheckpoint(tmp_path)]).fit(X[:100], y[:100])
     path = tmp_path / "checkpoint.pt"
     data = bytearray(path.read_bytes())
+    state = torch.load(path, weights_only=True)
+    weight = next(iter(state["modules"]["module"].values()))
+    at = bytes(data).find(weight.numpy().tobytes()[:64])  # a byte inside the weights
+    assert at > 0
+    data[at + 3] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged: its contents do not match the SHA-256"):
+        load_checkpoint(path)  # torch reads it: only the checksum sees the change
+    for key, value in (("history", "not json"), ("modules", None), ("random_seed", "abc")):
+        old = {k: v for k, v in state.items() if k != "sha256"}
+        torch.save({**old, "format_version": 1, key: value}, path)  # format 1: no checksum
+        with pytest.raises(ValueError, match=f"damaged: its (field {key!r}|history)"):
+            load_checkpoint(path)
     path.write_bytes(bytes(data[:len(data) // 3]))
     with pytest.raises(ValueError, match="truncated, corrupted"):
         kids.make("madry", [TrainingCheckpoint(tmp_path)]).fit(X, y)
