@@ -284,6 +284,10 @@ def test_trusted_packages_helpers_that_unpickle_or_write_files_are_refused(saved
     with pytest.raises(rio.UnsafeFileError, match="Checkpoint, which is not trusted"):
         rio.loads(_repack(saved, spec=forged))
     assert not (tmp_path / "made-by-load").exists()
+    forged = copy.deepcopy(spec)
+    forged["params"]["device"] = {"$": "device", "name": "nonsense"}  # torch: RuntimeError
+    with pytest.raises(rio.CorruptFileError, match="cannot be rebuilt"):
+        rio.loads(_repack(saved, spec=forged))
     raw = skops.io.dumps(_DataPipeSerializationWrapper([1, 2]))  # unpickles in __setstate__
     with pytest.raises(rio.UnsafeFileError, match="_DataPipeSerializationWrapper"):
         rio.loads(raw)
