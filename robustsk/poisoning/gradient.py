@@ -24,12 +24,15 @@ form here:
   the paper's KKT-based gradient for kernel SVMs (not a re-implementation of it).
 
 ``R`` is the identity on ``w`` and ``1 / intercept_scaling^2`` on ``b`` for
-liblinear (which penalises the intercept), 0 on ``b`` otherwise. Points are
+liblinear (which penalises the intercept), 0 on ``b`` otherwise. With
+``fit_intercept=False`` there is no ``b``: ``theta = w``, ``x~ = x``, ``[I; 0]``
+is ``I`` and ``R`` the identity. Points are
 added one at a time, each optimised with the previous ones in the training
 set (the paper's sequential scheme), by normalised gradient steps projected
 onto the box, keeping the iterate of highest validation loss.
 """
 from dataclasses import dataclass
+import numbers
 
 import numpy as np
 from sklearn.base import clone
@@ -78,6 +81,16 @@ def _kind(estimator):
         if (l1 not in (None, 0, 0.0)) or penalty not in ("l2", "deprecated"):
             raise ValueError("gradient_poisoning needs the L2 penalty (l1_ratio=0): the "
                              "implicit gradient needs a twice-differentiable objective.")
+        C = estimator.C
+        if isinstance(C, numbers.Real) and not isinstance(C, bool) and not np.isfinite(C):
+            # C=inf is scikit-learn's spelling of "no penalty": the Hessian of an
+            # unpenalised objective is C * (...) with C infinite, and on separable data
+            # the optimum does not exist.
+            raise ValueError(
+                f"gradient_poisoning got LogisticRegression(C={C!r}), i.e. no penalty; "
+                "expected an L2 penalty with a finite C (the implicit gradient solves a "
+                "linear system in the Hessian of C * sum(loss) + ||w||^2 / 2). Use a finite "
+                "C, e.g. C=1.0, or a large one such as C=1e4 for a weak penalty.")
         return "logistic"
     if isinstance(estimator, LinearSVC):
         if estimator.loss != "squared_hinge" or estimator.penalty != "l2":
@@ -94,20 +107,34 @@ def _aug(X):
 
 
 def _val_grad(kind, model, X_tr, t_tr, x_c, t_c, X_val, t_val):
-    """Validation loss and its gradient wrt the poison ``x_c`` (implicit function)."""
-    w, b = model.coef_.ravel(), float(model.intercept_[0])
+    """Validation loss and its gradient wrt the poison ``x_c`` (implicit function).
+
+    With ``fit_intercept=True`` the parameters are ``theta = (w, b)`` and the
+    inputs are augmented with a column of ones; with ``fit_intercept=False``
+    they are ``theta = w`` alone (``b = 0`` is fixed, not a free parameter of
+    the optimality condition).
+    """
+    w = model.coef_.ravel()
     C = float(model.C)
-    liblinear = kind == "svm" or getattr(model, "solver", "") == "liblinear"
-    r_b = 1.0 / float(model.intercept_scaling) ** 2 if liblinear else 0.0
     d = len(w)
-    A = _aug(np.vstack([X_tr, x_c[None]]))
+    if getattr(model, "fit_intercept", True):
+        b = float(np.ravel(model.intercept_)[0])
+        liblinear = kind == "svm" or getattr(model, "solver", "") == "liblinear"
+        r_b = 1.0 / float(model.intercept_scaling) ** 2 if liblinear else 0.0
+        aug = _aug
+        R = np.eye(d + 1)
+        R[d, d] = r_b
+        E = np.vstack([np.eye(d), np.zeros((1, d))])
+    else:
+        b = 0.0
+        aug = np.asarray
+        R = np.eye(d)
+        E = np.eye(d)
+    A = aug(np.vstack([X_tr, x_c[None]]))
     t = np.append(t_tr, t_c)
     z = A[:, :d] @ w + b
-    Av = _aug(X_val)
+    Av = aug(X_val)
     zv = X_val @ w + b
-    R = np.eye(d + 1)
-    R[d, d] = r_b
-    E = np.vstack([np.eye(d), np.zeros((1, d))])
     xc = A[-1]
     if kind == "logistic":
         p = 1.0 / (1.0 + np.exp(-z))
@@ -127,7 +154,7 @@ def _val_grad(kind, model, X_tr, t_tr, x_c, t_c, X_val, t_val):
         av = 1.0 - sv * zv
         loss = float(np.mean(np.maximum(0.0, av)))
         gV = Av.T @ (-(sv * (av > 0))) / len(zv)
-    H += 1e-10 * np.eye(d + 1)
+    H += 1e-10 * np.eye(len(H))
     v = np.linalg.solve(H, gV)
     return loss, -M.T @ v
 
@@ -139,13 +166,15 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
     Parameters
     ----------
     estimator : LogisticRegression (L2) or LinearSVC (squared hinge), binary
-        Its parameters (``C``, ``solver``, ...) define the victim; it is cloned
-        and refitted at every step.
+        Its parameters (``C``, ``solver``, ``fit_intercept``, ...) define the
+        victim; it is cloned and refitted at every step. ``C`` must be finite
+        (``C=np.inf``, i.e. no penalty, is refused).
     X_train : array-like of shape (n_samples, n_features)
     y_train : array-like of shape (n_samples,)
         Two classes.
     X_val, y_val : array-like
-        The attacker's validation data (the loss it maximises).
+        The attacker's validation data (the loss it maximises); ``y_val`` uses
+        ``y_train``'s labels.
     n_points : int, default=1
         Poisoning points, added one at a time.
     n_iter : int, default=20
@@ -192,6 +221,15 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
     if len(classes) != 2:
         raise ValueError(f"gradient_poisoning attacks binary models; y_train has "
                          f"{len(classes)} classes. Select two classes first.")
+    # compared value by value: np.setdiff1d would promote [0, 1] and ['0', '1'] to
+    # strings and call them equal, while ``y_val == classes[1]`` below would not
+    unknown = [v for v in np.unique(y_val) if not any(v == c for c in classes)]
+    if unknown:
+        raise ValueError(
+            f"y_val has labels {[v.item() for v in unknown[:5]]} that are not among y_train's classes "
+            f"{classes.tolist()}: expected y_val to use y_train's two labels (the validation "
+            "loss needs each validation point's class). Encode y_val as y_train is encoded, "
+            "or drop those validation points.")
     t_tr = (y_train == classes[1]).astype(float)
     t_val = (np.asarray(y_val) == classes[1]).astype(float)
     rng = check_random_state(random_state)

@@ -20,9 +20,16 @@ def ones_sevens():
     return X[:60], y[:60], X[60:160], y[60:160], X[160:], y[160:]
 
 
-@pytest.mark.parametrize("model", [LogisticRegression(tol=1e-10, max_iter=5000),
-                                   LinearSVC(tol=1e-10, max_iter=100000)],
-                         ids=["logreg", "linearsvc"])
+@pytest.mark.parametrize("model", [
+    LogisticRegression(tol=1e-10, max_iter=5000),
+    # newton-cholesky: lbfgs stops too early here for a 1e-4 finite difference
+    LogisticRegression(tol=1e-12, max_iter=5000, fit_intercept=False,
+                       solver="newton-cholesky"),
+    LogisticRegression(tol=1e-10, max_iter=5000, solver="liblinear"),
+    LinearSVC(tol=1e-10, max_iter=100000),
+    LinearSVC(tol=1e-10, max_iter=100000, fit_intercept=False)],
+    ids=["logreg", "logreg-nointercept", "logreg-liblinear", "linearsvc",
+         "linearsvc-nointercept"])
 def test_implicit_gradient_matches_finite_differences(model, ones_sevens):
     X, y, X_val, y_val, _, _ = ones_sevens
     kind = "logistic" if isinstance(model, LogisticRegression) else "svm"
@@ -65,3 +72,33 @@ def test_refuses_other_models_and_multiclass(ones_sevens):
     y3[:5] = 3
     with pytest.raises(ValueError, match="binary"):
         gradient_poisoning(LogisticRegression(), X, y3, X_val, y_val)
+
+
+@pytest.mark.parametrize("model", [LogisticRegression(fit_intercept=False),
+                                   LinearSVC(fit_intercept=False)],
+                         ids=["logreg", "linearsvc"])
+def test_runs_without_an_intercept(model, ones_sevens):
+    # LinearSVC(fit_intercept=False) has a float intercept_ (0.0), which crashed
+    X, y, X_val, y_val, _, _ = ones_sevens
+    res = gradient_poisoning(model, X, y, X_val, y_val, n_points=2, n_iter=3,
+                             clip_min=0.0, clip_max=1.0, random_state=0)
+    assert res.X.shape == (62, 64) and np.all(np.isfinite(res.validation_loss))
+    assert res.validation_loss[-1] > res.validation_loss[0]
+
+
+def test_refuses_infinite_C_up_front(ones_sevens):
+    # C=inf is "no penalty": the Hessian was NaN and the refit failed on NaN input
+    X, y, X_val, y_val, _, _ = ones_sevens
+    with pytest.raises(ValueError, match=r"C=inf.*finite C"):
+        gradient_poisoning(LogisticRegression(C=np.inf), X, y, X_val, y_val, n_iter=1)
+
+
+@pytest.mark.parametrize("y_val_kind", ["other-ints", "strings-vs-ints"])
+def test_refuses_validation_labels_outside_the_training_classes(y_val_kind, ones_sevens):
+    X, y, X_val, y_val, _, _ = ones_sevens
+    if y_val_kind == "other-ints":
+        y_val = np.where(y_val == 7, 3, y_val)     # 3 is not a training class
+    else:
+        y_val = y_val.astype(str)                  # '1'/'7' vs 1/7
+    with pytest.raises(ValueError, match="not among y_train's classes"):
+        gradient_poisoning(LogisticRegression(), X, y, X_val, y_val, n_iter=1)
