@@ -8,6 +8,7 @@ References
    Support Vector Machines." ECAI, 2012.
 """
 from dataclasses import dataclass
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -52,8 +53,14 @@ def label_flip(X, y, *, fraction=0.1, strategy="random", source_class=None, targ
     X : array-like of shape (n_samples, ...)
     y : array-like of shape (n_samples,)
     fraction : float in [0, 1], default=0.1
-        Fraction of the eligible examples to flip: all examples for
-        ``strategy="random"``, the examples of ``source_class`` for "targeted".
+        How many labels to flip, as a fraction of a reference count:
+        ``strategy="random"``: a fraction of **all** ``n_samples`` examples,
+        with or without ``target_class``. Examples already labelled
+        ``target_class`` cannot be flipped to it, so with ``target_class`` the
+        ``round(fraction * n_samples)`` flips are drawn among the other
+        examples and capped at their number (a ``UserWarning`` says when the
+        cap bites, e.g. ``fraction=1.0``).
+        ``strategy="targeted"``: a fraction of the examples of ``source_class``.
     strategy : {"random", "targeted"}, default="random"
         "random": chosen uniformly; each new label is ``target_class`` if given,
         else uniform among the other classes. "targeted": examples of
@@ -94,7 +101,14 @@ def label_flip(X, y, *, fraction=0.1, strategy="random", source_class=None, targ
         eligible = np.flatnonzero(y == source_class)
     else:
         raise ValueError(f"strategy={strategy!r}: expected 'random' or 'targeted'.")
-    n_flip = int(round(fraction * len(eligible)))
+    n_flip = int(round(fraction * (len(y) if strategy == "random" else len(eligible))))
+    if n_flip > len(eligible):
+        warnings.warn(
+            f"label_flip(fraction={fraction}) asks for {n_flip} flips of the {len(y)} examples, "
+            f"but only {len(eligible)} are not already labelled target_class={target_class!r}: "
+            f"flipping those {len(eligible)}. Lower fraction to at most "
+            f"{len(eligible) / len(y):.3g} to silence this.", UserWarning, stacklevel=2)
+        n_flip = len(eligible)
     idx = np.sort(rng.choice(eligible, size=n_flip, replace=False))
     y_new = y.copy()
     if target_class is not None:

@@ -51,3 +51,19 @@ def test_one_class_refused_with_the_reason():
     X = np.zeros((20, 3))
     with pytest.raises(ValueError, match="y has one class"):
         label_flip(X, np.zeros(20, int), fraction=0.1, random_state=0)
+
+
+def test_random_flip_with_target_class_counts_all_examples(flat):
+    # the budget is a fraction of all examples, as documented, not of the non-target ones
+    X, _, y, _ = flat
+    res = label_flip(X, y, fraction=0.2, target_class=8, random_state=0)
+    assert len(res.poison_indices) == round(0.2 * len(y))
+    assert (y[res.poison_indices] != 8).all() and (res.y[res.poison_indices] == 8).all()
+
+
+def test_random_flip_with_target_class_caps_at_the_eligible_and_says_so(flat):
+    X, _, y, _ = flat
+    with pytest.warns(UserWarning, match=r"only \d+ are not already labelled target_class=8"):
+        res = label_flip(X, y, fraction=1.0, target_class=8, random_state=0)
+    np.testing.assert_array_equal(res.poison_indices, np.flatnonzero(y != 8))
+    assert (res.y == 8).all()
