@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..attacks import model_input
+
 __all__ = ["EOTModule", "CountingModule", "is_randomized", "scores"]
 
 
@@ -25,7 +27,7 @@ class EOTModule(nn.Module):
     ----------
     module : torch.nn.Module
         A randomized model returning logits.
-    eot_iter : int
+    eot_iter : int >= 1
         Forward passes averaged per call.
 
     References
@@ -44,6 +46,14 @@ class EOTModule(nn.Module):
     """
 
     def __init__(self, module, eot_iter):
+        if isinstance(eot_iter, bool) or not isinstance(eot_iter, (int, np.integer)) \
+                or eot_iter < 1:
+            # 0 gave -inf logits (0 / 0 of a sum of one pass) and -1 negated
+            # logits; 2.7 was truncated to 2
+            raise ValueError(
+                f"EOTModule got eot_iter={eot_iter!r}: expected an integer >= 1 (forward "
+                "passes averaged per call). Pass e.g. eot_iter=20 for a randomized model, "
+                "or use the model itself for eot_iter=1.")
         super().__init__()
         self.module = module
         self.eot_iter = int(eot_iter)
@@ -87,7 +97,7 @@ class CountingModule(nn.Module):
 def scores(estimator, X):
     """``predict_proba`` if the estimator has it, else ``decision_function``, as float64."""
     method = getattr(estimator, "predict_proba", None) or getattr(estimator, "decision_function")
-    return np.asarray(method(X), dtype=np.float64)
+    return np.asarray(method(model_input(estimator, X)), dtype=np.float64)
 
 
 def is_randomized(estimator, X, n_examples=64, n_repeats=2):
