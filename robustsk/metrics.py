@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 
 from .attacks.base import Attack
+from .attacks.inputs import model_input
 from .parallel import limit_worker_threads
 
 __all__ = ["robust_accuracy", "make_adversarial_scorer", "AdversarialScorer"]
@@ -59,7 +60,7 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
                         f"{type(attack).__name__}.")
     X_adv = attack.generate(estimator, X, y)
     y = np.asarray(y).ravel()
-    correct = estimator.predict(X_adv) == y
+    correct = estimator.predict(model_input(estimator, X_adv)) == y
     if not per_class:
         return float(np.mean(correct))
     labels, inverse = np.unique(y, return_inverse=True)

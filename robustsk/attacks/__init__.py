@@ -34,6 +34,7 @@ from .early_stopped import EarlyStoppedPGD, early_stopped_pgd
 from .fab import FAB, fab, project_onto_hyperplane
 from .fgsm import FGSM, fgsm
 from .fosc import fosc, fosc_pgd, fosc_values
+from .inputs import model_input
 from .iwd import IWD, check_image_patches, image_patches, internal_wasserstein, iwd
 from .linear import LinearMinimalAttack, minimal_perturbation
 from .losses import cross_entropy, dlr, get_loss, kl_to_clean, margin, targeted_dlr
@@ -54,7 +55,7 @@ __all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "F
            # the building blocks of attacks and defenses
            "run_batches", "input_gradient", "random_start", "ascent_step", "project",
            "clip_box", "as_box", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",
-           "sync_free", "drops_examples", "memory_batch_size",
+           "sync_free", "drops_examples", "memory_batch_size", "model_input",
            "check_positive_int", "as_target", "AttackTarget", "ThreatDefaults", "output_like",
            "cross_entropy", "kl_to_clean", "margin", "dlr", "targeted_dlr", "get_loss"]
 

@@ -39,6 +39,7 @@ import torch
 from ._primitives import attack_context
 from ._target import as_target, estimator_seed, output_like
 from .base import Attack, _project_out
+from .inputs import model_input
 from .runner import run_batches
 
 __all__ = ["ScoreTarget", "ScoreAttack", "as_score_target", "score_function", "encode_y"]
@@ -183,7 +184,8 @@ def _sklearn_scores(estimator, n_classes):
             "decision_function; probability=True adds predict_proba).")
 
     def scores(x):
-        out = np.asarray(method(_as_numpy(x, None)), dtype=np.float64)
+        out = np.asarray(method(model_input(estimator, _as_numpy(x, None))),
+                         dtype=np.float64)
         if name == "decision_function":
             if out.ndim == 1:
                 out = np.stack([-out / 2, out / 2], axis=1)
@@ -209,7 +211,8 @@ def _generic_prepare(estimator):
             raise ValueError(f"X has {X_arr.shape[1]} features, but {type(estimator).__name__} "
                              f"is expecting {n_features} features as input.")
         _check_in_box(X_arr, *box)
-        return torch.as_tensor(X_arr)
+        # a read-only view (a DataFrame's values) is copied: torch warns on sharing it
+        return torch.as_tensor(X_arr) if X_arr.flags.writeable else torch.tensor(X_arr)
     return prepare_X
 
 
@@ -388,7 +391,7 @@ class ScoreAttack(Attack):
         X_adv = output_like(_project_out(X_ref, out, threat), X_ref)
         if not return_info:
             return X_adv
-        pred = np.asarray(estimator.predict(X_adv))
+        pred = np.asarray(estimator.predict(model_input(estimator, X_adv)))
         labels = (y_t if t_t is None else t_t).cpu().numpy()
         labels = np.asarray(target.classes)[labels if rows is None else labels[rows]]
         success = pred != labels if t_t is None else pred == labels

@@ -72,7 +72,7 @@ def _project_out(X, x_adv, threat, chunk=2**17):
     step = max(1, chunk // max(1, int(np.prod(x_adv.shape[1:]))))
     for start in range(0, len(out), step):
         rows = slice(start, start + step)
-        x0 = torch.as_tensor(np.asarray(X_rows[rows], dtype=np.float64))
+        x0 = torch.as_tensor(np.array(X_rows[rows], dtype=np.float64))  # (a copy: X may be read-only)
         delta = x_adv[rows].detach().cpu().double() - x0
         if threat.norm == "inf":
             delta = delta.clamp(-threat.eps, threat.eps)

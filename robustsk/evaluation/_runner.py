@@ -31,6 +31,7 @@ from ..attacks import (
     ThreatDefaults,
     as_target,
     attack_context,
+    model_input,
     output_like,
     run_batches,
 )
@@ -223,13 +224,13 @@ def run_attack(estimator, target, attack, X, y, index, *, eot_iter=1, batch_size
         else:
             X_adv, queries = attack.generate(estimator, X_sub, y_sub), None
         X_adv = np.asarray(X_adv).reshape(X_sub.shape)
-        claimed = np.asarray(estimator.predict(X_adv)) != y_sub
+        claimed = np.asarray(estimator.predict(model_input(estimator, X_adv))) != y_sub
     if queries is None:
         queries = np.full(len(index), query_budget(attack, n_classes, eot_iter))
     norms = attack.perturbation_size(X_adv, X_sub, threat)
     in_ball = norms <= threat.eps * (1 + BALL_RTOL) + BALL_ATOL
     in_box = _in_box(X_adv, threat)
-    wrong = np.asarray(estimator.predict(X_adv)) != y_sub
+    wrong = np.asarray(estimator.predict(model_input(estimator, X_adv))) != y_sub
     verified = claimed & in_ball & in_box & wrong
     run = AttackRun(index, X_adv, claimed, verified, norms, queries, exact, forward,
                     time.perf_counter() - start, backward,

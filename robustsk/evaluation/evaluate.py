@@ -26,6 +26,7 @@ from ..attacks import (
     check_positive_int,
     check_threat,
     derive_seed,
+    model_input,
     output_like,
     seed_from_random_state,
 )
@@ -352,7 +353,7 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
     n = len(y)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        clean_ok = np.asarray(estimator.predict(X)) == y
+        clean_ok = np.asarray(estimator.predict(model_input(estimator, X))) == y
         randomized = is_randomized(estimator, X)
         eot = masking.resolve_eot(eot_iter, randomized)
         target = differentiable_target(estimator)

@@ -40,6 +40,7 @@ from ..attacks import (
     attack_context,
     check_threat,
     derive_seed,
+    model_input,
     scale_invariant_apgd,
     seed_from_random_state,
 )
@@ -708,7 +709,7 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
     seed = seed_from_random_state(random_state)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        clean_ok = np.asarray(estimator.predict(X)) == y
+        clean_ok = np.asarray(estimator.predict(model_input(estimator, X))) == y
         randomized = is_randomized(estimator, X)
         eot = resolve_eot(eot_iter, randomized)
         setup = MaskingSetup(estimator, differentiable_target(estimator), X, y, clean_ok,

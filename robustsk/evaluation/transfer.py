@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ..attacks import seed_from_random_state
+from ..attacks import model_input, seed_from_random_state
 from ..attacks.base import Attack
 from ._inputs import check_data
 from ._runner import differentiable_target
@@ -80,7 +80,7 @@ def _resolve_attack(attack, random_state, surrogate):
 
 
 def _accuracy(estimator, X, y):
-    return np.asarray(estimator.predict(X)) == y
+    return np.asarray(estimator.predict(model_input(estimator, X))) == y
 
 
 def transfer_attack(surrogate, target, X, y, attack=None, *, random_state=None):

@@ -1,0 +1,32 @@
+"""A model fitted on a DataFrame is attacked and evaluated in its own columns."""
+import warnings
+
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from robustsk.attacks import SPSA, Square
+from robustsk.evaluation import evaluate_robustness
+from robustsk.metrics import robust_accuracy
+
+
+def test_pipeline_selecting_columns_by_name_is_attacked_without_warnings():
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    X = X / X.max()
+    by_name = make_pipeline(ColumnTransformer([("num", StandardScaler(), list(X.columns))]),
+                            RandomForestClassifier(10, random_state=0)).fit(X, y)
+    plain = LogisticRegression(max_iter=500).fit(X, y)
+    X, y = X.iloc[:20], y.iloc[:20]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "X does not have valid feature names"
+        for model in (by_name, plain):
+            # a bare array for ColumnTransformer's names raised "only supported for dataframes"
+            Square(eps=0.1, n_iter=5, random_state=0).generate(model, X, y)
+            SPSA(eps=0.1, n_iter=1, n_samples=4, random_state=0).generate(model, X, y)
+            result = evaluate_robustness(model, X, y, attacks=[Square(n_iter=5)], eps=0.1,
+                                         random_state=0, check_masking=False)
+            assert 0 <= result.summary["robust_accuracy"].min() <= 1
+            assert 0 <= robust_accuracy(model, X, y, Square(eps=0.1, n_iter=5)) <= 1
