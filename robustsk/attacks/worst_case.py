@@ -8,12 +8,15 @@ skipping the examples already fooled only saves time. Each attack keeps its
 own threat model: an Lp attack's result is projected onto its ball, an IWD or
 Spatial result is re-checked with the attack's own ``perturbation_size``.
 """
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 
 from ..params import validate_params
 from ._primitives import attack_context, derive_seed
-from ._target import as_target, output_like
+from ._scores import as_score_target
+from ._target import ThreatDefaults, as_target, output_like
 from .base import Attack, _project_out
 from .batching import memory_batch_size
 from .runner import run_batches
@@ -58,6 +61,12 @@ class WorstCase(Attack):
     rotations and translations) are never projected onto an Lp ball: an
     example its own ``perturbation_size`` puts outside ``eps`` is returned
     clean. Mixing them gives the worst case over the union of the threat models.
+
+    A model that is not differentiable (a random forest, an SVC, a pipeline
+    with non-affine preprocessing) can be attacked by a WorstCase of
+    score-based attacks only (:class:`~robustsk.attacks.Square`,
+    :class:`~robustsk.attacks.SPSA`): they, and the correctness checks between
+    them, then use the model's scores (``predict_proba`` or ``decision_function``).
 
     Parameters
     ----------
@@ -112,18 +121,49 @@ class WorstCase(Attack):
         return attacks
 
     def _predict(self, module, x):
+        if not isinstance(module, torch.nn.Module):  # a score function (any classifier)
+            step = len(x) if self.batch_size == "auto" else self.batch_size or len(x)
+            return torch.cat([module(x[i:i + step]).argmax(dim=1).cpu()
+                              for i in range(0, len(x), step)])
         with attack_context(module, "eval"), torch.no_grad():
             step = memory_batch_size(module, x) if self.batch_size == "auto" else \
                 self.batch_size or len(x)
             return torch.cat([module(x[i:i + step]).argmax(dim=1)
                               for i in range(0, len(x), step)])
 
+    @staticmethod
+    def _resolve_target(estimator, attacks):
+        """The attack target: differentiable when it can be, else the model's scores.
+
+        A model without a torch twin (a random forest, an SVC, a pipeline with
+        non-affine preprocessing) is attacked through its scores, which only
+        score-based attacks (``gradient_free``) can use.
+        """
+        try:
+            return as_target(estimator), False
+        except TypeError as error:
+            gradient = [type(a).__name__ for a in attacks if not a.gradient_free]
+            if gradient:
+                raise TypeError(
+                    f"WorstCase got the attacks {gradient}, which need gradients, and a "
+                    f"{type(estimator).__name__}, which is not differentiable (only robustsk "
+                    "estimators, scikit-learn linear classifiers and Pipelines of affine steps "
+                    "ending in them are). Expected only score-based attacks (Square, SPSA) for such a model: drop "
+                    f"{gradient} from the list, e.g. WorstCase([Square(), SPSA()]), or attack "
+                    "a differentiable model.") from error
+        return as_score_target(estimator), True
+
     def generate(self, estimator, X, y, *, y_target=None):
         """Per example, the first successful adversarial example of the attacks in turn.
 
         Parameters
         ----------
-        estimator : fitted robustsk estimator or Pipeline ending in one
+        estimator : fitted classifier
+            A robustsk estimator, a scikit-learn linear classifier, or a
+            Pipeline of affine steps ending in either (differentiable: any
+            attacks); or, when every attack is score-based (Square, SPSA), any
+            fitted classifier with ``predict_proba`` or ``decision_function``
+            (attacked through its scores, as those attacks' own ``generate``).
         X : array-like of shape (n_samples, ...)
         y : array-like of shape (n_samples,)
         y_target : None
@@ -138,9 +178,11 @@ class WorstCase(Attack):
         validate_params(self, hints={"eps": "A radius cannot be negative or infinite: pass "
                                              "eps >= 0, or None to inherit the estimator's."})
         attacks = self._check_attacks()
-        target = as_target(estimator)
-        inherited = target.with_defaults(**{name: getattr(self, name) for name in (
-            "eps", "norm", "clip_min", "clip_max", "random_state")})
+        target, by_scores = self._resolve_target(estimator, attacks)
+        overrides = {name: getattr(self, name) for name in (
+            "eps", "norm", "clip_min", "clip_max", "random_state")}
+        inherited = ThreatDefaults(target, overrides) if by_scores else \
+            target.with_defaults(**overrides)
         threats = [attack.resolve_threat(inherited) for attack in attacks]
         for attack in attacks:  # fail on an unusable attack before running any
             attack.check_target(inherited)
@@ -149,30 +191,38 @@ class WorstCase(Attack):
         y_t = target.encode_y(y, n_samples=len(x))
         X_out = np.array(output_like(np.asarray(X_arr, dtype=np.float64), X_arr), copy=True)
         counts = [0, 0]
-        hook = target.module.register_forward_pre_hook(
-            lambda module, inputs: _count(counts, inputs)) \
-            if hasattr(target.module, "register_forward_pre_hook") else None
+        if by_scores:
+            def model(batch):  # a score function counts its examples itself (no backward)
+                counts[0] += int(batch.shape[0])
+                return target.scores(batch)
+            hook, context = None, target.context()
+        else:
+            model, context = target.module, nullcontext()
+            hook = model.register_forward_pre_hook(
+                lambda module, inputs: _count(counts, inputs)) \
+                if hasattr(model, "register_forward_pre_hook") else None
         try:
-            self._run(attacks, threats, target, inherited, x, X, X_arr, y_t, X_out)
+            with context:
+                self._run(attacks, threats, target, model, inherited, x, X, X_arr, y_t, X_out)
         finally:
             if hook is not None:
                 hook.remove()
         self.n_forward_, self.n_backward_ = counts
         return X_out
 
-    def _run(self, attacks, threats, target, inherited, x, X, X_arr, y_t, X_out):
-        todo = (self._predict(target.module, x) == y_t).nonzero().flatten()
+    def _run(self, attacks, threats, target, model, inherited, x, X, X_arr, y_t, X_out):
+        todo = (self._predict(model, x) == y_t).nonzero().flatten()
         for position, (attack, threat) in enumerate(zip(attacks, threats)):
             if len(todo) == 0:
                 break
             x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
             seed = self._attack_seed(attack, position, inherited)
-            x_adv = run_batches(attack, target.module, x, y_t, threat=threat, seed=seed,
+            x_adv = run_batches(attack, model, x, y_t, threat=threat, seed=seed,
                                 rows=todo, batch_size=getattr(attack, "batch_size", None))
             rows = todo.cpu().numpy()
             adv = _within_threat(attack, X_arr[rows], x_adv, threat)
             X_out[rows] = adv
-            pred = self._predict(target.module, target.prepare_X(adv))
+            pred = self._predict(model, target.prepare_X(adv))
             todo = todo[pred == y_t[todo]]
 
     def _attack_seed(self, attack, position, target):

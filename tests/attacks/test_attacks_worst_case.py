@@ -75,3 +75,43 @@ def test_untargeted_only(image_clf, image_data):
     _, _, X, y = image_data
     with pytest.raises(ValueError, match="untargeted"):
         WorstCase([PGD()]).generate(image_clf, X[:5], y[:5], y_target=y[:5])
+
+
+@pytest.fixture(scope="module")
+def forest_data():
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import RandomForestClassifier
+    X, y = load_wine(return_X_y=True)
+    X = (X - X.min(0)) / (X.max(0) - X.min(0))
+    forest = RandomForestClassifier(10, random_state=0).fit(X[::2], y[::2])
+    X_te, y_te = X[1::2][:30], y[1::2][:30]
+    return forest, X_te, y_te
+
+
+def test_score_attacks_on_a_scikit_learn_model(forest_data):
+    """WorstCase of Square and SPSA runs on a random forest (it raised a TypeError
+    telling the user to use Square or SPSA), and equals the attacks run alone."""
+    from robustsk.attacks import SPSA, Square
+    forest, X, y = forest_data
+    first = Square(n_iter=30, eps=0.1, random_state=1)
+    second = SPSA(n_iter=3, n_samples=8, eps=0.1, random_state=2)
+    worst = WorstCase([first, second])
+    combined = worst.generate(forest, X, y)
+    assert combined.shape == X.shape and np.abs(combined - X).max() <= 0.1 + 1e-9
+    alone_1, alone_2 = first.generate(forest, X, y), second.generate(forest, X, y)
+    clean_ok = forest.predict(X) == y
+    fooled_1 = forest.predict(alone_1) != y
+    use_1, use_2 = clean_ok & fooled_1, clean_ok & ~fooled_1
+    assert use_1.any()
+    np.testing.assert_array_equal(combined[~clean_ok], X[~clean_ok])
+    np.testing.assert_array_equal(combined[use_1], alone_1[use_1])
+    np.testing.assert_array_equal(combined[use_2], alone_2[use_2])
+    assert worst.n_forward_ > len(X) and worst.n_backward_ == 0
+
+
+def test_gradient_attacks_on_a_scikit_learn_model_say_which_to_drop(forest_data):
+    from robustsk.attacks import Square
+    forest, X, y = forest_data
+    with pytest.raises(TypeError, match=r"attacks \['PGD'\], which need gradients.*"
+                                        r"RandomForestClassifier.*drop \['PGD'\]"):
+        WorstCase([PGD(n_iter=2), Square(n_iter=5)], eps=0.1).generate(forest, X, y)
