@@ -75,9 +75,19 @@ def attack_name(attack):
     return type(attack).__name__
 
 
-def named_attacks(attacks, n_classes):
+def named_attacks(attacks, n_classes, differentiable=True):
     """``attacks`` (None, an Attack, a list or dict) as an ordered dict by unique name,
-    and the notes on substitutions."""
+    and the notes on substitutions.
+
+    ``attacks=None`` is the AutoAttack-style :func:`ensemble`; for a model the
+    gradient attacks cannot differentiate (``differentiable=False``: trees,
+    kernel SVMs, nearest neighbours), its gradient-free part, Square.
+    """
+    if attacks is None and not differentiable:
+        return {"Square": gradient_free_attack(5000)[0]}, [
+            "the model cannot be differentiated, so the ensemble ran its gradient-free "
+            "attack only (Square, 5,000 queries per example): its robust accuracy is an "
+            "upper bound that gradient attacks cannot tighten here."]
     if attacks is None:
         return ensemble(n_classes)
     if isinstance(attacks, Attack):

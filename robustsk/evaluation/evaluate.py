@@ -266,7 +266,10 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
         case nor the masking checks, which compare the attacks per example).
         None: :func:`autoattack_ensemble`
         (APGD-CE, targeted APGD-DLR, targeted FAB, Square; substitutes for few
-        classes are listed in ``notes``). Dict keys name the attacks. Each attack's ``eps``
+        classes are listed in ``notes``); for a model the gradient attacks
+        cannot differentiate (a random forest, a kernel SVM, a pipeline with
+        non-affine steps), its Square attack alone, without the masking
+        checks (both said in ``notes``). Dict keys name the attacks. Each attack's ``eps``
         is replaced by the evaluated radius; a ``random_state`` left None is
         derived from ``random_state`` and the attack's position.
     eps : float or list of float, default=None
@@ -358,7 +361,7 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
         eot = masking.resolve_eot(eot_iter, randomized)
         target = differentiable_target(estimator)
         n_classes = len(getattr(estimator, "classes_", np.unique(y)))
-        named, notes = named_attacks(attacks, n_classes)
+        named, notes = named_attacks(attacks, n_classes, differentiable=target is not None)
         seeds = {name: derive_seed(seed, pos) for pos, name in enumerate(named)}
         rows, summary, adversarial, per_eps, exact_queries = [], [], {}, {}, {}
         for e in grid:
@@ -422,6 +425,10 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
             adversarial[e] = X_worst
             per_eps[e] = {"survivors": np.flatnonzero(state), "record": record}
         findings = []
+        if check_masking and target is None and attacks is None:
+            check_masking = False  # they compare gradient attacks: none can run here
+            notes.append("gradient-masking checks skipped: they compare gradient attacks, "
+                         "and none can differentiate this model.")
         if check_masking:
             _progress(verbose, "gradient-masking checks")
             checked = masking.MaskingSetup(estimator, target, X, y, clean_ok, randomized, eot,

@@ -30,3 +30,19 @@ def test_pipeline_selecting_columns_by_name_is_attacked_without_warnings():
                                          random_state=0, check_masking=False)
             assert 0 <= result.summary["robust_accuracy"].min() <= 1
             assert 0 <= robust_accuracy(model, X, y, Square(eps=0.1, n_iter=5)) <= 1
+
+
+def test_default_evaluation_of_a_model_without_gradients_runs_square():
+    """evaluate_robustness(random forest) with the default attacks raised TypeError (its
+    gradient attacks cannot differentiate a forest): the ensemble's Square part runs."""
+    X, y = load_wine(return_X_y=True)
+    X = X / X.max(axis=0)
+    forest = RandomForestClassifier(10, random_state=0).fit(X, y)
+    result = evaluate_robustness(forest, X[:6], y[:6], eps=0.1, random_state=0)
+    assert list(result.attacks) == ["Square"]
+    assert any("gradient-free attack only" in n for n in result.notes)
+    assert any("masking checks skipped" in n for n in result.notes)
+    square = evaluate_robustness(forest, X[:6], y[:6], attacks={"Square": Square(n_iter=5000)},
+                                 eps=0.1, random_state=0, check_masking=False)
+    assert result.summary["robust_accuracy"].tolist() == \
+        square.summary["robust_accuracy"].tolist()
