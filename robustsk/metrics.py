@@ -52,6 +52,9 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     """
     from .attacks import as_target, default_attack
     limit_worker_threads()  # joblib's share of the CPUs in a scorer's worker
+    if not isinstance(per_class, (bool, np.bool_)):
+        raise TypeError(f"per_class={per_class!r}: expected True (one robust accuracy per "
+                        "class) or False (one number).")
     if attack is None:
         classes = getattr(as_target(estimator).estimator, "classes_", None)
         attack = default_attack(None if classes is None else len(classes))

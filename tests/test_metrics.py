@@ -79,6 +79,8 @@ def test_non_differentiable_or_bad_inputs_are_explained(model, digits_small):
         robust_accuracy(model, X_te, y_te[:-1], PGD())
     with pytest.raises(TypeError, match="Attack"):
         make_adversarial_scorer("pgd")
+    with pytest.raises(TypeError, match="per_class='yes'.*expected True"):
+        model.score_adversarial(X_te, y_te, PGD(), per_class="yes")  # was accepted as True
     from sklearn.preprocessing import Normalizer  # not affine: cannot be differentiated here
     pipe = Pipeline([("norm", Normalizer()),
                      ("clf", StandardTraining(max_epochs=1))]).fit(flat[:100], y_tr[:100])
