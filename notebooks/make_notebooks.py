@@ -82,7 +82,8 @@ attack = PGD(eps=0.1, n_iter=10, random_state=0)
 print(f"clean accuracy  {baseline.score(X_test, y_test):.3f}")
 print(f"robust accuracy {baseline.score_adversarial(X_test, y_test, attack):.3f}  (PGD-10, eps=0.1)")'''),
     md('''
-The clean accuracy is high, and an invisible perturbation of 0.1 per pixel destroys most of it.
+The clean accuracy is high, and the attack, which changes no pixel by more than 0.1, lowers it: compare
+the two lines printed above. A defense tries to close that gap.
 
 ## Tuning a defense with `GridSearchCV`
 
@@ -318,10 +319,14 @@ $\\ell(x) = \\log(1 + e^{-y\\,w^\\top x})$, which is $\\nabla_x \\ell = -y\\,w /
 PGD takes 40 signed steps of size 1 and projects into the box $\\|x' - x\\|_\\infty \\le 8$; only correctly
 classified test points are attacked.
 
-For a linear model the attack has a closed form: every signed step moves pixel $j$ by
-$-y\\,\\mathrm{sign}(w_j)$, so after 8 steps the point sits at the corner $x - 8\\,y\\,\\mathrm{sign}(w)$, which
-lowers the margin $y\\,w^\\top x$ by exactly $8\\,\\|w\\|_1$. A point survives iff its margin exceeds
-$\\varepsilon \\|w\\|_1$.
+For a linear model the attack has a closed form: every signed step of size $s$ moves pixel $j$ by
+$-s\\,y\\,\\mathrm{sign}(w_j)$ and lowers the margin $y\\,w^\\top x$ by $s\\,\\|w\\|_1$, until the projection
+holds the point at the corner $x - \\varepsilon\\,y\\,\\mathrm{sign}(w)$ of the box. There the margin has dropped
+by exactly $\\varepsilon\\,\\|w\\|_1$, so a point survives iff its margin exceeds $\\varepsilon \\|w\\|_1$, provided
+the steps add up to at least $\\varepsilon$ (`n_iter * step_size >= eps`). The review's 40 steps of size 1
+add up to 40: they reach the corner for $\\varepsilon \\le 40$ only, and at larger radii they stop short and
+overstate robustness. Below we also attack with steps of size $\\varepsilon / 8$ (40 of them, at the corner
+after 8; at $\\varepsilon = 8$ this is the review's attack), which reach the corner at every radius.
 
 Offline we use scikit-learn's digits 0 vs 1 (pixels scaled to 0-255) instead of MNIST. The R side
 (`r_compat/R/review.R`) and the Python side (`robustsk.review`) compute the same thing; here they
@@ -392,38 +397,65 @@ print(source)
 w_py = fits["coordinate descent"].w
 print("max |w_R - w_Python| =", np.max(np.abs(w_r - w_py)))'''),
     code('''
+def reaching(w, eps):
+    """Robust accuracy under PGD with 40 steps of eps / 8: at the corner of the box after 8 steps."""
+    return review_experiment(data, w=w, eps=eps, step_size=eps / 8).robust.estimate
+
+def exact(w, eps):
+    """The closed form: a test point survives iff its margin exceeds eps * ||w||_1."""
+    return np.mean(y_test * (X_test @ w) > eps * np.abs(w).sum())
+
+w_lib = fits["liblinear, tol=0.01 (review)"].w
 table = pd.DataFrame({"eps": eps_grid})
-table["R (coordinate descent)"] = r_results.set_index("eps").loc[eps_grid, "robust_accuracy"].to_numpy()
-table["Python (same w as R)"] = [review_experiment(data, w=w_r, eps=e).robust.estimate for e in eps_grid]
-table["Python, LIBLINEAR tol=0.01"] = [review_experiment(data, w=fits["liblinear, tol=0.01 (review)"].w, eps=e).robust.estimate
-                                      for e in eps_grid]
+table["R, review's PGD (40 steps of 1)"] = r_results.set_index("eps").loc[eps_grid, "robust_accuracy"].to_numpy()
+table["Python, same w and PGD"] = [review_experiment(data, w=w_r, eps=e).robust.estimate for e in eps_grid]
+table["Python, steps of eps/8"] = [reaching(w_r, e) for e in eps_grid]
+table["exact: margin > eps ||w||_1"] = [exact(w_r, e) for e in eps_grid]
+table["LIBLINEAR tol=0.01, steps of eps/8"] = [reaching(w_lib, e) for e in eps_grid]
 # same counts; the committed CSV keeps R's 15 significant digits
-np.testing.assert_allclose(table["R (coordinate descent)"], table["Python (same w as R)"], rtol=0, atol=1e-12)
+np.testing.assert_allclose(table["R, review's PGD (40 steps of 1)"], table["Python, same w and PGD"], rtol=0, atol=1e-12)
+# an attack that reaches the corner is the closed form, at every radius and for both fits
+np.testing.assert_array_equal(table["Python, steps of eps/8"], table["exact: margin > eps ||w||_1"])
+np.testing.assert_array_equal(table["LIBLINEAR tol=0.01, steps of eps/8"], [exact(w_lib, e) for e in eps_grid])
 fig, ax = plt.subplots(figsize=(5, 3.2))
-for col, style in zip(table.columns[1:], ["o-", "x--", "s-"]):
-    ax.plot(table["eps"], table[col], style, label=col)
+for col, style, label in [("R, review's PGD (40 steps of 1)", "o--", "review's PGD (R = Python)"),
+                          ("Python, steps of eps/8", "x-", "PGD, steps of eps/8 (= exact)"),
+                          ("LIBLINEAR tol=0.01, steps of eps/8", "s-", "LIBLINEAR tol=0.01, steps of eps/8")]:
+    ax.plot(table["eps"], table[col], style, label=label)
+ax.axvline(40, color="grey", lw=0.8, ls=":")
 ax.set_xlabel("eps (pixels, 0-255 scale)"); ax.set_ylabel("robust accuracy"); ax.legend(fontsize=8)
 plt.tight_layout(); plt.show()
 table.round(4)'''),
     md('''
-Given the same $w$, R and Python agree **exactly** (pixels are multiples of 1/16 and steps are $\\pm 1$,
-so the arithmetic is exact). The review's eps = 8 barely moves these 8x8 digits: their 64 pixels give
-$\\|w\\|_1$ little room, unlike MNIST's 784. The loosely converged LIBLINEAR fit (tol 0.01) is much
-*less* robust than the optimum: an optimisation setting, not the model class, decides the conclusion.
+Given the same $w$ and the same attack, R and Python agree **exactly** (pixels are multiples of 1/16 and
+the steps are whole numbers, so the arithmetic is exact). Up to $\\varepsilon = 40$ the review's attack and
+the steps of $\\varepsilon / 8$ reach the same corner and give the same numbers; beyond the dotted line the
+review's 40 steps of size 1 cannot reach the edge of the box, and its column keeps the accuracy of
+$\\varepsilon = 40$, while the attack that reaches the corner matches the closed form. Read the table for the
+size of these gaps. The review's eps = 8 barely moves these 8x8 digits: their 64 pixels give
+$\\|w\\|_1$ little room, unlike MNIST's 784. The loosely converged LIBLINEAR fit (tol 0.01, last column) is
+*less* robust than the optimum at every radius, and much less at the larger ones: an optimisation
+setting, not the model class, decides the conclusion.
 
 ## What the attack does to one digit
+
+The least confident test point, attacked at $\\varepsilon = 48$ with steps of $\\varepsilon / 8$: the attack ends at
+the corner of the box, so its margin drops by $\\varepsilon \\|w\\|_1$ (the last line prints both, equal up to
+rounding).
 '''),
     code('''
 w = fits["coordinate descent"].w
 i = int(np.argmin(y_test * (X_test @ w)))  # the least confident test point
-x_adv = pgd_logistic(w, X_test[i:i + 1], y_test[i:i + 1], eps=48)[0]
+eps = 48
+x_adv = pgd_logistic(w, X_test[i:i + 1], y_test[i:i + 1], eps=eps, step_size=eps / 8)[0]
 fig, axes = plt.subplots(1, 3, figsize=(7, 2.5))
 for ax, img, title in zip(axes, [X_test[i], x_adv, x_adv - X_test[i]],
-                          ["original", "PGD, eps=48", "perturbation"]):
+                          ["original", f"PGD, eps={eps}", "perturbation"]):
     ax.imshow(img.reshape(8, 8), cmap="gray" if title != "perturbation" else "bwr"); ax.set_title(title); ax.axis("off")
 plt.tight_layout(); plt.show()
-print("margin before", round(float(y_test[i] * X_test[i] @ w), 3), "after", round(float(y_test[i] * x_adv @ w), 3),
-      "; eps * ||w||_1 =", round(48 * np.abs(w).sum(), 3))'''),
+before, after = float(y_test[i] * X_test[i] @ w), float(y_test[i] * x_adv @ w)
+print(f"margin before {before:.3f}, after {after:.3f}: it dropped by {before - after:.3f}; "
+      f"eps * ||w||_1 = {eps * np.abs(w).sum():.3f}")'''),
 ]
 
 NB04 = [

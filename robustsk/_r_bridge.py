@@ -16,6 +16,7 @@ turn whole-number floats back into int for integer parameters.
 Not public API: the R package is the public face. Names may change.
 """
 import numbers
+import sys
 
 import numpy as np
 
@@ -27,6 +28,14 @@ DEFENSES = ("StandardTraining", "AdversarialTraining", "TRADES", "FriendlyAdvers
             "FastAdversarialTraining")
 #: attack names the R side accepts
 ATTACKS = ("pgd", "fgsm", "apgd", "rfgsm", "default")
+
+if "rpy2.rinterface" in sys.modules:
+    # reticulate is importing this module into a Python that runs R through rpy2: without
+    # the guard, rpy2's exit handler ends R, whose reticulate finalizers then call Python
+    # without the GIL ("Fatal Python error: PyThreadState_Get", exit status 134).
+    from .stats._rbackend import guard_r_exit
+
+    guard_r_exit()
 
 _INT_PARAMS = {"max_epochs", "batch_size", "n_iter", "n_restarts", "random_state", "verbose"}
 

@@ -72,3 +72,17 @@ def test_readme_code_block_runs_alone(i):
         exec(compile(block, f"README.rst block {i + 1}", "exec"), namespace)
     except Exception as err:  # the block's number makes the failure findable
         raise AssertionError(f"README.rst code block {i + 1} failed: {err!r}\n{block}") from err
+
+
+def test_statistics_r_page_says_which_functions_take_backend():
+    """docs/guide/statistics_r.rst: the functions said to lack ``backend=`` are exactly those."""
+    import robustsk.stats as stats
+    text = (ROOT / "docs" / "guide" / "statistics_r.rst").read_text()
+    intro, table = text.split("\n" + "=" * 39 + "  ", 1)  # the border of the table
+    names = set(re.findall(r"^:func:`(\w+)`", table, flags=re.M))
+    assert len(names) > 10, "no table of functions found"
+    without = sorted(name for name in names
+                     if "backend" not in inspect.signature(getattr(stats, name)).parameters)
+    assert "All but two take" in intro and len(without) == 2, without
+    for name in without:
+        assert f":func:`{name}`" in intro and "no ``backend``" in intro, name

@@ -231,6 +231,9 @@ def test_python_m_robustsk_report(tmp_path):
     (["--eps", "2"], "larger than 1, the largest Linf distance"),
     (["--norm", "2", "--eps", "100"], "larger than 8, the largest L2 distance"),
     (["--norm", "2", "--train-eps", "9"], "--train-eps 9 is larger than 8"),
+    # subsets too small to hold every class (a model trained without one cannot be scored on it)
+    (["--n-train", "5"], "--n-train 5 is fewer than the 10 classes of digits"),
+    (["--n-test", "3"], "--n-test 3 is fewer than the 10 classes of digits"),
 ])
 def test_bad_options_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -264,6 +267,44 @@ def test_output_that_cannot_be_a_folder_exit_2(where, tmp_path, capsys):
               "--output", str(tmp_path / where)])
     assert exc.value.code == 2
     assert "cannot create or use this folder" in capsys.readouterr().err
+
+
+def test_too_small_subset_refused_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--quiet", "--defenses", "standard", "--epochs", "1", "--n-train", "5",
+              "--n-test", "20", "--attacks", "fgsm", "--no-masking-checks",
+              "--output", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected at least one training image of each class" in err and "Traceback" not in err
+    assert "Give --n-train 10 or more" in err
+    assert not (tmp_path / "o").exists()  # refused before training or writing anything
+
+
+@pytest.mark.parametrize("n", [10, 11, 13])
+def test_digits_subsets_hold_every_class(n):
+    from robustsk.report import load_report_data
+    _, y_train, _, y_test = load_report_data("digits", n_train=n, n_test=n)
+    assert len(y_train) == len(y_test) == n
+    assert set(y_train.tolist()) == set(y_test.tolist()) == set(range(10))
+
+
+def test_fashion_mnist_subset_missing_a_class_refused():
+    from robustsk.report import load_report_data
+    try:
+        datasets.load_fashion_mnist(subset="test", n_samples=1, return_X_y=True)
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST's files are not installed")
+    with pytest.raises(ReportOptionError, match=r"--n-train 12 leaves out the classes \[1, 4, 6, 8\]"):
+        load_report_data("fashion-mnist", n_train=12, n_test=100)
+
+
+def test_help_lists_every_file_written(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name in FILES:
+        assert name in out, f"--help does not mention {name}"
 
 
 def test_help_shows_no_none_defaults(capsys):

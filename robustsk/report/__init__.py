@@ -12,6 +12,9 @@ cheap gradient-masking checks, and writes into one folder:
 ``per_example.csv``
     ``defense``, ``attack``, ``eps``, ``example_id``, ``correct``: the
     per-example outcomes every accuracy is the mean of, to redo the analysis.
+``per_class.csv``
+    ``defense``, ``attack``, ``eps``, ``class``, ``n``, ``accuracy``: the
+    accuracy over each true class's test examples (robust accuracy per class).
 ``mcnemar_vs_baseline.csv``
     Exact McNemar test of each defense against the baseline ``standard``, per
     attack at the training eps, p-values Holm-adjusted over all the rows.

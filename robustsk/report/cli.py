@@ -91,7 +91,7 @@ def build_parser():
         "95% Wilson intervals, run cheap gradient-masking checks, compare each defense with "
         "the baseline (exact McNemar, Holm-adjusted), certify each model at eps by interval "
         "bound propagation, print a summary and write results.csv, per_example.csv, "
-        "mcnemar_vs_baseline.csv, certified.csv, accuracy_vs_eps.png, table.txt and "
+        "per_class.csv, mcnemar_vs_baseline.csv, certified.csv, accuracy_vs_eps.png, table.txt and "
         "report.json into --output. Before it starts it prints an estimate of its cost "
         "(from one timed batch) and warns when that is over 10 minutes.",
         formatter_class=_DefaultsHelp)

@@ -7,14 +7,24 @@ __all__ = ["load_report_data", "describe_split"]
 
 
 def _subsample(X, y, n, seed):
+    """A stratified subset of ``n`` examples (every class is kept: n >= n_classes is checked)."""
     if n is None or n >= len(y):
         return X, y
     from sklearn.model_selection import train_test_split
-    if n < len(np.unique(y)):
-        return X[:n], y[:n]
     keep, _, y_keep, _ = train_test_split(np.arange(len(y)), y, train_size=n, stratify=y,
                                           random_state=seed)
     return X[keep], y_keep
+
+
+def _check_every_class(y, classes, n, flag, dataset):
+    """Refuse a subset that lacks a class (a model trained without it cannot be scored on it)."""
+    missing = sorted(set(classes.tolist()) - set(np.unique(y).tolist()))
+    if missing:
+        split = "training" if flag == "--n-train" else "test"
+        raise ReportOptionError(
+            f"{flag} {n} leaves out the classes {missing} of {dataset}: expected at least one "
+            f"{split} image of each of its {len(classes)} classes. Give a larger {flag} "
+            "(the subset is the first images of the file; 100 holds every class).")
 
 
 def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
@@ -25,7 +35,8 @@ def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
     ----------
     dataset : {"digits", "fashion-mnist"}, default="digits"
     n_train, n_test : int or None, default=None
-        Subset sizes (stratified for digits). None: all of digits' split, or
+        Subset sizes (stratified for digits; each must hold every class, so
+        at least 10 for digits). None: all of digits' split, or
         5,000 and 1,000 images of Fashion-MNIST.
     seed : int, default=0
         Shuffles the digits split and the subsets.
@@ -43,7 +54,8 @@ def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
     Raises
     ------
     ReportOptionError
-        An unknown dataset name.
+        An unknown dataset name, or ``n_train`` or ``n_test`` too small to hold
+        one image of every class.
     FileNotFoundError
         Fashion-MNIST's files are absent (the message says how to get them).
 
@@ -61,6 +73,13 @@ def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
         X, y = load_digits_images(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=test_size, stratify=y, random_state=seed)
+        classes = np.unique(y)
+        for n, what in ((n_train, "--n-train"), (n_test, "--n-test")):
+            if n is not None and n < len(classes):  # a stratified subset of n >= classes has them all
+                split = "training" if what == "--n-train" else "test"
+                raise ReportOptionError(
+                    f"{what} {n} is fewer than the {len(classes)} classes of digits: expected at "
+                    f"least one {split} image of each class. Give {what} {len(classes)} or more.")
         X_train, y_train = _subsample(X_train, y_train, n_train, seed)
         X_test, y_test = _subsample(X_test, y_test, n_test, seed)
     elif dataset == "fashion-mnist":
@@ -69,6 +88,9 @@ def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
         X_train, y_train = load_fashion_mnist(subset="train", n_samples=n_train,
                                               return_X_y=True)
         X_test, y_test = load_fashion_mnist(subset="test", n_samples=n_test, return_X_y=True)
+        classes = np.arange(10)  # Fashion-MNIST's ten kinds of clothing
+        _check_every_class(y_train, classes, n_train, "--n-train", dataset)
+        _check_every_class(y_test, classes, n_test, "--n-test", dataset)
     else:
         raise ReportOptionError(f"unknown dataset {dataset!r}: expected one of "
                                 f"{', '.join(DATASETS)}.")

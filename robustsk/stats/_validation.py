@@ -17,6 +17,7 @@ __all__ = [
     "check_backend",
     "check_choice",
     "check_correct",
+    "check_flag",
     "check_fold_size",
     "check_paired",
     "is_tidy_frame",
@@ -67,6 +68,18 @@ def check_fold_size(value, name):
         raise ValueError(f"{name} must be a positive integer (a number of examples in one fold, "
                          f"len(train) or len(test) of `train, test = next(cv.split(X, y))`); got {value!r}.")
     return int(value)
+
+
+def check_flag(value, name):
+    """Return ``value`` as a bool if it is ``True`` or ``False`` (numpy's too), else raise.
+
+    1, 0, "yes" or None are refused rather than read as truthy or falsy, as
+    the R twins refuse anything but ``TRUE`` or ``FALSE``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {_describe(value)}. "
+                        f"Pass {name}=True or {name}=False.")
+    return bool(value)
 
 
 def check_alpha(alpha, name="alpha"):

@@ -16,6 +16,7 @@ from ._validation import (
     check_alpha,
     check_backend,
     check_choice,
+    check_flag,
     check_paired,
     is_tidy_frame,
 )
@@ -179,6 +180,7 @@ def cochran_q(*corrects, names=None, p_adjust="holm", exact=True, correction=Tru
     backend = check_backend(backend)
     alpha = check_alpha(alpha)
     p_adjust = check_choice(p_adjust, tuple(P_ADJUST_METHODS), "p_adjust")
+    exact, correction = check_flag(exact, "exact"), check_flag(correction, "correction")
     groups, names = _groups_from_input(corrects, names)
     if len(groups) < 2:
         raise ValueError(

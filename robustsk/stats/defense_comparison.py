@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ._validation import check_alpha, check_backend, check_choice
+from ._validation import check_alpha, check_backend, check_choice, check_flag
 from .bootstrap import paired_bootstrap
 from .cochran import P_ADJUST_METHODS, CochranQResult, cochran_q
 from .interval import interval_from_counts
@@ -163,6 +163,7 @@ def compare_paired(correct, names=None, *, interval="newcombe", p_adjust="holm",
     alpha = check_alpha(alpha)
     interval = check_choice(interval, _INTERVALS, "interval")
     check_choice(p_adjust, tuple(P_ADJUST_METHODS), "p_adjust")
+    exact = check_flag(exact, "exact")
     if isinstance(correct, dict):
         lengths = {k: len(v) for k, v in correct.items()}
         if len(set(lengths.values())) > 1:

@@ -9,7 +9,7 @@ import numpy as np
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
 from ._frame import paired_correct
-from ._validation import check_backend, check_paired, is_tidy_frame
+from ._validation import check_backend, check_flag, check_paired, is_tidy_frame
 
 __all__ = ["McNemarResult", "mcnemar"]
 
@@ -158,9 +158,7 @@ def mcnemar(correct_a, correct_b=None, exact=True, correction=True, *, backend="
     (150, 86, 17.36)
     """
     backend = check_backend(backend)
-    for flag, name in ((exact, "exact"), (correction, "correction")):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False; got {flag!r}.")
+    exact, correction = check_flag(exact, "exact"), check_flag(correction, "correction")
     if is_tidy_frame(correct_a):
         if correct_b is not None:
             raise TypeError("pass either a tidy frame alone or two outcome vectors, not both.")

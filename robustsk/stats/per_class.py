@@ -93,7 +93,16 @@ def per_class_accuracy(correct, y, *, classes=None, method="wilson", alpha=0.05,
     method = check_choice(method, INTERVAL_METHODS, "method")
     alpha = check_alpha(alpha)
     correct = check_correct(correct, "correct")
+    raw = y
     y = np.asarray(y).ravel()
+    if y.dtype.kind in "OUS":  # a list ["a", None] or ["a", nan] becomes strings "None", "nan"
+        missing = np.flatnonzero(pd.isna(np.asarray(raw, dtype=object).ravel()))
+        if missing.size:
+            raise ValueError(
+                f"y must not hold missing labels; got {missing.size} missing value(s) (None, NaN "
+                f"or pd.NA) of {y.size}, the first at position {missing[0]}. Expected one class "
+                "label per example: drop the unlabelled examples from both y and correct first "
+                "(keep = pd.notna(y)).")
     if y.dtype.kind == "c" or (y.dtype.kind == "f" and not np.all(np.isfinite(y))):
         raise ValueError(f"y must hold class labels; got dtype {y.dtype} with complex, NaN or "
                          "infinite values. Drop the unlabelled examples first.")
@@ -108,7 +117,12 @@ def per_class_accuracy(correct, y, *, classes=None, method="wilson", alpha=0.05,
             raise ValueError(f"classes {missing} do not occur in y; available: {sorted(set(y.tolist()))}.")
         keep = np.isin(y, list(classes))
         correct, y = correct[keep], y[keep]
-    labels, inverse = np.unique(y, return_inverse=True)
+    try:
+        labels, inverse = np.unique(y, return_inverse=True)
+    except TypeError:  # labels that cannot be sorted together, e.g. strings and numbers
+        kinds = sorted({type(v).__name__ for v in y.tolist()})
+        raise ValueError(f"y must hold class labels of one kind; got labels of types {kinds}. "
+                         "Convert them to one type first, e.g. y.astype(str).") from None
     if labels.size < 2:
         raise ValueError(f"a test of equality across classes needs two or more classes; got {labels.tolist()}.")
     n = np.bincount(inverse)

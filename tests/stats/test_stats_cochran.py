@@ -131,3 +131,14 @@ def test_parity_with_r(r_backend, rows, exact, adj):
     assert (r.pairwise.reject == py.pairwise.reject).all()
     for col in ("b", "c", "statistic", "pvalue", "pvalue_adjusted"):
         np.testing.assert_allclose(r.pairwise[col], py.pairwise[col], atol=1e-8, err_msg=col)
+
+
+@pytest.mark.parametrize("flag", ["exact", "correction"])
+@pytest.mark.parametrize("value", [1, 0, "yes", None, 1.0])
+def test_non_bool_flags_are_refused_as_mcnemar_refuses_them(flag, value):
+    a, b = [1, 1, 0, 1, 0, 1], [1, 0, 0, 1, 1, 0]
+    with pytest.raises(TypeError, match=f"{flag} must be True or False; got {value!r}"):
+        cochran_q(a, b, [0, 1, 1, 1, 0, 0], **{flag: value})
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        mcnemar(a, b, **{flag: value})
+    cochran_q(a, b, **{flag: np.bool_(False)})  # numpy's bools are bools

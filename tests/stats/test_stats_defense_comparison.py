@@ -134,3 +134,9 @@ def test_parity_with_r(r_backend, seed, k, n):
     np.testing.assert_allclose(twin["table"]["low"], py.table["low"], atol=1e-10)
     np.testing.assert_allclose(twin["table"]["high"], py.table["high"], atol=1e-10)
     np.testing.assert_allclose(twin["accuracy"]["low"], py.accuracy["low"], atol=1e-10)
+
+
+@pytest.mark.parametrize("value", [1, 0, "no", None])
+def test_exact_must_be_a_bool(value):
+    with pytest.raises(TypeError, match=f"exact must be True or False; got {value!r}.*exact=True"):
+        compare_paired({"a": [1, 0, 1, 1], "b": [0, 0, 1, 1]}, exact=value)

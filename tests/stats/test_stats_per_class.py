@@ -60,3 +60,18 @@ def test_parity_with_r(r_backend, seed):
     assert r.statistic == pytest.approx(py.statistic, abs=1e-10)
     assert r.pvalue == pytest.approx(py.pvalue, abs=1e-10)
     np.testing.assert_allclose(r.table[["low", "high"]], py.table[["low", "high"]], atol=1e-10)
+
+
+@pytest.mark.parametrize("y", [
+    ["a", None, "b", "a"],
+    ["a", np.nan, "b", "a"],
+    np.array(["a", None, "b", "a"], dtype=object),
+    pytest.param("string", id="pandas-string-NA"),
+    pytest.param("object", id="pandas-object-NA"),
+])
+def test_missing_string_labels_are_refused_clearly(y):
+    import pandas as pd
+    if isinstance(y, str):
+        y = pd.Series(["a", pd.NA, "b", "a"], dtype=y)
+    with pytest.raises(ValueError, match="must not hold missing labels.*position 1.*pd.notna"):
+        per_class_accuracy([1, 0, 1, 1], y)
