@@ -171,6 +171,8 @@ BAD_CLI = [
     (["--epochs", "1.5"], "--epochs not an integer"),
     (["--n-train", "1"], "--n-train 1"),
     (["--n-test", "0"], "--n-test 0"),
+    (["--n-train", "5"], "--n-train below the number of classes"),
+    (["--n-test", "3"], "--n-test below the number of classes"),
     (["--seed", "-1"], "negative --seed"),
     (["--seed", "99999999999999999999"], "--seed above 2**32 - 1"),
     (["--threads", "0"], "--threads 0"),
