@@ -115,6 +115,14 @@ def _loss(blur, scaling, diameter):
                        debias=True, backend="tensorized")
 
 
+def _check_scaling(scaling):
+    if isinstance(scaling, bool) or not isinstance(scaling, numbers.Real) \
+            or not 0 < scaling < 1:
+        raise ValueError(f"scaling={scaling!r}: expected a number in (0, 1), the ratio of "
+                         "successive blurs of the epsilon-scaling; 0.99 (the default) gives "
+                         "the converged divergence.")
+
+
 def _diameter(box, x, dim):
     """Largest distance between two patches: from the box, else from ``x``'s range."""
     lo, hi = box
@@ -151,16 +159,29 @@ def _divergence(loss, p, q):
     return 2.0 * loss(p, q)
 
 
-def internal_wasserstein(x, x_adv, *, patch_size=3, stride=1, blur=0.05, scaling=0.5,
+def internal_wasserstein(x, x_adv, *, patch_size=3, stride=1, blur=0.05, scaling=0.99,
                          clip_min=None, clip_max=None):
     """Internal Wasserstein distance between images and their perturbed versions.
 
     The distance between the uniform distributions over the patches of each
     image: ``sqrt(2 S(P_x, P_x'))`` with ``S`` GeomLoss's debiased Sinkhorn
-    divergence for the squared Euclidean cost (``2 S`` tends to the squared
-    2-Wasserstein distance as ``blur`` tends to 0), so it is in the units of
-    the input, like the L2 norm of a patch. It is zero when ``x'`` only
+    divergence for the squared Euclidean cost, so it is in the units of the
+    input, like the L2 norm of a patch. It is zero when ``x'`` only
     rearranges ``x``'s patches.
+
+    GeomLoss computes ``S`` by epsilon-scaling: one Sinkhorn iteration per
+    blur value from the diameter down to ``blur``, each ``scaling`` times the
+    last. The value is the converged divergence only when that schedule is
+    slow enough: at ``scaling=0.99`` (the default) it agrees with a converged
+    debiased Sinkhorn (POT) to about 1e-4 and with the exact Wasserstein
+    distance (POT's ``emd2``) to within the blur's own bias (2% at most on
+    digits shifted by one pixel, 3x3 patches). A faster schedule
+    *underestimates* the distance and lowering ``blur`` does not help: at
+    ``scaling=0.5`` the value was up to 45% below the exact distance on those
+    shifted digits (13% at 0.95, 4% at 0.98), so an attack projected with it
+    leaves its budget. The cost grows like ``1 / log(1 / scaling)``: value and
+    gradient of 64 digits took 0.03 s at 0.5, 0.23 s at 0.95 and 1.4 s at 0.99
+    on one CPU thread.
 
     Parameters
     ----------
@@ -169,8 +190,9 @@ def internal_wasserstein(x, x_adv, *, patch_size=3, stride=1, blur=0.05, scaling
     stride : int, default=1
     blur : float, default=0.05
         Entropic blur (a length in input units): below it, differences are smoothed out.
-    scaling : float, default=0.5
-        GeomLoss's epsilon-scaling ratio (closer to 1: more iterations, more accurate).
+    scaling : float in (0, 1), default=0.99
+        GeomLoss's epsilon-scaling ratio (closer to 1: more iterations, more
+        accurate; below about 0.98 the distance is underestimated, see above).
     clip_min, clip_max : float, default=None
         The input box; it sets the diameter of the epsilon-scaling schedule
         (None: the range of ``x`` and ``x_adv``), so a value does not depend on
@@ -195,6 +217,7 @@ def internal_wasserstein(x, x_adv, *, patch_size=3, stride=1, blur=0.05, scaling
     >>> internal_wasserstein(x, swapped, patch_size=4, stride=4).max() < 1e-3  # same patches
     tensor(True)
     """
+    _check_scaling(scaling)
     p, q = image_patches(x, patch_size, stride), image_patches(x_adv, patch_size, stride)
     both = torch.cat([x.detach().flatten(), x_adv.detach().flatten()])
     loss = _loss(blur, scaling, _diameter((clip_min, clip_max), both, p.shape[-1]))
@@ -237,8 +260,8 @@ def _reduce(x_adv, x, div_fn, eps, n_steps, box):
 
 
 def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
-        n_proj_steps=1, blur=0.05, loss="ce", y_target=None, clip_min=None, clip_max=None,
-        return_best=True, mode="eval"):
+        n_proj_steps=1, blur=0.05, scaling=0.99, loss="ce", y_target=None, clip_min=None,
+        clip_max=None, return_best=True, mode="eval"):
     """Maximise a loss subject to an internal-Wasserstein budget.
 
     Each step is a steepest-ascent step on the loss in the distance's local
@@ -248,7 +271,10 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
     ``internal_wasserstein(x, x') <= eps``: Polyak steps on the Sinkhorn
     divergence between the patch sets (they pull each patch towards the
     original patches it is transported to, not necessarily its own), then a
-    retraction towards ``x``. Deterministic: no random start.
+    retraction towards ``x``. Deterministic: no random start. Every iterate,
+    the last one included (``return_best=False``), is within ``eps`` of ``x``
+    in ``internal_wasserstein(x, x', blur=blur, scaling=scaling,
+    clip_min=clip_min, clip_max=clip_max)``.
 
     Parameters
     ----------
@@ -268,6 +294,10 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
         Polyak steps per iteration that reduce the distance.
     blur : float, default=0.05
         Entropic blur of the Sinkhorn divergence (input units).
+    scaling : float in (0, 1), default=0.99
+        Epsilon-scaling ratio of the Sinkhorn divergence: the budget is
+        enforced on :func:`internal_wasserstein` at this ``scaling`` (lower
+        is faster but underestimates the distance; see there).
     loss : str or callable, default="ce"
     y_target : LongTensor of shape (n,), default=None
     clip_min, clip_max : float or Tensor, default=None
@@ -300,6 +330,7 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
         raise ValueError(f"eps={eps!r}: expected a finite internal-Wasserstein budget >= 0.")
     n_iter = check_positive_int(n_iter, "n_iter", 0)
     n_proj_steps = check_positive_int(n_proj_steps, "n_proj_steps", 0)
+    _check_scaling(scaling)
     x = x.detach()
     if eps == 0 or len(x) == 0:
         return x.clone()
@@ -307,7 +338,7 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
     if step_size is None:
         step_size = eps / 4
     box = as_box(clip_min, clip_max, x)
-    ot_loss = _loss(blur, 0.5, _diameter((clip_min, clip_max), x, dim))
+    ot_loss = _loss(blur, scaling, _diameter((clip_min, clip_max), x, dim))
     p_clean = image_patches(x, patch_size, stride)
     cov = _coverage(x, patch_size, stride)
 
@@ -361,6 +392,9 @@ class IWD(Attack):
     n_iter : int, default=20
     n_proj_steps : int, default=1
     blur : float, default=0.05
+    scaling : float in (0, 1), default=0.99
+        Epsilon-scaling ratio of the Sinkhorn divergence, in the attack and in
+        :meth:`perturbation_size` (see :func:`internal_wasserstein`).
     loss : {"ce", "margin", "dlr"} or callable, default="ce"
     clip_min, clip_max : float or array-like, default=None
         None inherits the estimator's box.
@@ -390,11 +424,12 @@ class IWD(Attack):
         "stride": [Interval(int, 1, None)],
         "n_proj_steps": [Interval(int, 0, None)],
         "blur": [Interval(float, 0, None, closed="neither")],
+        "scaling": [Interval(float, 0, 1, closed="neither")],
     }
 
     def __init__(self, eps=0.3, patch_size=3, stride=1, step_size=None, n_iter=20,
-                 n_proj_steps=1, blur=0.05, loss="ce", clip_min=None, clip_max=None,
-                 batch_size=256):
+                 n_proj_steps=1, blur=0.05, scaling=0.99, loss="ce", clip_min=None,
+                 clip_max=None, batch_size=256):
         self.eps = eps
         self.patch_size = patch_size
         self.stride = stride
@@ -402,6 +437,7 @@ class IWD(Attack):
         self.n_iter = n_iter
         self.n_proj_steps = n_proj_steps
         self.blur = blur
+        self.scaling = scaling
         self.loss = loss
         self.clip_min = clip_min
         self.clip_max = clip_max
@@ -429,7 +465,7 @@ class IWD(Attack):
         _check_images(x, self.patch_size, self.stride)
         out = [internal_wasserstein(x[i:i + 256], x_adv[i:i + 256], patch_size=self.patch_size,
                                     stride=self.stride, blur=self.blur,
-                                    clip_min=threat.clip_min, clip_max=threat.clip_max)
+                                    scaling=self.scaling, clip_min=threat.clip_min, clip_max=threat.clip_max)
                for i in range(0, len(x), 256)]
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
@@ -437,7 +473,8 @@ class IWD(Attack):
         """Run :func:`iwd` on one batch of tensors (``rng`` is unused: no random start)."""
         return iwd(model, x, y, eps=threat.eps, patch_size=self.patch_size, stride=self.stride,
                    step_size=self.step_size, n_iter=self.n_iter,
-                   n_proj_steps=self.n_proj_steps, blur=self.blur, loss=self.loss,
+                   n_proj_steps=self.n_proj_steps, blur=self.blur, scaling=self.scaling,
+                   loss=self.loss,
                    y_target=y_target, clip_min=threat.clip_min, clip_max=threat.clip_max)
 
     def generate(self, estimator, X, y, *, y_target=None):

@@ -10,10 +10,16 @@ class IWDAdversarialTraining(RobustClassifier):
     """Adversarial training on IWD examples: minimise ``CE(f(x'), y)`` for IWD attacks ``x'``.
 
     Every batch is replaced by its :func:`~robustsk.attacks.iwd` adversarial
-    examples: ``n_iter`` signed ascent steps on the attack loss, each brought
-    back within ``iwd_eps`` of the clean image in internal Wasserstein
-    distance (the Wasserstein distance between the distributions of the
-    ``patch_size`` x ``patch_size`` patches of the two images), last iterate.
+    examples: ``n_iter`` steepest-ascent steps on the attack loss in the
+    distance's local metric (the input gradient divided by each pixel's
+    patch coverage, scaled to length ``iwd_step_size``; not signed steps),
+    each brought back within ``iwd_eps`` of the clean image in internal
+    Wasserstein distance (the Wasserstein distance between the distributions
+    of the ``patch_size`` x ``patch_size`` patches of the two images, a
+    debiased Sinkhorn divergence at ``blur`` and ``scaling``), last iterate:
+    it is within ``iwd_eps`` in that distance. The paper does not state its
+    step rule (METHODS.md: settings unconfirmed); the coverage-weighted step
+    is ours.
     The estimator's own threat model (``eps``, ``norm``) is only what
     :meth:`score_adversarial` and the scorers attack by default (PGD); the
     training budget is ``iwd_eps``. The paper's exact loss and settings are
@@ -40,6 +46,11 @@ class IWDAdversarialTraining(RobustClassifier):
         Steps per attack iteration that bring the distance back under the budget.
     blur : float, default=0.05
         Entropic blur of the Sinkhorn divergence.
+    scaling : float in (0, 1), default=0.99
+        Epsilon-scaling ratio of the Sinkhorn divergence (see
+        :func:`~robustsk.attacks.internal_wasserstein`: lower is faster but
+        underestimates the distance, so the training examples would leave the
+        budget; 0.5, GeomLoss's default, was up to 45% below the exact distance).
     attack_mode : {"eval", "train"}, default="eval"
         Mode of the network while the attack runs.
     **kwargs
@@ -70,11 +81,12 @@ class IWDAdversarialTraining(RobustClassifier):
         "stride": [Interval(int, 1, None)],
         "n_proj_steps": [Interval(int, 0, None)],
         "blur": [Interval(float, 0, None, closed="neither")],
+        "scaling": [Interval(float, 0, 1, closed="neither")],
         "attack_mode": [Options("eval", "train")],
     }
 
     def __init__(self, module=None, *, iwd_eps=0.3, iwd_step_size=None, patch_size=3, stride=1,
-                 n_proj_steps=1, blur=0.05, attack_mode="eval", **kwargs):
+                 n_proj_steps=1, blur=0.05, scaling=0.99, attack_mode="eval", **kwargs):
         super().__init__(module, **kwargs)
         self.iwd_eps = iwd_eps
         self.iwd_step_size = iwd_step_size
@@ -82,6 +94,7 @@ class IWDAdversarialTraining(RobustClassifier):
         self.stride = stride
         self.n_proj_steps = n_proj_steps
         self.blur = blur
+        self.scaling = scaling
         self.attack_mode = attack_mode
 
     def __sklearn_tags__(self):
@@ -99,7 +112,8 @@ class IWDAdversarialTraining(RobustClassifier):
         step = None if self.iwd_step_size is None else float(self.iwd_step_size)
         x_adv = iwd(self.attack_module(), x, y, eps=float(self.iwd_eps), step_size=step,
                     patch_size=self.patch_size, stride=self.stride, n_iter=self.threat_.n_iter,
-                    n_proj_steps=self.n_proj_steps, blur=self.blur, loss=self.attack_loss(),
+                    n_proj_steps=self.n_proj_steps, blur=self.blur,
+                    scaling=float(self.scaling), loss=self.attack_loss(),
                     clip_min=self.threat_.clip_min, clip_max=self.threat_.clip_max,
                     return_best=False, mode=self.attack_mode)
         y_pred = self.infer(x_adv, **fit_params)

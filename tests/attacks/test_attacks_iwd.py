@@ -89,3 +89,71 @@ def test_iwd_function_budget_and_determinism():
     assert internal_wasserstein(x, a, clip_min=0.0, clip_max=1.0).max() <= 0.2
     last = iwd(model, x, y, eps=0.2, n_iter=4, clip_min=0.0, clip_max=1.0, return_best=False)
     assert internal_wasserstein(x, last, clip_min=0.0, clip_max=1.0).max() <= 0.2
+
+
+def _entropic_ot(p, q, eps):
+    """Converged entropic OT cost (GeomLoss's convention: cost |x - y|^2 / 2, blur^2 = eps)
+    between uniform point clouds, by log-domain Sinkhorn with a slow annealing, float64."""
+    cost = ((p[:, None] - q[None]) ** 2).sum(-1) / 2
+    log_w = -np.log(len(p))
+    f, g = torch.zeros(len(p), dtype=p.dtype), torch.zeros(len(q), dtype=p.dtype)
+    e = float(cost.max()) + eps
+    while e > eps:
+        e = max(e * 0.9, eps)
+        for _ in range(500 if e == eps else 5):
+            f = -e * torch.logsumexp(log_w + (g[None] - cost) / e, dim=1)
+            g = -e * torch.logsumexp(log_w + (f[:, None] - cost) / e, dim=0)
+    return f.mean() + g.mean()
+
+
+def _converged_distance(x, x_adv, blur=0.05):
+    out = []
+    for p, q in zip(image_patches(x, 3, 1).double(), image_patches(x_adv, 3, 1).double()):
+        s = _entropic_ot(p, q, blur ** 2) - (_entropic_ot(p, p, blur ** 2)
+                                             + _entropic_ot(q, q, blur ** 2)) / 2
+        out.append(float(2 * s) ** 0.5)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_distance_at_its_defaults_is_the_converged_divergence():
+    """At GeomLoss's scaling=0.5 digits shifted by one pixel measured up to 39% below
+    the exact distance (a too-fast epsilon schedule); the default must be converged."""
+    from robustsk.datasets import load_digits_images
+    X, _ = load_digits_images(return_X_y=True)
+    x = torch.as_tensor(X[:4])
+    shifted = torch.roll(x, 1, dims=-1)
+    reference = _converged_distance(x, shifted)
+    ours = internal_wasserstein(x, shifted, clip_min=0.0, clip_max=1.0).double()
+    torch.testing.assert_close(ours, reference, rtol=2e-3, atol=0.0)
+    # a faster schedule is a parameter, and it underestimates
+    fast = internal_wasserstein(x, shifted, scaling=0.5, clip_min=0.0, clip_max=1.0)
+    assert (fast.double() < reference * 0.9).any()
+    with pytest.raises(ValueError, match=r"scaling=1.0: expected a number in \(0, 1\)"):
+        internal_wasserstein(x, shifted, scaling=1.0)
+
+
+@pytest.mark.parametrize("scaling", [0.9, 0.99])
+def test_last_iterate_is_within_budget_at_the_attacks_own_scaling(scaling):
+    """iwd's distance is internal_wasserstein at its own scaling (it was hard-coded
+    0.5): the training iterate (return_best=False) respects the budget in it."""
+    from robustsk.datasets import load_digits_images
+    X, y = load_digits_images(return_X_y=True)
+    x, y = torch.as_tensor(X[:8]), torch.as_tensor(y[:8])
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    kw = {"clip_min": 0.0, "clip_max": 1.0, "scaling": scaling}
+    last = iwd(model, x, y, eps=0.3, n_iter=8, return_best=False, **kw)
+    size = internal_wasserstein(x, last, **kw)
+    assert size.max() <= 0.3 and size.max() > 0.25  # the budget binds
+
+
+def test_iwd_attack_measures_at_its_scaling(image_data):
+    _, _, X, _ = image_data
+    X = X[:4]
+    shifted = np.roll(X, 1, axis=-1)
+    threat = IWD(eps=0.3).resolve_threat(None)
+    accurate = IWD(eps=0.3).perturbation_size(shifted, X, threat)
+    fast = IWD(eps=0.3, scaling=0.5).perturbation_size(shifted, X, threat)
+    assert (fast < accurate - 1e-3).any()
+    with pytest.raises(ValueError, match="scaling"):
+        IWD(scaling=0.0).resolve_threat(None)

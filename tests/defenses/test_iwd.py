@@ -32,3 +32,30 @@ def test_iwd_step_size_is_the_training_attacks_step(digits):
     default, quarter, other = weights(), weights(iwd_step_size=0.075), weights(iwd_step_size=0.01)
     assert all(bool((a == b).all()) for a, b in zip(default, quarter))
     assert any(not bool((a == b).all()) for a, b in zip(default, other))
+
+
+def test_scaling_reaches_the_training_attack(digits, monkeypatch):
+    """The Sinkhorn schedule is a parameter of the defense (iwd hard-coded 0.5, which
+    underestimated the distance, so training examples left the budget)."""
+    import robustsk.defenses.iwd as module
+    X, _, y, _ = digits
+    seen = []
+    real = module.iwd
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["scaling"])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(module, "iwd", spy)
+    IWDAdversarialTraining(n_iter=1, max_epochs=1, batch_size=32, clip_min=0.0, clip_max=1.0,
+                           random_state=0).fit(X[:32], y[:32])
+    clf = IWDAdversarialTraining(scaling=0.9, n_iter=1, max_epochs=1, batch_size=32,
+                                 clip_min=0.0, clip_max=1.0, random_state=0)
+    clf.fit(X[:32], y[:32])
+    assert seen == [0.99, 0.9]
+    with pytest.raises(ValueError, match="scaling"):
+        IWDAdversarialTraining(scaling=1.5).fit(X[:32], y[:32])
+
+
+def test_docstring_describes_the_coverage_weighted_step():
+    doc = IWDAdversarialTraining.__doc__
+    assert "signed ascent" not in doc and "coverage" in doc
