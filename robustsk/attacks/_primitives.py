@@ -309,7 +309,8 @@ def _per_example(value, like):
     return value
 
 
-def _flat_norm(delta, norm):
+def flat_norm(delta, norm):
+    """Per-example norm (``"inf"`` or L2) of a batch ``delta``; zeros for empty examples."""
     flat = delta.flatten(1)
     if norm == "inf":
         return flat.abs().amax(dim=1) if flat.shape[1] else flat.new_zeros(len(flat))
@@ -412,7 +413,7 @@ def random_start(x, eps, norm, rng):
     if norm == "inf":
         return x + eps * rng.uniform(x, -1.0, 1.0)
     direction = rng.normal(x)
-    direction = direction / _flat_norm(direction, "2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
+    direction = direction / flat_norm(direction, "2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
     n_dims = x[0].numel()
     radius = rng.uniform(x[:, :1].flatten(1)[:, :1], 0.0, 1.0).flatten() ** (1.0 / max(n_dims, 1))
     return x + eps * radius.view(-1, *[1] * (x.ndim - 1)) * direction
@@ -423,7 +424,7 @@ def ascent_step(x, grad, step_size, norm):
     step_size = _per_example(step_size, x)
     if norm == "inf":
         return x + step_size * grad.sign()
-    scale = _flat_norm(grad, "2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
+    scale = flat_norm(grad, "2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
     return x + step_size * grad / scale
 
 
@@ -437,7 +438,7 @@ def project(x_adv, x, eps, norm):
         else:
             delta = delta.clamp(-eps_b, eps_b)
     else:
-        norms = _flat_norm(delta, "2").view(-1, *[1] * (x.ndim - 1))
+        norms = flat_norm(delta, "2").view(-1, *[1] * (x.ndim - 1))
         delta = delta * torch.clamp(eps_b / norms.clamp_min(1e-12), max=1.0)
     return x + delta
 

@@ -38,7 +38,7 @@ import torch
 
 from ._primitives import attack_context
 from ._target import as_target, estimator_seed, output_like
-from .base import Attack, _project_out
+from .base import Attack, project_out
 from .inputs import model_input
 from .runner import run_batches
 
@@ -329,7 +329,8 @@ def _check_rows(rows, n):
     return arr
 
 
-def _sub(kw, index):
+def subset_kwargs(kw, index):
+    """``kw`` with every tensor value indexed by ``index`` (the rows still attacked)."""
     return {k: (v[index] if torch.is_tensor(v) else v) for k, v in kw.items()}
 
 
@@ -388,7 +389,7 @@ class ScoreAttack(Attack):
                                     seed=self.random_seed(target), rows=picked, y_target=t_t,
                                     batch_size=self.batch_size, return_info=True)
         queries = info["queries"]
-        X_adv = output_like(_project_out(X_ref, out, threat), X_ref)
+        X_adv = output_like(project_out(X_ref, out, threat), X_ref)
         if not return_info:
             return X_adv
         pred = np.asarray(estimator.predict(model_input(estimator, X_adv)))

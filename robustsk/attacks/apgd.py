@@ -15,18 +15,18 @@ from ._checks import check_positive_int, check_threat
 from ._primitives import (
     BestIterate,
     Randomness,
-    _flat_norm,
     as_box,
     ascent_step,
     attack_context,
     clip_box,
     drops_examples,
+    flat_norm,
     input_gradient,
     project,
 )
 from ._target import as_target
 from .base import Attack
-from .losses import NEEDS_CLEAN, _need_classes, dlr, get_loss, objective, targeted_dlr
+from .losses import NEEDS_CLEAN, check_n_classes, dlr, get_loss, objective, targeted_dlr
 
 __all__ = ["apgd", "APGD", "apgd_checkpoints", "halve_step", "scale_invariant_apgd"]
 
@@ -107,13 +107,13 @@ def check_apgd_classes(loss, targeted, n_classes):
     """Raise the loss module's ``ValueError`` if ``loss`` needs more classes than the model has."""
     _, needed, name = _resolve_loss(loss, targeted)
     if name is not None:
-        _need_classes(torch.empty(0, n_classes), needed, name)
+        check_n_classes(torch.empty(0, n_classes), needed, name)
 
 
 def _start(x, eps, norm, box, rng):
     """``x + eps * t / ||t||``, t ~ U(-1, 1) (Linf) or N(0, 1) (L2), clipped to the box."""
     t = rng.uniform(x, -1.0, 1.0) if norm == "inf" else rng.normal(x)
-    t = t / _flat_norm(t, norm).clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
+    t = t / flat_norm(t, norm).clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
     return clip_box(x + eps * t, *box)
 
 

@@ -55,7 +55,7 @@ class Threat:
         return self.norm in LP_NORMS
 
 
-def _project_out(X, x_adv, threat, chunk=2**17):
+def project_out(X, x_adv, threat, chunk=2**17):
     """Project onto the ball and box once more, in float64, at the numpy boundary.
 
     Works through about ``chunk`` numbers at a time, so the float64 copies
@@ -232,7 +232,7 @@ class Attack(BaseEstimator):
         out = run_batches(self, target.module, x, y_t, threat=threat,
                           seed=self.random_seed(target), y_target=t_t,
                           batch_size=self.batch_size)
-        return output_like(_project_out(X, out, threat), X)
+        return output_like(project_out(X, out, threat), X)
 
     def perturbation_size(self, X_adv, X, threat):
         """Size of each perturbation in this attack's threat model, to compare with ``threat.eps``.

@@ -22,7 +22,7 @@ from ..params import Interval, Options, validate_params
 from ._checks import check_positive_int
 from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
-from .base import Attack, Threat, _project_out
+from .base import Attack, Threat, project_out
 from .runner import run_batches
 
 __all__ = ["carlini_wagner_l2", "CarliniWagnerL2"]
@@ -346,7 +346,7 @@ class CarliniWagnerL2(Attack):
         out, info = run_batches(self, target.module, x, y_t, threat=threat, seed=0,
                                 y_target=t_t, batch_size=self.batch_size, return_info=True)
         l2, success = info["l2"], info["success"]
-        X_adv = output_like(_project_out(X, out, threat), X)
+        X_adv = output_like(project_out(X, out, threat), X)
         if not return_info:
             return X_adv
         queries = np.full(len(x), self.n_iter * self.n_binary_steps if threat.eps > 0 else 0)

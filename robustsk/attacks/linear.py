@@ -21,7 +21,7 @@ import torch
 
 from ._primitives import check_norm
 from ._target import as_target, output_like
-from .base import Attack, _project_out
+from .base import Attack, project_out
 
 __all__ = ["minimal_perturbation", "LinearMinimalAttack"]
 
@@ -191,4 +191,4 @@ class LinearMinimalAttack(Attack):
             W, b = target.linear
             fooled = (x_adv @ W.T + b).argmax(axis=1) != yi
             x_adv = np.where(fooled[:, None], x_adv, x)
-        return output_like(_project_out(X, torch.as_tensor(x_adv), threat), X)
+        return output_like(project_out(X, torch.as_tensor(x_adv), threat), X)

@@ -42,7 +42,8 @@ def margin(logits, y, **_):
     return _other_max(logits, y) - logits.gather(1, y[:, None]).squeeze(1)
 
 
-def _need_classes(logits, k, name):
+def check_n_classes(logits, k, name):
+    """Raise ``ValueError`` unless ``logits`` have at least ``k`` classes (loss ``name``)."""
     if logits.shape[1] < k:
         raise ValueError(
             f"The {name} loss needs at least {k} classes; the model has {logits.shape[1]}. "
@@ -52,7 +53,7 @@ def _need_classes(logits, k, name):
 
 def dlr(logits, y, **_):
     """Difference of logits ratio, ``-(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3)``."""
-    _need_classes(logits, 3, "DLR")
+    check_n_classes(logits, 3, "DLR")
     srt = logits.sort(dim=1, descending=True).values
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     return -(z_y - _other_max(logits, y)) / (srt[:, 0] - srt[:, 2] + 1e-12)
@@ -60,7 +61,7 @@ def dlr(logits, y, **_):
 
 def targeted_dlr(logits, y, *, y_target, **_):
     """Targeted DLR, ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``."""
-    _need_classes(logits, 4, "targeted DLR")
+    check_n_classes(logits, 4, "targeted DLR")
     srt = logits.sort(dim=1, descending=True).values
     z_y = logits.gather(1, y[:, None]).squeeze(1)
     z_t = logits.gather(1, y_target[:, None]).squeeze(1)

@@ -19,7 +19,7 @@ from ._primitives import (
     project,
     random_start,
 )
-from ._scores import ScoreAttack, _sub
+from ._scores import ScoreAttack, subset_kwargs
 from .losses import objective
 
 __all__ = ["spsa", "SPSA"]
@@ -159,7 +159,7 @@ def spsa(model, x, y, *, eps, norm="inf", n_iter=100, n_samples=128, delta=0.01,
             if not keep.all():
                 act, xs, ys, x_adv, m, v = act[keep], xs[keep], ys[keep], x_adv[keep], m[keep], \
                     v[keep]
-                v_dir, logits, kws, rng = v_dir[keep], logits[keep], _sub(kws, keep), \
+                v_dir, logits, kws, rng = v_dir[keep], logits[keep], subset_kwargs(kws, keep), \
                     rng.subset(keep)
                 if len(act) == 0:
                     break

@@ -26,7 +26,7 @@ from ._primitives import (
     clip_box,
     drops_examples,
 )
-from ._scores import ScoreAttack, _sub
+from ._scores import ScoreAttack, subset_kwargs
 from .losses import objective
 
 __all__ = ["square", "Square", "p_schedule"]
@@ -297,7 +297,7 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
         tracker.update(x_best.reshape(x.shape), logits[n:], loss)
         best_loss = loss.clone()
         act = (~tracker.found).nonzero().flatten()
-        x0, xb, lb, ys, kws, rng = img[act], x_best[act], best_loss[act], y[act], _sub(kw, act), \
+        x0, xb, lb, ys, kws, rng = img[act], x_best[act], best_loss[act], y[act], subset_kwargs(kw, act), \
             rng.subset(act)
         step = _step_inf if norm == "inf" else _step_l2
         for it in range(n_iter):
@@ -317,7 +317,7 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
             keep = ~tracker.found[act]
             if drops_examples(x0) and not keep.all():
                 act, x0, xb, lb, ys = act[keep], x0[keep], xb[keep], lb[keep], ys[keep]
-                kws, rng = _sub(kws, keep), rng.subset(keep)
+                kws, rng = subset_kwargs(kws, keep), rng.subset(keep)
     return (tracker.x, queries) if return_queries else tracker.x
 
 

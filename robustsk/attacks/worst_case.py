@@ -17,7 +17,7 @@ from ..params import validate_params
 from ._primitives import attack_context, derive_seed
 from ._scores import as_score_target
 from ._target import ThreatDefaults, as_target, output_like
-from .base import Attack, _project_out
+from .base import Attack, project_out
 from .batching import memory_batch_size
 from .runner import run_batches
 
@@ -40,7 +40,7 @@ def _within_threat(attack, X_rows, x_adv, threat):
     replaced by the clean ones.
     """
     if threat.is_lp:
-        return output_like(_project_out(X_rows, x_adv, threat), X_rows)
+        return output_like(project_out(X_rows, x_adv, threat), X_rows)
     adv = np.array(output_like(x_adv.detach().cpu().numpy(), X_rows), copy=True)
     outside = attack.perturbation_size(adv, X_rows, threat) > threat.eps
     adv[outside] = X_rows[outside]

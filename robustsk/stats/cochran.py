@@ -20,7 +20,7 @@ from ._validation import (
     check_paired,
     is_tidy_frame,
 )
-from .mcnemar import _mcnemar_python
+from .mcnemar import mcnemar_python
 
 __all__ = ["CochranQResult", "cochran_q", "P_ADJUST_METHODS", "adjust_pvalues"]
 
@@ -213,7 +213,7 @@ def cochran_q(*corrects, names=None, p_adjust="holm", exact=True, correction=Tru
         statistic, pvalue = float(sm.statistic), float(sm.pvalue)
         rows = []
         for i, j in itertools.combinations(range(k), 2):
-            r = _mcnemar_python(arrays[i], arrays[j], exact, correction)
+            r = mcnemar_python(arrays[i], arrays[j], exact, correction)
             rows.append((names[i], names[j], r.b, r.c, r.statistic, r.pvalue))
         pairwise = pd.DataFrame(rows, columns=list(PAIRWISE_COLUMNS[:6]))
         pairwise["pvalue_adjusted"] = adjust_pvalues(pairwise["pvalue"].to_numpy(), p_adjust)

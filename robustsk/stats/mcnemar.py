@@ -59,7 +59,8 @@ class McNemarResult:
     method: str
 
 
-def _mcnemar_python(a, b_, exact, correction):
+def mcnemar_python(a, b_, exact, correction):
+    """McNemar's test of two boolean outcome vectors, in Python (see :func:`mcnemar`)."""
     b = int((a & ~b_).sum())
     c = int((~a & b_).sum())
     n = a.size
@@ -175,7 +176,7 @@ def mcnemar(correct_a, correct_b=None, exact=True, correction=True, *, backend="
     if backend == "r":
         res = _mcnemar_r(a, b_, exact, correction)
     else:
-        res = _mcnemar_python(a, b_, exact, correction)
+        res = mcnemar_python(a, b_, exact, correction)
     if not exact and res.b + res.c == 0:
         warnings.warn(
             "no discordant pair (b + c = 0): the McNemar chi-squared statistic is 0/0 "
