@@ -33,7 +33,7 @@ if "rpy2.rinterface" in sys.modules:
     # reticulate is importing this module into a Python that runs R through rpy2: without
     # the guard, rpy2's exit handler ends R, whose reticulate finalizers then call Python
     # without the GIL ("Fatal Python error: PyThreadState_Get", exit status 134).
-    from .stats._rbackend import guard_r_exit
+    from .r_exit import guard_r_exit
 
     guard_r_exit()
 

@@ -85,4 +85,4 @@ def test_statistics_r_page_says_which_functions_take_backend():
                      if "backend" not in inspect.signature(getattr(stats, name)).parameters)
     assert "All but two take" in intro and len(without) == 2, without
     for name in without:
-        assert f":func:`{name}`" in intro and "no ``backend``" in intro, name
+        assert f":func:`~robustsk.stats.{name}`" in intro and "no ``backend``" in intro, name

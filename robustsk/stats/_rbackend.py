@@ -11,14 +11,15 @@ is found, in this order:
 
 from __future__ import annotations
 
-import atexit
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RBackendError", "r_call", "r_available", "import_robjects", "guard_r_exit"]
+from ..r_exit import guard_r_exit
+
+__all__ = ["RBackendError", "r_call", "r_available", "import_robjects"]
 
 INSTALL_HINT = (
     "Install R and rpy2 to use backend='r': "
@@ -62,45 +63,6 @@ def import_robjects():
             os.environ["LD_LIBRARY_PATH"] = saved
     guard_r_exit()
     return ro
-
-
-def guard_r_exit():
-    """Register (once) :func:`_end_r_without_reticulate_crash` to run at exit.
-
-    Called after rpy2 has started R, so that it runs before rpy2's own exit
-    handler (atexit runs the last registered first). Also called by
-    ``robustsk._r_bridge`` when reticulate imports it into a process where rpy2
-    runs R (the R package used through rpy2 without this module).
-    """
-    if not _STATE.get("exit_hook"):
-        atexit.register(_end_r_without_reticulate_crash)
-        _STATE["exit_hook"] = True
-
-
-def _end_r_without_reticulate_crash():
-    """At exit: skip rpy2's R shutdown when reticulate started Python inside this process.
-
-    The R package's ``rsk_*`` functions use reticulate, which, called through
-    rpy2, attaches to this very Python. rpy2's exit handler then ends R, R
-    runs reticulate's finalizers, and they call Python without holding the GIL:
-    "Fatal Python error: PyThreadState_Get", exit status 134, after all work
-    is done. In that case R is not shut down (the operating system frees it);
-    only its session's temporary folder is removed, as R would have done.
-    """
-    try:
-        import rpy2.rinterface as ri
-        from rpy2.rinterface_lib import embedded
-        import rpy2.robjects as ro
-
-        if not embedded.isready():
-            return
-        inside = ro.r('"reticulate" %in% loadedNamespaces() && '
-                      'isTRUE(reticulate::py_available(initialize = FALSE))')[0]
-        if inside:
-            ro.r("unlink(tempdir(), recursive = TRUE)")
-            atexit.unregister(ri.endr)
-    except Exception:  # at exit, never raise: R then ends as rpy2 would end it
-        pass
 
 
 def _load():
