@@ -73,6 +73,8 @@ class FitChecks:
     def _validate_fit(self, X, y, reset, classes=None):
         """Validate everything before touching any fitted state (a failure loses nothing)."""
         validate_params(self, hints=self._param_hints())
+        if self.initialized_:  # skorch checks misspelled names only after rebuilding the net
+            self._validate_params()
         self.check_params()
         self._check_criterion()
         check_threat_params(self)

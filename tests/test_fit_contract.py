@@ -92,3 +92,14 @@ def test_bad_skorch_parameters_fail_before_any_work(data, param, value, match):
     with pytest.raises(ValueError, match=match):
         clf.set_params(**{param: value}).fit(X, y)
     assert all(torch.equal(state[k], v) for k, v in clf.module_.state_dict().items())
+
+
+def test_a_misspelled_parameter_costs_a_fitted_model_nothing(data):
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="iterator_train__shufle"):
+        clf.set_params(iterator_train_shufle=True)
+    with pytest.raises(ValueError, match="iterator_train__shufle"):
+        clf.fit(X, y)  # skorch would report it only after rebuilding the network
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
