@@ -48,8 +48,8 @@ class CVComparison:
     scores : DataFrame
         The per-split scores, one column per candidate (ranked order).
     n_splits, n_train, n_test : int
-        Number of splits; training and test fold sizes (None without
-        correction).
+        Number of splits; training and test fold sizes as given (they enter
+        only the Nadeau-Bengio correction; None when not given).
     scoring : str
     rope : float
         Half-width of the region of practical equivalence.
