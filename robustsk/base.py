@@ -516,7 +516,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
         if reset or "random_seed_" not in vars(self):
             self.random_seed_ = seed_from_random_state(self.random_state)
-        vars(self).pop("_shuffle_generator", None)  # get_iterator makes this fit's
+        vars(self).pop("_shuffle_generators", None)  # get_iterator makes this fit's
         # A continued fit (warm start, partial_fit) draws new shuffles and attack
         # noise: the stream depends on how many epochs were trained before.
         done = 0 if reset or self.history is None else len(self.history)
@@ -691,9 +691,11 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             kwargs.setdefault("shuffle", True)
             if kwargs["shuffle"] and kwargs.get("generator") is None and \
                     "random_seed_" in vars(self):
-                # reseeded at every epoch's start (on_epoch_begin)
-                kwargs["generator"] = self._shuffle_generator = torch.Generator().manual_seed(
+                # reseeded at every epoch's start (on_epoch_begin), with any other
+                # training iterator made during the fit (a defense counting batches)
+                kwargs["generator"] = torch.Generator().manual_seed(
                     shuffle_seed(self.random_seed_, len(self.history) + 1))
+                vars(self).setdefault("_shuffle_generators", []).append(kwargs["generator"])
             size = len(dataset) if hasattr(dataset, "__len__") else None
             batch = kwargs.get("batch_size", self.batch_size)
             if "drop_last" not in kwargs and size is not None and size > 1 and batch not in \
@@ -714,8 +716,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         """skorch's new history row; the training batches' order of this epoch is seeded."""
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                                **kwargs)
-        generator = vars(self).get("_shuffle_generator")
-        if generator is not None:
+        for generator in vars(self).get("_shuffle_generators", ()):
             generator.manual_seed(shuffle_seed(self.random_seed_, len(self.history)))
 
     def _inference_batch_size(self, dataset):

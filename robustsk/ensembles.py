@@ -260,6 +260,18 @@ class EnsembleClassifier(RobustClassifier):
         super().__init__(module, **kwargs)
         self.n_members = n_members
 
+    def check_params(self):
+        """A continued fit keeps the fitted members: it cannot change their number."""
+        super().check_params()
+        module = vars(self).get("module_")
+        if self.warm_start and isinstance(module, EnsembleModule) and \
+                len(module.members) != int(self.n_members):
+            raise ValueError(
+                f"{type(self).__name__} has {len(module.members)} fitted members but "
+                f"n_members={self.n_members!r}, and warm_start=True continues the fitted "
+                "ensemble: fit with warm_start=False to train a new ensemble of "
+                f"{self.n_members!r}, or set n_members back to {len(module.members)}.")
+
     def _param_hints(self):
         return {**super()._param_hints(),
                 "n_members": "An ensemble needs at least 2 networks: pass n_members=2 or "

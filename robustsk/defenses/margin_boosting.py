@@ -4,7 +4,7 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 import torch
 
-from ..attacks import pgd
+from ..attacks import attack_context, pgd
 from ..criteria import MCELoss
 from ..ensembles import EnsembleClassifier
 from ..params import Options
@@ -45,8 +45,14 @@ class MarginBoostingEnsemble(EnsembleClassifier):
     a gradient), which matches the reference's one optimizer per member. The
     history records ``train_member`` (the member of each batch, averaged per
     epoch) and ``train_adv_loss``; ``member_steps_`` counts each member's
-    steps. A continued fit (``warm_start``, ``partial_fit``) runs the stages
-    again over its own epochs, refining each member against the ensemble. A
+    steps (over all fits since the last fresh one). The stages follow each
+    epoch's place in a run of ``max_epochs`` (epochs count on across
+    continued fits): ``partial_fit(X, y, epochs=1)`` called ``max_epochs``
+    times runs the stages of one ``fit``, and a continued fit of
+    ``max_epochs`` epochs (``warm_start``, ``partial_fit``) runs them again,
+    refining each member against the ensemble. The finished members answer
+    in eval mode while a later one trains (their batch-norm statistics are
+    not updated). A
     fit stopped early (``EarlyStopping``) leaves the members of the stages it
     did not reach at their initial weights (``member_steps_`` shows it).
 
@@ -99,27 +105,30 @@ class MarginBoostingEnsemble(EnsembleClassifier):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        self.member_steps_ = [0] * len(self.module_.members)
-        self.boosting_epochs_ = 0
+        if not len(self.history) or "member_steps_" not in vars(self):  # a fresh fit
+            self.member_steps_ = [0] * len(self.module_.members)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                                **kwargs)
-        if self.boosting_epochs_ == 0:
-            n_batches = len(self.get_iterator(dataset_train, training=True))
-            self.boosting_total_steps_ = max(int(self.max_epochs) * n_batches, 1)
-            if self.boosting_total_steps_ < len(self.module_.members):
-                warnings.warn(
-                    f"{self.boosting_total_steps_} training steps for {len(self.module_.members)}"
-                    " members: the last members get no training step. Raise max_epochs or "
-                    "lower batch_size or n_members.", ConvergenceWarning, stacklevel=2)
-        self.boosting_epochs_ += 1
+        # The stages follow the epoch's place in a run of max_epochs (epochs count on
+        # across continued fits), not the calls: partial_fit(epochs=1) max_epochs times
+        # runs the stages of one fit, and a warm-started fit runs them again.
+        n_batches = len(self.get_iterator(dataset_train, training=True))
+        epochs = max(int(self.max_epochs), 1)
+        position = (len(self.history) - 1) % epochs
+        self.boosting_total_steps_ = max(epochs * n_batches, 1)
+        self.boosting_step_ = position * n_batches
+        if position == 0 and self.boosting_total_steps_ < len(self.module_.members):
+            warnings.warn(
+                f"{self.boosting_total_steps_} training steps for {len(self.module_.members)}"
+                " members: the last members get no training step. Raise max_epochs or "
+                "lower batch_size or n_members.", ConvergenceWarning, stacklevel=2)
 
     def current_member(self):
         """The index of the member the current training step updates."""
         n = len(self.module_.members)
-        done = sum(self.member_steps_)
-        return min(done * n // self.boosting_total_steps_, n - 1)
+        return min(self.boosting_step_ * n // self.boosting_total_steps_, n - 1)
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
@@ -130,9 +139,10 @@ class MarginBoostingEnsemble(EnsembleClassifier):
                     init_eps=kwargs["eps"] / 2, loss=self.attack_loss(), return_best=False,
                     mode=self.attack_mode, random_state=self.training_randomness())
         new = ensemble.members[k](x_adv)
-        if k:
-            with torch.no_grad():
-                earlier = ensemble.subset(k).member_logits(x_adv).sum(0)
+        if k:  # the finished members in eval mode: their batch-norm statistics stay theirs
+            earlier_members = ensemble.subset(k)
+            with torch.no_grad(), attack_context(earlier_members, "eval"):
+                earlier = earlier_members.member_logits(x_adv).sum(0)
             combined = (earlier + new) / (k + 1)
         else:
             combined = new
@@ -140,6 +150,7 @@ class MarginBoostingEnsemble(EnsembleClassifier):
         loss = self.get_loss(new if own else combined, y, X=x_adv, training=True)
         loss.backward()
         self.member_steps_[k] += 1
+        self.boosting_step_ += 1
         self.record_loss("member", k)
         self.record_loss("adv_loss", loss)
         return {"loss": loss, "y_pred": combined.detach()}

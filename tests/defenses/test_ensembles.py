@@ -137,10 +137,15 @@ def test_margin_boosting_margin_grows_with_members(flat):
 
 class _Snapshots(Callback):
     def on_train_begin(self, net, **kwargs):
-        self.weights = [self.copy(net)]
+        self.weights, self.buffers = [self.copy(net)], [self.stats(net)]
 
     def on_epoch_end(self, net, **kwargs):
         self.weights.append(self.copy(net))
+        self.buffers.append(self.stats(net))
+
+    @staticmethod
+    def stats(net):
+        return [{k: b.clone() for k, b in m.named_buffers()} for m in net.module_.members]
 
     @staticmethod
     def copy(net):
@@ -159,6 +164,51 @@ def test_margin_boosting_updates_only_the_new_member(flat):
         return all(torch.equal(p, q) for p, q in zip(a, b))
     assert not same(start[0], after_first[0]) and same(start[1], after_first[1])
     assert same(after_first[0], after_second[0]) and not same(after_first[1], after_second[1])
+
+
+class _NormMLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.BatchNorm1d(16),
+                                       torch.nn.ReLU(), torch.nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_margin_boosting_stages_follow_the_epochs_across_calls(flat):
+    """partial_fit(epochs=1) max_epochs times (as RandomizedSmoothingClassifier's noise
+    training calls it) ran stage 0 every time: member 1 stayed at its initial weights."""
+    X, _, y, _ = flat
+    kwargs = dict(n_members=2, max_epochs=4, n_iter=1, batch_size=64, random_state=0, **BOX)
+    whole = MarginBoostingEnsemble(**kwargs).fit(X[:128], y[:128])
+    steps = MarginBoostingEnsemble(**kwargs)
+    for _ in range(4):
+        steps.partial_fit(X[:128], y[:128], epochs=1)
+    assert whole.member_steps_ == steps.member_steps_ == [4, 4]
+    np.testing.assert_array_equal(whole.history[:, "train_member"],
+                                  steps.history[:, "train_member"])  # 0, 0, 1, 1
+    steps.partial_fit(X[:128], y[:128])  # a continued fit of max_epochs runs the stages again
+    assert steps.member_steps_ == [8, 8]
+
+
+def test_margin_boosting_leaves_finished_members_batch_norm_alone(flat):
+    X, _, y, _ = flat
+    snap = _Snapshots()
+    MarginBoostingEnsemble(_NormMLP, n_members=2, max_epochs=2, n_iter=1, callbacks=[snap],
+                           random_state=0, **BOX).fit(X[:128], y[:128])
+    first = snap.buffers[1][0]  # member 0's statistics when its stage ended
+    assert all(torch.equal(first[k], snap.buffers[2][0][k]) for k in first)
+
+
+def test_ensemble_warm_start_refuses_another_number_of_members(flat):
+    X, _, y, _ = flat
+    ens = TRSEnsemble(n_members=2, max_epochs=1, n_iter=1, random_state=0, **BOX).fit(
+        X[:64], y[:64])
+    before = ens.predict_proba(X[:10])
+    with pytest.raises(ValueError, match="2 fitted members but n_members=3"):
+        ens.set_params(n_members=3, warm_start=True).fit(X[:64], y[:64])
+    np.testing.assert_array_equal(ens.predict_proba(X[:10]), before)
 
 
 # ---------------------------------------------------------------- ensemble adversarial training
