@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from ._validation import check_alpha, check_backend, check_choice, check_fold_size
-from .cv_compare import compare_cv_results
+from .cv_compare import compare_cv_results, cv_scores
 
 __all__ = ["MarginSelection", "WithinMarginSelector", "explain_selection", "one_standard_error_rule",
            "select_within_margin"]
@@ -43,7 +43,11 @@ class MarginSelection:
         (of the shortfall; of the best mean for ``"one-se"``), ``pvalue``
         (one-sided test that the shortfall exceeds ``margin``; NaN for the
         best and for ``"one-se"``), ``eligible``, ``cost`` (what ``prefer``
-        ranks, lower first), ``chosen``.
+        ranks, lower first), ``chosen``, ``left_out``. Candidates with a
+        missing (NaN) split score, e.g. a failed fit under
+        ``error_score=np.nan``, are not compared: they come last, with
+        ``left_out=True``, ``eligible=False`` and NaN statistics (scikit-learn
+        likewise ranks them last).
     reason : str
         The choice in plain words.
     """
@@ -61,14 +65,57 @@ class MarginSelection:
         return self.reason
 
 
-def _cost(info, prefer, cv_results):
+def _fastest_split_time(mean, std, n_splits):
+    """Fit (or score) time of a candidate's fastest split, from its mean and std over splits.
+
+    GridSearchCV keeps only ``mean_*_time`` and ``std_*_time`` (``ddof=0``).
+    For ``J`` values with that mean and std the smallest is at most
+    ``mean - std / sqrt(J - 1)``, with equality when all splits but one take
+    the same time. That one is typically the first fit in a worker process,
+    which pays one-off costs (lazy imports such as torch's compiler stack on
+    the first optimizer, allocator warm-up); like ``timeit``, which reports
+    the fastest repeat, this ranks candidates by the time the fit itself
+    takes, not by that overhead.
+    """
+    if n_splits < 2:
+        return mean
+    std = np.where(np.isfinite(std), std, 0.0)
+    return np.maximum(mean - std / np.sqrt(n_splits - 1), 0.0)
+
+
+def _cost(info, prefer, cv_results, n_splits):
     if callable(prefer):
         return np.array([prefer(p) for p in info["params"]], dtype=object)
     key = f"mean_{prefer}"
     if key not in cv_results:
         raise ValueError(f"prefer={prefer!r} needs '{key}' in cv_results (GridSearchCV records it); "
                          f"pass a callable prefer=lambda params: ... instead.")
-    return np.asarray(cv_results[key], dtype=float)[info["index"].to_numpy()]
+    rows = info["index"].to_numpy()
+    if f"min_{prefer}" in cv_results:  # split times known (dict of cross_validate results)
+        return np.asarray(cv_results[f"min_{prefer}"], dtype=float)[rows]
+    mean = np.asarray(cv_results[key], dtype=float)[rows]
+    if f"std_{prefer}" not in cv_results:
+        return mean
+    return _fastest_split_time(mean, np.asarray(cv_results[f"std_{prefer}"], dtype=float)[rows], n_splits)
+
+
+def _subset(cv_results, keep):
+    """``cv_results`` restricted to the candidates at positions ``keep``."""
+    if isinstance(cv_results, pd.DataFrame):
+        return cv_results.iloc[keep].reset_index(drop=True)
+    if "params" not in cv_results:  # dict of cross_validate results
+        names = list(cv_results)
+        return {names[i]: cv_results[names[i]] for i in keep}
+    n = len(cv_results["params"])
+    out = {}
+    for k, v in cv_results.items():
+        if isinstance(v, np.ndarray) and v.ndim >= 1 and len(v) == n:
+            out[k] = v[keep]
+        elif isinstance(v, (list, tuple)) and len(v) == n:
+            out[k] = [v[i] for i in keep]
+        else:
+            out[k] = v
+    return out
 
 
 class WithinMarginSelector:
@@ -108,68 +155,134 @@ class WithinMarginSelector:
     def select(self, cv_results):
         """Return the :class:`MarginSelection` for ``cv_results`` (without storing it)."""
         correction = self.correction
-        if self.rule == "one-se" and (self.n_train is None or self.n_test is None):
+        if self.rule == "one-se" and (self.n_train is None) != (self.n_test is None):
+            raise ValueError(_one_se_sizes_message(self.n_train, self.n_test))
+        if self.rule == "one-se" and self.n_train is None:
             correction = "none"
-        comp = compare_cv_results(cv_results, self.scoring, n_train=self.n_train, n_test=self.n_test,
-                                  alpha=self.alpha, correction=correction, backend=self.backend)
-        summary = comp.summary
+        all_scores, all_info, scoring = cv_scores(cv_results, self.scoring)
+        names = all_info["candidate"].tolist()
+        failed = all_scores.isna().any().to_numpy()
+        keep = np.flatnonzero(~failed)
+        if keep.size == 0:
+            raise ValueError(
+                f"every candidate ({len(names)}) has a missing (NaN) split score for {scoring!r}, "
+                "e.g. every fit failed under error_score=np.nan; there is nothing to choose from. "
+                "Fit with error_score='raise' to see the error, fix it, and search again."
+            )
+        sub = _subset(cv_results, keep)
+        if keep.size == 1:
+            summary, n_splits, scoring = _single(all_scores.iloc[:, keep[0]], all_info.iloc[keep[0]], scoring)
+            shortfall, vs_best = np.zeros(1), None
+        else:
+            comp = compare_cv_results(sub, self.scoring, n_train=self.n_train, n_test=self.n_test,
+                                      alpha=self.alpha, correction=correction, backend=self.backend,
+                                      names=[names[i] for i in keep])
+            summary, n_splits, scoring = comp.summary, comp.n_splits, comp.scoring
+            best_name = summary["candidate"].iloc[0]
+            vs_best = comp.pairwise[comp.pairwise["candidate_a"] == best_name].set_index("candidate_b")
+            shortfall = np.r_[0.0, vs_best.loc[summary["candidate"].iloc[1:], "difference"].to_numpy()]
         best = summary["candidate"].iloc[0]
-        vs_best = comp.pairwise[comp.pairwise["candidate_a"] == best].set_index("candidate_b")
-        shortfall = np.r_[0.0, vs_best.loc[summary["candidate"].iloc[1:], "difference"].to_numpy()]
-        df = comp.n_splits - 1
+        df = n_splits - 1
         if self.rule == "one-se":
-            factor = 1 / comp.n_splits + (self.n_test / self.n_train if correction != "none" else 0.0)
+            factor = 1 / n_splits + (self.n_test / self.n_train if correction != "none" else 0.0)
             margin = float(summary["std"].iloc[0] * np.sqrt(factor))
             se = np.full(len(summary), margin)
             pvalue = np.full(len(summary), np.nan)
-            eligible = shortfall <= margin
+            eligible = np.r_[True, shortfall[1:] <= margin]
         else:
             margin = float(self.margin)
-            se = np.r_[0.0, vs_best.loc[summary["candidate"].iloc[1:], "std_error"].to_numpy()]
+            se = np.zeros(1) if vs_best is None else np.r_[
+                0.0, vs_best.loc[summary["candidate"].iloc[1:], "std_error"].to_numpy()]
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = (shortfall - margin) / se
             pvalue = np.where(se > 0, stats.t.sf(z, df), np.where(shortfall > margin, 0.0, 1.0))
             pvalue[0] = np.nan
             eligible = np.r_[True, pvalue[1:] > self.alpha]
-        info_cost = _cost(summary, self.prefer, _timings(cv_results, summary))
-        table = pd.DataFrame({"candidate": summary["candidate"], "index": summary["index"],
+        info_cost = _cost(summary, self.prefer, _timings(sub, summary), n_splits)
+        table = pd.DataFrame({"candidate": summary["candidate"], "index": keep[summary["index"].to_numpy()],
                               "mean": summary["mean"], "shortfall": shortfall, "std_error": se,
                               "pvalue": pvalue, "eligible": eligible, "cost": info_cost})
         pool = table[table["eligible"]].assign(_rank=np.flatnonzero(table["eligible"]))
         pool = pool.assign(_neg_mean=-pool["mean"]).sort_values(["cost", "_neg_mean", "_rank"], kind="stable")
         chosen = int(pool.index[0])
         table["chosen"] = table.index == chosen
+        table["left_out"] = False
         row = table.loc[chosen]
-        what = self.prefer if isinstance(self.prefer, str) else "the preference key"
-        cost = f"{row['cost']:.4g}" if isinstance(row["cost"], numbers.Real) else repr(row["cost"])
-        if self.rule == "one-se":
-            test = f"within one standard error ({margin:.4g}) of the best mean"
-        else:
-            test = (f"not significantly worse than the best by more than {margin:g} (one-sided "
-                    f"{'corrected' if correction != 'none' else 'naive'} t-test, alpha={self.alpha:g})")
-        reason = (
-            f"Best mean {comp.scoring}: {best} ({summary['mean'].iloc[0]:.4f}). "
-            f"{int(table['eligible'].sum())} of {len(table)} candidates are {test}: "
-            f"{', '.join(table.loc[table['eligible'], 'candidate'])}. "
-            f"Among them {row['candidate']} has the lowest {what} ({cost}) and is chosen; its mean "
-            f"is {row['mean']:.4f}, {row['shortfall']:.4f} below the best."
-        )
+        dropped = [names[i] for i in np.flatnonzero(failed)]
+        if dropped:
+            table = pd.concat([table, pd.DataFrame({
+                "candidate": dropped, "index": np.flatnonzero(failed), "mean": np.nan, "shortfall": np.nan,
+                "std_error": np.nan, "pvalue": np.nan, "eligible": False,
+                "cost": pd.Series([np.nan] * len(dropped), dtype=table["cost"].dtype),
+                "chosen": False, "left_out": True})], ignore_index=True)
+        reason = _reason(self, scoring, best, summary, table, row, margin, correction, dropped)
         return MarginSelection(
-            index=int(row["index"]), candidate=str(row["candidate"]), best_index=int(summary["index"].iloc[0]),
+            index=int(row["index"]), candidate=str(row["candidate"]), best_index=int(table["index"].iloc[0]),
             best_candidate=str(best), rule=self.rule, margin=margin, table=table.reset_index(drop=True),
             reason=reason,
         )
 
 
+def _single(column, info, scoring):
+    """The summary of compare_cv_results for a lone candidate (nothing to compare it with)."""
+    values = column.to_numpy(dtype=float)
+    summary = pd.DataFrame({"candidate": [info["candidate"]], "index": [0], "mean": [values.mean()],
+                            "std": [values.std(ddof=1) if values.size > 1 else np.nan],
+                            "mean_fit_time": [info["mean_fit_time"]], "params": [info["params"]]})
+    return summary, values.size, scoring
+
+
+def _reason(selector, scoring, best, summary, table, row, margin, correction, dropped):
+    prefer = selector.prefer
+    what = prefer if isinstance(prefer, str) else "the preference key"
+    cost = f"{row['cost']:.4g}" if isinstance(row["cost"], numbers.Real) else repr(row["cost"])
+    compared = table[~table["left_out"]]
+    if len(compared) == 1:
+        text = (f"{best} is the only candidate compared (mean {scoring} {summary['mean'].iloc[0]:.4f}) "
+                f"and is chosen.")
+    else:
+        if selector.rule == "one-se":
+            test = f"within one standard error ({margin:.4g}) of the best mean"
+        else:
+            test = (f"not significantly worse than the best by more than {margin:g} (one-sided "
+                    f"{'corrected' if correction != 'none' else 'naive'} t-test, alpha={selector.alpha:g})")
+        text = (
+            f"Best mean {scoring}: {best} ({summary['mean'].iloc[0]:.4f}). "
+            f"{int(compared['eligible'].sum())} of {len(compared)} candidates are {test}: "
+            f"{', '.join(compared.loc[compared['eligible'], 'candidate'])}. "
+            f"Among them {row['candidate']} has the lowest {what} ({cost}) and is chosen; its mean "
+            f"is {row['mean']:.4f}, {row['shortfall']:.4f} below the best."
+        )
+        if prefer in ("fit_time", "score_time"):
+            text += (f" The {what} is the fastest split's (one-off costs of a process's first fit, such "
+                     f"as lazy imports, excluded as far as mean and std allow); when candidates' times "
+                     f"are close, rank them by a callable prefer=lambda params: ... instead.")
+    if dropped:
+        text += (f" Left out for missing (NaN) split scores, e.g. failed fits: {', '.join(dropped)}.")
+    return text
+
+
 def _timings(cv_results, summary):
-    """``cv_results`` with the ``mean_*_time`` keys, or the fit times of a dict of cross_validate runs."""
+    """``cv_results`` with the ``mean_*_time`` keys, or the split times of a dict of cross_validate runs."""
     if isinstance(cv_results, pd.DataFrame):
         return {c: cv_results[c].to_numpy() for c in cv_results.columns}
     if "params" in cv_results:
         return cv_results
-    order = np.argsort(summary["index"].to_numpy())
-    return {"mean_fit_time": summary["mean_fit_time"].to_numpy()[order],
-            "mean_score_time": np.array([np.mean(r.get("score_time", np.nan)) for r in cv_results.values()])}
+    out = {}
+    for what in ("fit_time", "score_time"):
+        times = [np.asarray(r.get(what, np.nan), dtype=float) for r in cv_results.values()]
+        out[f"mean_{what}"] = np.array([np.mean(t) for t in times])
+        out[f"min_{what}"] = np.array([np.min(t) for t in times])
+    return out
+
+
+def _one_se_sizes_message(n_train, n_test):
+    return (
+        f"one_standard_error_rule got n_train={n_train!r} and n_test={n_test!r}; the Nadeau-Bengio "
+        "corrected standard error needs both (sizes of one training and one test fold: `train, test = "
+        "next(cv.split(X, y)); n_train, n_test = len(train), len(test)`). Pass both, or neither for "
+        "the uncorrected std / sqrt(J)."
+    )
 
 
 def _check_common(scoring, prefer, alpha, backend, n_train=None, n_test=None):
@@ -299,6 +412,8 @@ def one_standard_error_rule(scoring=None, prefer="fit_time", *, n_train=None, n_
     0
     """
     _check_common(scoring, prefer, 0.05, backend, n_train, n_test)
+    if (n_train is None) != (n_test is None):
+        raise ValueError(_one_se_sizes_message(n_train, n_test))
     return WithinMarginSelector(scoring, None, prefer, rule="one-se", n_train=n_train, n_test=n_test,
                                 backend=backend)
 

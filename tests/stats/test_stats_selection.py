@@ -92,9 +92,6 @@ def test_bad_input():
         select_within_margin("robust", margin=0.01)
     with pytest.raises(ValueError, match="prefer"):
         select_within_margin("robust", prefer="speed", n_train=8, n_test=2)
-    res = grid_results([0.8], fit_times=[1])
-    with pytest.raises(ValueError, match="single candidate"):
-        select_within_margin("robust", n_train=8, n_test=2)(res)
     assert isinstance(select_within_margin(n_train=8, n_test=2), WithinMarginSelector)
 
 
@@ -126,3 +123,81 @@ def test_fold_sizes_refused_when_the_rule_is_made(size):
         select_within_margin(margin=0.01, n_train=size, n_test=10)
     with pytest.raises(ValueError, match="n_test must be a positive integer"):
         one_standard_error_rule(n_train=90, n_test=size)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: select_within_margin("robust", margin=0.01, n_train=80, n_test=20),
+    lambda: one_standard_error_rule("robust"),
+])
+def test_a_single_candidate_is_the_choice(make):
+    pick = make()
+    assert pick(grid_results([0.8], fit_times=[1])) == 0
+    sel = pick.selection_
+    assert sel.index == sel.best_index == 0 and sel.candidate == "epochs=1"
+    assert len(sel.table) == 1 and sel.table["chosen"].item() and sel.table["eligible"].item()
+    assert "only candidate" in sel.reason
+
+
+def _with_failures(res, failed):
+    for key in [k for k in res if k.startswith("split")]:
+        res[key] = np.asarray(res[key], dtype=float).copy()
+        res[key][failed] = np.nan
+    return res
+
+
+@pytest.mark.parametrize("make", [
+    lambda: select_within_margin("robust", margin=0.02, n_train=80, n_test=20),
+    lambda: one_standard_error_rule("robust", n_train=80, n_test=20),
+])
+def test_failed_candidates_are_left_out(make):
+    """error_score=np.nan: NaN split scores; scikit-learn ranks such candidates last."""
+    res = grid_results([0.80, 0.795, 0.70, 0.5], fit_times=[5.0, 1.0, 0.1, 0.01])
+    res = _with_failures(res, [3])
+    res["split4_test_robust"][2] = np.nan  # one failed split is enough
+    pick = make()
+    assert pick(res) == 1
+    table = pick.selection_.table.set_index("candidate")
+    assert table["left_out"].tolist() == [False, False, True, True]
+    assert not table.loc[["epochs=3", "epochs=4"], "eligible"].any()
+    assert "Left out" in pick.selection_.reason and "epochs=3, epochs=4" in pick.selection_.reason
+    # every candidate but one failed: that one is chosen
+    assert make()(_with_failures(grid_results([0.8, 0.9, 0.7], [1, 1, 1]), [1, 2])) == 0
+    with pytest.raises(ValueError, match="every candidate .* error_score='raise'"):
+        make()(_with_failures(grid_results([0.8, 0.9], [1, 1]), [0, 1]))
+
+
+def test_failed_fits_in_gridsearch():
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True)
+    cv = KFold(3, shuffle=True, random_state=0)
+    pick = one_standard_error_rule(prefer=lambda p: p["max_depth"])
+    with pytest.warns(Warning):
+        search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [-1, 2, 4]}, cv=cv,
+                              error_score=np.nan, refit=pick).fit(X, y)
+    assert search.best_index_ == explain_selection(search).index != 0
+    assert explain_selection(search).table.set_index("candidate").loc["max_depth=-1", "left_out"]
+
+
+def test_fit_time_ignores_a_slow_first_fit():
+    """The first fit in a process pays one-off lazy imports; that split must not decide the cost."""
+    cheap, dear = np.array([1.5, 0.03, 0.03]), np.array([0.12, 0.13, 0.12])  # seconds per split
+    res = grid_results([0.80, 0.80], fit_times=[cheap.mean(), dear.mean()], n_splits=3)
+    res["std_fit_time"] = np.array([cheap.std(), dear.std()])  # as GridSearchCV stores it (ddof=0)
+    pick = select_within_margin("robust", margin=1.0, n_train=80, n_test=20)
+    assert pick(res) == 0
+    assert pick.selection_.table.set_index("candidate")["cost"].to_dict() == pytest.approx(
+        {"epochs=1": 0.03, "epochs=2": dear.mean() - dear.std() / np.sqrt(2)})
+    assert "prefer=lambda params" in pick.selection_.reason
+    runs = {"a": {"test_score": 0.8 + np.arange(3) / 100, "fit_time": cheap},
+            "b": {"test_score": 0.8 + np.arange(3) / 100, "fit_time": dear}}
+    sel = one_standard_error_rule().select(runs)
+    assert sel.candidate == "a" and sel.table.set_index("candidate").loc["a", "cost"] == 0.03
+
+
+@pytest.mark.parametrize("sizes", [{"n_train": 20}, {"n_test": 10}])
+def test_one_se_refuses_half_the_fold_sizes(sizes):
+    with pytest.raises(ValueError, match="needs both .* Pass both, or neither"):
+        one_standard_error_rule(**sizes)
