@@ -201,3 +201,15 @@ def test_fit_time_ignores_a_slow_first_fit():
 def test_one_se_refuses_half_the_fold_sizes(sizes):
     with pytest.raises(ValueError, match="needs both .* Pass both, or neither"):
         one_standard_error_rule(**sizes)
+
+
+def test_parity_with_r_when_a_candidate_failed(r_backend):
+    from robustsk.stats._rbackend import r_call
+
+    res = _with_failures(grid_results([0.80, 0.79, 0.78, 0.72], [4.0, 3.0, 1.0, 0.5], seed=1, noise=0.02), [2])
+    sel = select_within_margin("robust", margin=0.015, n_train=80, n_test=20).select(res)
+    matrix = np.vstack([res[f"split{i}_test_robust"] for i in range(20)])
+    r = r_call("select_within_margin", matrix, res["mean_fit_time"], margin=0.015, n_train=80, n_test=20)
+    assert int(r["index"]) - 1 == sel.index
+    assert r["table"]["left_out"].tolist() == sel.table["left_out"].tolist()
+    assert (np.asarray(r["table"]["index"]) - 1).tolist() == sel.table["index"].tolist()
