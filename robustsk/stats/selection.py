@@ -317,7 +317,12 @@ def select_within_margin(scoring=None, margin=0.01, prefer="fit_time", *, n_trai
     margin : float, default=0.01
         Shortfall from the best that is acceptable, in score units (>= 0).
     prefer : {"fit_time", "score_time"} or callable, default="fit_time"
-        ``"fit_time"`` ranks by ``mean_fit_time``; a callable gets each
+        ``"fit_time"`` ranks by the fit time of each candidate's fastest
+        split (from ``mean_fit_time`` and ``std_fit_time``: at most
+        ``mean - std / sqrt(J - 1)``, exact when one split differs), so that
+        the one-off cost of a process's first fit (lazy imports, warm-up),
+        which lands on one split of whichever candidate is fitted first,
+        does not decide; when times are close, prefer a callable. A callable gets each
         candidate's ``params`` dict and returns a sortable cost (lower is
         preferred), e.g. ``lambda p: p["max_epochs"]``.
     n_train, n_test : int
