@@ -35,18 +35,22 @@ __all__ = ["square", "Square", "p_schedule"]
 _THRESHOLDS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
-def p_schedule(p_init, it, n_iter):
+def p_schedule(p_init, it, n_iter, rescale=True):
     """The fraction of pixels changed at iteration ``it`` of ``n_iter``.
 
     The paper's schedule halves ``p`` at iterations 10, 50, 200, 500, 1000,
-    2000, 4000, 6000 and 8000 of a 10,000-query budget; as in AutoAttack it is
-    rescaled to ``n_iter`` (``it`` is mapped to ``int(it / n_iter * 10000)``).
+    2000, 4000, 6000 and 8000 of a 10,000-query budget; with ``rescale`` it
+    is stretched to ``n_iter`` (``it`` is mapped to ``int(it / n_iter *
+    10000)``, AutoAttack's ``resc_schedule=True``), without it the
+    thresholds are counted in iterations as they are (AutoAttack's standard
+    ensemble: ``resc_schedule=False`` with 5,000 queries).
 
     Parameters
     ----------
     p_init : float
     it : int
     n_iter : int
+    rescale : bool, default=True
 
     Returns
     -------
@@ -57,7 +61,7 @@ def p_schedule(p_init, it, n_iter):
     >>> p_schedule(0.8, 0, 1000), p_schedule(0.8, 3, 1000), p_schedule(0.8, 999, 1000)
     (0.8, 0.4, 0.0015625)
     """
-    scaled = int(it / max(n_iter, 1) * 10000)
+    scaled = int(it / max(n_iter, 1) * 10000) if rescale else int(it)
     return p_init / 2 ** sum(scaled > t for t in _THRESHOLDS)
 
 
@@ -196,7 +200,7 @@ def _step_l2(x, x_best, eps, p, u):
 
 def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shape=None,
            y_target=None, clip_min=None, clip_max=None, random_state=None,
-           return_queries=False, mode="eval"):
+           return_queries=False, mode="eval", rescale_schedule=True):
     """Square attack: random search over square-shaped updates (Linf or L2).
 
     Parameters
@@ -231,6 +235,8 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
         score function is called as it is.
     return_queries : bool, default=False
         Also return the number of points scored per example.
+    rescale_schedule : bool, default=True
+        Stretch the schedule of ``p`` to ``n_iter`` (see :func:`p_schedule`).
 
     Returns
     -------
@@ -268,6 +274,8 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
     n_iter = check_positive_int(n_iter, "n_iter", 0)
     if p_init is None:
         p_init = 0.05 if norm == "inf" else 0.1
+    if not isinstance(rescale_schedule, bool):
+        raise TypeError(f"rescale_schedule={rescale_schedule!r}: expected True or False.")
     if isinstance(p_init, bool) or not isinstance(p_init, (int, float)) or not 0 < p_init <= 1:
         raise ValueError(f"p_init={p_init!r}: expected a fraction of pixels in (0, 1].")
     x = x.detach()
@@ -303,7 +311,7 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
         for it in range(n_iter):
             if len(act) == 0:
                 break
-            p = p_schedule(p_init, it, n_iter)
+            p = p_schedule(p_init, it, n_iter, rescale=rescale_schedule)
             u = rng.uniform(x0.new_empty(len(act), 5 + c), 0.0, 1.0)
             x_new = box_img(step(x0, xb, eps, p, u))
             flat_new = x_new.reshape(len(act), *x.shape[1:])
@@ -342,6 +350,10 @@ class Square(ScoreAttack):
     batch_size : int, default=256
     random_state : int or None, default=None
         None inherits a robustsk estimator's ``random_state``.
+    rescale_schedule : bool, default=True
+        Stretch the paper's schedule of ``p`` (on 10,000 queries) to
+        ``n_iter``; False counts it in iterations as they are (see
+        :func:`p_schedule`).
 
     Notes
     -----
@@ -369,7 +381,8 @@ class Square(ScoreAttack):
     """
 
     def __init__(self, eps=None, norm=None, n_iter=1000, p_init=None, image_shape=None,
-                 clip_min=None, clip_max=None, batch_size=256, random_state=None):
+                 clip_min=None, clip_max=None, batch_size=256, random_state=None,
+                 rescale_schedule=True):
         self.eps = eps
         self.norm = norm
         self.n_iter = n_iter
@@ -379,9 +392,10 @@ class Square(ScoreAttack):
         self.clip_max = clip_max
         self.batch_size = batch_size
         self.random_state = random_state
+        self.rescale_schedule = rescale_schedule
 
     def _run(self, model, x, y, *, threat, rng, y_target=None):
         return square(model, x, y, eps=threat.eps, norm=threat.norm, n_iter=self.n_iter,
                       p_init=self.p_init, image_shape=self.image_shape, y_target=y_target,
                       clip_min=threat.clip_min, clip_max=threat.clip_max, random_state=rng,
-                      return_queries=True)
+                      return_queries=True, rescale_schedule=self.rescale_schedule)

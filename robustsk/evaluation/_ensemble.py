@@ -3,7 +3,8 @@ from typing import Mapping
 
 from ..attacks import APGD, FAB, Attack, Square, scale_invariant_apgd
 
-__all__ = ["WORST", "ensemble", "gradient_free_attack", "attack_name", "named_attacks",
+__all__ = ["WORST", "ensemble", "gradient_free_attack", "autoattack_square", "attack_name",
+           "named_attacks",
            "loss_kind", "SCALE_INVARIANT_LOSSES"]
 
 #: the name of the per-example worst case over the attacks
@@ -33,7 +34,7 @@ def loss_kind(attack):
 
 
 def gradient_free_attack(n_queries=1000):
-    """``robustsk.attacks.Square`` with ``n_queries`` queries.
+    """``robustsk.attacks.Square`` with ``n_queries`` queries (the masking checks' black box).
 
     Returns
     -------
@@ -42,6 +43,12 @@ def gradient_free_attack(n_queries=1000):
         Kept for callers that report a substitution (there is none).
     """
     return Square(n_iter=n_queries), None
+
+
+def autoattack_square(n_queries=5000):
+    """Square as AutoAttack's standard ensemble runs it: ``p_init=0.8``, and the schedule
+    of ``p`` counted in iterations (``resc_schedule=False``)."""
+    return Square(n_iter=n_queries, p_init=0.8, rescale_schedule=False)
 
 
 def ensemble(n_classes, n_iter=100, n_queries=5000, n_target_classes=9):
@@ -55,7 +62,7 @@ def ensemble(n_classes, n_iter=100, n_queries=5000, n_target_classes=9):
         notes.append(note)
     attacks["FAB-T"] = FAB(n_iter=n_iter, targeted=True, minimize=False,
                            n_target_classes=min(n_target_classes, n_classes - 1))
-    attacks["Square"] = gradient_free_attack(n_queries)[0]
+    attacks["Square"] = autoattack_square(n_queries)
     return attacks, notes
 
 
@@ -84,7 +91,7 @@ def named_attacks(attacks, n_classes, differentiable=True):
     kernel SVMs, nearest neighbours), its gradient-free part, Square.
     """
     if attacks is None and not differentiable:
-        return {"Square": gradient_free_attack(5000)[0]}, [
+        return {"Square": autoattack_square(5000)}, [
             "the model cannot be differentiated, so the ensemble ran its gradient-free "
             "attack only (Square, 5,000 queries per example): its robust accuracy is an "
             "upper bound that gradient attacks cannot tighten here."]

@@ -338,6 +338,13 @@ def test_p_schedule_and_windows():
     assert p_schedule(0.05, 11, 10000) == 0.025
     assert p_schedule(0.8, 9999, 10000) == pytest.approx(0.8 / 512)
     assert p_schedule(0.8, 50, 100) == p_schedule(0.8, 5000, 10000)  # rescaled
+    # AutoAttack's standard ensemble: resc_schedule=False, thresholds in iterations
+    assert p_schedule(0.8, 30, 5000) == 0.2 and p_schedule(0.8, 30, 5000, rescale=False) == 0.4
+    assert p_schedule(0.8, 4999, 5000, rescale=False) == pytest.approx(0.8 / 128)
+    from robustsk.evaluation import autoattack_ensemble
+    square_of_ensemble = [a for a in autoattack_ensemble(10).values() if isinstance(a, Square)]
+    assert [(a.p_init, a.n_iter, a.rescale_schedule) for a in square_of_ensemble] == \
+        [(0.8, 5000, False)]
     assert _window(0.05, 8, 8, 1) == (2, 2)
     assert _window(0.05, 1, 64, 1) == (1, 3)
     assert _window(0.001, 8, 8, 3) == (3, 3)
