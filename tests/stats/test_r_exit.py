@@ -5,10 +5,8 @@ rpy2's exit handler ends R, reticulate's finalizers call Python without the GIL
 and the process aborts ("Fatal Python error: PyThreadState_Get", status 134).
 Skips cleanly without R, reticulate or rpy2.
 """
-import importlib.util
 import os
 from pathlib import Path
-import shutil
 import subprocess
 import sys
 
@@ -17,13 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _has_reticulate():
-    if shutil.which("Rscript") is None or importlib.util.find_spec("rpy2") is None:
-        return False
-    out = subprocess.run(["Rscript", "-e", "cat(requireNamespace('reticulate', quietly=TRUE))"],
-                         capture_output=True, text=True)
-    return out.stdout.strip().endswith("TRUE")
-
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))  # the documentation's notebook runner
+from robustsk_notebooks import has_r_with_reticulate  # noqa: E402  (notebook 4 needs it too)
 
 SOURCE = ("for (f in sort(list.files('{src}', pattern = '[.]R$', full.names = TRUE))) source(f)"
           .format(src=(ROOT / "r_compat" / "R").as_posix()))
@@ -45,7 +38,7 @@ print("digits:", list(ro.r("dim(rsk_load_digits(n_class = 2))")), flush=True)
 }
 
 
-@pytest.mark.skipif(not _has_reticulate(), reason="needs R with reticulate, and rpy2")
+@pytest.mark.skipif(not has_r_with_reticulate(), reason="needs R with reticulate, and rpy2")
 @pytest.mark.parametrize("route", sorted(SCRIPTS))
 def test_rsk_functions_through_rpy2_exit_cleanly(route):
     env = dict(os.environ, RETICULATE_PYTHON=sys.executable, ROBUSTSK_PYTHON=sys.executable,
