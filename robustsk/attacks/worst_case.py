@@ -121,13 +121,12 @@ class WorstCase(Attack):
         return attacks
 
     def _predict(self, module, x):
-        if not isinstance(module, torch.nn.Module):  # a score function (any classifier)
-            step = len(x) if self.batch_size == "auto" else self.batch_size or len(x)
-            return torch.cat([module(x[i:i + step]).argmax(dim=1).cpu()
-                              for i in range(0, len(x), step)])
+        torch_module = isinstance(module, torch.nn.Module)  # else a score function
         with attack_context(module, "eval"), torch.no_grad():
-            step = memory_batch_size(module, x) if self.batch_size == "auto" else \
-                self.batch_size or len(x)
+            if self.batch_size == "auto":
+                step = memory_batch_size(module, x) if torch_module else len(x)
+            else:
+                step = self.batch_size or len(x)
             return torch.cat([module(x[i:i + step]).argmax(dim=1)
                               for i in range(0, len(x), step)])
 

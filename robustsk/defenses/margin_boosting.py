@@ -107,6 +107,7 @@ class MarginBoostingEnsemble(EnsembleClassifier):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         if not len(self.history) or "member_steps_" not in vars(self):  # a fresh fit
             self.member_steps_ = [0] * len(self.module_.members)
+        self.boosting_batches_ = None  # counted once per call, at its first epoch
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
@@ -114,7 +115,9 @@ class MarginBoostingEnsemble(EnsembleClassifier):
         # The stages follow the epoch's place in a run of max_epochs (epochs count on
         # across continued fits), not the calls: partial_fit(epochs=1) max_epochs times
         # runs the stages of one fit, and a warm-started fit runs them again.
-        n_batches = len(self.get_iterator(dataset_train, training=True))
+        if self.boosting_batches_ is None:
+            self.boosting_batches_ = len(self.get_iterator(dataset_train, training=True))
+        n_batches = self.boosting_batches_
         epochs = max(int(self.max_epochs), 1)
         position = (len(self.history) - 1) % epochs
         self.boosting_total_steps_ = max(epochs * n_batches, 1)
