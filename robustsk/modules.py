@@ -181,6 +181,7 @@ class UnitSphereFeatures(nn.Module):
     Examples
     --------
     >>> import torch
+    >>> _ = torch.manual_seed(0)
     >>> net = UnitSphereFeatures(MLP((4,), 3, hidden_units=(8,)))
     >>> h = net.features(torch.rand(2, 4))
     >>> [round(float(v), 4) for v in h.detach().norm(dim=1)]
