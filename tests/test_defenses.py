@@ -5,7 +5,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 import torch
 
-from robustsk.attacks import PGD
+from robustsk.attacks import PGD, Randomness
 from robustsk.defenses import (
     TRADES,
     AdversarialTraining,
@@ -150,6 +150,66 @@ def test_madry_attack_mode_train_moves_batchnorm_statistics(tabular):
     assert stats["train"] == 1 + 3
     with pytest.raises(ValueError, match="attack_mode"):
         AdversarialTraining(attack_mode="sometimes", max_epochs=1).fit(X, y)
+
+
+def test_fast_at_attacks_in_train_mode_like_the_official_code(tabular):
+    """Wong et al.'s train_fgsm.py keeps model.train() for the FGSM step: batch norm
+    reads the batch's statistics and moves its running ones; attack_mode="eval" opts out."""
+    X, y = tabular
+    counts = {}
+    for mode in ("train", "eval"):
+        clf = FastAdversarialTraining(module=BNNet, attack_mode=mode, max_epochs=1,
+                                      batch_size=300, random_state=0).fit(X, y)
+        counts[mode] = clf.module_.body[1].num_batches_tracked.item()
+    assert FastAdversarialTraining().attack_mode == "train"
+    assert counts == {"train": 2, "eval": 1}  # one FGSM forward more in train mode
+    with pytest.raises(ValueError, match="attack_mode"):
+        FastAdversarialTraining(attack_mode="sometimes", max_epochs=1).fit(X, y)
+
+
+def test_fast_at_step_matches_the_official_update_by_hand(tabular, monkeypatch):
+    """One batch of FastAdversarialTraining equals the official FGSM step written out
+    (uniform start, clip, one step of 1.25 eps in train mode, project, clip, CE, SGD)."""
+    X, y = tabular
+    X = ((X - X.min(0)) / (X.max(0) - X.min(0))).astype(np.float32)  # inside the [0, 1] box
+    eps, lr = 0.1, 0.05
+    seen, draws = {}, []
+
+    class Recorded(FastAdversarialTraining):
+        def pgd_examples(self, x, y, **kwargs):  # the batch, and the network before its step
+            seen["x"], seen["y"] = x.detach().clone(), y.clone()
+            seen["weights"] = {k: v.clone() for k, v in self.module_.state_dict().items()}
+            return super().pgd_examples(x, y, **kwargs)
+
+    uniform = Randomness.uniform
+
+    def spy(self, like, low=-1.0, high=1.0):
+        out = uniform(self, like, low, high)
+        draws.append(out.detach().clone())
+        return out
+
+    monkeypatch.setattr(Randomness, "uniform", spy)
+    clf = Recorded(module=BNNet, eps=eps, max_epochs=1, batch_size=len(X), lr=lr,
+                   optimizer=torch.optim.SGD, random_state=0, train_split=None, **BOX)
+    clf.fit(X, y)
+    assert len(draws) == 1
+    reference = BNNet()
+    reference.load_state_dict(seen["weights"])
+    xb, yb = seen["x"], seen["y"]
+    # the official step: delta ~ U(-eps, eps), x + delta clipped, model.train() throughout
+    reference.train()
+    delta = (torch.clamp(xb + eps * draws[0], 0, 1) - xb).requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(reference(xb + delta), yb)
+    grad, = torch.autograd.grad(loss, delta)
+    delta = torch.clamp(delta.detach() + 1.25 * eps * grad.sign(), -eps, eps)
+    x_adv = torch.clamp(xb + delta, 0, 1)
+    opt = torch.optim.SGD(reference.parameters(), lr=lr)
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(reference(x_adv), yb).backward()
+    opt.step()
+    for (name, ours), theirs in zip(clf.module_.state_dict().items(),
+                                    reference.state_dict().values()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_fast_at_uses_larger_default_step(tabular):

@@ -1,5 +1,6 @@
 """Fast adversarial training: FGSM from a random start (Wong, Rice & Kolter, 2020)."""
 from ..base import RobustClassifier
+from ..params import Options
 
 __all__ = ["FastAdversarialTraining"]
 
@@ -14,6 +15,14 @@ class FastAdversarialTraining(RobustClassifier):
 
     Parameters
     ----------
+    attack_mode : {"train", "eval"}, default="train"
+        Mode of the network during the FGSM step. "train", as the official
+        code (``train_fgsm.py`` keeps ``model.train()`` throughout): batch-norm
+        layers use the batch's statistics and move their running statistics
+        during the attack's forward pass, and dropout is on. "eval" freezes
+        them, as :class:`~robustsk.defenses.AdversarialTraining` does by
+        default. The two differ only for networks with such layers (not the
+        default :class:`~robustsk.modules.SmallCNN`).
     **kwargs
         Threat model (``eps``, ``norm``, ``step_size``, ``clip_min``, ``clip_max``)
         and every parameter of :class:`~robustsk.base.RobustClassifier`.
@@ -34,10 +43,15 @@ class FastAdversarialTraining(RobustClassifier):
     """
 
     default_step_fraction = 1.25
+    _parameter_constraints = {"attack_mode": [Options("eval", "train")]}
+
+    def __init__(self, module=None, *, attack_mode="train", **kwargs):
+        super().__init__(module, **kwargs)
+        self.attack_mode = attack_mode
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
-        x_adv = self.pgd_examples(x, y, n_iter=1)
+        x_adv = self.pgd_examples(x, y, n_iter=1, mode=self.attack_mode)
         y_pred = self.infer(x_adv, **fit_params)
         loss = self.get_loss(y_pred, y, X=x_adv, training=True)
         loss.backward()
