@@ -117,5 +117,5 @@ def cost_weighted_loss(logits, y, cost_matrix):
     rows = off[y]
     weight = rows.sum(1) / (n_classes - 1)
     weighted = (weight * F.cross_entropy(logits, y, reduction="none")).mean()
-    excess_cost = rows - (1 - F.one_hot(y, n_classes).to(rows.dtype))
+    excess_cost = rows - weight[:, None] * (1 - F.one_hot(y, n_classes).to(rows.dtype))
     return weighted + (excess_cost * F.softmax(logits, dim=1)).sum(1).mean()

@@ -17,12 +17,18 @@ def cost_sensitive_loss(logits_adv, y, cost_matrix):
 
         weight_i  = mean_{j != y_i} C[y_i, j]
         weighted  = mean_i weight_i * CE(logits_adv_i, y_i)
-        excess    = mean_i sum_{j != y_i} (C[y_i, j] - 1) * p_ij
+        excess    = mean_i sum_{j != y_i} (C[y_i, j] - weight_i) * p_ij
         loss      = weighted + excess
 
+    ``weighted`` charges an example's errors at its row's mean cost;
     ``excess`` is the expected cost of the prediction at ``x'`` minus what it
-    would be with unit costs (``1 - p_iy``), so both terms vanish into plain
-    cross-entropy when every off-diagonal cost is 1.
+    would be if every error of that row cost the mean (``weight_i (1 - p_iy)``),
+    so it moves probability towards the cheaper errors of the row. With every
+    off-diagonal cost 1 both reduce to cross-entropy. The loss scales with the
+    costs (``C`` times ``c`` gives ``c`` times the loss), and it is never
+    negative and zero only at ``p_iy = 1``, because
+    ``CE >= 1 - p_iy`` and ``excess_i >= -weight_i (1 - p_iy)``: no cost
+    matrix makes an error cheaper than the correct class.
 
     Parameters
     ----------
@@ -50,7 +56,7 @@ def cost_sensitive_loss(logits_adv, y, cost_matrix):
     rows = off[y]
     weight = rows.sum(1) / (n_classes - 1)
     weighted = (weight * F.cross_entropy(logits_adv, y, reduction="none")).mean()
-    excess_cost = rows - (1 - F.one_hot(y, n_classes).to(rows.dtype))
+    excess_cost = rows - weight[:, None] * (1 - F.one_hot(y, n_classes).to(rows.dtype))
     excess = (excess_cost * F.softmax(logits_adv, dim=1)).sum(1).mean()
     return weighted + excess, weighted, excess
 
@@ -65,15 +71,19 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
     steps climbing the criterion, network in eval mode, last iterate); the
     loss on them is :func:`cost_sensitive_loss`::
 
-        mean_i w(y_i) CE(f(x'_i), y_i) + mean_i sum_{j != y_i} (C[y_i, j] - 1) p_j(x'_i)
+        mean_i w(y_i) CE(f(x'_i), y_i) + mean_i sum_{j != y_i} (C[y_i, j] - w(y_i)) p_j(x'_i)
 
     with ``w(y) = mean_{j != y} C[y, j]``. The first term follows Shen et al.'s
     framework of cost-sensitive classification on adversarial examples (each
     class's examples weighted by the cost of an error on them; the exact form
     of their loss was not confirmed, so this is our reading); the second is
     Zhang & Evans' idea of penalising specific adversarial transitions by their
-    cost, here as the excess expected cost of the adversarial prediction (an
-    empirical, softmax version of their certified cost-weighted robust loss).
+    cost, here as the expected cost of the adversarial prediction in excess of
+    the row's mean cost (an empirical, softmax version of their certified
+    cost-weighted robust loss; Zhang & Evans add that to a clean cross-entropy
+    on every class, which is why their matrices may have zero rows: here a
+    row's costs weight that class's whole adversarial loss, so every row needs
+    a positive cost).
     With all off-diagonal costs 1, ``w = 1`` and the second term is 0: the loss
     is plain PGD adversarial training (up to float rounding), and with neither ``protected_classes``
     nor ``cost_matrix`` the fit computes the criterion's loss by the same call
@@ -95,9 +105,11 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
     cost_matrix : array-like of shape (n_classes, n_classes), default=None
         ``C[i, j]`` = cost of classifying an example of true class ``i`` as
         ``j``, rows and columns in the order of ``classes_`` (sorted labels).
-        Finite, non-negative, not all zero off the diagonal; the diagonal is
-        ignored. Costs are relative to 1 (the cost of an error in plain
-        adversarial training). Mutually exclusive with ``protected_classes``.
+        Finite, non-negative, with at least one positive cost in every row
+        off the diagonal (a zero row would leave that class out of training);
+        the diagonal is ignored. Costs are relative to 1 (the cost of an error
+        in plain adversarial training). Mutually exclusive with
+        ``protected_classes``.
     protection_weight : float, default=4.0
         Cost of an error on a protected class relative to 1 for the others;
         used only with ``protected_classes``.
@@ -179,9 +191,17 @@ class CostSensitiveAdversarialTraining(RobustClassifier):
             bad = np.argwhere(~np.isfinite(C) | (C < 0))[:5].tolist()
             raise ValueError(f"{who} got cost_matrix with negative or non-finite entries at "
                              f"{bad}: costs must be finite and >= 0.")
-        if not np.any(C[~np.eye(len(C), dtype=bool)] > 0):
-            raise ValueError(f"{who} got a cost_matrix that is zero off the diagonal: no error "
-                             "would cost anything. Pass positive costs (1 = plain AT).")
+        off = np.where(np.eye(len(C), dtype=bool), 0.0, C)
+        zero_rows = np.flatnonzero(~np.any(off > 0, axis=1))
+        if len(zero_rows):
+            raise ValueError(
+                f"{who} got a cost_matrix whose rows {zero_rows.tolist()[:10]} are zero off the "
+                "diagonal: an error on those true classes would cost nothing, so their examples "
+                "would not be trained on at all (the network would learn never to predict "
+                "them). Give every row a positive cost; 1 is the cost of an error in plain "
+                "adversarial training. (Zhang & Evans's matrices with zero rows go with a "
+                "clean cross-entropy on every class, which this loss does not have: use 1 "
+                "for the classes whose errors have the ordinary cost.)")
 
     def check_data_params(self, classes):
         """The cost matrix's size, and every protected label, against the fit's classes."""

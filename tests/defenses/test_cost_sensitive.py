@@ -91,11 +91,36 @@ def test_cost_sensitive_loss_matches_formula_by_hand():
     loss, weighted, excess = cost_sensitive_loss(z, y, C)
     p = torch.softmax(z, 1)
     w_by_hand = [(C[int(t)].sum() / 2) * -torch.log(p[i, int(t)]) for i, t in enumerate(y)]
-    e_by_hand = [sum((C[int(t), j] - 1) * p[i, j] for j in range(3) if j != int(t))
-                 for i, t in enumerate(y)]
+    e_by_hand = [sum((C[int(t), j] - C[int(t)].sum() / 2) * p[i, j] for j in range(3)
+                     if j != int(t)) for i, t in enumerate(y)]
     assert torch.allclose(weighted, torch.stack(w_by_hand).mean(), atol=1e-6)
     assert torch.allclose(excess, torch.stack(e_by_hand).mean(), atol=1e-6)
     assert torch.allclose(loss, weighted + excess)
+
+
+def test_no_cost_matrix_makes_an_error_cheaper_than_the_correct_class():
+    """The loss is >= 0 and 0 only at the correct class, and it scales with the costs:
+    costs below 1 (all 0.25, equivalent to plain AT) once gave a negative loss that
+    rewarded errors."""
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        k = int(torch.randint(2, 6, (1,), generator=gen))
+        C = torch.rand(k, k, generator=gen) * torch.rand(1, generator=gen) * 3
+        C[C < 0.3] = 0.0  # some zero costs inside rows
+        C[torch.arange(k), (torch.arange(k) + 1) % k] += 0.05  # every row has a positive cost
+        z = 4 * torch.randn(16, k, generator=gen)
+        y = torch.randint(0, k, (16,), generator=gen)
+        loss, _, _ = cost_sensitive_loss(z, y, C)
+        assert float(loss) >= -1e-6
+        correct = 30 * torch.nn.functional.one_hot(y, k).float()
+        assert float(cost_sensitive_loss(correct, y, C)[0]) < 1e-6
+        c = float(torch.rand(1, generator=gen)) * 5 + 0.1
+        torch.testing.assert_close(cost_sensitive_loss(z, y, c * C)[0], c * loss,
+                                   rtol=1e-5, atol=1e-6)
+    z, y = torch.tensor([[0.0, 5.0, 0.0]]), torch.tensor([0])  # a confident error
+    uniform_small = torch.full((3, 3), 0.25)
+    assert float(cost_sensitive_loss(z, y, uniform_small)[0]) == pytest.approx(
+        0.25 * float(torch.nn.functional.cross_entropy(z, y)), rel=1e-6)
 
 
 def test_protected_classes_become_rows_of_the_cost_matrix(tiny):
@@ -130,6 +155,8 @@ def test_string_labels_and_a_single_protected_label(tiny):
     ({"cost_matrix": -np.ones((10, 10))}, "negative or non-finite"),
     ({"cost_matrix": np.full((10, 10), np.nan)}, "negative or non-finite"),
     ({"cost_matrix": np.eye(10)}, "zero off the diagonal"),
+    # Zhang & Evans's "seed" matrix: only class 3's errors cost (a zero row trains nothing)
+    ({"cost_matrix": np.pad(np.ones((1, 10)), ((3, 6), (0, 0)))}, r"rows \[0, 1, 2, 4, 5"),
     ({"cost_matrix": [["a"] * 10] * 10}, "not numeric"),
     ({"protection_weight": 0.0}, "protection_weight"),
 ])
