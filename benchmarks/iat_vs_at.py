@@ -7,7 +7,8 @@ robust accuracy. This script fits ``AdversarialTraining`` and
 epochs and seed, and prints one JSON line per setting: clean accuracy, PGD-20
 robust accuracy (``robustsk.attacks.PGD(n_iter=20)``), fit seconds, total seconds.
 
-Pass a JSON list of settings::
+Pass a JSON list of settings (without one, a single digits setting runs:
+``DEFAULT`` below, about 20 s)::
 
     python benchmarks/iat_vs_at.py '[{"name": "fashion", "n_tr": 1000, "n_te": 500,
         "eps": 0.1, "epochs": 6, "n_iter": 3, "alpha": 1.0, "seed": 0}]'
@@ -51,7 +52,9 @@ def run(name, n_tr, n_te, eps, epochs, n_iter, alpha, seed, extra=None, at_eps=N
                           alpha=alpha, seed=seed, extra=str(extra), **out)), flush=True)
 
 
+DEFAULT = [{"name": "digits", "n_tr": 1347, "n_te": 450, "eps": 0.1, "epochs": 6, "n_iter": 3, "alpha": 1.0, "seed": 0}]
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    for setting in json.loads(sys.argv[1]):
+    for setting in json.loads(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT:
         run(**setting)
