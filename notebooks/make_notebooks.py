@@ -536,10 +536,12 @@ results <- in_fresh_r(\'
        clean = mean(rsk_predict(trades, d[test, 1:64]) == d$label[test]),
        summary = rsk_score_adversarial(trades, d[test, 1:64], d$label[test], attack = "pgd",
                                        eps = c(0.025, 0.05, 0.1, 0.15), n_iter = 10, random_state = 0),
-       trades = rsk_score_adversarial(trades, d[test, 1:64], d$label[test], eps = 0.1, n_iter = 10,
-                                      random_state = 0, per_example = TRUE),
-       plain = rsk_score_adversarial(plain, d[test, 1:64], d$label[test], eps = 0.1, n_iter = 10,
-                                     random_state = 0, per_example = TRUE))
+       trades = rsk_score_adversarial(trades, d[test, 1:64], d$label[test], attack = "pgd",
+                                      eps = 0.1, n_iter = 10, random_state = 0,
+                                      per_example = TRUE),
+       plain = rsk_score_adversarial(plain, d[test, 1:64], d$label[test], attack = "pgd",
+                                     eps = 0.1, n_iter = 10, random_state = 0,
+                                     per_example = TRUE))
 \')
 cat(results$model, sep = "\\n")
 cat("clean accuracy:", results$clean, "\\n")

@@ -279,7 +279,10 @@ predict.rsk_model <- function(object, newdata, type = c("class", "prob"), ...) {
 #'
 #' @param model an rsk_model from rsk_fit().
 #' @param x,y test examples and labels.
-#' @param attack "pgd", "fgsm", "apgd", "rfgsm" or "default" (PGD-20 then APGD-CE).
+#' @param attack "default" (the attack Python's score_adversarial uses: PGD-20 with
+#'   3 restarts, APGD-CE, then a scale-invariant APGD, each on the examples the
+#'   earlier ones left standing; it takes no parameters besides eps), or one
+#'   attack: "pgd", "fgsm", "apgd", "rfgsm".
 #' @param eps one radius or a vector of distinct radii (a repeated radius is
 #'   an error, as in robustsk.evaluation); NULL uses the model's eps.
 #' @param ... attack parameters (n_iter, step_size, n_restarts, random_state, ...).
@@ -290,7 +293,7 @@ predict.rsk_model <- function(object, newdata, type = c("class", "prob"), ...) {
 #' @return a data.frame, one row per eps: defense, attack, eps, n,
 #'   clean_accuracy, robust_accuracy, low, high, method, level.
 #' @export
-rsk_score_adversarial <- function(model, x, y, attack = "pgd", eps = NULL, ...,
+rsk_score_adversarial <- function(model, x, y, attack = "default", eps = NULL, ...,
                                   per_example = FALSE, method = "wilson", alpha = 0.05) {
   model <- .rsk_model(model)
   params <- list(...)

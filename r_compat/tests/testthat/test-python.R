@@ -94,8 +94,11 @@ test_that("TRADES fitted on digits from R: robust accuracy with its interval as 
   expect_gte(res$robust_accuracy[1], res$robust_accuracy[2])
 
   tidy <- rsk_score_adversarial(model, d[test, 1:64], d$label[test], eps = c(0.05, 0.1),
-                                n_iter = 10, random_state = 0, per_example = TRUE)
+                                attack = "pgd", n_iter = 10, random_state = 0, per_example = TRUE)
   expect_equal(nrow(tidy), 200L)
+  # left unset, the attack is Python's default (the three-stage worst case), not one PGD
+  dflt <- rsk_score_adversarial(model, d[test[1:20], 1:64], d$label[test[1:20]])
+  expect_identical(dflt$attack, "default")
   expect_equal(sort(unique(tidy$example_id)), 1:100)
   # The summary row is the R twin's interval of the per-example outcomes.
   ci <- accuracy_interval(tidy$correct[tidy$eps == 0.1])
