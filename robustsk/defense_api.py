@@ -22,6 +22,7 @@
 """
 import copy
 
+import numpy as np
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 import torch
@@ -232,6 +233,8 @@ class DefenseAPI:
             X = self._prepare_predict(X)
             lo, hi = check_box(*box, self.input_shape_)
             check_in_box(X, lo, hi)
+            if isinstance(X, np.ndarray) and not X.flags.writeable:
+                X = X.copy()  # a read-only view (pandas' copy-on-write): torch needs its own
             return torch.as_tensor(X, device=device)
 
         def encode_y(y, n_samples):

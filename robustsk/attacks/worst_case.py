@@ -19,6 +19,7 @@ from ._scores import as_score_target
 from ._target import ThreatDefaults, as_target, output_like
 from .base import Attack, project_out
 from .batching import memory_batch_size
+from .inputs import model_input
 from .runner import run_batches
 
 __all__ = ["WorstCase"]
@@ -45,6 +46,12 @@ def _within_threat(attack, X_rows, x_adv, threat):
     outside = attack.perturbation_size(adv, X_rows, threat) > threat.eps
     adv[outside] = X_rows[outside]
     return adv
+
+
+def _prepare(target, X, box=(None, None)):
+    """``target.prepare_X`` of ``X`` in the columns the model was fitted with (no
+    feature-name warning when an array stands in for the caller's DataFrame)."""
+    return target.prepare_X(model_input(getattr(target, "estimator", None), X), box=box)
 
 
 class WorstCase(Attack):
@@ -186,7 +193,7 @@ class WorstCase(Attack):
         for attack in attacks:  # fail on an unusable attack before running any
             attack.check_target(inherited)
         X_arr = np.asarray(X)
-        x = target.prepare_X(X, box=(threats[0].clip_min, threats[0].clip_max))
+        x = _prepare(target, X, box=(threats[0].clip_min, threats[0].clip_max))
         y_t = target.encode_y(y, n_samples=len(x))
         X_out = np.array(output_like(np.asarray(X_arr, dtype=np.float64), X_arr), copy=True)
         counts = [0, 0]
@@ -214,14 +221,14 @@ class WorstCase(Attack):
         for position, (attack, threat) in enumerate(zip(attacks, threats)):
             if len(todo) == 0:
                 break
-            x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
+            x = _prepare(target, X, box=(threat.clip_min, threat.clip_max))
             seed = self._attack_seed(attack, position, inherited)
             x_adv = run_batches(attack, model, x, y_t, threat=threat, seed=seed,
                                 rows=todo, batch_size=getattr(attack, "batch_size", None))
             rows = todo.cpu().numpy()
             adv = _within_threat(attack, X_arr[rows], x_adv, threat)
             X_out[rows] = adv
-            pred = self._predict(model, target.prepare_X(adv))
+            pred = self._predict(model, _prepare(target, adv))
             todo = todo[pred == y_t[todo]]
 
     def _attack_seed(self, attack, position, target):

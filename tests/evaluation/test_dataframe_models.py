@@ -46,3 +46,19 @@ def test_default_evaluation_of_a_model_without_gradients_runs_square():
                                  eps=0.1, random_state=0, check_masking=False)
     assert result.summary["robust_accuracy"].tolist() == \
         square.summary["robust_accuracy"].tolist()
+
+
+def test_defense_fitted_on_a_dataframe_scores_adversarially_without_warnings():
+    """The default attack (WorstCase) prepared its arrays as if they were new data:
+    three "X does not have valid feature names" warnings, and torch's read-only one."""
+    import pandas as pd
+
+    from robustsk.defenses import StandardTraining
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    X = (X - X.min()) / (X.max() - X.min())
+    clf = StandardTraining(max_epochs=2, random_state=0, clip_min=0.0, clip_max=1.0).fit(X, y)
+    X_test = pd.DataFrame(X.iloc[:30].to_numpy(), columns=X.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert 0 <= clf.score_adversarial(X_test, y.iloc[:30]) <= 1
