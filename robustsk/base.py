@@ -60,7 +60,7 @@ from ._data import BatchIterator
 from .attacks import example_seed, memory_batch_size, seed_from_random_state
 from .checkpoint import epochs_resumed
 from .defense_api import DefenseAPI
-from .fit_checks import FitChecks, TrainingThreat
+from .fit_checks import FitChecks, TrainingThreat, UnscaledInputWarning
 from .guard import TrainingGuard, raise_if_interrupted
 from .loss_terms import LossTerms
 from .modules import default_module
@@ -68,7 +68,7 @@ from .parallel import limit_worker_threads
 from .params import Callable, InstanceOf, Interval, Options, validate_params
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
-           "torch_seed", "shuffle_seed"]
+           "UnscaledInputWarning", "torch_seed", "shuffle_seed"]
 
 
 class NearChanceWarning(ConvergenceWarning):

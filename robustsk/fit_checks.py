@@ -12,6 +12,7 @@ the three public hooks :meth:`FitChecks.check_params`,
 """
 from dataclasses import dataclass
 from typing import Any
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import _check_feature_names
@@ -30,7 +31,47 @@ from .validation import (
     check_y,
 )
 
-__all__ = ["FitChecks"]
+__all__ = ["FitChecks", "UnscaledInputWarning", "warn_if_below_resolution"]
+
+
+class UnscaledInputWarning(UserWarning):
+    """``eps`` is below the resolution of integer-valued inputs (e.g. 8-bit pixels).
+
+    Images given as raw intensities (0-255, or sklearn's digits as 0-16) with
+    an ``eps`` meant for inputs in [0, 1] are trained and attacked at a
+    radius smaller than one grey level: the robust accuracy then means
+    nothing. Scale X to [0, 1] (``X / 255``) or give ``eps`` in X's units.
+    """
+
+
+def warn_if_below_resolution(X, eps, who):
+    """Warn (:class:`UnscaledInputWarning`) if ``X`` holds integers >= 2 and ``0 < eps < 1``.
+
+    Such inputs move in steps of at least 1, so a radius below 1 cannot
+    reach a neighbouring value: the usual sign of unscaled pixel data.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_below_resolution(np.array([[0, 255], [17, 3]]), 0.1, "AdversarialTraining")
+    >>> seen[0].category.__name__
+    'UnscaledInputWarning'
+    """
+    if not 0 < eps < 1 or X.size == 0 or not np.issubdtype(X.dtype, np.number):
+        return
+    sample = X.reshape(len(X), -1)[:256]  # as cheap on a large set as on a small one
+    high = float(sample.max())
+    if high < 2 or float(sample.min()) < 0 or not np.all(np.mod(sample, 1) == 0):
+        return
+    warnings.warn(
+        f"{who} got eps={eps} for inputs that are whole numbers from {float(sample.min()):g} "
+        f"to {high:g} (the first {len(sample)} rows): a radius below 1 cannot move any "
+        "input to a neighbouring value, so training and robust accuracy at this eps mean "
+        f"little. If these are raw pixel intensities, scale X to [0, 1] (X / {high:g} or "
+        "X / 255) with clip_min=0, clip_max=1; otherwise give eps in X's units.",
+        UnscaledInputWarning, stacklevel=4)
 
 
 @dataclass(frozen=True)
@@ -119,6 +160,7 @@ class FitChecks:
         eps, norm, step = check_threat(self.eps, self.norm, self.step_size,
                                        default_step=self.default_step_fraction)
         if reset:
+            warn_if_below_resolution(X, eps, type(self).__name__)
             _check_feature_names(self, X_in, reset=True)
             self.classes_ = labels
             self.input_shape_ = input_shape

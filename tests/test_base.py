@@ -419,3 +419,20 @@ def test_new_optimizer_on_a_fitted_estimator(tabular):
     assert clf.get_params()["optimizer__momentum"] == 0.25
     assert clone(clf).get_params()["optimizer__momentum"] == 0.25
     assert clf.fit(X[:90], y[:90]).optimizer_.param_groups[0]["momentum"] == 0.25
+
+
+def test_unscaled_pixels_warn_before_training():
+    """8-bit intensities (or sklearn's 0-16 digits) with an eps meant for [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    from robustsk.base import UnscaledInputWarning
+    from robustsk.defenses import AdversarialTraining
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:120], y[:120]
+    with pytest.warns(UnscaledInputWarning, match=r"whole numbers from 0 to 16.*X / 16"):
+        AdversarialTraining(max_epochs=1, n_iter=1, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnscaledInputWarning)
+        for X_ok, eps in ((X / 16, 0.1), (X, 2.0), (X - 8, 0.1), (X + 0.5, 0.1)):
+            AdversarialTraining(max_epochs=1, n_iter=1, eps=eps, random_state=0).fit(X_ok, y)
