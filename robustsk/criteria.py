@@ -33,6 +33,12 @@ class MCELoss(torch.nn.Module):
       The paper's formula for this term is not in the code; this is our
       reading of it.
 
+    As ``AdversarialTraining(criterion=MCELoss)`` (single-network MCE
+    training), the training PGD starts uniformly in the whole ``eps`` ball;
+    the official ``main.py`` starts its PGD in ``eps / 2``
+    (``lib/attack/pgd.py``), as :class:`~robustsk.defenses.MarginBoostingEnsemble`
+    does. The loss itself is the official one.
+
     Parameters
     ----------
     weight : float, default=1.0

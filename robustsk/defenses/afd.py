@@ -78,8 +78,12 @@ class AdversarialFeatureDesensitization(RobustClassifier):
     optimizer_discriminator=SGD, optimizer_discriminator__lr=0.5,
     optimizer_discriminator__momentum=0.9`` with lr x0.1 at epochs 50 and 80
     (a skorch ``LRScheduler`` callback reaches ``optimizer_`` only), eps 0.3
-    and APGD iterations 40 (unconfirmed: the reference passes an argument
-    upstream AutoAttack lacks). The reference's ``dis_iters`` (update ``E``
+    and APGD iterations 40 (the authors' AutoAttack fork takes ``n_iter``;
+    robustsk's default stays 10 for speed). That fork returns the clean
+    input for the examples APGD does not fool; robustsk's
+    :func:`~robustsk.attacks.apgd` returns their highest-loss point, so the
+    critic of step 3 also sees the strongest perturbation of the robust
+    examples (only fooled ones differ from the reference). The reference's ``dis_iters`` (update ``E``
     on a random 1/k of batches) is 1 there, so step 4 runs every batch.
 
     The history records ``train_loss`` (the clean CE of step 2),

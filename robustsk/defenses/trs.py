@@ -104,7 +104,13 @@ class TRSEnsemble(EnsembleClassifier):
     a radius ramped linearly over the fit: ``eps_t = smooth_eps_init + (eps -
     smooth_eps_init) * epoch / max_epochs`` (``epoch`` counted from 0). The
     step is the same fraction of ``eps_t`` as ``step_size`` is of ``eps``
-    (default one third, the reference's 6 steps of eps/3).
+    (default one third, the reference's 6 steps of eps/3). Each step signs
+    the gradient at the current point; the reference's loop
+    (``trainer.py``) never clears ``adv.grad`` between its ``backward()``
+    calls, so its steps sign the sum of the gradients at every point so far
+    (a momentum it does not describe), which moves some coordinates
+    differently from the second step on; robustsk keeps the PGD of the
+    paper's text.
 
     The loss is the criterion's (cross-entropy by default): each member's
     term and its input gradient use it. Predictions and attacks use
