@@ -44,6 +44,20 @@ class UnscaledInputWarning(UserWarning):
     """
 
 
+def _check_eps_within_box(eps, norm, box, who):
+    """An Linf radius as wide as the box reaches every input from every input: refused."""
+    lo, hi = box
+    if norm != "inf" or lo is None or hi is None:
+        return
+    width = float(np.max(np.asarray(hi) - np.asarray(lo)))
+    if width > 0 and eps >= width:
+        raise ValueError(
+            f"{who} got eps={eps} with the Linf box [clip_min, clip_max] of width {width:g}: "
+            "a ball that wide reaches every input from every other, so no classifier can be "
+            f"robust at it. Expected eps < {width:g}; give eps in X's units (for images in "
+            f"[0, 1], eps=8/255 rather than 8).")
+
+
 def warn_if_below_resolution(X, eps, who):
     """Warn (:class:`UnscaledInputWarning`) if ``X`` holds integers >= 2 and ``0 < eps < 1``.
 
@@ -159,6 +173,7 @@ class FitChecks:
             self._check_module_features(input_shape, len(labels))
         eps, norm, step = check_threat(self.eps, self.norm, self.step_size,
                                        default_step=self.default_step_fraction)
+        _check_eps_within_box(eps, norm, box, type(self).__name__)
         if reset:
             warn_if_below_resolution(X, eps, type(self).__name__)
             _check_feature_names(self, X_in, reset=True)

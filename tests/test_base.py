@@ -436,3 +436,17 @@ def test_unscaled_pixels_warn_before_training():
         warnings.simplefilter("error", UnscaledInputWarning)
         for X_ok, eps in ((X / 16, 0.1), (X, 2.0), (X - 8, 0.1), (X + 0.5, 0.1)):
             AdversarialTraining(max_epochs=1, n_iter=1, eps=eps, random_state=0).fit(X_ok, y)
+
+
+@pytest.mark.parametrize("eps, norm, ok", [(8.0, "inf", False), (1.0, "inf", False),
+                                           (0.99, "inf", True), (8.0, 2, True)])
+def test_linf_eps_as_wide_as_the_box_is_refused_before_training(eps, norm, ok):
+    X = np.random.RandomState(0).rand(40, 4).astype(np.float32)
+    y = np.arange(40) % 2
+    clf = StandardTraining(eps=eps, norm=norm, clip_min=0.0, clip_max=1.0, max_epochs=1)
+    if ok:
+        clf.fit(X, y)
+        return
+    with pytest.raises(ValueError, match=r"width 1: a ball that wide.*8/255"):
+        clf.fit(X, y)
+    assert not clf.initialized_

@@ -32,10 +32,15 @@ Every public entry point checks its input before any work starts. A bad input
 gets a ``ValueError`` or ``TypeError`` whose message says what was received and
 what was expected; never an error from deep inside torch, a hang, or a result
 computed from nonsense. Unusual but valid input (float16, int or bool arrays,
-object arrays of numbers, nested lists, pandas DataFrames and Series, eps of 0
-or 1e30) is converted and gives a correct result: float16, int and bool inputs
+object arrays of numbers, nested lists, pandas DataFrames and Series, eps of 0,
+or 1e30 for an attack) is converted and gives a correct result: float16, int and bool inputs
 give float32 adversarial examples, since rounding back to them would move an
-example off the ball.
+example off the ball. Integer inputs of 2 or more with ``0 < eps < 1`` (raw
+8-bit pixels, or scikit-learn's 0-16 digits, with an eps meant for [0, 1])
+fit with an :class:`~robustsk.base.UnscaledInputWarning`: no input can move
+to a neighbouring value inside such a ball. An Linf ``eps`` as wide as the
+box ``[clip_min, clip_max]`` is refused at fit (every input reaches every
+other: eps=8 meant as 8/255).
 
 ``tests/test_fuzz.py`` holds every entry point to this: hypothesis feeds the
 cases below, and random arrays of random shapes, dtypes and values, to every
