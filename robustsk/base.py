@@ -220,8 +220,11 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         A network returning logits. None picks :class:`~robustsk.modules.SmallCNN`
         for image-shaped ``X`` (``(n, C, H, W)`` or ``(n, H, W)``) and
         :class:`~robustsk.modules.MLP` for flat ``X``; ``module__*`` parameters
-        reach it either way. An instance is copied at every fit (it is never
-        trained itself), and its weights are the starting point of each fit.
+        reach it either way. A class whose ``__init__`` takes ``input_shape``
+        or ``n_classes`` (as robustsk's modules do) gets them from the data
+        unless ``module__*`` gives them. An instance is copied at every fit
+        (it is never trained itself), and its weights are the starting point
+        of each fit.
     eps : float, default=0.1
         Radius of the threat model in the units of ``X``: 0.1 suits images in
         [0, 1] and standardised tabular data alike.
@@ -387,6 +390,8 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             module = default_module(self.input_shape_)
             kwargs = {"input_shape": self.input_shape_, "n_classes": len(self.classes_),
                       **kwargs}
+        elif isinstance(module, type) and hasattr(self, "input_shape_"):
+            kwargs = {**self._sized_from_data(module), **kwargs}
         self.module_ = self.initialized_instance(module, kwargs)
         if self.extra_modules:  # sized by probing module_ with inputs on the device
             self.module_ = to_device(self.module_, self.device)
@@ -394,6 +399,15 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             kwargs = {**self.extra_module_kwargs(name), **self.get_params_for(name)}
             setattr(self, name + "_", self.initialized_instance(getattr(self, name), kwargs))
         return self
+
+    def _sized_from_data(self, module_cls):
+        """``input_shape`` / ``n_classes`` from the fit, for a class whose ``__init__`` takes them."""
+        try:
+            accepted = inspect.signature(module_cls).parameters
+        except (TypeError, ValueError):
+            return {}
+        known = {"input_shape": self.input_shape_, "n_classes": len(self.classes_)}
+        return {k: v for k, v in known.items() if k in accepted}
 
     def initialized_instance(self, instance_or_cls, kwargs):
         """skorch's component builder, except that a module *instance* is copied.

@@ -450,3 +450,19 @@ def test_linf_eps_as_wide_as_the_box_is_refused_before_training(eps, norm, ok):
     with pytest.raises(ValueError, match=r"width 1: a ball that wide.*8/255"):
         clf.fit(X, y)
     assert not clf.initialized_
+
+
+def test_module_class_taking_the_data_sizes_gets_them():
+    """module=SmallCNN (a class needing input_shape and n_classes) raised skorch's
+    "missing 2 required positional arguments"; it now builds the default network."""
+    from robustsk.datasets import load_digits_images
+
+    X, y = load_digits_images(return_X_y=True)
+    X, y = X[:100], y[:100]
+    fits = [StandardTraining(module=module, max_epochs=1, random_state=0).fit(X, y)
+            for module in (None, SmallCNN)]
+    for a, b in zip(*(f.module_.parameters() for f in fits)):
+        assert torch.equal(a, b)
+    wider = StandardTraining(module=MLP, module__n_classes=12, max_epochs=1,
+                             random_state=0).fit(X.reshape(100, -1), y)
+    assert wider.module_(torch.zeros(1, 64)).shape == (1, 12)  # module__* wins
