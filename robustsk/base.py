@@ -470,6 +470,19 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         # compile__attack. The data pipeline (iterators, dataset) is read by the next
         # fit or prediction: nothing to rebuild (skorch 1.4 raised "Something went wrong").
         own = _own_parameters(type(self))
+        # scikit-learn's nested form for a parameter that is itself an estimator-like
+        # object (train_attack__n_iter=7 on train_attack=PGD()): set on that object.
+        # skorch would take it for a component's argument and fail at the next fit.
+        nested = {}
+        for key in [k for k in params if "__" in k and k.split("__", 1)[0] in own]:
+            prefix, sub = key.split("__", 1)
+            if prefix in params:  # the object first, then its parameters (as scikit-learn)
+                setattr(self, prefix, params.pop(prefix))
+            target = getattr(self, prefix, None)
+            if hasattr(target, "set_params") and not isinstance(target, type):
+                nested.setdefault(prefix, {})[sub] = params.pop(key)
+        for prefix, sub_params in nested.items():
+            getattr(self, prefix).set_params(**sub_params)
         for key in [k for k in params if k in own or (
                 self.initialized_ and k.split("__", 1)[0] in _READ_LATER)]:
             value = params.pop(key)

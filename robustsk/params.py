@@ -150,6 +150,17 @@ def parameter_constraints(cls):
     return merged
 
 
+def _validate_nested(who, name, value):
+    """A parameter that is itself a robustsk object (an attack) is checked with its own
+    constraints, so that ``train_attack=PGD(n_iter=-3)`` fails before any work too."""
+    if isinstance(value, type) or not parameter_constraints(type(value)):
+        return
+    try:
+        validate_params(value)
+    except ValueError as err:
+        raise ValueError(f"{who} got {name}={value!r}, which is invalid: {err}") from None
+
+
 def validate_params(estimator, hints=None, values=None):
     """Check every declared parameter of ``estimator``; raise ``ValueError`` on the first bad one.
 
@@ -181,6 +192,7 @@ def validate_params(estimator, hints=None, values=None):
         else:
             value = getattr(estimator, name)
         if any(_accepts(form, value) for form in forms):
+            _validate_nested(who, name, value)
             continue
         expected = " or ".join(_describe(f) for f in forms)
         advice = hints.get(name, f"Pass {name}= one of the accepted values, e.g. "

@@ -20,7 +20,7 @@ from robustsk.attacks import PGD, as_box, clip_box, cross_entropy, input_gradien
 from robustsk.base import RobustClassifier
 from robustsk.defenses import AdversarialTraining
 from robustsk.metrics import make_adversarial_scorer
-from robustsk.params import Interval
+from robustsk.params import InstanceOf, Interval
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -216,3 +216,46 @@ def test_extra_module_follows_the_device(data):
     clf = FeatureAuxiliaryLoss(**{**CHEAP, "device": "cuda"}).fit(*data)
     assert all(p.is_cuda for p in clf.aux_.parameters())
     assert all(p.is_cuda for g in clf.aux_optimizer_.param_groups for p in g["params"])
+
+
+class AttackParameter(RobustClassifier):
+    """Train on a user-given attack's examples (``train_attack``, any robustsk attack)."""
+
+    _parameter_constraints = {"train_attack": [None, InstanceOf(PGD)]}
+
+    def __init__(self, module=None, *, train_attack=None, **kwargs):
+        super().__init__(module, **kwargs)
+        self.train_attack = train_attack
+
+    def train_step_single(self, batch, **fit_params):
+        x, y = self.unpack_batch(batch)
+        attack = self.train_attack or PGD()
+        x_adv = self.pgd_examples(x, y, n_iter=attack.n_iter)
+        y_pred = self.infer(x_adv, **fit_params)
+        loss = self.get_loss(y_pred, y, X=x_adv, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+
+def test_nested_parameters_of_an_attack_valued_parameter(digits_small):
+    """train_attack__n_iter reaches the attack (scikit-learn's nested form), before and
+    after fit, in clone and in GridSearchCV; a bad nested value fails before any work."""
+    X, _, y, _ = digits_small
+    X, y = X[:120], y[:120]
+    est = AttackParameter(train_attack=PGD(n_iter=2), max_epochs=1, random_state=0)
+    est.set_params(train_attack__n_iter=7)
+    assert est.train_attack.n_iter == 7 and est.get_params()["train_attack__n_iter"] == 7
+    assert clone(est).train_attack.n_iter == 7
+    est.set_params(train_attack=PGD(n_iter=1), train_attack__n_iter=3)  # object, then its own
+    assert est.train_attack.n_iter == 3
+    est.fit(X, y)
+    est.set_params(train_attack__n_iter=1)  # on a fitted estimator: no rebuild, kept
+    assert est.train_attack.n_iter == 1 and est.initialized_
+    grid = GridSearchCV(est, {"train_attack__n_iter": [1, 2]}, cv=2, error_score="raise")
+    grid.fit(X, y)
+    assert grid.best_estimator_.train_attack.n_iter in (1, 2)
+    before = weights(est)
+    est.set_params(train_attack=PGD(n_iter=-3))
+    with pytest.raises(ValueError, match=r"train_attack=PGD.*invalid.*n_iter=-3"):
+        est.fit(X, y)
+    assert same_weights(before, weights(est))
