@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils.validation import _check_feature_names
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping
 from skorch.utils import is_dataset
+import torch
 
 from .attacks import check_threat
 from .modules import check_features, has_features
@@ -132,6 +133,7 @@ class FitChecks:
             self._validate_params()
         self.check_params()
         self._check_criterion()
+        self._check_optimizer_arguments()
         check_threat_params(self)
         check_device(self.device)
         cbs = self.callbacks
@@ -199,6 +201,28 @@ class FitChecks:
         fitted state changes; raise ``ValueError`` saying what was received,
         what was expected and what to do.
         """
+
+    def _check_optimizer_arguments(self):
+        """Build each optimizer once over a stand-in parameter: arguments it refuses
+        (``optimizer_discriminator__lr=-1``, ``optimizer__momentum`` for Adam) fail here,
+        before a fitted network is rebuilt, not inside the next initialisation."""
+        names = ["optimizer", *[o for o in self.extra_modules.values() if o],
+                 *self.extra_optimizers]
+        probe = [("probe", torch.nn.Parameter(torch.zeros(1)))]
+        for name in names:
+            cls = getattr(self, name, None)
+            if not callable(cls):
+                continue  # the parameter constraints report it
+            try:
+                args, kwargs = self.get_params_for_optimizer(name, probe)
+                cls(*args, **kwargs)
+            except (TypeError, ValueError) as err:
+                given = ", ".join(f"{name}__{k}={v!r}" for k, v in
+                                  self.get_params_for(name).items()) or "no arguments"
+                raise ValueError(
+                    f"{type(self).__name__} got {name}={getattr(cls, '__name__', cls)} with "
+                    f"{given} (lr={self.lr!r}), which it refuses: {err}. Pass arguments that "
+                    f"{getattr(cls, '__name__', cls)} takes, with valid values.") from None
 
     def _check_criterion(self):
         """Build the criterion once, so its argument errors come before any state changes.

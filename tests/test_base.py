@@ -466,3 +466,19 @@ def test_module_class_taking_the_data_sizes_gets_them():
     wider = StandardTraining(module=MLP, module__n_classes=12, max_epochs=1,
                              random_state=0).fit(X.reshape(100, -1), y)
     assert wider.module_(torch.zeros(1, 64)).shape == (1, 12)  # module__* wins
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"optimizer__momentum": 0.9}, r"optimizer=Adam with optimizer__momentum=0.9.*momentum"),
+    ({"optimizer__lr": -1.0}, r"optimizer__lr=-1.0.*Invalid learning rate"),
+])
+def test_arguments_an_optimizer_refuses_fail_before_the_fitted_net_is_rebuilt(params, match):
+    """They failed inside the next initialisation, after the fitted weights were gone."""
+    X = np.random.RandomState(0).rand(60, 4).astype(np.float32)
+    y = np.arange(60) % 3
+    clf = StandardTraining(max_epochs=1, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.set_params(**params)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)

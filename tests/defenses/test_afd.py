@@ -231,3 +231,16 @@ def test_extra_optimizer_without_its_parameters_says_what_to_override(digits):
     X, _, y, _ = digits
     with pytest.raises(NotImplementedError, match=r"optimizer_named_parameters\(name\)"):
         Incomplete(**CHEAP).fit(X[:64], y[:64])
+
+
+def test_a_bad_argument_of_the_critics_optimizer_keeps_the_fitted_model():
+    from robustsk.datasets import load_digits_images
+
+    X, y = load_digits_images(return_X_y=True)
+    X, y = X[:80], y[:80]
+    afd = AdversarialFeatureDesensitization(max_epochs=1, n_iter=1, random_state=0).fit(X, y)
+    before = afd.predict_proba(X)
+    afd.set_params(optimizer_discriminator__lr=-1)
+    with pytest.raises(ValueError, match=r"optimizer_discriminator__lr=-1.*Invalid learning"):
+        afd.fit(X, y)
+    np.testing.assert_array_equal(afd.predict_proba(X), before)
