@@ -550,6 +550,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         with self._seeded(torch_seed(self.random_seed_, done)):
             if reset:
                 self.initialize()
+                self._check_module_output(X)
             self._check_valid_split_callbacks()
             NeuralNet.partial_fit(self, X, y, **fit_params)
         raise_if_interrupted(self)  # skorch swallows Ctrl-C; the guard kept the last epoch
@@ -641,6 +642,40 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         reset = not self.__sklearn_is_fitted__()
         X, y = self._validate_fit(X, y, reset=reset, classes=classes)
         return self._train(X, y, reset, check=reset, **fit_params)
+
+    def _check_module_output(self, X):
+        """A given module's forward pass on two training rows, before any training: a
+        network that cannot read X, or returns fewer logits than there are classes,
+        fails here with what it got, not in torch's words from the first batch."""
+        if self.module is None:  # the default network is sized from the data
+            return
+        who, module = type(self).__name__, self.module_
+        x = torch.as_tensor(X[:2], device=self.device)
+        modes = [(m, m.training) for m in module.modules()]
+        try:
+            module.eval()
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                out = module(x)
+        except Exception as err:  # torch's shape errors: RuntimeError, IndexError, ...
+            raise ValueError(
+                f"{who}: the module {type(module).__name__} could not process inputs of "
+                f"shape {tuple(x.shape)} (X's examples have shape {tuple(X.shape[1:])}): "
+                f"{type(err).__name__}: {err}. Expected a module mapping a batch "
+                "(n, *example shape) to logits (n, n_classes): give a module sized for X "
+                "(e.g. SmallCNN for images (n, C, H, W), MLP or a Flatten first for flat "
+                "X), reshape X, or pass module=None for the default network.") from err
+        finally:
+            for m, training in modes:
+                m.training = training
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        n_classes = len(self.classes_)
+        if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] < n_classes:
+            got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            raise ValueError(
+                f"{who}: the module {type(module).__name__} returned {got} for 2 examples, "
+                f"but the data have {n_classes} classes: expected logits of shape (2, "
+                f"{n_classes}). Size its output to the number of classes (e.g. "
+                f"module__n_classes={n_classes}).")
 
     def _check_fitted_model(self, X, y, n_check=256):
         # rows spread evenly over the training set (data sorted by class would

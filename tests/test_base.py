@@ -482,3 +482,20 @@ def test_arguments_an_optimizer_refuses_fail_before_the_fitted_net_is_rebuilt(pa
     with pytest.raises(ValueError, match=match):
         clf.fit(X, y)
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("module, flat, match", [
+    (SmallCNN((1, 8, 8), 10), True, r"could not process inputs of shape \(2, 64\).*conv2d"),
+    (SmallCNN((1, 8, 8), 5), False, r"returned \(2, 5\).*10 classes.*module__n_classes=10"),
+    (torch.nn.Sequential(torch.nn.Linear(64, 10)), False, r"shape \(2, 1, 8, 8\).*mat1"),
+])
+def test_a_module_that_does_not_fit_the_data_fails_before_training(module, flat, match):
+    """torch's own error from the first batch (conv2d on flat X, a target out of bounds)."""
+    from robustsk.datasets import load_digits_images
+
+    X, y = load_digits_images(return_X_y=True)
+    X, y = (X[:60].reshape(60, -1) if flat else X[:60]), y[:60]
+    state = torch.random.get_rng_state()
+    with pytest.raises(ValueError, match=match):
+        StandardTraining(module=module, max_epochs=1, random_state=0).fit(X, y)
+    assert torch.equal(state, torch.random.get_rng_state())
