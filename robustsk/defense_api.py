@@ -16,7 +16,7 @@
 ``extra_modules``, ``extra_optimizers``, ``optimizer_named_parameters(name)``, ``optimizers()``
     More networks and optimizers beside ``module_`` and ``optimizer_``,
     registered with skorch, and one backward pass then every optimizer's step
-    in ``train_step``.
+    in ``train_step``; ``optimizer_names()`` gives the optimizers' parameter names.
 ``as_attack_target()``
     The fitted network as the target of robustsk's attacks.
 """
@@ -108,12 +108,15 @@ class DefenseAPI:
             f"but does not say which parameters {name!r} updates: override "
             "optimizer_named_parameters(name) to return (name, parameter) pairs.")
 
+    def optimizer_names(self):
+        """The optimizer parameters of the fit: ``"optimizer"``, the extra modules' in
+        declared order, then :attr:`extra_optimizers`."""
+        return ["optimizer", *[opt for opt in self.extra_modules.values() if opt],
+                *self.extra_optimizers]
+
     def optimizers(self):
-        """Every optimizer of the fit: ``optimizer_``, the extra modules' in declared order,
-        then :attr:`extra_optimizers`."""
-        extra = [getattr(self, opt + "_") for opt in self.extra_modules.values() if opt]
-        extra += [getattr(self, opt + "_") for opt in self.extra_optimizers]
-        return [self.optimizer_, *extra]
+        """Every optimizer of the fit (``name + "_"`` for each of :meth:`optimizer_names`)."""
+        return [getattr(self, name + "_") for name in self.optimizer_names()]
 
     def train_step(self, batch, **fit_params):
         """skorch's step in train mode; with several optimizers, one backward pass, then each steps.

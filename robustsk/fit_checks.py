@@ -206,10 +206,8 @@ class FitChecks:
         """Build each optimizer once over a stand-in parameter: arguments it refuses
         (``optimizer_discriminator__lr=-1``, ``optimizer__momentum`` for Adam) fail here,
         before a fitted network is rebuilt, not inside the next initialisation."""
-        names = ["optimizer", *[o for o in self.extra_modules.values() if o],
-                 *self.extra_optimizers]
         probe = [("probe", torch.nn.Parameter(torch.zeros(1)))]
-        for name in names:
+        for name in self.optimizer_names():
             cls = getattr(self, name, None)
             if not callable(cls):
                 continue  # the parameter constraints report it

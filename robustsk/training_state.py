@@ -26,7 +26,7 @@ def components(net):
         ``"criterion"`` (``criterion_``, which may hold weights).
     optimizers : dict of str to torch.optim.Optimizer
         ``"optimizer"`` and every extra optimizer, in the order of
-        ``net.optimizers()``.
+        ``net.optimizer_names()``.
 
     Examples
     --------
@@ -44,10 +44,8 @@ def components(net):
     modules.update({name: getattr(net, name + "_") for name in extra})
     if isinstance(getattr(net, "criterion_", None), torch.nn.Module):
         modules["criterion"] = net.criterion_
-    if hasattr(net, "optimizers"):
-        names = ["optimizer", *[opt for opt in extra.values() if opt],
-                 *getattr(net, "extra_optimizers", ())]
-        optimizers = dict(zip(names, net.optimizers()))
+    if hasattr(net, "optimizer_names"):
+        optimizers = {name: getattr(net, name + "_") for name in net.optimizer_names()}
     else:
         optimizers = {"optimizer": net.optimizer_}
     return modules, optimizers

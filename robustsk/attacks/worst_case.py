@@ -48,12 +48,6 @@ def _within_threat(attack, X_rows, x_adv, threat):
     return adv
 
 
-def _prepare(target, X, box=(None, None)):
-    """``target.prepare_X`` of ``X`` in the columns the model was fitted with (no
-    feature-name warning when an array stands in for the caller's DataFrame)."""
-    return target.prepare_X(model_input(getattr(target, "estimator", None), X), box=box)
-
-
 class WorstCase(Attack):
     """Run ``attacks`` in turn on the examples still classified correctly.
 
@@ -193,7 +187,7 @@ class WorstCase(Attack):
         for attack in attacks:  # fail on an unusable attack before running any
             attack.check_target(inherited)
         X_arr = np.asarray(X)
-        x = _prepare(target, X, box=(threats[0].clip_min, threats[0].clip_max))
+        x = target.prepare_X(X, box=(threats[0].clip_min, threats[0].clip_max))
         y_t = target.encode_y(y, n_samples=len(x))
         X_out = np.array(output_like(np.asarray(X_arr, dtype=np.float64), X_arr), copy=True)
         counts = [0, 0]
@@ -221,14 +215,16 @@ class WorstCase(Attack):
         for position, (attack, threat) in enumerate(zip(attacks, threats)):
             if len(todo) == 0:
                 break
-            x = _prepare(target, X, box=(threat.clip_min, threat.clip_max))
+            x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
             seed = self._attack_seed(attack, position, inherited)
             x_adv = run_batches(attack, model, x, y_t, threat=threat, seed=seed,
                                 rows=todo, batch_size=getattr(attack, "batch_size", None))
             rows = todo.cpu().numpy()
             adv = _within_threat(attack, X_arr[rows], x_adv, threat)
             X_out[rows] = adv
-            pred = self._predict(model, _prepare(target, adv))
+            # in the model's own columns: no feature-name warning for this internal array
+            adv_in = model_input(getattr(target, "estimator", None), adv)
+            pred = self._predict(model, target.prepare_X(adv_in))
             todo = todo[pred == y_t[todo]]
 
     def _attack_seed(self, attack, position, target):
