@@ -1,6 +1,10 @@
 """Robust accuracy and scorers for ``GridSearchCV`` and ``cross_validate``."""
+import warnings
+
 import numpy as np
 import pandas as pd
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import _num_samples
 
 from .attacks.base import Attack
 from .attacks.inputs import model_input
@@ -13,7 +17,9 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     """Fraction of all examples classified correctly under ``attack``.
 
     An example misclassified without attack counts as a failure, so robust
-    accuracy never exceeds clean accuracy.
+    accuracy never exceeds clean accuracy. So does an example whose label the
+    estimator was not fitted on (a cross-validation fold can hold one), as in
+    ``accuracy_score``; a warning names such labels.
 
     Parameters
     ----------
@@ -61,14 +67,50 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robustsk Attack (e.g. PGD(eps=0.1)); got "
                         f"{type(attack).__name__}.")
-    X_adv = attack.generate(estimator, X, y)
     y = np.asarray(y).ravel()
-    correct = estimator.predict(model_input(estimator, X_adv)) == y
+    known = _known_labels(estimator, X, y)
+    if known is None:
+        correct = _correct_under_attack(estimator, attack, X, y)
+    else:
+        correct = np.zeros(len(y), dtype=bool)
+        rows = np.flatnonzero(known)
+        correct[rows] = _correct_under_attack(estimator, attack, _safe_indexing(X, rows), y[rows])
     if not per_class:
         return float(np.mean(correct))
     labels, inverse = np.unique(y, return_inverse=True)
     acc = np.bincount(inverse, weights=correct) / np.bincount(inverse)
     return pd.Series(acc, index=pd.Index(labels, name="class"), name="robust_accuracy")
+
+
+def _correct_under_attack(estimator, attack, X, y):
+    X_adv = attack.generate(estimator, X, y)
+    return estimator.predict(model_input(estimator, X_adv)) == y
+
+
+def _known_labels(estimator, X, y):
+    """Which rows' labels the estimator was fitted on; None when all are (or none are).
+
+    A cross-validation fold can hold a label its training folds lacked: such
+    examples count as misclassified, as in ``accuracy_score`` (no prediction
+    can equal them), and are not attacked. Labels of which *none* is known
+    (strings against integer classes, say) are left to the attack's error.
+    """
+    classes = getattr(estimator, "classes_", None)
+    if classes is None or len(y) != _num_samples(X):
+        return None
+    try:
+        known = np.isin(y, np.asarray(classes))
+    except TypeError:
+        return None
+    if known.all() or not known.any():
+        return None
+    unseen = np.unique(y[~known])
+    warnings.warn(f"y contains labels {unseen.tolist()} that the estimator was not fitted on "
+                  f"(its classes are {np.asarray(classes).tolist()}): their {int((~known).sum())} "
+                  "examples count as misclassified, as in accuracy_score. Use stratified folds "
+                  "(StratifiedKFold) so every class is in each training fold.",
+                  UserWarning, stacklevel=3)
+    return known
 
 
 class AdversarialScorer:

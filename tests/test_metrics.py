@@ -121,3 +121,25 @@ def test_score_adversarial_per_class_with_string_labels(digits_small):
     assert set(per_class.index) <= set("abcdefghij")
     assert per_class.between(0, 1).all()
     assert isinstance(clf.score_adversarial(X_te[:60], names[y_te[:60]], attack), float)
+
+
+def test_labels_unseen_in_fit_count_as_errors(digits_small):
+    """A fold's label that its training folds lacked counts as misclassified, as in
+    ``accuracy_score``, instead of failing the scorer (cross_validate gave NaN)."""
+    X_tr, X_te, y_tr, y_te = digits_small
+    seen = y_tr < 5
+    clf = StandardTraining(max_epochs=2, random_state=0, **BOX).fit(X_tr[seen], y_tr[seen])
+    attack = PGD(eps=0.1, n_iter=3, random_state=0)
+    known = y_te < 5
+    with pytest.warns(UserWarning, match=r"not fitted on.*count as misclassified"):
+        acc = robust_accuracy(clf, X_te, y_te, attack)
+    expected = robust_accuracy(clf, X_te[known], y_te[known], attack) * known.mean()
+    assert acc == pytest.approx(expected)
+    assert acc <= clf.score(X_te, y_te)
+    with pytest.warns(UserWarning, match="not fitted on"):
+        per_class = robust_accuracy(clf, X_te, y_te, attack, per_class=True)
+    assert (per_class[per_class.index >= 5] == 0).all()
+    with pytest.warns(UserWarning, match="not fitted on"):
+        res = cross_validate(clf, X_te, y_te, cv=[(np.flatnonzero(known[:100]), np.arange(100, 150))],
+                             error_score="raise", scoring={"robust": make_adversarial_scorer(attack)})
+    assert np.isfinite(res["test_robust"]).all()
