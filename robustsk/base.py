@@ -154,6 +154,20 @@ def _own_parameters(cls):
         set(inspect.signature(NeuralNet.__init__).parameters)
 
 
+@contextmanager
+def _rebuild_errors(net, params):
+    """Say which ``set_params`` arguments a fitted net's component rebuild refused."""
+    try:
+        yield
+    except Exception as err:
+        args = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"{type(net).__name__}.set_params({args}): rebuilding the fitted model's "
+                   f"components with it failed: {type(err).__name__}: {err}. Nothing was "
+                   "changed (the estimator keeps its fitted model and parameters): pass "
+                   "values the component accepts.") from err
+
+
 def _raised_by_early_stopping(exc):
     """Whether a ``KeyboardInterrupt`` was raised by skorch's ``EarlyStopping`` (a completed
     epoch stopping the fit), not by Ctrl-C (SIGINT raises it in whatever frame runs)."""
@@ -501,17 +515,18 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         components = {key.split("__", 1)[0] for key in params
                       if key not in virtual and ("__" in key or key in optimizers)}
         new_optimizers = bool(components) and components <= optimizers
-        if new_optimizers:
-            # A new optimizer (class or argument) on a fitted net: skorch 1.4 re-builds
-            # modules and criteria here but has no branch for optimizers alone (it
-            # raised "Something went wrong"). Set them, then build the optimizers anew.
-            self.initialized_ = False
-            try:
+        with self._kept_on_error(), _rebuild_errors(self, params):
+            if new_optimizers:
+                # A new optimizer (class or argument) on a fitted net: skorch 1.4 re-builds
+                # modules and criteria here but has no branch for optimizers alone (it
+                # raised "Something went wrong"). Set them, then build the optimizers anew.
+                self.initialized_ = False
+                try:
+                    super().set_params(**params)
+                finally:
+                    self.initialized_ = True
+            else:
                 super().set_params(**params)
-            finally:
-                self.initialized_ = True
-        else:
-            super().set_params(**params)
         for key, value in virtual.items():
             # skorch sets e.g. optimizer__momentum on the live optimizer only: keep it
             # for get_params, clone and the next fit too, as scikit-learn does
@@ -519,7 +534,8 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             if head in optimizers and rest and "__" not in rest:
                 self.__dict__[key] = value
         if new_optimizers:
-            self._initialize_optimizer(reason="optimizer parameters changed")
+            with self._kept_on_error(), _rebuild_errors(self, params):
+                self._initialize_optimizer(reason="optimizer parameters changed")
         return self
 
     # --------------------------------------------------------------- fitting
@@ -539,7 +555,20 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
                 torch.cuda.default_generators[index].manual_seed(seed)
             yield
 
-    def _train(self, X, y, reset, check=True, **fit_params):
+    @contextmanager
+    def _kept_on_error(self, saved=None):
+        """Put back the estimator's attributes as they were (``saved``, default: on
+        entry) if the block raises: bad input or parameters found before training
+        starts must not cost a fitted model."""
+        saved = dict(vars(self)) if saved is None else saved
+        try:
+            yield
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(saved)
+            raise
+
+    def _train(self, X, y, reset, check=True, saved=None, **fit_params):
         limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
         if reset or "random_seed_" not in vars(self):
             self.random_seed_ = seed_from_random_state(self.random_state)
@@ -549,8 +578,9 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         done = 0 if reset or self.history is None else len(self.history)
         with self._seeded(torch_seed(self.random_seed_, done)):
             if reset:
-                self.initialize()
-                self._check_module_output(X)
+                with self._kept_on_error(saved):
+                    self.initialize()
+                    self._check_module_output(X)
             self._check_valid_split_callbacks()
             NeuralNet.partial_fit(self, X, y, **fit_params)
         raise_if_interrupted(self)  # skorch swallows Ctrl-C; the guard kept the last epoch
@@ -617,8 +647,10 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         """
         self._check_fit_params(fit_params)
         reset = not (self.warm_start and self.__sklearn_is_fitted__())
-        X, y = self._validate_fit(X, y, reset=reset)
-        return self._train(X, y, reset, **fit_params)
+        saved = dict(vars(self))
+        with self._kept_on_error(saved):
+            X, y = self._validate_fit(X, y, reset=reset)
+        return self._train(X, y, reset, saved=saved, **fit_params)
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Train for ``max_epochs`` epochs without re-initialising (skorch's meaning).
@@ -640,8 +672,10 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         """
         self._check_fit_params(fit_params)
         reset = not self.__sklearn_is_fitted__()
-        X, y = self._validate_fit(X, y, reset=reset, classes=classes)
-        return self._train(X, y, reset, check=reset, **fit_params)
+        saved = dict(vars(self))
+        with self._kept_on_error(saved):
+            X, y = self._validate_fit(X, y, reset=reset, classes=classes)
+        return self._train(X, y, reset, check=reset, saved=saved, **fit_params)
 
     def _check_module_output(self, X):
         """A given module's forward pass on two training rows, before any training: a

@@ -103,3 +103,31 @@ def test_a_misspelled_parameter_costs_a_fitted_model_nothing(data):
     with pytest.raises(ValueError, match="iterator_train__shufle"):
         clf.fit(X, y)  # skorch would report it only after rebuilding the network
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_a_component_that_cannot_be_rebuilt_costs_a_fitted_model_nothing(data):
+    """skorch rebuilds a fitted net's component in set_params: a value its class
+    refuses (or a module that cannot read the next fit's X) lost the fitted model."""
+    from robustsk.defenses import AdversarialFeatureDesensitization
+    X, y = data
+    afd = AdversarialFeatureDesensitization(**CHEAP).fit(X, y)
+    before, params = afd.predict_proba(X), afd.get_params()
+    with pytest.raises(ValueError, match=r"discriminator__hidden_units=-4.*Nothing was changed"):
+        afd.set_params(discriminator__hidden_units=-4)
+    np.testing.assert_array_equal(afd.predict_proba(X), before)
+    assert afd.get_params().keys() == params.keys()
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    before = clf.predict_proba(X)
+    with pytest.raises(TypeError, match=r"module__n_filters=3.*unexpected keyword"):
+        clf.set_params(module__n_filters=3)
+    assert "module__n_filters" not in clf.get_params()
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    clf.fit(X, y)  # the rejected value is not kept for the next fit either
+
+    given = StandardTraining(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)),
+                             **CHEAP).fit(X, y)
+    before, state = given.predict_proba(X), dict(vars(given))
+    with pytest.raises(ValueError, match="could not process inputs"):
+        given.fit(X[:, :, :4], y)  # 32 features for a Linear(64, 10): found after the rebuild
+    np.testing.assert_array_equal(given.predict_proba(X), before)
+    assert given.n_features_in_ == state["n_features_in_"] and given.module_ is state["module_"]
