@@ -26,6 +26,8 @@ clopper_pearson_bound <- function(successes, n, alpha = 0.05, side = "lower") {
   bound <- vapply(seq_len(len), function(i) {
     stats::binom.test(x[i], n[i], alternative = alternative, conf.level = 1 - alpha)$conf.int[at]
   }, numeric(1))
-  .result(list(bound = bound, successes = as.integer(x), n = as.integer(n), alpha = alpha,
+  # counts above R's integer range (2^31 - 1) stay doubles, exact up to 2^53
+  whole <- function(v) if (all(abs(v) <= .Machine$integer.max)) as.integer(v) else v
+  .result(list(bound = bound, successes = whole(x), n = whole(n), alpha = alpha,
                side = side), "robustsk_cp_bound")
 }

@@ -104,6 +104,9 @@ def r_available():
     return True
 
 
+_INT32_MIN, _INT32_MAX = -(2**31) + 1, 2**31 - 1  # R's NA_integer_ is -2**31
+
+
 def _to_r(value):
     import rpy2.robjects as ro
 
@@ -112,6 +115,8 @@ def _to_r(value):
     if isinstance(value, (bool, np.bool_)):
         return ro.BoolVector([bool(value)])
     if isinstance(value, (int, np.integer)):
+        if not _INT32_MIN <= value <= _INT32_MAX:  # R's integers are 32-bit; doubles are exact
+            return ro.FloatVector([float(value)])  # to 2**53
         return ro.IntVector([int(value)])
     if isinstance(value, (float, np.floating)):
         return ro.FloatVector([float(value)])
@@ -127,6 +132,8 @@ def _to_r(value):
     if arr.dtype == bool:
         return ro.BoolVector(arr.tolist())
     if arr.dtype.kind in "iu":
+        if arr.size and not (_INT32_MIN <= arr.min() and arr.max() <= _INT32_MAX):
+            return ro.FloatVector(arr.astype(float).tolist())
         return ro.IntVector(arr.tolist())
     if arr.dtype.kind == "f":
         return ro.FloatVector(arr.tolist())

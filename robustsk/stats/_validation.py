@@ -17,6 +17,7 @@ __all__ = [
     "check_backend",
     "check_choice",
     "check_correct",
+    "check_count",
     "check_flag",
     "check_fold_size",
     "check_paired",
@@ -60,14 +61,40 @@ def check_backend(backend):
     return check_choice(backend, _BACKENDS, "backend")
 
 
+def as_whole_number(value):
+    """``value`` as an int if it is a whole number (numpy's and integer-valued floats
+    too: R passes 100 as a double), else None. Booleans are not numbers here."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def check_count(value, name, what="a count"):
+    """Return a positive whole number (``100`` or ``100.0``) as an int, else raise.
+
+    Integer-valued floats are accepted because R's numbers are doubles: the
+    R twins and reticulate pass ``100`` as ``100.0``.
+    """
+    count = as_whole_number(value)
+    if count is None or count < 1:
+        raise ValueError(f"{name} must be a positive whole number ({what}); got "
+                         f"{_describe(value)}. Pass e.g. {name}=100.")
+    return count
+
+
 def check_fold_size(value, name):
     """None, or a positive integer number of examples (``n_train``, ``n_test``)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    count = as_whole_number(value)
+    if count is None or count < 1:
         raise ValueError(f"{name} must be a positive integer (a number of examples in one fold, "
                          f"len(train) or len(test) of `train, test = next(cv.split(X, y))`); got {value!r}.")
-    return int(value)
+    return count
 
 
 def check_flag(value, name):
@@ -84,19 +111,24 @@ def check_flag(value, name):
 
 def check_alpha(alpha, name="alpha"):
     """Return ``alpha`` as a float if ``0 < alpha < 1``, else raise."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(
-            f"{name} must be a real number strictly between 0 and 1 "
-            f"(e.g. 0.05 for 95% intervals); got {_describe(alpha)}."
-        )
-    alpha = float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(
-            f"{name} must be strictly between 0 and 1 (e.g. 0.05 for 95% "
-            f"intervals); got {alpha!r}. Pass the error rate, not the "
-            f"confidence level."
-        )
-    return alpha
+    return check_probability(alpha, name, "e.g. 0.05 for 95% intervals",
+                             "Pass the error rate, not the confidence level.")
+
+
+def check_probability(value, name, example, advice):
+    """Return ``value`` as a float strictly between 0 and 1, else raise.
+
+    ``example`` and ``advice`` fill the message (what a good value looks like,
+    and the usual mistake: a percentage, the complement).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number strictly between 0 and 1 "
+                        f"({example}); got {_describe(value)}.")
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be strictly between 0 and 1 ({example}); got "
+                         f"{value!r}. {advice}")
+    return value
 
 
 def check_correct(correct, name="correct"):
@@ -111,6 +143,13 @@ def check_correct(correct, name="correct"):
             f"{name} must be a 1-d vector of per-example booleans; got a "
             f"DataFrame of shape {correct.shape}. Pass one column, e.g. "
             f"frame['correct']."
+        )
+    if isinstance(correct, (set, frozenset, dict)) or (
+            not hasattr(correct, "__len__") and hasattr(correct, "__iter__")):
+        raise TypeError(
+            f"{name} must be a 1-d vector of per-example booleans in the examples' order "
+            f"(list, numpy array or pandas Series); got a {type(correct).__name__}, which "
+            f"has no order or length. Pass list(...) of it in the examples' order."
         )
     if isinstance(correct, (str, bytes)) or np.isscalar(correct) or correct is None:
         raise TypeError(

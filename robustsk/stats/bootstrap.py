@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import numbers
 
 import numpy as np
 
 from ._frame import paired_correct
-from ._validation import check_alpha, check_backend, check_paired, is_tidy_frame
+from ._validation import check_alpha, check_backend, check_count, check_paired, is_tidy_frame
 
 __all__ = ["PairedBootstrapResult", "paired_bootstrap", "bootstrap_indices"]
 
@@ -67,16 +66,19 @@ def bootstrap_indices(n, n_resamples=DEFAULT_N_RESAMPLES, random_state=None):
     result as ``indices`` to :func:`paired_bootstrap` (or ``indices + 1`` to
     the R twin) to reproduce a run exactly.
     """
-    for name, value in (("n", n), ("n_resamples", n_resamples)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r} "
-                             f"(type {type(value).__name__}).")
+    n = check_count(n, "n", "a number of examples")
+    n_resamples = check_count(n_resamples, "n_resamples", "a number of bootstrap resamples")
     if n * n_resamples > MAX_INDICES:
         raise ValueError(
             f"n * n_resamples = {n * n_resamples:,} indices would take "
             f"{8 * n * n_resamples / 2**30:,.1f} GiB: expected at most {MAX_INDICES:,}. Pass "
             "fewer resamples, or draw them in chunks with different random_state values.")
-    rng = np.random.default_rng(random_state)
+    try:
+        rng = np.random.default_rng(random_state)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"random_state must be None, a non-negative int or a numpy Generator; "
+                        f"got {random_state!r} (type {type(random_state).__name__}): {err}. "
+                        "Pass e.g. random_state=0 to make the resamples reproducible.") from err
     return rng.integers(0, n, size=(n_resamples, n))
 
 
@@ -166,10 +168,8 @@ def paired_bootstrap(correct_a, correct_b=None, n_resamples=None, random_state=N
         raise TypeError("paired_bootstrap needs correct_a and correct_b (or one tidy frame).")
     a, b = check_paired(correct_a, correct_b, names=["correct_a", "correct_b"])
     n = a.size
-    if n_resamples is not None and (
-        isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1
-    ):
-        raise ValueError(f"n_resamples must be a positive integer; got {n_resamples!r}.")
+    if n_resamples is not None:
+        n_resamples = check_count(n_resamples, "n_resamples", "a number of bootstrap resamples")
     if indices is None:
         indices = bootstrap_indices(n, n_resamples or DEFAULT_N_RESAMPLES, random_state)
     else:

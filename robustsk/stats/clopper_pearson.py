@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-import numbers
 
 import numpy as np
 from scipy import stats
@@ -95,7 +94,7 @@ def clopper_pearson_bound(successes, n, alpha=0.05, *, side="lower", backend="py
     alpha = check_alpha(alpha)
     if isinstance(successes, bool) or isinstance(n, bool):
         raise TypeError("successes and n must be counts, not booleans.")
-    scalar = isinstance(successes, numbers.Integral) and isinstance(n, numbers.Integral)
+    scalar = np.ndim(successes) == 0 and np.ndim(n) == 0
     x, n = _check_counts(successes, n)
     if backend == "r":
         from ._rbackend import r_call

@@ -219,7 +219,15 @@ def _fit_python(data, fit_levels, cov_type):
         warnings.warn(w.message, w.category, stacklevel=3)
     converged = bool(res.converged) if hasattr(res, "converged") else True
     coef = pd.Series(np.asarray(res.params), index=x.columns)
-    cov = pd.DataFrame(np.asarray(res.cov_params()), index=x.columns, columns=x.columns)
+    if cov_type == "cluster":
+        cov = np.asarray(res.cov_params())
+    else:
+        # statsmodels' IRLS reports the inverse information at the previous iterate's
+        # weights; take it at the estimate, as the R twin does (agreement ~1e-12)
+        xm = x.to_numpy(dtype=float)
+        mu = 1.0 / (1.0 + np.exp(-(xm @ coef.to_numpy())))
+        cov = np.linalg.inv(xm.T @ (xm * (mu * (1.0 - mu))[:, None]))
+    cov = pd.DataFrame(cov, index=x.columns, columns=x.columns)
     return coef, cov, converged, None
 
 

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 from scipy import stats
 
-from ._validation import check_alpha, check_backend
+from ._validation import check_alpha, check_backend, check_count, check_probability
 
 __all__ = ["McNemarPower", "mcnemar_power", "mcnemar_sample_size"]
 
@@ -73,8 +73,7 @@ MAX_N = 10**7
 
 
 def _check_n(n, name="n"):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{name} must be a positive integer (number of test examples); got {n!r}.")
+    n = check_count(n, name, "a number of test examples")
     if n > MAX_N:
         raise ValueError(f"{name}={n!r} is above {MAX_N:,}: the exact power sums over n + 1 "
                          "discordant counts, which would exhaust memory. Expected at most "
@@ -221,7 +220,8 @@ def mcnemar_sample_size(difference, discordance, power=0.8, alpha=0.05, *, max_n
     backend = check_backend(backend)
     difference, discordance = _check_rates(difference, discordance)
     alpha = check_alpha(alpha)
-    target = check_alpha(power, "power")
+    target = check_probability(power, "power", "e.g. 0.8 for an 80% chance to detect the "
+                               "difference", "Pass a fraction, not a percentage.")
     max_n = _check_n(max_n, "max_n")
     if difference == 0:
         raise ValueError("difference must be non-zero: no test set has power to detect a zero difference.")

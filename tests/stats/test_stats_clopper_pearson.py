@@ -92,3 +92,17 @@ def test_scalar_counts_give_a_scalar_bound():
     res = clopper_pearson_bound(5, 10)
     assert np.ndim(res.bound) == 0 and not isinstance(res.bound, np.ndarray)
     assert isinstance(clopper_pearson_bound([5, 6], 10).bound, np.ndarray)
+    float_counts = clopper_pearson_bound(5.0, 10.0)  # was a 0-d array
+    assert not isinstance(float_counts.bound, np.ndarray) and float_counts.bound == res.bound
+
+
+def test_counts_beyond_r_integers(r_backend):
+    """R's integers are 32-bit: counts of 2**31 and more go to R as (exact) doubles."""
+    x, n = 3 * 10**9, 5 * 10**9
+    for side in ("lower", "upper"):
+        py = clopper_pearson_bound(x, n, 0.001, side=side)
+        r = clopper_pearson_bound(x, n, 0.001, side=side, backend=r_backend)
+        np.testing.assert_allclose(r.bound, py.bound, rtol=1e-12)
+        r = clopper_pearson_bound(np.array([x, 5]), np.array([n, 10]), side=side, backend=r_backend)
+        np.testing.assert_allclose(r.bound, clopper_pearson_bound([x, 5], [n, 10], side=side).bound,
+                                   rtol=1e-10)

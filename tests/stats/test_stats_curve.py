@@ -42,6 +42,26 @@ def test_beetle_mortality_textbook():
     assert not res.separation and res.converged
 
 
+def test_model_based_covariance_is_the_inverse_information_at_the_estimate():
+    """statsmodels' IRLS reports it at the previous iterate's weights (off by ~1e-6)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    eps = np.tile([0.0, 0.05, 0.1, 0.2], n)
+    defense = np.repeat(["a", "b"], 2 * n)
+    logit = np.where(defense == "a", 2.0 - 10 * eps, 1.0 - 4 * eps)
+    frame = pd.DataFrame({"example_id": np.repeat(np.arange(n), 4), "eps": eps, "attack": "pgd",
+                          "defense": defense, "correct": rng.random(4 * n) < 1 / (1 + np.exp(-logit))})
+    res = robustness_curve(frame, cov_type="nonrobust")
+    # the design written out by hand: intercept, eps, defense b, eps x defense b
+    b = (defense == "b").astype(float)
+    X = np.column_stack([np.ones_like(eps), eps, b, eps * b])
+    assert res.coefficients.index.tolist() == ["intercept", "eps", "defense[T.b]",
+                                               "eps:defense[T.b]"]
+    mu = 1 / (1 + np.exp(-(X @ res.coefficients.to_numpy())))
+    info = X.T @ (X * (mu * (1 - mu))[:, None])
+    np.testing.assert_allclose(res.cov.to_numpy() @ info, np.eye(4), atol=1e-9)
+
+
 def test_saturated_two_level_fit_equals_observed_proportions():
     # With two eps levels, intercept + slope is saturated: fitted = observed.
     frame = pd.DataFrame({"example_id": np.tile(np.arange(10), 2), "eps": np.repeat([0.0, 0.5], 10),

@@ -50,7 +50,7 @@ def test_bad_input():
         mcnemar_power(100, 0.05, 0.0)
     with pytest.raises(ValueError, match="cannot exceed the discordance"):
         mcnemar_power(100, 0.2, 0.1)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="positive whole number"):
         mcnemar_power(0, 0.05, 0.1)
     with pytest.raises(ValueError, match="non-zero"):
         mcnemar_sample_size(0.0, 0.1)

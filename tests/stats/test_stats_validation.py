@@ -105,8 +105,35 @@ def test_bootstrap_indices_are_checked():
         rs.paired_bootstrap(GOOD, GOOD, indices=np.full((5, 4), 0.5))
     with pytest.raises(ValueError, match="disagrees"):
         rs.paired_bootstrap(GOOD, GOOD, indices=np.zeros((5, 4), dtype=int), n_resamples=6)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="positive whole number"):
         rs.paired_bootstrap(GOOD, GOOD, n_resamples=0)
+    with pytest.raises(ValueError, match="positive whole number"):
+        rs.paired_bootstrap(GOOD, GOOD, n_resamples=10.5)
+    with pytest.raises(TypeError, match="random_state must be.*got 'x'"):
+        rs.paired_bootstrap(GOOD, GOOD, n_resamples=10, random_state="x")
+
+
+@pytest.mark.parametrize("bad", [
+    {True, False}, {0: True, 1: False}, (v for v in GOOD), iter(GOOD)])
+def test_unordered_or_lengthless_outcomes_are_named(bad):
+    with pytest.raises(TypeError, match=f"got a {type(bad).__name__}, which has no order"):
+        rs.accuracy_interval(bad)
+
+
+def test_whole_number_floats_count_as_counts():
+    """R's numbers are doubles: 100 from R (reticulate) arrives as 100.0."""
+    assert rs.mcnemar_power(100.0, 0.05, 0.2).power == rs.mcnemar_power(100, 0.05, 0.2).power
+    a = rs.paired_bootstrap(GOOD * 5, GOOD[::-1] * 5, n_resamples=200.0, random_state=0)
+    b = rs.paired_bootstrap(GOOD * 5, GOOD[::-1] * 5, n_resamples=200, random_state=0)
+    assert (a.low, a.high) == (b.low, b.high)
+    for bad in (100.5, True, float("nan"), "100"):
+        with pytest.raises(ValueError, match=r"n must be a positive whole number.*got"):
+            rs.mcnemar_power(bad, 0.05, 0.2)
+
+
+def test_power_given_as_a_percentage_is_explained():
+    with pytest.raises(ValueError, match="power must be.*0.8 for an 80%.*not a percentage"):
+        rs.mcnemar_sample_size(0.05, 0.1, power=80)
 
 
 def test_r_backend_missing_gives_install_instructions(monkeypatch):
