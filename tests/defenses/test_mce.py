@@ -66,15 +66,20 @@ def test_failed_fit_keeps_weights(digits_small):
     clf = StandardTraining(criterion=MCELoss, max_epochs=3, random_state=0).fit(X_tr[:200],
                                                                                 y_tr[:200])
     before = [p.detach().clone() for p in clf.module_.parameters()]
+    params = clf.get_params()
     for bad in ({"criterion__variant": "median"}, {"criterion__weight": -2.0}):
-        try:  # skorch rebuilds the criterion of a fitted net in set_params already
-            clf.set_params(**bad)
-        except ValueError as err:
-            assert "MCELoss got" in str(err)
+        # skorch rebuilds the criterion of a fitted net in set_params: the refusal comes there
+        # and leaves the parameters as they were
         with pytest.raises(ValueError, match="MCELoss got"):
-            clf.fit(X_tr[:200], y_tr[:200])
-        clf.set_params(criterion__variant="mean", criterion__weight=1.0)
+            clf.set_params(**bad)
+        assert {k: v for k, v in clf.get_params().items() if k.startswith("criterion__")} == \
+            {k: v for k, v in params.items() if k.startswith("criterion__")}
+        # an unfitted clone takes the parameter and fit refuses it before any work
+        fresh = clone(clf).set_params(**bad)
+        with pytest.raises(ValueError, match="MCELoss got"):
+            fresh.fit(X_tr[:200], y_tr[:200])
     assert all(torch.equal(a, b) for a, b in zip(before, clf.module_.parameters()))
+    assert clf.score(X_tr[:200], y_tr[:200]) > 0.1
 
 
 def test_adversarial_training_with_mce(digits_small):
