@@ -31,7 +31,13 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=1347)
     parser.add_argument("--n-test", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--n-iter", type=int, default=30, help="outer RMSprop steps")
+    parser.add_argument("--n-iter", type=int, default=100,
+                        help="outer steps (the official code's 100)")
+    parser.add_argument("--optimizer", choices=["rmsprop", "sgd"], default=None,
+                        help="outer update; default: the official code's, RMSprop (Linf) "
+                             "or plain gradient steps (L2)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="outer learning rate; default: the official code's")
     parser.add_argument("--attack-iter", type=int, default=10, help="inner PGD steps")
     parser.add_argument("--linf-eps", type=float, default=0.1)
     parser.add_argument("--l2-eps", type=float, default=0.5)
@@ -66,6 +72,7 @@ def main(argv=None):
         for norm, eps in norms:
             start = time.time()
             rob = PreemptiveRobustifier(clf, eps=eps, norm=norm, n_iter=args.n_iter,
+                                        lr=args.lr, optimizer=args.optimizer,
                                         attack_iter=args.attack_iter, random_state=args.seed)
             r = mitm_evaluation(rob, X_te, y_te)
             print(f"{name:9s} {str(norm):>4s} {eps:5.2f} {r.clean_accuracy:6.3f} "

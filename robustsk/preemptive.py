@@ -9,9 +9,14 @@ model's own prediction on the clean image (no labels needed)::
     x* = argmin_{x' in B_delta(x) and the box}  max_{x'' in B_eps(x')}  CE(f(x''), y_hat)
 
 The inner maximum is PGD; the outer minimum follows the paper's bi-level
-algorithm (official code ``snu-mllab/preemptive-robustification``): gradients
-of the inner PGD point pass through its final projection and clip only (the
-PGD steps are treated as constants), the outer variable is updated by RMSprop.
+algorithm as its official code (``snu-mllab/preemptive-robustification``)
+runs it: the gradient of the attacked loss reaches the outer variable through
+the inner PGD's random start, projections and clips, each step's direction
+(the gradient's sign, or its direction in L2) being a constant; the outer
+variable is updated by RMSprop on a tanh parametrisation (Linf) or by plain
+projected gradient steps (L2). One difference: the point returned is the
+visited one with the lowest attacked loss, where the official code returns
+the last iterate.
 
 Around a ``RandomizedSmoothingClassifier`` (the paper's smoothed variant) the
 model differentiated is its soft smoothed classifier
@@ -34,15 +39,19 @@ from .attacks import (
     ThreatDefaults,
     as_box,
     as_target,
+    ascent_step,
     attack_context,
     check_positive_int,
     check_threat,
     clip_box,
+    cross_entropy,
+    input_gradient,
     output_like,
-    pgd,
     project,
+    random_start,
     seed_from_random_state,
 )
+from .defenses.smoothing import SoftSmoothedModule
 
 __all__ = ["PreemptiveRobustifier", "preemptive_robustify", "mitm_evaluation", "MITMResult"]
 
@@ -56,6 +65,19 @@ def _check_budget(value, name):
     return float(value)
 
 
+OPTIMIZERS = ("rmsprop", "sgd")
+
+
+def _check_optimizer(optimizer, norm):
+    if optimizer is None:
+        return "rmsprop" if norm == "inf" else "sgd"
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r}: expected None or one of {OPTIMIZERS} "
+                         "(None: the official code's, RMSprop for Linf and plain gradient "
+                         "steps for L2).")
+    return optimizer
+
+
 def _outer_bounds(x, delta, box):
     lo, hi = x - delta, x + delta
     if box[0] is not None:
@@ -65,19 +87,39 @@ def _outer_bounds(x, delta, box):
     return lo, hi
 
 
+def _inner_pgd(model, xp, y_hat, eps, norm, step, n_iter, box, rng):
+    """The adversary's PGD from ``xp``, differentiable in ``xp`` as in the official dynamics.
+
+    Each step's direction (the sign or the normalised gradient of the loss) is
+    a constant; the random start, every projection onto the ``eps`` ball
+    around ``xp`` and every clip to the box keep their graph, so a coordinate
+    that a clip held at the box's edge passes no gradient back to ``xp``.
+    """
+    start = random_start(xp.detach(), eps, norm, rng) - xp.detach()
+    x_adv = clip_box(xp + start, *box)
+    for _ in range(n_iter):
+        _, _, grad = input_gradient(model, x_adv, y_hat, cross_entropy)
+        x_adv = clip_box(project(ascent_step(x_adv, grad, step, norm), xp, eps, norm), *box)
+    return x_adv
+
+
 def preemptive_robustify(model, x, y_hat, *, delta, eps, norm="inf", n_iter=100, lr=None,
                          attack_iter=20, attack_step=None, clip_min=None, clip_max=None,
-                         random_state=None):
+                         optimizer=None, random_state=None):
     """Move each image within ``delta`` to a point robust to ``eps`` attacks (bi-level).
 
     Linf (the paper's main algorithm): ``x' = lo + (hi - lo) (tanh(w) + 1) / 2``
-    over ``[max(x - delta, clip_min), min(x + delta, clip_max)]``, ``w`` from a
-    uniform start inside that box, ``n_iter`` RMSprop steps (lr 0.1) on
-    ``CE(f(x''), y_hat)`` where ``x''`` is PGD-``attack_iter`` from ``x'``
-    (random start, step ``attack_step``) and the gradient passes through
-    ``x'' = clip(x' + (x''_pgd - x'))`` only. L2: RMSprop on ``x'`` itself, each
-    step projected onto the ``delta`` ball and the box. The returned point is
-    the visited one with the lowest inner (attacked) loss.
+    over ``[max(x - delta, clip_min), min(x + delta, clip_max)]``, ``w`` from
+    ``clip(x + U(-delta, delta))``, ``n_iter`` RMSprop steps (lr 0.1) on
+    ``CE(f(x''), y_hat)``, where ``x''`` is PGD-``attack_iter`` from ``x'``
+    (uniform random start in the ``eps`` ball, step ``attack_step``). L2:
+    plain gradient steps on ``x'`` itself (lr 0.001), from
+    ``x + U(-1/2, 1/2)`` shrunk into the ``delta`` ball and clipped, each step
+    projected onto the ``delta`` ball and the box. As in the official code,
+    the gradient reaches ``x'`` through the inner PGD's start, projections and
+    clips (each step's direction is a constant), so a coordinate a clip holds
+    at the box's edge passes none. The returned point is the visited one with
+    the lowest attacked loss (the official code returns the last iterate).
 
     Parameters
     ----------
@@ -95,12 +137,18 @@ def preemptive_robustify(model, x, y_hat, *, delta, eps, norm="inf", n_iter=100,
         Norm of both balls.
     n_iter : int, default=100
     lr : float, default=None
-        RMSprop learning rate; None: 0.1 (Linf, on the tanh variable) or
-        ``delta / 10`` (L2, on the input).
+        Learning rate of the outer steps; None: the official code's, 0.1
+        (Linf, RMSprop on the tanh variable) or 0.001 (L2, gradient steps on
+        the input; its smoothed variant used 0.005).
     attack_iter : int, default=20
     attack_step : float, default=None
         ``eps / 4`` when None (the paper: 2/255 for eps 8/255).
     clip_min, clip_max : float or Tensor, default=None
+    optimizer : {"rmsprop", "sgd"}, default=None
+        The outer update; None: the official code's, "rmsprop" (Linf) or
+        "sgd" (L2, plain gradient steps). ``optimizer="rmsprop"`` in L2 is
+        insensitive to the scale of the loss's gradient (``lr=delta / 10``
+        then moved digits as far in 10 steps as the default in 100).
     random_state : int, torch.Generator, Randomness or None
 
     Returns
@@ -116,6 +164,7 @@ def preemptive_robustify(model, x, y_hat, *, delta, eps, norm="inf", n_iter=100,
     delta = _check_budget(delta, "delta")
     eps, norm, attack_step = check_threat(eps, norm, attack_step)
     n_iter = check_positive_int(n_iter, "n_iter", 0)
+    optimizer = _check_optimizer(optimizer, norm)
     x = x.detach()
     if delta == 0 or n_iter == 0 or len(x) == 0:
         return x.clone()
@@ -125,27 +174,25 @@ def preemptive_robustify(model, x, y_hat, *, delta, eps, norm="inf", n_iter=100,
         if norm == "inf":
             lo, hi = _outer_bounds(x, delta, box)
             width = (hi - lo).clamp_min(1e-12)
-            start = lo + (hi - lo) * rng.uniform(x, 0.0, 1.0)
+            start = clip_box(x + delta * rng.uniform(x, -1.0, 1.0), lo, hi)
             u = ((start - lo) / width * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6)
             var = torch.atanh(u).requires_grad_(True)
 
             def point():
                 return lo + (hi - lo) * (torch.tanh(var) + 1) / 2
-            lr = 0.1 if lr is None else lr
         else:
-            var = x.clone().requires_grad_(True)
+            noise = rng.uniform(x, -0.5, 0.5)
+            var = clip_box(project(x + noise, x, delta, norm), *box).requires_grad_(True)
 
             def point():
                 return var
-            lr = delta / 10 if lr is None else lr
-        opt = torch.optim.RMSprop([var], lr=lr)
+        if lr is None:
+            lr = 0.1 if norm == "inf" else 0.001
+        opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.RMSprop)([var], lr=lr)
         best, best_loss = x.clone(), torch.full((len(x),), float("inf"), device=x.device)
         for _ in range(n_iter + 1):
             xp = point()
-            x_pgd = pgd(model, xp.detach(), y_hat, eps=eps, norm=norm, step_size=attack_step,
-                        n_iter=attack_iter, clip_min=box[0], clip_max=box[1],
-                        return_best=False, mode=None, random_state=rng)
-            x_in = clip_box(xp + (x_pgd - xp.detach()), *box)
+            x_in = _inner_pgd(model, xp, y_hat, eps, norm, attack_step, attack_iter, box, rng)
             losses = torch.nn.functional.cross_entropy(model(x_in), y_hat, reduction="none")
             with torch.no_grad():
                 better = losses < best_loss
@@ -187,10 +234,15 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
         None inherits the model's ``norm``.
     n_iter : int, default=100
     lr : float, default=None
+        None: the official code's, 0.1 (Linf), 0.001 (L2) or, around a
+        ``RandomizedSmoothingClassifier``, 0.005 (:func:`preemptive_robustify`).
     attack_iter : int, default=20
     attack_step : float, default=None
     clip_min, clip_max : float or array-like, default=None
         None inherits the model's box.
+    optimizer : {"rmsprop", "sgd"}, default=None
+        The outer update; None: RMSprop (Linf) or plain gradient steps (L2),
+        as the official code.
     batch_size : int, default=256
     random_state : int or None, default=None
         None inherits the model's ``random_state``.
@@ -199,6 +251,7 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
     ----------
     delta_, eps_ : float
     norm_ : str
+    optimizer_ : str
     clip_min_, clip_max_ : float, ndarray or None
 
     References
@@ -222,7 +275,7 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
 
     def __init__(self, model, *, delta=None, eps=None, norm=None, n_iter=100, lr=None,
                  attack_iter=20, attack_step=None, clip_min=None, clip_max=None,
-                 batch_size=256, random_state=None):
+                 optimizer=None, batch_size=256, random_state=None):
         self.model = model
         self.delta = delta
         self.eps = eps
@@ -233,6 +286,7 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
         self.attack_step = attack_step
         self.clip_min = clip_min
         self.clip_max = clip_max
+        self.optimizer = optimizer
         self.batch_size = batch_size
         self.random_state = random_state
 
@@ -264,6 +318,7 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
         check_positive_int(self.attack_iter, "attack_iter", 0)
         if self.lr is not None:
             _check_budget(self.lr, "lr")
+        self.optimizer_ = _check_optimizer(self.optimizer, norm)
         if self.batch_size is not None:
             check_positive_int(self.batch_size, "batch_size")
         self.delta_, self.eps_, self.norm_ = delta, eps, norm
@@ -288,6 +343,10 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
         x = target.prepare_X(X, box=(self.clip_min_, self.clip_max_))
         seed = seed_from_random_state(self.random_state if self.random_state is not None
                                       else target.threat_default("random_state"))
+        lr = self.lr
+        if lr is None and self.optimizer_ == "sgd" and isinstance(target.module,
+                                                              SoftSmoothedModule):
+            lr = 0.005  # the official smoothed variant's (configs/cifar10_l2_rand.yaml)
         out = torch.empty_like(x)
         step = self.batch_size or max(len(x), 1)
         for start in range(0, len(x), step):
@@ -296,8 +355,9 @@ class PreemptiveRobustifier(TransformerMixin, BaseEstimator):
                 y_hat = target.module(x[sl]).argmax(1)
             out[sl] = preemptive_robustify(
                 target.module, x[sl], y_hat, delta=self.delta_, eps=self.eps_, norm=self.norm_,
-                n_iter=self.n_iter, lr=self.lr, attack_iter=self.attack_iter,
+                n_iter=self.n_iter, lr=lr, attack_iter=self.attack_iter,
                 attack_step=self.attack_step, clip_min=self.clip_min_, clip_max=self.clip_max_,
+                optimizer=self.optimizer_,
                 random_state=Randomness.for_examples(seed, len(x[sl]), offset=start))
         return output_like(_into_budget(X, out, self.delta_, self.norm_, self.clip_min_,
                                         self.clip_max_), X)

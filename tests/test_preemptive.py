@@ -6,10 +6,12 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
+import torch
+import torch.nn.functional as F
 
-from robustsk.attacks import PGD
+from robustsk.attacks import PGD, Randomness
 from robustsk.defenses import StandardTraining
-from robustsk.preemptive import PreemptiveRobustifier, mitm_evaluation
+from robustsk.preemptive import PreemptiveRobustifier, _inner_pgd, mitm_evaluation
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +22,17 @@ def model(digits_small):
                             random_state=0).fit(X_tr, y_tr)
 
 
-@pytest.mark.parametrize("norm, eps", [("inf", 0.1), (2, 0.5)])
-def test_robustified_images_survive_the_man_in_the_middle(model, digits_small, norm, eps):
+@pytest.mark.parametrize("norm, eps, outer", [
+    ("inf", 0.1, {"n_iter": 10}),
+    (2, 0.5, {"n_iter": 10, "optimizer": "rmsprop", "lr": 0.05}),
+    (2, 0.5, {"n_iter": 100}),  # the official L2 update: gradient steps of lr 0.001
+])
+def test_robustified_images_survive_the_man_in_the_middle(model, digits_small, norm, eps, outer):
     _, X, _, y = digits_small
     X, y = X[:60], y[:60]
     X_copy = X.copy()
-    rob = PreemptiveRobustifier(model, eps=eps, norm=norm, n_iter=10, attack_iter=5,
-                                random_state=0)
+    rob = PreemptiveRobustifier(model, eps=eps, norm=norm, attack_iter=5, random_state=0,
+                                **outer)
     res = mitm_evaluation(rob, X, y, attack=PGD(eps=eps, norm=norm, n_iter=10, random_state=0))
     np.testing.assert_array_equal(X, X_copy)
     assert res.robust_accuracy_robustified > res.robust_accuracy_original + 0.15
@@ -46,6 +52,36 @@ def test_every_change_inside_delta_and_box(model, digits_small):
         assert X_r.min() >= 0.0 and X_r.max() <= 1.0
 
 
+def _official_gradient(net, xp, y_hat, eps, step, n_iter, start):
+    """Moon et al.'s code: the attack keeps the graph of its start, projections and clips."""
+    x_adv = (xp + start).clamp(0, 1)
+    for _ in range(n_iter):
+        grad, = torch.autograd.grad(F.cross_entropy(net(x_adv), y_hat, reduction="sum"), x_adv,
+                                    retain_graph=True)
+        x_adv = (xp + (x_adv + step * grad.sign() - xp).clamp(-eps, eps)).clamp(0, 1)
+    return F.cross_entropy(net(x_adv), y_hat, reduction="sum")
+
+
+def test_outer_gradient_follows_the_official_dynamics(model, digits_small):
+    """The gradient reaching x' is the official code's: none where a clip held x'' at the box."""
+    _, X, _, _ = digits_small
+    net = model.module_.eval()
+    x = torch.as_tensor(X[:16], dtype=torch.float32)
+    y_hat = net(x).argmax(1).detach()
+    xp = x.clone().requires_grad_(True)
+    eps, step = 0.1, 0.025
+    ours = F.cross_entropy(net(_inner_pgd(net, xp, y_hat, eps, "inf", step, 5, (torch.tensor(0.0), torch.tensor(1.0)),
+                                          Randomness.for_examples(3, len(x)))),
+                           y_hat, reduction="sum")
+    grad_ours, = torch.autograd.grad(ours, xp)
+    start = eps * Randomness.for_examples(3, len(x)).uniform(x, -1.0, 1.0)
+    xp2 = x.clone().requires_grad_(True)
+    grad_ref, = torch.autograd.grad(_official_gradient(net, xp2, y_hat, eps, step, 5, start), xp2)
+    torch.testing.assert_close(grad_ours, grad_ref, rtol=1e-4, atol=1e-6)
+    # digits have many pixels at 0: a clip holds some at the edge and passes no gradient
+    assert (grad_ref == 0).any() and (grad_ref != 0).any()
+
+
 def test_composes_in_a_pipeline_without_labels(model, digits_small):
     _, X, _, y = digits_small
     rob = PreemptiveRobustifier(model, n_iter=2, attack_iter=2, random_state=0)
@@ -62,6 +98,8 @@ def test_bad_inputs_fail_before_any_work(model, digits_small):
     X_tr, X, y_tr, _ = digits_small
     with pytest.raises(ValueError, match="delta=-0.1 is negative"):
         PreemptiveRobustifier(model, delta=-0.1).fit()
+    with pytest.raises(ValueError, match="optimizer='adam': expected None or one of"):
+        PreemptiveRobustifier(model, optimizer="adam").fit()
     forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(
         X_tr[:50].reshape(50, -1), y_tr[:50])
     with pytest.raises(TypeError, match="cannot be differentiated"):
@@ -85,7 +123,8 @@ def test_wraps_a_smoothed_classifier_against_an_eot_adversary(smoothed, digits_s
     _, X, _, y = digits_small
     X, y = X[:60], y[:60]
     # seeds 0-2 on other digits: original 0.07-0.12, robustified 0.40-0.47
-    rob = PreemptiveRobustifier(smoothed, eps=1.0, n_iter=20, attack_iter=5, random_state=0)
+    rob = PreemptiveRobustifier(smoothed, eps=1.0, n_iter=20, attack_iter=5, optimizer="rmsprop",
+                                lr=0.1, random_state=0)
     attack = PGD(eps=1.0, n_iter=10, random_state=0)
     res = mitm_evaluation(rob, X, y, attack=attack)
     assert str(rob.norm_) == "2"  # a smoothed classifier's threat model is L2
