@@ -73,6 +73,11 @@ class EnsembleAdversarialTraining(RobustClassifier):
     that advice. With no static model every batch uses the model itself
     (single-step adversarial training on the model's predicted labels).
 
+    Every source crafts its examples in eval mode (dropout off, batch-norm
+    running statistics), so a static model's fitted state is never touched;
+    the official Keras code crafts them in the training phase, where dropout
+    is on (networks without dropout or batch norm are unaffected).
+
     The history records ``train_clean_loss``, ``train_adv_loss`` and
     ``train_static_source`` (the fraction of batches whose examples came from
     a static model).
@@ -82,7 +87,11 @@ class EnsembleAdversarialTraining(RobustClassifier):
     static_models : list of fitted classifiers, default=None
         The static, pre-trained sources (``FrozenEstimator`` wrapped, ideally).
     attack : {"rfgsm", "fgsm"}, default="rfgsm"
-        The single-step attack (R+FGSM, the paper's, needs ``norm="inf"``).
+        The single-step attack (R+FGSM, the paper's attack, needs
+        ``norm="inf"``). The official MNIST training script
+        (``train_adv.py``) crafts plain FGSM examples at eps 0.3:
+        ``attack="fgsm"`` reproduces it (with networks in eval mode its
+        examples equal the official FGSM's exactly).
     alpha : float, default=None
         R+FGSM's random step, in ``[0, eps)``; ``eps / 2`` when None (the
         paper's ImageNet value; its MNIST runs used 0.05 at eps 0.3).
