@@ -168,6 +168,23 @@ def _rebuild_errors(net, params):
                    "values the component accepts.") from err
 
 
+@contextmanager
+def _build_errors(net):
+    """Say which component arguments a fit's build of the network's components refused."""
+    try:
+        yield
+    except Exception as err:
+        if isinstance(err, (ValueError, TypeError)) and "component arguments" in str(err):
+            raise
+        args = ", ".join(f"{k}={v!r}" for k, v in net.get_params(deep=False).items()
+                         if "__" in k and net._component_of(k) not in (None, "callbacks"))
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"{type(net).__name__}.fit could not build the network's components: "
+                   f"{type(err).__name__}: {err}. The component arguments set: "
+                   f"{args or 'none'}. Nothing was changed (a fitted estimator keeps its "
+                   "model): pass values the components accept.") from err
+
+
 def _raised_by_early_stopping(exc):
     """Whether a ``KeyboardInterrupt`` was raised by skorch's ``EarlyStopping`` (a completed
     epoch stopping the fit), not by Ctrl-C (SIGINT raises it in whatever frame runs)."""
@@ -507,36 +524,80 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             return self
         if not self.initialized_:
             return super().set_params(**params)
-        # skorch rebuilds these at once on a fitted net: a bad value must not cost the model
+        # On a fitted net skorch rebuilds at once the components these name (module__*
+        # left an untrained network, still "fitted", predicting at chance). As in
+        # scikit-learn the fitted model stays as it is and the next fit uses the values:
+        # a fit from scratch builds everything, a warm-started one (or partial_fit)
+        # rebuilds the components named here, as skorch would have.
         validate_params(self, hints=self._param_hints(), values={
             k: v for k, v in params.items() if k in ("module", "criterion", "optimizer")})
         optimizers = set(getattr(self, "_optimizers", []))
         virtual = {key: value for key, value in params.items() if self._is_virtual_param(key)}
-        components = {key.split("__", 1)[0] for key in params
-                      if key not in virtual and ("__" in key or key in optimizers)}
-        new_optimizers = bool(components) and components <= optimizers
+        deferred = {key: value for key, value in params.items() if key not in virtual}
+        pending = set(vars(self).get("_pending_rebuild", ()))
         with self._kept_on_error(), _rebuild_errors(self, params):
-            if new_optimizers:
-                # A new optimizer (class or argument) on a fitted net: skorch 1.4 re-builds
-                # modules and criteria here but has no branch for optimizers alone (it
-                # raised "Something went wrong"). Set them, then build the optimizers anew.
-                self.initialized_ = False
-                try:
-                    super().set_params(**params)
-                finally:
-                    self.initialized_ = True
-            else:
-                super().set_params(**params)
+            if "callbacks" in deferred:
+                self.__dict__["callbacks"] = deferred.pop("callbacks")
+                pending.add("callbacks")
+            pending |= {self._component_of(key) for key in deferred} - {None}
+            if pending - {"callbacks"}:  # the optimizers are rebuilt by the next fit
+                for key, value in virtual.items():
+                    self.__dict__[key] = value
+                virtual = {}
+            elif virtual:  # the live optimizers' values (lr, momentum): nothing is rebuilt
+                super().set_params(**virtual)
+            self.initialized_ = False  # skorch then stores the values and builds nothing
+            try:
+                super().set_params(**deferred)
+            finally:
+                self.initialized_ = True
+            self._validate_params()  # a misspelled key (skorch checked it before rebuilding)
         for key, value in virtual.items():
             # skorch sets e.g. optimizer__momentum on the live optimizer only: keep it
             # for get_params, clone and the next fit too, as scikit-learn does
             head, _, rest = key.partition("__")
             if head in optimizers and rest and "__" not in rest:
                 self.__dict__[key] = value
-        if new_optimizers:
-            with self._kept_on_error(), _rebuild_errors(self, params):
-                self._initialize_optimizer(reason="optimizer parameters changed")
+        if pending:
+            self.__dict__["_pending_rebuild"] = pending
         return self
+
+    def _component_of(self, key):
+        """The kind of fitted component a ``set_params`` key configures, or None."""
+        prefix = key.split("__", 1)[0]
+        if prefix in getattr(self, "_modules", ()) or prefix in ("module", "compile"):
+            return "module"
+        if prefix in getattr(self, "_criteria", ()) or prefix == "criterion":
+            return "criterion"
+        if prefix in getattr(self, "_optimizers", ()) or prefix == "optimizer":
+            return "optimizer"
+        return "callbacks" if prefix == "callbacks" else None
+
+    def initialize(self):
+        """skorch's ``initialize``: build every component (parameters set since included)."""
+        super().initialize()
+        vars(self).pop("_pending_rebuild", None)
+        return self
+
+    def _rebuild_pending(self, X):
+        """A warm-started fit: build the components ``set_params`` changed since the last fit."""
+        pending = vars(self).get("_pending_rebuild")
+        if not pending:
+            return
+        self._validate_params()
+        with _build_errors(self):
+            if "module" in pending:
+                self._initialize_module()
+        if "module" in pending:
+            self._check_module_output(X)
+        with _build_errors(self):
+            if pending & {"module", "criterion"}:
+                self._initialize_criterion()
+            if pending & {"module", "criterion", "optimizer"}:
+                self._initialize_optimizer()
+            if "callbacks" in pending:
+                self._initialize_callbacks()
+        del self.__dict__["_pending_rebuild"]
 
     # --------------------------------------------------------------- fitting
 
@@ -577,10 +638,13 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         # noise: the stream depends on how many epochs were trained before.
         done = 0 if reset or self.history is None else len(self.history)
         with self._seeded(torch_seed(self.random_seed_, done)):
-            if reset:
-                with self._kept_on_error(saved):
-                    self.initialize()
+            with self._kept_on_error(saved):
+                if reset:
+                    with _build_errors(self):
+                        self.initialize()
                     self._check_module_output(X)
+                else:
+                    self._rebuild_pending(X)
             self._check_valid_split_callbacks()
             NeuralNet.partial_fit(self, X, y, **fit_params)
         raise_if_interrupted(self)  # skorch swallows Ctrl-C; the guard kept the last epoch

@@ -402,15 +402,17 @@ def test_batch_norm_network_trains_when_one_example_is_left_over(tabular):
 
 def test_new_optimizer_on_a_fitted_estimator(tabular):
     """skorch 1.4 raised "Something went wrong" for ``set_params(optimizer=...)`` once
-    fitted; the optimizer is rebuilt, the fitted network untouched, and the next fit uses it."""
+    fitted; the fitted model is untouched, and the next fit (warm or not) uses it."""
     X, y = tabular
     clf = StandardTraining(max_epochs=1, random_state=0).fit(X[:90], y[:90])
     before = clf.predict_proba(X[:20])
     clf.set_params(optimizer=torch.optim.SGD, optimizer__momentum=0.5)
+    assert isinstance(clf.optimizer_, torch.optim.Adam)  # until the next fit
+    np.testing.assert_array_equal(clf.predict_proba(X[:20]), before)
+    clf.set_params(warm_start=True).partial_fit(X[:90], y[:90])
     assert isinstance(clf.optimizer_, torch.optim.SGD)
     assert clf.optimizer_.param_groups[0]["momentum"] == 0.5
-    np.testing.assert_array_equal(clf.predict_proba(X[:20]), before)
-    clf.fit(X[:90], y[:90])
+    clf.set_params(warm_start=False).fit(X[:90], y[:90])
     assert isinstance(clf.optimizer_, torch.optim.SGD)
     # a virtual optimizer parameter on a fitted net reaches get_params, clone and refits
     # (skorch set it on the live optimizer only, and the next fit went back to the old one)

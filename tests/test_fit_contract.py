@@ -94,6 +94,37 @@ def test_bad_skorch_parameters_fail_before_any_work(data, param, value, match):
     assert all(torch.equal(state[k], v) for k, v in clf.module_.state_dict().items())
 
 
+@pytest.mark.parametrize("params", [{"module__hidden_units": 16}, {"criterion__label_smoothing": 0.1},
+                                    {"optimizer": torch.optim.SGD}, "all"])
+def test_set_params_on_a_fitted_estimator_waits_for_the_next_fit(data, params):
+    """As scikit-learn: a fitted model predicts as before until fit uses the new values
+    (skorch rebuilt the named components at once: module__* left an untrained network)."""
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    before, module = clf.predict_proba(X), clf.module_
+    params = clf.get_params() if params == "all" else params
+    clf.set_params(**params)
+    assert clf.module_ is module
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    fresh = clone(clf).fit(X, y)
+    np.testing.assert_array_equal(clf.fit(X, y).predict_proba(X), fresh.predict_proba(X))
+    warm = clone(clf).fit(X, y)
+    warm.set_params(**{**params, "warm_start": True}).fit(X, y)  # rebuilds what they name
+    assert len(warm.history) == 2 * CHEAP["max_epochs"]
+    if "module__hidden_units" in params:
+        assert warm.module_ is not module and warm.module_.classifier[-1].in_features == 16
+
+
+def test_a_refused_callbacks_value_can_be_replaced(data):
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    clf.set_params(callbacks=["oops"])
+    with pytest.raises(ValueError, match="not a skorch callback"):
+        clf.fit(X, y)
+    clf.set_params(callbacks=[EarlyStopping(monitor="train_loss", patience=50)]).fit(X, y)
+    assert any(isinstance(cb, EarlyStopping) for _, cb in clf.callbacks_)
+
+
 def test_a_misspelled_parameter_costs_a_fitted_model_nothing(data):
     X, y = data
     clf = StandardTraining(**CHEAP).fit(X, y)
@@ -106,23 +137,36 @@ def test_a_misspelled_parameter_costs_a_fitted_model_nothing(data):
 
 
 def test_a_component_that_cannot_be_rebuilt_costs_a_fitted_model_nothing(data):
-    """skorch rebuilds a fitted net's component in set_params: a value its class
-    refuses (or a module that cannot read the next fit's X) lost the fitted model."""
+    """skorch rebuilds a fitted net's components in set_params; here the next fit builds
+    them, and a value a component's class refuses (or a module that cannot read the next
+    fit's X) costs the fitted model nothing."""
     from robustsk.defenses import AdversarialFeatureDesensitization
     X, y = data
     afd = AdversarialFeatureDesensitization(**CHEAP).fit(X, y)
-    before, params = afd.predict_proba(X), afd.get_params()
-    with pytest.raises(ValueError, match=r"discriminator__hidden_units=-4.*Nothing was changed"):
-        afd.set_params(discriminator__hidden_units=-4)
-    np.testing.assert_array_equal(afd.predict_proba(X), before)
-    assert afd.get_params().keys() == params.keys()
+    before = afd.predict_proba(X)
+    settings_before = {k: v for k, v in afd.get_params().items()
+                       if not k.startswith("callbacks__")}
+    afd.set_params(discriminator__hidden_units=-4)  # stored for the next fit, as scikit-learn
+    for warm_start in (False, True):
+        afd.set_params(warm_start=warm_start)
+        with pytest.raises(ValueError, match=r"could not build.*discriminator__hidden_units=-4"
+                                             r".*Nothing was changed"):
+            afd.fit(X, y)
+        np.testing.assert_array_equal(afd.predict_proba(X), before)
+    def settings(est):
+        return {k: v for k, v in est.get_params().items() if not k.startswith("callbacks__")}
+    assert settings(afd) == {**settings_before, "discriminator__hidden_units": -4,
+                             "warm_start": True}
+    afd.set_params(discriminator__hidden_units=8, warm_start=False).fit(X, y)
     clf = StandardTraining(**CHEAP).fit(X, y)
     before = clf.predict_proba(X)
-    with pytest.raises(TypeError, match=r"module__n_filters=3.*unexpected keyword"):
-        clf.set_params(module__n_filters=3)
-    assert "module__n_filters" not in clf.get_params()
+    clf.set_params(module__n_filters=3)
     np.testing.assert_array_equal(clf.predict_proba(X), before)
-    clf.fit(X, y)  # the rejected value is not kept for the next fit either
+    with pytest.raises(TypeError, match=r"unexpected keyword.*module__n_filters=3"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    delattr(clf, "module__n_filters")  # as it was: the next fit builds the network again
+    clf.fit(X, y)
 
     given = StandardTraining(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)),
                              **CHEAP).fit(X, y)

@@ -68,13 +68,15 @@ def test_failed_fit_keeps_weights(digits_small):
     before = [p.detach().clone() for p in clf.module_.parameters()]
     params = clf.get_params()
     for bad in ({"criterion__variant": "median"}, {"criterion__weight": -2.0}):
-        # skorch rebuilds the criterion of a fitted net in set_params: the refusal comes there
-        # and leaves the parameters as they were
+        # stored for the next fit (as scikit-learn), which refuses it before any work
+        clf.set_params(**bad)
         with pytest.raises(ValueError, match="MCELoss got"):
-            clf.set_params(**bad)
+            clf.fit(X_tr[:200], y_tr[:200])
         assert {k: v for k, v in clf.get_params().items() if k.startswith("criterion__")} == \
-            {k: v for k, v in params.items() if k.startswith("criterion__")}
-        # an unfitted clone takes the parameter and fit refuses it before any work
+            {**{k: v for k, v in params.items() if k.startswith("criterion__")}, **bad}
+        for key in bad:  # back to the defaults
+            delattr(clf, key)
+        # an unfitted clone: the same refusal
         fresh = clone(clf).set_params(**bad)
         with pytest.raises(ValueError, match="MCELoss got"):
             fresh.fit(X_tr[:200], y_tr[:200])
