@@ -65,7 +65,7 @@ from .guard import TrainingGuard, raise_if_interrupted
 from .loss_terms import LossTerms
 from .modules import default_module
 from .parallel import limit_worker_threads
-from .params import Callable, InstanceOf, Interval, Options, validate_params
+from .params import Callable, InstanceOf, Interval, Norm, Options, validate_params
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "UnscaledInputWarning", "torch_seed", "shuffle_seed"]
@@ -337,7 +337,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
     _parameter_constraints = {
         "module": [None, Callable("a torch.nn.Module class or instance")],
         "eps": [Interval(float, 0, None)],
-        "norm": [Options("inf", "linf", "l_inf", "infinity", np.inf, 2, "2", "l2", "l_2")],
+        "norm": [Norm()],
         "step_size": [None, Interval(float, 0, None)],
         "n_iter": [Interval(int, 0, None)],
         "random_state": [None, Interval(int, None, None),

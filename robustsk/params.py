@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Interval", "Options", "InstanceOf", "Callable", "validate_params",
+__all__ = ["Interval", "Options", "Norm", "InstanceOf", "Callable", "validate_params",
            "parameter_constraints"]
 
 
@@ -98,6 +98,27 @@ class Options:
     def describe(self):
         """What this constraint expects, in words (for error messages)."""
         return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+class Norm:
+    """The norm of an Lp ball: L-infinity or L2, spelt as :func:`~robustsk.attacks.check_norm`
+    takes it (strings in any case: "inf", "Linf", "l_inf", "infinity", "2", "L2", "l_2";
+    ``np.inf``; 2)."""
+
+    INF = ("inf", "linf", "l_inf", "infinity")
+    TWO = ("2", "l2", "l_2")
+
+    def accepts(self, value):
+        """Whether ``value`` satisfies this constraint."""
+        if isinstance(value, str):
+            return value.lower().strip() in self.INF + self.TWO
+        if isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_)):
+            return bool((np.isinf(value) and value > 0) or value == 2)
+        return False
+
+    def describe(self):
+        """What this constraint expects, in words (for error messages)."""
+        return "'inf' (or 'Linf', 'l_inf', 'infinity', np.inf) or 2 (or '2', 'L2', 'l_2')"
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,9 @@ class AffineLayer(nn.Module):
         self.register_buffer("scale", buf(affine.scale))
         self.register_buffer("bias", buf(affine.bias))
         self.clip = affine.clip
+        # the map in float64, as scikit-learn applies it (interval bounds read it)
+        self.affine64 = AffineMap(*(_vec(v) for v in (affine.matrix, affine.scale,
+                                                       affine.bias)), affine.clip)
 
     def forward(self, x):
         x = x.flatten(1)
@@ -201,30 +204,33 @@ class AffineLayer(nn.Module):
         return x
 
     def as_sequential(self):
-        """The same map as ``nn.Flatten`` then ``nn.Linear`` (what interval bound
-        propagation reads); ``TypeError`` for a clipping map, which is not affine."""
+        """The same map as ``nn.Flatten`` then a float64 ``nn.Linear`` (what interval
+        bound propagation reads: the map as scikit-learn applies it); ``TypeError`` for a
+        clipping map, which is not affine."""
         if self.clip is not None:
             raise TypeError("the preprocessing clips its output (MinMaxScaler(clip=True)): not "
                             "an affine map, so bounds cannot be propagated through it. Use "
                             "clip=False, or certify the final estimator on transformed data.")
-        if self.matrix is not None:
-            weight = self.matrix
+        affine = self.affine64
+        device = next((b.device for b in self.buffers()), torch.device("cpu"))
+        if affine.matrix is not None:
+            weight = affine.matrix
         else:
-            sizes = [t.numel() for t in (self.scale, self.bias) if t is not None]
+            sizes = [np.size(v) for v in (affine.scale, affine.bias) if v is not None]
             if not sizes or max(sizes) == 1:
                 raise TypeError("the preprocessing's number of features is unknown (a scalar "
                                 "scale and shift): certify the final estimator on transformed "
                                 "data instead.")
             n = max(sizes)
-            weight = torch.eye(n, device=(self.scale if self.scale is not None
-                                          else self.bias).device)
-            if self.scale is not None:
-                weight = weight * self.scale.reshape(-1).expand(n)
-        linear = nn.Linear(weight.shape[1], weight.shape[0], device=weight.device)
+            weight = np.eye(n)
+            if affine.scale is not None:
+                weight = weight * np.broadcast_to(np.reshape(affine.scale, -1), (n,))
+        bias = np.zeros(weight.shape[0]) if affine.bias is None else \
+            np.broadcast_to(np.reshape(affine.bias, -1), (weight.shape[0],))
+        linear = nn.Linear(weight.shape[1], weight.shape[0], device=device, dtype=torch.float64)
         with torch.no_grad():
-            linear.weight.copy_(weight)
-            linear.bias.copy_(torch.zeros(weight.shape[0], device=weight.device)
-                              if self.bias is None else self.bias.reshape(-1).expand(weight.shape[0]))
+            linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float64))
+            linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float64))
         return nn.Sequential(nn.Flatten(), linear.requires_grad_(False))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 import torch
 
-from ..params import InstanceOf, Interval, Options, validate_params
+from ..params import InstanceOf, Interval, Norm, Options, validate_params
 from ._checks import check_threat
 from ._primitives import seed_from_random_state
 from ._target import ThreatDefaults, as_target, output_dtype, output_like
@@ -140,7 +140,7 @@ class Attack(BaseEstimator):
     #: :meth:`resolve_threat` (each attack's own ones in its subclass).
     _parameter_constraints = {
         "eps": [None, Interval(float, 0, None)],
-        "norm": [None, Options("inf", "linf", "l_inf", "infinity", np.inf, 2, "2", "l2", "l_2")],
+        "norm": [None, Norm()],
         "step_size": [None, Interval(float, 0, None)],
         "n_iter": [Interval(int, 0, None)],
         "n_restarts": [Interval(int, 1, None)],

@@ -56,13 +56,29 @@ def register_method(name, fn, *, norms=None):
     return fn
 
 
+def _device(module):
+    return next((t.device for t in (*module.parameters(), *module.buffers())),
+                torch.device("cpu"))
+
+
+def _float64_linear(W, b, device):
+    layer = torch.nn.Linear(W.shape[1], W.shape[0], device=device, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(W, dtype=torch.float64))
+        layer.bias.copy_(torch.as_tensor(b, dtype=torch.float64))
+    return torch.nn.Sequential(torch.nn.Flatten(), layer.requires_grad_(False))
+
+
 def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256):
     """Interval bound propagation (:mod:`robustsk.certify.ibp`) on a fitted network.
 
     Works on any estimator :func:`robustsk.attacks.as_target` accepts whose
     module is a feed-forward ReLU network (robustsk networks, scikit-learn
     linear classifiers), with the estimator's input box (``clip_min``,
-    ``clip_max``). Gives no radius.
+    ``clip_max``). Gives no radius. A scikit-learn model (or pipeline) is
+    bounded as it computes, in float64: around ``X`` itself, through its
+    preprocessing's and linear model's float64 coefficients; a robustsk
+    network around ``X`` in float32, the precision its ``predict`` reads.
 
     Parameters
     ----------
@@ -74,9 +90,15 @@ def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256):
         raise ValueError(f"batch_size={batch_size!r}: expected an integer >= 1.")
     target = as_target(estimator)
     module = target.module
+    if target.linear is not None:  # a scikit-learn linear model: its own float64 scores
+        module = _float64_linear(*target.linear, device=_device(module))
     network_layers(module)  # an unsupported layer raises here, before any work
     box = (target.threat_default("clip_min"), target.threat_default("clip_max"))
     x = target.prepare_X(X, box)  # also checks that X lies in the box
+    if getattr(estimator, "as_attack_target", None) is None:
+        # scikit-learn computes in float64: bound the ball around X itself, not around
+        # its float32 copy (features near 1e6 move by 0.06 there)
+        x = torch.as_tensor(np.asarray(X, dtype=np.float64).reshape(x.shape), device=x.device)
     y = target.encode_y(y, len(x))
     lo, hi = check_box(*box, tuple(x.shape[1:]))
     lo, hi = (None if b is None else torch.as_tensor(b, device=x.device) for b in (lo, hi))

@@ -39,7 +39,7 @@ import math
 import numpy as np
 import torch
 
-from ..attacks import check_threat
+from ..attacks import check_positive_int, check_threat
 from .sdp import one_hidden_layer
 
 __all__ = ["arub_loss", "rub_vertex_bounds", "rub_box_bounds", "rub_bounds", "certify_rub",
@@ -225,6 +225,7 @@ def certify_rub(estimator, X, y, eps, *, norm="inf", batch_size=256):
     """
     eps = check_threat(eps, "inf")[0]
     norm = check_rub_norm(norm)
+    batch_size = check_positive_int(batch_size, "batch_size")
     estimator.check_is_fitted()
     module = estimator.module_
     one_hidden_layer(module)
@@ -233,7 +234,7 @@ def certify_rub(estimator, X, y, eps, *, norm="inf", batch_size=256):
     y_t = target.encode_y(y, len(x))
     net, out = _float64(module), []
     with torch.no_grad():
-        for start in range(0, len(x), int(batch_size)):
+        for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y_t[start:start + batch_size]
             bounds = rub_bounds(net, xb.to(torch.float64), yb, eps, norm)
             bounds[torch.arange(len(yb), device=bounds.device), yb] = -torch.inf

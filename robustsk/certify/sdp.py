@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attacks import check_threat
+from ..attacks import check_positive_int, check_threat
 from ..modules import MLP
 
 __all__ = ["SDPNet", "one_hidden_layer", "class_pairs", "sdp_matrix", "gershgorin_dual",
@@ -301,6 +301,33 @@ def pairwise_dual_bounds(module, *, n_dual_steps=0, dual_lr=0.05, dtype=torch.fl
     return sdp_dual_bound(M, c)
 
 
+def _cvxpy():
+    try:
+        import cvxpy as cp
+    except ImportError as err:
+        raise ImportError(
+            "The exact SDP certificate needs cvxpy and a conic solver, which are not "
+            "installed: pip install 'robustsk[certify]' (cvxpy, scs, clarabel), or use "
+            "certify_sdp_dual, which needs neither.") from err
+    return cp
+
+
+def check_solver(solver):
+    """Refuse a solver name cvxpy does not have installed, before any SDP is built.
+
+    Returns
+    -------
+    solver : str
+        The name as cvxpy spells it (upper case).
+    """
+    installed = _cvxpy().installed_solvers()
+    if not isinstance(solver, str) or solver.upper() not in installed:
+        raise ValueError(f"solver={solver!r}: expected the name of an installed cvxpy "
+                         f"solver, one of {installed} (SDPs need a conic one: 'SCS' or "
+                         "'CLARABEL'). Install it or pass one of these.")
+    return solver.upper()
+
+
 def solve_sdp(M, *, solver="SCS", **solver_kwargs):
     """Solve ``max <M, P> s.t. P psd, diag(P) <= 1`` with cvxpy; a sound bound on it.
 
@@ -324,13 +351,7 @@ def solve_sdp(M, *, solver="SCS", **solver_kwargs):
         The solver's optimal value (``nan`` on failure).
     status : str
     """
-    try:
-        import cvxpy as cp
-    except ImportError as err:
-        raise ImportError(
-            "The exact SDP certificate needs cvxpy and a conic solver, which are not "
-            "installed: pip install 'robustsk[certify]' (cvxpy, scs, clarabel), or use "
-            "certify_sdp_dual, which needs neither.") from err
+    cp = _cvxpy()
     M = np.asarray(M, dtype=np.float64)
     M = (M + M.T) / 2
     size = M.shape[0]
@@ -355,6 +376,7 @@ def solve_sdp(M, *, solver="SCS", **solver_kwargs):
 
 def pairwise_exact_bounds(module, *, solver="SCS", **solver_kwargs):
     """:func:`solve_sdp` for every pair of classes: ``(bounds, values, statuses)``."""
+    check_solver(solver)
     W, _, V, _ = one_hidden_layer(module)
     W, V = W.detach().to(torch.float64).cpu(), V.detach().to(torch.float64).cpu()
     M = _pair_matrices(W, V, class_pairs(V.shape[0])).numpy()
@@ -435,6 +457,11 @@ def certify_sdp_dual(estimator, X, y, eps, *, norm="inf", n_dual_steps=100, dual
     radius : ndarray of shape (n_samples,)
         Certified L-infinity radius of each example (0 if misclassified).
     """
+    n_dual_steps = check_positive_int(n_dual_steps, "n_dual_steps", 0)
+    if isinstance(dual_lr, bool) or not isinstance(dual_lr, (int, float, np.number)) \
+            or not np.isfinite(dual_lr) or dual_lr <= 0:
+        raise ValueError(f"dual_lr={dual_lr!r}: expected a finite learning rate > 0, "
+                         "e.g. dual_lr=0.05.")
     module, x, y_t, eps = _prepare(estimator, X, y, eps, norm)
     with torch.enable_grad():
         bounds = pairwise_dual_bounds(module, n_dual_steps=int(n_dual_steps),
@@ -449,6 +476,7 @@ def certify_sdp_exact(estimator, X, y, eps, *, norm="inf", solver="SCS", **solve
     ``1 + d + m`` per pair of classes (:func:`solve_sdp`). A pair whose solve
     fails or is not ``optimal`` certifies no example of either class.
     """
+    check_solver(solver)
     module, x, y_t, eps = _prepare(estimator, X, y, eps, norm)
     bounds, _, _ = pairwise_exact_bounds(module, solver=solver, **solver_kwargs)
     return certify_from_bounds(module, x, y_t, eps, bounds)

@@ -1,8 +1,10 @@
 """A one-hidden-layer network trained with its SDP certificate (Raghunathan et al., 2018)."""
 
+import numpy as np
+
 from ..base import RobustClassifier
 from ..certify.sdp import SDPNet, one_hidden_layer, pairwise_dual_bounds
-from ..params import Interval
+from ..params import Interval, Norm
 
 __all__ = ["SDPCertifiedNetwork", "sdp_regularizer"]
 
@@ -115,8 +117,8 @@ class SDPCertifiedNetwork(RobustClassifier):
                               "training of the same network)."}
 
     def check_params(self):
-        if self.norm not in ("inf", "linf", "l_inf", "infinity") and not (
-                isinstance(self.norm, float) and self.norm == float("inf")):
+        if not (isinstance(self.norm, str) and self.norm.lower().strip() in Norm.INF) and not (
+                isinstance(self.norm, (float, np.floating)) and self.norm == float("inf")):
             raise ValueError(
                 f"norm={self.norm!r}: SDPCertifiedNetwork certifies L-infinity balls only "
                 "(Raghunathan et al.'s SDP). Expected norm='inf'; for an L2 threat use "

@@ -144,7 +144,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         "alpha": [Interval(float, 0, 1, closed="neither")],
         "batch_size": [Interval(int, 1, None)],
         "attack_samples": [Interval(int, 1, None)],
-        "random_state": [None, Interval(int, None, None)],
+        "random_state": [None, Interval(int, 0, None)],
     }
 
     def __init__(self, base_estimator=None, *, sigma=0.25, noise_training=True, n0=100, n=1000,
@@ -195,12 +195,13 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         abstain = _abstain_label(self.abstain_label, np.unique(y))
         base = StandardTraining() if self.base_estimator is None else self.base_estimator
         base = clone(base)
-        self.random_seed_ = int(np.random.SeedSequence(self.random_state).generate_state(1)[0]) \
+        # the fitted state (random_seed_ included) changes only once the base is trained
+        seed = int(np.random.SeedSequence(self.random_state).generate_state(1)[0]) \
             if self.random_state is None else int(self.random_state)
         if self.random_state is not None and "random_state" in base.get_params() \
                 and base.get_params()["random_state"] is None:
-            base.set_params(random_state=self.random_seed_)
-        rng = np.random.default_rng([self.random_seed_, 0])
+            base.set_params(random_state=seed)
+        rng = np.random.default_rng([seed, 0])
         sigma = float(self.sigma)
         noisy = (lambda: X + (sigma * rng.standard_normal(X.shape)).astype(np.float32)) \
             if self.noise_training else (lambda: X)
@@ -216,6 +217,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
                     base.partial_fit(noisy(), y, epochs=min(epochs, 1))
         else:
             base.fit(noisy(), y)
+        self.random_seed_ = seed
         self.base_estimator_ = base
         self.classes_ = np.asarray(base.classes_)
         self.abstain_label_ = abstain
@@ -458,8 +460,10 @@ class SoftSmoothedModule(torch.nn.Module):
 
 def _check_seed(random_state):
     if random_state is not None and (isinstance(random_state, bool)
-                                     or not isinstance(random_state, numbers.Integral)):
-        raise ValueError(f"random_state={random_state!r}: expected None or an int.")
+                                     or not isinstance(random_state, numbers.Integral)
+                                     or random_state < 0):
+        raise ValueError(f"random_state={random_state!r}: expected None or an int >= 0 "
+                         "(numpy's seeds are non-negative). Pass e.g. random_state=0.")
 
 
 def _same_label(a, b):

@@ -165,6 +165,9 @@ def test_bad_input(tabular, digits):
         certify_rub(clf, X, y, 0.1, norm=3)
     with pytest.raises(ValueError, match="eps"):
         certify_rub(clf, X, y, -1.0)
+    for batch_size in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=rf"batch_size={batch_size!r}: expected an integer"):
+            certify_rub(clf, X, y, 0.1, batch_size=batch_size)
     assert check_rub_norm("l1") == "1" and check_rub_norm(np.inf) == "inf"
     X_img, _, y_img, _ = digits
     cnn = StandardTraining(max_epochs=1, random_state=0).fit(X_img[:64], y_img[:64])

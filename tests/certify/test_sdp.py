@@ -182,6 +182,10 @@ def test_bad_input(tiny_sdp, digits):
         certify_sdp_dual(clf, X, y, 0.1, norm=2)
     with pytest.raises(ValueError, match="eps"):
         certify_sdp_dual(clf, X, y, -0.1)
+    with pytest.raises(ValueError, match="n_dual_steps=-3: expected an integer >= 0"):
+        certify_sdp_dual(clf, X, y, 0.1, n_dual_steps=-3)
+    with pytest.raises(ValueError, match="dual_lr=0.0: expected a finite learning rate"):
+        certify_sdp_dual(clf, X, y, 0.1, dual_lr=0.0)
     with pytest.raises(ValueError, match="norm='inf'"):
         SDPCertifiedNetwork(norm=2, max_epochs=1).fit(X, y)
     deep = MLP((6,), 3, hidden_units=(4, 4))
@@ -193,3 +197,6 @@ def test_bad_input(tiny_sdp, digits):
     cnn = StandardTraining(max_epochs=1, random_state=0).fit(X_img[:64], y_img[:64])
     with pytest.raises(TypeError, match="SmallCNN"):
         certify_sdp_dual(cnn, X_img[:5], y_img[:5], 0.1)
+    pytest.importorskip("cvxpy")
+    with pytest.raises(ValueError, match="solver='CLARABLE': expected the name of an installed"):
+        certify_sdp_exact(clf, X, y, 0.1, solver="CLARABLE")  # a typo was a silent 0 accuracy

@@ -209,6 +209,7 @@ def test_clone_and_grid_search_over_sigma(flat):
     ({"alpha": 0.0}, "alpha"),
     ({"alpha": 1.0}, "alpha"),
     ({"n": 0}, "n="),
+    ({"random_state": -1}, "random_state=-1"),
 ])
 def test_bad_parameters_fail_before_training(flat, params, match):
     X_tr, _, y_tr, _ = flat
@@ -227,8 +228,25 @@ def test_bad_certify_arguments_fail_before_sampling(flat):
         certify(clf, X_te, y_te, 0.1, alpha=1.5)
     with pytest.raises(ValueError, match="random_state"):
         clf.certify(X_te, random_state="x")
+    with pytest.raises(ValueError, match="random_state=-5: expected None or an int >= 0"):
+        clf.certify(X_te, random_state=-5)
     with pytest.raises(ValueError, match="X has 10 features, but .* expecting 64"):
         clf.certify(X_te[:, :10])
+
+
+def test_a_refused_refit_keeps_the_seed_and_the_certificates(flat):
+    """random_state=None draws a new seed each fit: a fit the base refuses keeps the old one."""
+    X_tr, X_te, y_tr, _ = flat
+    clf = RandomizedSmoothingClassifier(_base(0, 1), n=30, n0=10).fit(X_tr[:100], y_tr[:100])
+    seed, before = clf.random_seed_, clf.certify(X_te[:10])
+    clf.set_params(base_estimator__eps=-1.0)
+    with pytest.raises(ValueError, match="eps"):
+        clf.fit(X_tr[:100], y_tr[:100])
+    clf.set_params(base_estimator__eps=0.1)
+    after = clf.certify(X_te[:10])
+    assert clf.random_seed_ == seed
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
 
 
 def test_noise_training_keeps_the_base_schedule_and_max_epochs(flat):
