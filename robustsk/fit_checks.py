@@ -118,6 +118,13 @@ class TrainingThreat:
                 "clip_min": self.clip_min, "clip_max": self.clip_max}
 
 
+def _short(value):
+    """A parameter's value for a message: a tensor by its shape, not its numbers."""
+    if torch.is_tensor(value) or isinstance(value, np.ndarray):
+        return f"<{type(value).__name__} of shape {tuple(value.shape)}>"
+    return repr(value)
+
+
 class FitChecks:
     """The checks of ``fit``, ``partial_fit`` and ``predict`` (a mixin of ``RobustClassifier``).
 
@@ -132,7 +139,7 @@ class FitChecks:
         if self.initialized_:  # skorch checks misspelled names only after rebuilding the net
             self._validate_params()
         self.check_params()
-        self._check_criterion()
+        criterion = self._check_criterion()
         self._check_optimizer_arguments()
         check_threat_params(self)
         check_device(self.device)
@@ -169,6 +176,7 @@ class FitChecks:
         box = check_box(self.clip_min, self.clip_max, input_shape)
         check_in_box(X, *box)
         y = self._encode(y, labels)
+        self._check_criterion_on(criterion, len(labels))
         self.check_data_params(labels)
         self.check_input_shape(input_shape)
         if self.requires_features:
@@ -229,7 +237,35 @@ class FitChecks:
         refusing ``criterion__*`` there would cost a fitted model its weights.)
         """
         if isinstance(self.criterion, type):
-            self.initialized_instance(self.criterion, self.get_params_for("criterion"))
+            return self.initialized_instance(self.criterion, self.get_params_for("criterion"))
+        return self.criterion
+
+    def _check_criterion_on(self, criterion, n_classes):
+        """The criterion on logits for ``n_classes`` and two labels: a class weight of
+        another length, or a loss that does not take class labels (MSELoss), fails
+        here, before any state changes, not in the first training batch."""
+        if not callable(criterion):
+            return
+        device = torch.device(self.device) if self.device is not None else None
+        logits = torch.zeros(2, n_classes, device=device)
+        labels = torch.tensor([0, n_classes - 1], device=device)
+        try:
+            probe = criterion.to(device) if isinstance(criterion, torch.nn.Module) else criterion
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)  # MSELoss's broadcasting warning
+                loss = probe(logits, labels)
+            if not torch.is_tensor(loss):
+                raise TypeError(f"it returned {type(loss).__name__}, not a tensor")
+        except Exception as err:  # torch's shape and size errors
+            given = ", ".join(f"criterion__{k}={_short(v)}" for k, v in
+                              self.get_params_for("criterion").items()) or "no arguments"
+            name = getattr(self.criterion, "__name__", type(self.criterion).__name__)
+            raise ValueError(
+                f"{type(self).__name__} got criterion={name} with {given}, which fails on "
+                f"logits for the {n_classes} classes of y (shape (2, {n_classes})) and class "
+                f"labels: {type(err).__name__}: {err}. Expected a classification loss of "
+                f"(logits, labels), with one class weight per class (criterion__weight of "
+                f"length {n_classes}).") from None
 
     def check_data_params(self, classes):
         """Checks of parameters that refer to the classes (override; called in ``fit``).
@@ -322,5 +358,7 @@ class FitChecks:
         self.check_is_fitted()
         if is_dataset(X):  # skorch's own internal calls (validation, caching)
             return X
+        # the one parameter predictions read that set_params may have changed since fit
+        validate_params(self, hints=self._param_hints(), values={"batch_size": self.batch_size})
         _check_feature_names(self, X, reset=False)
         return self._check_shape(check_X(X))

@@ -74,7 +74,9 @@ def robust_accuracy(estimator, X, y, attack=None, *, per_class=False):
     else:
         correct = np.zeros(len(y), dtype=bool)
         rows = np.flatnonzero(known)
-        correct[rows] = _correct_under_attack(estimator, attack, _safe_indexing(X, rows), y[rows])
+        if len(rows):
+            correct[rows] = _correct_under_attack(estimator, attack, _safe_indexing(X, rows),
+                                                  y[rows])
     if not per_class:
         return float(np.mean(correct))
     labels, inverse = np.unique(y, return_inverse=True)
@@ -88,12 +90,14 @@ def _correct_under_attack(estimator, attack, X, y):
 
 
 def _known_labels(estimator, X, y):
-    """Which rows' labels the estimator was fitted on; None when all are (or none are).
+    """Which rows' labels the estimator was fitted on; None when all are.
 
     A cross-validation fold can hold a label its training folds lacked: such
     examples count as misclassified, as in ``accuracy_score`` (no prediction
-    can equal them), and are not attacked. Labels of which *none* is known
-    (strings against integer classes, say) are left to the attack's error.
+    can equal them), and are not attacked; so do all of them when no label is
+    known but they are of the classes' kind (a fold of one unseen class).
+    Labels of another kind than the classes (strings against integer
+    classes) are left to the attack's error, which says so.
     """
     classes = getattr(estimator, "classes_", None)
     if classes is None or len(y) != _num_samples(X):
@@ -102,7 +106,7 @@ def _known_labels(estimator, X, y):
         known = np.isin(y, np.asarray(classes))
     except TypeError:
         return None
-    if known.all() or not known.any():
+    if known.all() or (not known.any() and not _same_kind(y, classes)):
         return None
     unseen = np.unique(y[~known])
     warnings.warn(f"y contains labels {unseen.tolist()} that the estimator was not fitted on "
@@ -111,6 +115,18 @@ def _known_labels(estimator, X, y):
                   "(StratifiedKFold) so every class is in each training fold.",
                   UserWarning, stacklevel=3)
     return known
+
+
+def _same_kind(y, classes):
+    """Whether labels and classes are both numbers or both strings (comparable)."""
+    def kind(values):
+        values = np.asarray(values)
+        if values.dtype.kind in "biuf":
+            return "number"
+        if values.dtype.kind in "USO" and all(isinstance(v, str) for v in values.ravel()):
+            return "string"
+        return values.dtype.kind
+    return kind(y) == kind(classes)
 
 
 class AdversarialScorer:

@@ -75,7 +75,7 @@ def test_set_params_on_fitted_and_before_fit(data):
                    compile_attack=False)  # skorch 1.4: "Something went wrong"
     np.testing.assert_array_equal(clf.predict_proba(X), before)  # nothing rebuilt
     assert clf.get_params()["iterator_train__shuffle"] is False
-    clf.set_params(**clf.get_params())  # (module and optimizer are rebuilt, as in skorch)
+    clf.set_params(**clf.get_params())  # (the next fit builds module and optimizer anew)
     clf.fit(X, y)
 
 
@@ -84,6 +84,10 @@ def test_set_params_on_fitted_and_before_fit(data):
     ("criterion", 5, "loss class"), ("iterator_train", None, "batch iterator"),
     ("callbacks", [5], "not a skorch callback"), ("warm_start", "yes", "True or False"),
     ("verbose", "loud", "verbose"),
+    # a class weight of the wrong length failed in torch's words in the first batch
+    ("criterion__weight", torch.ones(3), r"criterion__weight=<Tensor of shape \(3,\)>.*one "
+                                          "class weight per class"),
+    ("criterion", torch.nn.MSELoss, "Expected a classification loss of \\(logits, labels\\)"),
 ])
 def test_bad_skorch_parameters_fail_before_any_work(data, param, value, match):
     X, y = data
@@ -175,3 +179,11 @@ def test_a_component_that_cannot_be_rebuilt_costs_a_fitted_model_nothing(data):
         given.fit(X[:, :, :4], y)  # 32 features for a Linear(64, 10): found after the rebuild
     np.testing.assert_array_equal(given.predict_proba(X), before)
     assert given.n_features_in_ == state["n_features_in_"] and given.module_ is state["module_"]
+
+
+def test_predict_checks_the_batch_size_set_since_fit(data):
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    clf.set_params(batch_size=0)
+    with pytest.raises(ValueError, match=r"batch_size=0: expected an integer in \[1, inf\)"):
+        clf.predict(X)  # was Python's "range() arg 3 must not be zero"

@@ -143,3 +143,9 @@ def test_labels_unseen_in_fit_count_as_errors(digits_small):
         res = cross_validate(clf, X_te, y_te, cv=[(np.flatnonzero(known[:100]), np.arange(100, 150))],
                              error_score="raise", scoring={"robust": make_adversarial_scorer(attack)})
     assert np.isfinite(res["test_robust"]).all()
+    # a fold of unseen labels only (sorted labels, KFold): 0, as accuracy_score gives
+    unseen = ~known
+    with pytest.warns(UserWarning, match="not fitted on"):
+        assert robust_accuracy(clf, X_te[unseen], y_te[unseen], attack) == 0.0
+    with pytest.raises(ValueError):  # labels of another kind stay an error
+        robust_accuracy(clf, X_te[:5], np.array(list("abcde")), attack)
