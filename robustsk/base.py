@@ -571,7 +571,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             return "criterion"
         if prefix in getattr(self, "_optimizers", ()) or prefix == "optimizer":
             return "optimizer"
-        return "callbacks" if prefix == "callbacks" else None
+        return None  # callbacks__* are set on the live callbacks (skorch)
 
     def initialize(self):
         """skorch's ``initialize``: build every component (parameters set since included)."""
