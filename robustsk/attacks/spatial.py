@@ -29,7 +29,7 @@ MATCH_RTOL = 1e-5
 
 
 def spatial_transform(x, angle, shift):
-    """Rotate images by ``angle`` degrees and translate them by ``shift``.
+    """Rotate images by ``angle`` degrees, then translate them by ``shift``.
 
     Parameters
     ----------
@@ -52,11 +52,15 @@ def spatial_transform(x, angle, shift):
     shift = torch.as_tensor(shift, dtype=xi.dtype, device=xi.device).expand(n, 2)
     rad = angle * (math.pi / 180.0)
     cos, sin = torch.cos(rad), torch.sin(rad)
-    # affine_grid maps output to input coordinates in [-1, 1]; scaling by the
-    # aspect ratio keeps the rotation rigid in pixel space for non-square images.
+    # affine_grid maps output to input coordinates in [-1, 1]: input = A output + t.
+    # Scaling by the aspect ratio keeps the rotation rigid in pixel space for
+    # non-square images. Rotate first, then translate along the image's axes (as
+    # Engstrom et al.'s code): output = A^-1 input + 2 shift, so t = -A (2 shift).
+    a00, a01, a10, a11 = cos, -sin * h / w, sin * w / h, cos
+    tx, ty = 2.0 * shift[:, 0], 2.0 * shift[:, 1]
     theta = torch.stack([
-        torch.stack([cos, -sin * h / w, -2.0 * shift[:, 0]], dim=1),
-        torch.stack([sin * w / h, cos, -2.0 * shift[:, 1]], dim=1)], dim=1)
+        torch.stack([a00, a01, -(a00 * tx + a01 * ty)], dim=1),
+        torch.stack([a10, a11, -(a10 * tx + a11 * ty)], dim=1)], dim=1)
     grid = F.affine_grid(theta, list(xi.shape), align_corners=False)
     out = F.grid_sample(xi, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.squeeze(1) if squeeze else out

@@ -14,6 +14,22 @@ def test_rotation_is_counter_clockwise_and_shift_moves_right():
     torch.testing.assert_close(spatial_transform(x, 0.0, (0.0, 0.0)), x)
 
 
+def test_rotation_comes_before_the_translation_along_the_image_axes():
+    """Engstrom et al. rotate, then shift along the image's axes: the shift is not rotated
+    (it was, so a rotated cell's shift exceeded max_translation along an axis)."""
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 3:5, 3:5] = 1.0  # a centred 2x2 blob, unchanged by a quarter turn
+    rows, cols = torch.arange(8.0).view(-1, 1), torch.arange(8.0).view(1, -1)
+
+    def centre(t):
+        t = t[0, 0]
+        return ((t * rows).sum() / t.sum()).item(), ((t * cols).sum() / t.sum()).item()
+    assert centre(spatial_transform(x, 90.0, (0.25, 0.0))) == pytest.approx((3.5, 5.5), abs=1e-5)
+    assert centre(spatial_transform(x, -90.0, (0.0, 0.25))) == pytest.approx((5.5, 3.5), abs=1e-5)
+    assert centre(spatial_transform(x, 30.0, (0.125, 0.125))) == pytest.approx((4.5, 4.5),
+                                                                                abs=1e-4)
+
+
 def test_spatial_lowers_accuracy_with_transformed_images(image_clf, image_data):
     _, _, X, y = image_data
     X_copy = X.copy()
