@@ -167,6 +167,18 @@ def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, ste
         raise ValueError(f"opacity={opacity!r}: expected a number in [0, 1).")
     if eps is not None and eps < 0:
         raise ValueError(f"eps={eps!r} is negative: expected a budget >= 0 or None.")
+    if (X_train is None) != (y_train is None):
+        raise ValueError("X_train and y_train go together: pass both (the poisons are "
+                         "appended to that training set) or neither.")
+    if y_train is not None:
+        y_train = np.asarray(y_train)
+        if len(y_train) != len(X_train):
+            raise ValueError(f"y_train has {len(y_train)} labels but X_train has "
+                             f"{len(X_train)} rows: expected one label per row.")
+        classes = np.unique(y_train)
+        if not np.isin(np.asarray([base_label], dtype=object), classes.astype(object)).all():
+            raise ValueError(f"base_label={base_label!r} is not a label of y_train (its labels "
+                             f"are {classes.tolist()}): pass the base images' own class.")
     module = target.module
     box = as_box(lo, hi, b)
     with attack_context(module, "eval"):
@@ -175,7 +187,8 @@ def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, ste
             f_b = penultimate_features(module, b)
         base = (1 - opacity) * b + opacity * t
         weight = beta * (f_t.shape[1] / b[0].numel()) ** 2
-        x = base.clone()
+        # the watermarked start, inside the budget around the clean base as every step
+        x = base.clone() if eps is None else clip_box(project(base, b, eps, "inf"), *box)
         lr = torch.full((len(x),) + (1,) * (x.ndim - 1), float(step_size), dtype=x.dtype,
                         device=x.device)
 
@@ -213,7 +226,8 @@ def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, ste
         X_train = np.asarray(X_train)
         y_train = np.asarray(y_train)
         X_out = np.concatenate([X_train, poison.astype(X_train.dtype)])
-        y_out = np.concatenate([y_train, np.full(len(poison), base_label, dtype=y_train.dtype)])
+        y_out = np.concatenate([y_train, np.full(len(poison), base_label, dtype=object)])
+        y_out = y_out.astype(y_train.dtype) if y_train.dtype != object else y_out
         idx = np.arange(len(X_train), len(X_out))
     return FeatureCollisionResult(
         poison=poison, base_label=base_label, target=np.asarray(x_target),

@@ -60,6 +60,13 @@ def test_feature_collision_stays_in_budget_and_collides(backdoored, digits):
     assert res.X.shape[0] == 503 and (res.y[res.poison_indices] == 7).all()
     free = feature_collision(model, target, bases, base_label=7, n_iter=60)
     assert (free.feature_distance < 0.5 * free.initial_feature_distance).all()
+    # the watermark (opacity) starts inside the budget too: it stayed 0.3 away with eps 0.05
+    marked = feature_collision(model, target, bases, base_label=7, n_iter=20, eps=0.05,
+                               opacity=0.3)
+    assert np.abs(marked.poison - bases).max() <= 0.05 + 1e-6
+    with pytest.raises(ValueError, match="base_label=70 is not a label of y_train"):
+        feature_collision(model, target, bases, base_label=70, X_train=X_tr[:50],
+                          y_train=y_tr[:50])
     report = poisoning_report(_cnn().set_params(max_epochs=2), res.X, res.y, X_te[:50],
                               y_te[:50], result=res, baseline=False)
     assert report.kind == "feature_collision" and report.success_rate in (0.0, 1.0)
