@@ -76,3 +76,12 @@ def test_cost_estimate_grows_with_the_work():
     more = estimate_cost(0.01, epochs=2, **{**kw, "attacks": ["pgd", "apgd-t"]})
     assert more.attacks > 10 * small.attacks
     assert np.isfinite(small.total) and "estimated cost" in small.text()
+
+
+def test_radii_the_tables_cannot_tell_apart_count_once():
+    """--eps-grid 0.1000000001 with --eps 0.1 crashed the summary after the whole run
+    (two radii matched one cell by np.isclose)."""
+    from robustsk.report.options import eps_grid
+    assert eps_grid("0.1000000001", 0.1) == [0.1]
+    assert eps_grid("0.05,0.0500000001,0,0.3", 0.1) == [0.0, 0.05, 0.1, 0.3]
+    assert eps_grid("0.2,0.1,0.2", None) == [0.1, 0.2]

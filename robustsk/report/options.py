@@ -133,14 +133,28 @@ def check_eps(value, what):
 
 
 def eps_grid(value, eps=None):
-    """Sorted unique radii of a comma list or sequence, with ``eps`` added (unless None)."""
+    """Sorted unique radii of a comma list or sequence, with ``eps`` added (unless None).
+
+    Radii within ``np.isclose`` of each other (how the tables match a radius)
+    count once: ``eps`` where it is one of them, else the smallest.
+    """
     items = value.split(",") if isinstance(value, str) else list(value)
     items = [item for item in items if not (isinstance(item, str) and not item.strip())]
     if not items:
         raise ReportOptionError("--eps-grid is empty: give radii such as 0,0.05,0.1.")
-    grid = {check_eps(item.strip() if isinstance(item, str) else item, "eps-grid value")
-            for item in items}
-    return sorted(grid if eps is None else grid | {eps})
+    grid = sorted({check_eps(item.strip() if isinstance(item, str) else item,
+                             "eps-grid value") for item in items})
+    # radii the tables tell apart with np.isclose count once; eps itself is kept exactly
+    if eps is not None:
+        grid = [e for e in grid if not np.isclose(e, eps)] + [eps]
+    unique = []
+    for e in sorted(grid):
+        if unique and np.isclose(e, unique[-1]):
+            if eps is not None and e == eps:
+                unique[-1] = e
+            continue
+        unique.append(e)
+    return unique
 
 
 def check_count(value, what, minimum):

@@ -144,8 +144,9 @@ def format_mcnemar(table, baseline):
 def select_defense(cells, eps, fit_seconds, margin=SELECTION_MARGIN, alpha=0.05):
     """Which defense to pick: the fastest to train not significantly worse than the best.
 
-    Robust accuracy is taken worst-case over the attacks at the training
-    ``eps`` (an example counts only if it survives every attack). For each
+    Robust accuracy is taken worst-case over the attacks at ``eps``, the
+    report's attack radius (``--eps``; the defenses train at ``--train-eps``
+    when it is given): an example counts only if it survives every attack. For each
     defense, Newcombe's paired interval (:func:`robustsk.stats.newcombe_paired_interval`,
     level ``1 - 2 alpha``, i.e. a one-sided ``1 - alpha`` lower bound) is
     computed for "best minus this defense"; a defense is eligible unless that
