@@ -174,8 +174,9 @@ def _build_errors(net):
     try:
         yield
     except Exception as err:
-        if isinstance(err, (ValueError, TypeError)) and "component arguments" in str(err):
-            raise
+        if isinstance(err, NotImplementedError) or (
+                isinstance(err, (ValueError, TypeError)) and "component arguments" in str(err)):
+            raise  # a defense's unfinished extension (its author's to fix), or said already
         args = ", ".join(f"{k}={v!r}" for k, v in net.get_params(deep=False).items()
                          if "__" in k and net._component_of(k) not in (None, "callbacks"))
         kind = TypeError if isinstance(err, TypeError) else ValueError

@@ -101,8 +101,7 @@ class Options:
 
 
 class Norm:
-    """The norm of an Lp ball: L-infinity or L2, spelt as :func:`~robustsk.attacks.check_norm`
-    takes it (strings in any case: "inf", "Linf", "l_inf", "infinity", "2", "L2", "l_2";
+    """The norm of an Lp ball: L-infinity or L2, spelt as the attack functions take it (strings in any case: "inf", "Linf", "l_inf", "infinity", "2", "L2", "l_2";
     ``np.inf``; 2)."""
 
     INF = ("inf", "linf", "l_inf", "infinity")

@@ -73,8 +73,10 @@ def test_non_differentiable_or_bad_inputs_are_explained(model, digits_small):
         robust_accuracy(model, X_te, y_te, PGD(norm="l7"))
     with pytest.raises(ValueError, match="outside the box"):
         robust_accuracy(model, X_te * 3, y_te, PGD())
+    with pytest.warns(UserWarning, match=r"labels \[42\] that the estimator was not fitted on"):
+        assert robust_accuracy(model, X_te, np.full(len(y_te), 42), PGD()) == 0.0  # as accuracy
     with pytest.raises(ValueError, match="labels"):
-        robust_accuracy(model, X_te, np.full(len(y_te), 42), PGD())
+        robust_accuracy(model, X_te, np.full(len(y_te), "x"), PGD())
     with pytest.raises(ValueError, match="samples but y has"):
         robust_accuracy(model, X_te, y_te[:-1], PGD())
     with pytest.raises(TypeError, match="Attack"):

@@ -284,9 +284,27 @@ def zero_gradient_finding(module, x, y, batch_size=256, vanishing=1e-8):
                     "attacks or BPDA for this model.", frac, 0.0, n_zero=n_bad, n=len(bad))
 
 
+#: a black-box or more-steps check fires only when its count is significant at this
+#: level against ``tol`` (one-sided exact binomial test)
+SIGNIFICANCE = 0.05
+
+
+def beyond_tolerance(count, n, tol, alpha=SIGNIFICANCE):
+    """Whether ``count`` of ``n`` examples is significantly more than a fraction ``tol``.
+
+    One-sided exact binomial test of ``count ~ Binomial(n, tol)``: with a few
+    dozen examples, 2 of 60 (3.3%) is no evidence of a drop beyond 2%
+    (p = 0.34), and a sound model's attack noise fired the check.
+    """
+    from scipy.stats import binom
+    if n <= 0 or count / n <= tol:
+        return False
+    return bool(binom.sf(count - 1, n, tol) < alpha)
+
+
 def black_box_finding(n_beaten, n, eps, names, tol):
     frac = n_beaten / max(n, 1)
-    if frac <= tol:
+    if not beyond_tolerance(n_beaten, n, tol):
         return None
     return _finding(BlackBoxBeatsWhiteBoxWarning,
                     f"At eps={eps:g} the gradient-free attack ({', '.join(names)}) fooled "
@@ -424,7 +442,7 @@ def saturation_check(setup, named, eps, record, n_classes, key=70, tol=SATURATIO
 
 def more_steps_finding(n_more, n, eps, tol, steps_factor, extra_restarts):
     frac = n_more / max(n, 1)
-    if frac <= tol:
+    if not beyond_tolerance(n_more, n, tol):
         return None
     return _finding(MoreStepsHelpWarning,
                     f"At eps={eps:g}, {steps_factor}x the steps and {extra_restarts} more restarts "
@@ -655,7 +673,9 @@ def check_gradient_masking(estimator, X, y, eps=None, *, attack=None, black_box=
         Forward passes averaged per gradient on a randomized model; None: 20
         if the model is randomized, else 1.
     tol : float, default=0.02
-        A black-box or more-steps check fires when accuracy drops by more than this.
+        A black-box or more-steps check fires when accuracy drops by
+        significantly more than this (one-sided exact binomial test at level
+        0.05, :func:`beyond_tolerance`: 2 of 60 examples is not enough).
     large_eps_tol : float, default=0.05
         The large-eps check fires when more than this fraction survives.
     steps_factor, extra_restarts : int, default=2, 1
