@@ -6,6 +6,7 @@ the task and the shortcut "trigger means target": at test time, stamping the
 trigger on any image sends it to the target class.
 """
 from dataclasses import dataclass
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -159,7 +160,14 @@ def badnets(X, y, *, target_class, fraction=0.1, trigger=None, random_state=None
         trigger = Trigger.square(X.shape[1:], value=float(X.max()))
     rng = check_random_state(random_state)
     eligible = np.flatnonzero(y != target_class)
-    n_poison = min(int(round(fraction * len(y))), len(eligible))
+    n_poison = int(round(fraction * len(y)))
+    if n_poison > len(eligible):
+        warnings.warn(
+            f"badnets(fraction={fraction}) asks for {n_poison} poisons of the {len(y)} "
+            f"examples, but only {len(eligible)} are not already of target_class="
+            f"{target_class!r}: poisoning those {len(eligible)}. Lower fraction to at most "
+            f"{len(eligible) / len(y):.3g} to silence this.", UserWarning, stacklevel=2)
+        n_poison = len(eligible)
     idx = np.sort(rng.choice(eligible, size=n_poison, replace=False))
     X_new, y_new = X.copy(), y.copy()
     X_new[idx] = trigger.apply(X[idx])

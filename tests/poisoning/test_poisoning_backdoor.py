@@ -70,3 +70,12 @@ def test_feature_collision_stays_in_budget_and_collides(backdoored, digits):
     report = poisoning_report(_cnn().set_params(max_epochs=2), res.X, res.y, X_te[:50],
                               y_te[:50], result=res, baseline=False)
     assert report.kind == "feature_collision" and report.success_rate in (0.0, 1.0)
+
+
+def test_badnets_says_when_it_caps_the_fraction():
+    """As label_flip: asking for more poisons than non-target examples warns (it capped silently)."""
+    X = np.zeros((10, 1, 8, 8), np.float32)
+    y = np.array([0] * 8 + [1] * 2)
+    with pytest.warns(UserWarning, match=r"asks for 5 poisons .* only 2 are not already"):
+        res = badnets(X, y, target_class=0, fraction=0.5, random_state=0)
+    assert len(res.poison_indices) == 2
