@@ -1,11 +1,12 @@
 """Validation shared by the poisoning attacks."""
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-__all__ = ["check_training_set", "check_fraction"]
+__all__ = ["check_training_set", "check_fraction", "capped_count"]
 
 
 def check_training_set(X, y):
@@ -21,3 +22,15 @@ def check_fraction(fraction, name="fraction"):
             or not 0.0 <= fraction <= 1.0:
         raise ValueError(f"{name}={fraction!r}: expected a number in [0, 1].")
     return float(fraction)
+
+
+def capped_count(wanted, n_eligible, n_total, *, who, fraction, target_class, what):
+    """``wanted``, or the ``n_eligible`` examples not of ``target_class`` with a warning."""
+    if wanted <= n_eligible:
+        return wanted
+    warnings.warn(
+        f"{who}(fraction={fraction}) asks for {wanted} {what} of the {n_total} examples, but "
+        f"only {n_eligible} are not already labelled target_class={target_class!r}: taking "
+        f"those {n_eligible}. Lower fraction to at most {n_eligible / n_total:.3g} to "
+        "silence this.", UserWarning, stacklevel=3)
+    return n_eligible

@@ -6,12 +6,11 @@ the task and the shortcut "trigger means target": at test time, stamping the
 trigger on any image sends it to the target class.
 """
 from dataclasses import dataclass
-import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._checks import check_fraction, check_training_set
+from ._checks import capped_count, check_fraction, check_training_set
 
 __all__ = ["Trigger", "BackdoorResult", "badnets"]
 
@@ -160,14 +159,8 @@ def badnets(X, y, *, target_class, fraction=0.1, trigger=None, random_state=None
         trigger = Trigger.square(X.shape[1:], value=float(X.max()))
     rng = check_random_state(random_state)
     eligible = np.flatnonzero(y != target_class)
-    n_poison = int(round(fraction * len(y)))
-    if n_poison > len(eligible):
-        warnings.warn(
-            f"badnets(fraction={fraction}) asks for {n_poison} poisons of the {len(y)} "
-            f"examples, but only {len(eligible)} are not already of target_class="
-            f"{target_class!r}: poisoning those {len(eligible)}. Lower fraction to at most "
-            f"{len(eligible) / len(y):.3g} to silence this.", UserWarning, stacklevel=2)
-        n_poison = len(eligible)
+    n_poison = capped_count(int(round(fraction * len(y))), len(eligible), len(y), who="badnets",
+                            fraction=fraction, target_class=target_class, what="poisons")
     idx = np.sort(rng.choice(eligible, size=n_poison, replace=False))
     X_new, y_new = X.copy(), y.copy()
     X_new[idx] = trigger.apply(X[idx])

@@ -8,12 +8,11 @@ References
    Support Vector Machines." ECAI, 2012.
 """
 from dataclasses import dataclass
-import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._checks import check_fraction, check_training_set
+from ._checks import capped_count, check_fraction, check_training_set
 
 __all__ = ["LabelFlipResult", "label_flip"]
 
@@ -102,13 +101,8 @@ def label_flip(X, y, *, fraction=0.1, strategy="random", source_class=None, targ
     else:
         raise ValueError(f"strategy={strategy!r}: expected 'random' or 'targeted'.")
     n_flip = int(round(fraction * (len(y) if strategy == "random" else len(eligible))))
-    if n_flip > len(eligible):
-        warnings.warn(
-            f"label_flip(fraction={fraction}) asks for {n_flip} flips of the {len(y)} examples, "
-            f"but only {len(eligible)} are not already labelled target_class={target_class!r}: "
-            f"flipping those {len(eligible)}. Lower fraction to at most "
-            f"{len(eligible) / len(y):.3g} to silence this.", UserWarning, stacklevel=2)
-        n_flip = len(eligible)
+    n_flip = capped_count(n_flip, len(eligible), len(y), who="label_flip", fraction=fraction,
+                          target_class=target_class, what="flips")
     idx = np.sort(rng.choice(eligible, size=n_flip, replace=False))
     y_new = y.copy()
     if target_class is not None:
