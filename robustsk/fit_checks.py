@@ -246,14 +246,17 @@ class FitChecks:
         here, before any state changes, not in the first training batch."""
         if not callable(criterion):
             return
-        device = torch.device(self.device) if self.device is not None else None
+        # on the device of the criterion's own tensors (a class weight): a criterion
+        # passed as an instance is the user's, not moved here
+        tensors = [*criterion.parameters(), *criterion.buffers()] \
+            if isinstance(criterion, torch.nn.Module) else []
+        device = tensors[0].device if tensors else None
         logits = torch.zeros(2, n_classes, device=device)
         labels = torch.tensor([0, n_classes - 1], device=device)
         try:
-            probe = criterion.to(device) if isinstance(criterion, torch.nn.Module) else criterion
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("error", UserWarning)  # MSELoss's broadcasting warning
-                loss = probe(logits, labels)
+                loss = criterion(logits, labels)
             if not torch.is_tensor(loss):
                 raise TypeError(f"it returned {type(loss).__name__}, not a tensor")
         except Exception as err:  # torch's shape and size errors

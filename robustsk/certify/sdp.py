@@ -476,7 +476,6 @@ def certify_sdp_exact(estimator, X, y, eps, *, norm="inf", solver="SCS", **solve
     ``1 + d + m`` per pair of classes (:func:`solve_sdp`). A pair whose solve
     fails or is not ``optimal`` certifies no example of either class.
     """
-    check_solver(solver)
     module, x, y_t, eps = _prepare(estimator, X, y, eps, norm)
     bounds, _, _ = pairwise_exact_bounds(module, solver=solver, **solver_kwargs)
     return certify_from_bounds(module, x, y_t, eps, bounds)

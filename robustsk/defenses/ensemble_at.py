@@ -8,7 +8,7 @@ from torch import nn
 
 from ..attacks import as_target, attack_context, fgsm, rfgsm
 from ..base import RobustClassifier
-from ..params import InstanceOf, Interval, Options
+from ..params import InstanceOf, Interval, Norm, Options
 
 __all__ = ["EnsembleAdversarialTraining"]
 
@@ -145,8 +145,7 @@ class EnsembleAdversarialTraining(RobustClassifier):
 
     def check_params(self):
         super().check_params()
-        if self.attack == "rfgsm" and str(self.norm).lower() not in ("inf", "linf", "l_inf",
-                                                                    "infinity", str(np.inf)):
+        if self.attack == "rfgsm" and str(self.norm).lower().strip() not in Norm.INF:
             raise ValueError(f"EnsembleAdversarialTraining got attack='rfgsm' with "
                              f"norm={self.norm!r}: R+FGSM is an Linf attack. Pass attack='fgsm' "
                              "for an L2 threat model, or norm='inf'.")

@@ -1,7 +1,5 @@
 """A one-hidden-layer network trained with its SDP certificate (Raghunathan et al., 2018)."""
 
-import numpy as np
-
 from ..base import RobustClassifier
 from ..certify.sdp import SDPNet, one_hidden_layer, pairwise_dual_bounds
 from ..params import Interval, Norm
@@ -117,8 +115,7 @@ class SDPCertifiedNetwork(RobustClassifier):
                               "training of the same network)."}
 
     def check_params(self):
-        if not (isinstance(self.norm, str) and self.norm.lower().strip() in Norm.INF) and not (
-                isinstance(self.norm, (float, np.floating)) and self.norm == float("inf")):
+        if str(self.norm).lower().strip() not in Norm.INF:  # np.inf reads "inf"
             raise ValueError(
                 f"norm={self.norm!r}: SDPCertifiedNetwork certifies L-infinity balls only "
                 "(Raghunathan et al.'s SDP). Expected norm='inf'; for an L2 threat use "
