@@ -101,8 +101,12 @@ class Options:
 
 
 class Norm:
-    """The norm of an Lp ball: L-infinity or L2, spelt as the attack functions take it (strings in any case: "inf", "Linf", "l_inf", "infinity", "2", "L2", "l_2";
-    ``np.inf``; 2)."""
+    """The norm of an Lp ball, L-infinity or L2, in every spelling robustsk takes.
+
+    Strings in any case ("inf", "Linf", "l_inf", "infinity", "2", "L2",
+    "l_2"), ``np.inf`` and 2; :func:`robustsk.attacks.check_threat` reads the
+    same spellings.
+    """
 
     INF = ("inf", "linf", "l_inf", "infinity")
     TWO = ("2", "l2", "l_2")

@@ -16,6 +16,7 @@ import secrets
 import numpy as np
 import torch
 
+from ..params import Norm
 from .counter_rng import counter_normal, counter_uniform, stream_keys
 
 __all__ = [
@@ -41,9 +42,9 @@ def check_norm(norm):
     """
     if isinstance(norm, str):
         key = norm.lower().strip()
-        if key in ("inf", "linf", "l_inf", "infinity"):
+        if key in Norm.INF:
             return "inf"
-        if key in ("2", "l2", "l_2"):
+        if key in Norm.TWO:
             return "2"
     elif isinstance(norm, (int, float, np.integer, np.floating)) and not isinstance(norm, bool):
         if np.isinf(norm) and norm > 0:
