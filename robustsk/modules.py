@@ -20,10 +20,27 @@ can opt in the same way.
 """
 import math
 
+import torch
 from torch import nn
 
 __all__ = ["MLP", "SmallCNN", "UnitSphereFeatures", "default_module", "has_features",
-           "check_features", "features_and_logits"]
+           "check_features", "features_and_logits", "module_device"]
+
+
+def module_device(module):
+    """The device of ``module``'s first parameter or buffer (CPU for a module with neither).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    torch.device
+    """
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 class MLP(nn.Module):

@@ -50,6 +50,16 @@ def test_norm_and_separate_radii_reach_training_and_attacks(l2_report):
     assert "L2 eps=1.5" in table and "trained at eps=0.5" in table
 
 
+@pytest.mark.parametrize("text, norm", [("inf", "inf"), ("Linf", "inf"), ("L_INF", "inf"),
+                                        ("infinity", "inf"), ("2", "2"), ("2.0", "2"),
+                                        ("L2", "2"), ("l_2", "2")])
+def test_norm_spellings_are_those_of_the_estimators(text, norm):
+    from robustsk.report.options import ReportOptionError, check_norm
+    assert check_norm(text) == norm
+    with pytest.raises(ReportOptionError, match="'2.5'"):
+        check_norm("2.5")
+
+
 def test_linf_eps_above_one_is_refused(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["report", "--eps", "1.5"])

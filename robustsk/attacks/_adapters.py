@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..modules import module_device
+
 __all__ = ["AffineMap", "affine_map", "is_identity_step", "is_linear_classifier",
-           "linear_scores", "linear_module", "AffineLayer", "Chain", "compose_affine",
-           "NOT_DIFFERENTIABLE_HINT"]
+           "linear_scores", "linear_module", "LinearScores", "AffineLayer", "Chain",
+           "compose_affine", "float64_linear", "NOT_DIFFERENTIABLE_HINT"]
 
 #: appended to every "not differentiable" error
 NOT_DIFFERENTIABLE_HINT = (
@@ -212,7 +214,6 @@ class AffineLayer(nn.Module):
                             "an affine map, so bounds cannot be propagated through it. Use "
                             "clip=False, or certify the final estimator on transformed data.")
         affine = self.affine64
-        device = next((b.device for b in self.buffers()), torch.device("cpu"))
         if affine.matrix is not None:
             weight = affine.matrix
         else:
@@ -227,23 +228,52 @@ class AffineLayer(nn.Module):
                 weight = weight * np.broadcast_to(np.reshape(affine.scale, -1), (n,))
         bias = np.zeros(weight.shape[0]) if affine.bias is None else \
             np.broadcast_to(np.reshape(affine.bias, -1), (weight.shape[0],))
-        linear = nn.Linear(weight.shape[1], weight.shape[0], device=device, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float64))
-            linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float64))
-        return nn.Sequential(nn.Flatten(), linear.requires_grad_(False))
+        return float64_linear(weight, bias, module_device(self))
 
 
 class Chain(nn.Sequential):
     """Affine preprocessing layers followed by the classifier's module."""
 
 
-def linear_module(estimator, device="cpu"):
-    """The logits of a scikit-learn linear classifier as an ``nn.Linear``."""
-    W, b = linear_scores(estimator)
-    layer = nn.Linear(W.shape[1], W.shape[0]).to(device)
+def float64_linear(weight, bias, device="cpu"):
+    """``nn.Flatten`` then a frozen float64 ``nn.Linear`` computing ``x weight^T + bias``.
+
+    The form in which interval bound propagation reads a fixed affine map at the
+    precision scikit-learn computes it.
+    """
+    layer = nn.Linear(weight.shape[1], weight.shape[0], device=device, dtype=torch.float64)
     with torch.no_grad():
-        layer.weight.copy_(torch.as_tensor(W, dtype=torch.float32))
-        layer.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
-    layer.requires_grad_(False)
-    return nn.Sequential(nn.Flatten(), layer)
+        layer.weight.copy_(torch.as_tensor(np.asarray(weight), dtype=torch.float64))
+        layer.bias.copy_(torch.as_tensor(np.asarray(bias), dtype=torch.float64))
+    return nn.Sequential(nn.Flatten(), layer.requires_grad_(False))
+
+
+class LinearScores(nn.Sequential):
+    """A scikit-learn linear classifier's logits: ``nn.Flatten`` then a frozen float32
+    ``nn.Linear``, keeping the float64 ``(W, b)`` for :meth:`as_sequential`.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_classes, n_features)
+    b : ndarray of shape (n_classes,)
+    device : str or torch.device
+    """
+
+    def __init__(self, W, b, device="cpu"):
+        layer = nn.Linear(W.shape[1], W.shape[0], device=device)
+        with torch.no_grad():
+            layer.weight.copy_(torch.as_tensor(W, dtype=torch.float32))
+            layer.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+        super().__init__(nn.Flatten(), layer.requires_grad_(False))
+        self.W64, self.b64 = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+
+    def as_sequential(self):
+        """The same logits as a float64 ``nn.Sequential``, as scikit-learn computes them
+        (what interval bound propagation reads)."""
+        return float64_linear(self.W64, self.b64, module_device(self))
+
+
+def linear_module(estimator, device="cpu"):
+    """The logits of a scikit-learn linear classifier as a :class:`LinearScores`."""
+    W, b = linear_scores(estimator)
+    return LinearScores(W, b, device)

@@ -36,6 +36,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 import torch
 
+from ..modules import module_device
 from ._primitives import attack_context
 from ._target import as_target, estimator_seed, output_like
 from .base import Attack, project_out
@@ -159,8 +160,7 @@ def _as_numpy(x, dtype):
 
 
 def _module_scores(module, transform=None):
-    params = list(module.parameters())
-    device = params[0].device if params else "cpu"
+    device = module_device(module)
 
     def scores(x):
         if transform is not None:

@@ -14,6 +14,7 @@ random start instead, so its values can go negative.
 import numpy as np
 import torch
 
+from ..modules import module_device
 from ._checks import check_positive_int, check_threat
 from ._primitives import (
     Randomness,
@@ -235,8 +236,7 @@ def fosc(estimator_or_module, X_adv, X, y, eps, *, norm="inf", batch_size=256):
     eps, norm, _ = check_threat(eps, norm)
     obj = estimator_or_module
     if isinstance(obj, torch.nn.Module):
-        param = next(obj.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+        device = module_device(obj)
         y = np.asarray(y)
         if y.dtype.kind not in "iu":
             raise ValueError(f"y has dtype {y.dtype}: a torch module needs integer class "

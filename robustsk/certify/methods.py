@@ -56,19 +56,6 @@ def register_method(name, fn, *, norms=None):
     return fn
 
 
-def _device(module):
-    return next((t.device for t in (*module.parameters(), *module.buffers())),
-                torch.device("cpu"))
-
-
-def _float64_linear(W, b, device):
-    layer = torch.nn.Linear(W.shape[1], W.shape[0], device=device, dtype=torch.float64)
-    with torch.no_grad():
-        layer.weight.copy_(torch.as_tensor(W, dtype=torch.float64))
-        layer.bias.copy_(torch.as_tensor(b, dtype=torch.float64))
-    return torch.nn.Sequential(torch.nn.Flatten(), layer.requires_grad_(False))
-
-
 def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256):
     """Interval bound propagation (:mod:`robustsk.certify.ibp`) on a fitted network.
 
@@ -89,9 +76,7 @@ def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256):
             or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: expected an integer >= 1.")
     target = as_target(estimator)
-    module = target.module
-    if target.linear is not None:  # a scikit-learn linear model: its own float64 scores
-        module = _float64_linear(*target.linear, device=_device(module))
+    module = target.module  # a scikit-learn model's layers read their float64 coefficients
     network_layers(module)  # an unsupported layer raises here, before any work
     box = (target.threat_default("clip_min"), target.threat_default("clip_max"))
     x = target.prepare_X(X, box)  # also checks that X lies in the box

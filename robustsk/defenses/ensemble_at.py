@@ -8,6 +8,7 @@ from torch import nn
 
 from ..attacks import as_target, attack_context, fgsm, rfgsm
 from ..base import RobustClassifier
+from ..modules import module_device
 from ..params import InstanceOf, Interval, Norm, Options
 
 __all__ = ["EnsembleAdversarialTraining"]
@@ -30,12 +31,6 @@ def _input_shape(model):
         return tuple(shape), len(shape) == 1
     n_features = getattr(model, "n_features_in_", None)
     return (None if n_features is None else (int(n_features),)), True
-
-
-def _device_of(module):
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 class EnsembleAdversarialTraining(RobustClassifier):
@@ -216,7 +211,7 @@ class EnsembleAdversarialTraining(RobustClassifier):
             Whether the source was a static model.
         """
         source, index = self._draw_source()
-        device = _device_of(source)
+        device = module_device(source)
         threat = self.threat_
         xs = x.to(device)
         with attack_context(source, "eval"), torch.no_grad():

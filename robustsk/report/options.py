@@ -7,6 +7,8 @@ import difflib
 
 import numpy as np
 
+from ..params import Norm
+
 __all__ = ["DEFAULT_PROTECTED", "ReportOptionError", "DEFENSES", "DEFAULT_DEFENSES", "DEFENSE_PARAMS", "DEFAULT_EPS_GRID",
            "DEFAULT_EPOCHS", "DEFAULT_ATTACKS", "DEFAULT_THREADS", "DATASETS",
            "FASHION_MNIST_SIZES", "BASELINE", "CLEAN", "CERTIFIED", "split_names", "check_eps",
@@ -167,14 +169,22 @@ def check_count(value, what, minimum):
 
 
 def check_norm(value):
-    """``"inf"`` or ``"2"`` from the spellings robustsk accepts (inf, linf, 2, l2)."""
+    """``"inf"`` or ``"2"`` from the spellings robustsk accepts (:class:`robustsk.params.Norm`'s,
+    and a number written as ``2.0``)."""
     text = str(value).strip().lower()
-    if text in ("inf", "linf", "l_inf", "infinity"):
+    if text in Norm.INF:
         return "inf"
-    if text in ("2", "2.0", "l2", "l_2"):
+    if text in Norm.TWO or _as_number(text) == 2:
         return "2"
     raise ReportOptionError(f"--norm {value!r}: expected inf (the Linf ball) or 2 (the L2 "
                             "ball).")
+
+
+def _as_number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def default_eps(norm):

@@ -113,6 +113,33 @@ def test_shared_layers_of_default_networks():
         assert torch.equal(mlp.as_sequential()(torch.ones(2, 5)), mlp(torch.ones(2, 5)))
 
 
+def test_linear_classifier_layers_read_float64_coefficients():
+    """A scikit-learn linear model's target module runs in float32 for the attacks and
+    hands interval bound propagation its float64 coefficients."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from robustsk.attacks import as_target
+    from robustsk.modules import module_device
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3)) * 1e3
+    model = LogisticRegression(max_iter=1000).fit(X, rng.randint(0, 3, 60))
+    module = as_target(model).module
+    layers = network_layers(module)
+    linear = layers[-1]
+    assert linear.weight.dtype == torch.float64
+    assert np.array_equal(linear.weight.numpy(), model.coef_)
+    assert np.array_equal(linear.bias.numpy(), model.intercept_)
+    x = torch.as_tensor(X[:5])
+    scores = nn.Sequential(*layers)(x).numpy()
+    # float64 arithmetic (float32 would be ~1e-7 off relative to the scores' size)
+    np.testing.assert_allclose(scores, model.decision_function(X[:5]), rtol=0, atol=1e-9)
+    assert module(x.float()).dtype == torch.float32
+    assert module_device(module) == torch.device("cpu")
+    assert module_device(nn.ReLU()) == torch.device("cpu")  # no tensors: the CPU
+
+
 class _Skip(nn.Module):
     def __init__(self):
         super().__init__()
