@@ -173,6 +173,7 @@ BAD_CLI = [
     (["--n-test", "0"], "--n-test 0"),
     (["--n-train", "5"], "--n-train below the number of classes"),
     (["--n-test", "3"], "--n-test below the number of classes"),
+    (["--n-test", "1000"], "--n-test above the size of the test split"),
     (["--seed", "-1"], "negative --seed"),
     (["--seed", "99999999999999999999"], "--seed above 2**32 - 1"),
     (["--threads", "0"], "--threads 0"),

@@ -234,6 +234,9 @@ def test_python_m_robustsk_report(tmp_path):
     # subsets too small to hold every class (a model trained without one cannot be scored on it)
     (["--n-train", "5"], "--n-train 5 is fewer than the 10 classes of digits"),
     (["--n-test", "3"], "--n-test 3 is fewer than the 10 classes of digits"),
+    # subsets larger than the split (they were cut to its size without a word)
+    (["--n-test", "1000"], "--n-test 1000 is more than the 450 test images of digits"),
+    (["--n-train", "1348"], "--n-train 1348 is more than the 1347 training images"),
 ])
 def test_bad_options_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -297,6 +300,8 @@ def test_fashion_mnist_subset_missing_a_class_refused():
         pytest.skip("Fashion-MNIST's files are not installed")
     with pytest.raises(ReportOptionError, match=r"--n-train 12 leaves out the classes \[1, 4, 6, 8\]"):
         load_report_data("fashion-mnist", n_train=12, n_test=100)
+    with pytest.raises(ReportOptionError, match="--n-test 10001 is more than the 10000 test"):
+        load_report_data("fashion-mnist", n_train=100, n_test=10001)
 
 
 def test_help_lists_every_file_written(capsys):

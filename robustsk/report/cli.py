@@ -146,11 +146,11 @@ def build_parser():
     add("--epochs", type=_int_type(1), default=DEFAULT_EPOCHS,
         help="max_epochs of every estimator")
     add("--n-train", type=_int_type(2), default=None,
-        help="training subset size; None: all of digits' split, "
-        f"{FASHION_MNIST_SIZES[0]} images of fashion-mnist")
+        help="training subset size, at most the split's (1347 digits, 60000 fashion-mnist "
+        f"images); None: all of digits' split, {FASHION_MNIST_SIZES[0]} images of fashion-mnist")
     add("--n-test", type=_int_type(1), default=None,
-        help="test subset size; None: all of digits' split, "
-        f"{FASHION_MNIST_SIZES[1]} images of fashion-mnist")
+        help="test subset size, at most the split's (450 digits, 10000 fashion-mnist images); "
+        f"None: all of digits' split, {FASHION_MNIST_SIZES[1]} images of fashion-mnist")
     add("--device", type=_device, default="cpu", help='torch device, e.g. "cuda"')
     add("--output", default="robustsk_report",
         help="folder of the files (created; files in it overwritten)")

@@ -27,6 +27,16 @@ def _check_every_class(y, classes, n, flag, dataset):
             "(the subset is the first images of the file; 100 holds every class).")
 
 
+def _check_available(n, available, flag, dataset):
+    """Refuse a subset larger than the split (it was silently cut to the split's size)."""
+    if n is not None and n > available:
+        split = "training" if flag == "--n-train" else "test"
+        raise ReportOptionError(
+            f"{flag} {n} is more than the {available} {split} images of {dataset}: expected at "
+            f"most {available}. Give {flag} {available} or fewer, or leave it out to use "
+            f"{'every image' if dataset == 'digits' else 'the default subset'}.")
+
+
 def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
                      test_size=0.25, flatten=False):
     """The train and test images of the report.
@@ -54,8 +64,9 @@ def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
     Raises
     ------
     ReportOptionError
-        An unknown dataset name, or ``n_train`` or ``n_test`` too small to hold
-        one image of every class.
+        An unknown dataset name, ``n_train`` or ``n_test`` too small to hold
+        one image of every class, or larger than the split (1,347 / 450 digits;
+        60,000 / 10,000 Fashion-MNIST images).
     FileNotFoundError
         Fashion-MNIST's files are absent (the message says how to get them).
 
@@ -80,14 +91,19 @@ def load_report_data(dataset="digits", *, n_train=None, n_test=None, seed=0,
                 raise ReportOptionError(
                     f"{what} {n} is fewer than the {len(classes)} classes of digits: expected at "
                     f"least one {split} image of each class. Give {what} {len(classes)} or more.")
+        _check_available(n_train, len(y_train), "--n-train", dataset)
+        _check_available(n_test, len(y_test), "--n-test", dataset)
         X_train, y_train = _subsample(X_train, y_train, n_train, seed)
         X_test, y_test = _subsample(X_test, y_test, n_test, seed)
     elif dataset == "fashion-mnist":
         n_train = FASHION_MNIST_SIZES[0] if n_train is None else n_train
         n_test = FASHION_MNIST_SIZES[1] if n_test is None else n_test
-        X_train, y_train = load_fashion_mnist(subset="train", n_samples=n_train,
-                                              return_X_y=True)
-        X_test, y_test = load_fashion_mnist(subset="test", n_samples=n_test, return_X_y=True)
+        X_train, y_train = load_fashion_mnist(subset="train", return_X_y=True)
+        X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
+        _check_available(n_train, len(y_train), "--n-train", dataset)
+        _check_available(n_test, len(y_test), "--n-test", dataset)
+        X_train, y_train, X_test, y_test = (X_train[:n_train], y_train[:n_train],
+                                            X_test[:n_test], y_test[:n_test])
         classes = np.arange(10)  # Fashion-MNIST's ten kinds of clothing
         _check_every_class(y_train, classes, n_train, "--n-train", dataset)
         _check_every_class(y_test, classes, n_test, "--n-test", dataset)
