@@ -142,18 +142,24 @@ def _norms(t, dims):
 
 
 def _init_l2(x, eps, rng):
-    """Tiles of the eta pattern with random signs per tile and channel, scaled to eps."""
+    """Tiles of the eta pattern with random signs per tile and channel, scaled to eps.
+
+    As the official code: tiles of side ``h // 5`` from the offset ``(h - 5 * side) // 2``,
+    ``h // side`` of them, the last ones cut at the image's edge (on an 8 x 8 image the
+    first row and column stay zero).
+    """
     n, c, h, w = x.shape
     th, tw = max(h // 5, 1), max(w // 5, 1)
     rows, cols = h // th, w // tw
-    off_h, off_w = (h - rows * th) // 2, (w - cols * tw) // 2
+    off_h, off_w = max((h - 5 * th) // 2, 0), max((w - 5 * tw) // 2, 0)
     signs = _signs(rng.uniform(x.new_empty(n, c, rows, cols), 0.0, 1.0))
     eta = _eta(th, tw).to(x)
-    delta = torch.zeros_like(x)
     # (n, c, rows, th, cols, tw): tile (r, q) of channel c is eta * signs[n, c, r, q]
-    block = eta.view(1, 1, 1, th, 1, tw) * signs.view(n, c, rows, 1, cols, 1)
-    delta[:, :, off_h:off_h + rows * th, off_w:off_w + cols * tw] = \
-        block.reshape(n, c, rows * th, cols * tw)
+    block = (eta.view(1, 1, 1, th, 1, tw) * signs.view(n, c, rows, 1, cols, 1)) \
+        .reshape(n, c, rows * th, cols * tw)
+    canvas = x.new_zeros(n, c, max(h, off_h + rows * th), max(w, off_w + cols * tw))
+    canvas[:, :, off_h:off_h + rows * th, off_w:off_w + cols * tw] = block
+    delta = canvas[:, :, :h, :w]
     return eps * delta / _norms(delta, (1, 2, 3)).clamp_min(1e-12)
 
 
@@ -170,8 +176,8 @@ def _step_inf(x, x_best, eps, p, u):
 def _step_l2(x, x_best, eps, p, u):
     n, c, h, w = x.shape
     sh, sw = _window(p, h, w, 3)
-    if sh == sw and sh > 1 and sh % 2 == 0:
-        sh = sw = sh + 1 if sh + 1 <= min(h, w) else sh - 1
+    if sh == sw and sh > 1 and sh % 2 == 0:  # odd, then at most the image (official order)
+        sh = sw = min(sh + 1, h, w)
     top, left = _positions(u[:, :2], h, w, sh, sw)
     top2, left2 = _positions(u[:, 2:4], h, w, sh, sw)
     signs = _signs(u[:, 4:4 + c]).view(n, c, 1, 1)
@@ -189,7 +195,7 @@ def _step_l2(x, x_best, eps, p, u):
     spatial = (2, 3)
     norm_w1 = _norms(delta * m1, spatial)
     norm_img = _norms(delta, (1, 2, 3))
-    norm_union = _norms(delta * union, (1, 2, 3))
+    norm_union = _norms(delta * union, spatial)  # per channel, as the official code
     new = _place(patterns, top, left, h, w).unsqueeze(1) * signs \
         + delta * m1 / (norm_w1 + 1e-12)
     budget = ((eps ** 2 - norm_img ** 2).clamp_min(0.0) / c + norm_union ** 2).sqrt()

@@ -353,6 +353,70 @@ def test_p_schedule_and_windows():
         assert eta.shape == (a, b) and float(eta.norm()) == pytest.approx(1.0)
 
 
+def _official_l2_step(x, xb, eps, s, corners, signs, transpose):
+    """One L2 proposal as fra31/auto-attack's square.py computes it (box clip left out)."""
+    (vh, vw), (vh2, vw2) = corners
+    c = x.shape[1]
+    delta = (xb - x).clone()
+    win1 = (delta[:, :, vh:vh + s, vw:vw + s] ** 2).sum((-2, -1), keepdim=True).sqrt()
+    m1, m2 = torch.zeros_like(x), torch.zeros_like(x)
+    m1[:, :, vh:vh + s, vw:vw + s] = 1
+    m2[:, :, vh2:vh2 + s, vw2:vw2 + s] = 1
+    n_img = delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    n_union = ((delta * torch.maximum(m1, m2)) ** 2).sum((-2, -1), keepdim=True).sqrt()
+    eta = _eta(s, s).to(x)
+    eta = eta.t() if transpose else eta
+    new = eta * signs.view(1, c, 1, 1) + delta[:, :, vh:vh + s, vw:vw + s] / (1e-12 + win1)
+    new = new / (1e-12 + (new ** 2).sum((-2, -1), keepdim=True).sqrt()) \
+        * ((eps ** 2 - n_img ** 2).clamp_min(0) / c + n_union ** 2).sqrt()
+    delta[:, :, vh2:vh2 + s, vw2:vw2 + s] = 0
+    delta[:, :, vh:vh + s, vw:vw + s] = new
+    return x + delta / delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1) * eps
+
+
+@pytest.mark.parametrize("c, h, p", [(1, 8, 0.1), (3, 8, 0.1), (3, 16, 0.05)])
+def test_square_l2_proposal_is_the_official_one(c, h, p):
+    """Same windows, signs and orientation: the official update, where the budget of the
+    new window reads the union of the two windows' norm per channel."""
+    from robustsk.attacks.square import _step_l2
+    gen = torch.Generator().manual_seed(c * h)
+    s = _window(p, h, h, 3)[0]
+    s = min(s + 1, h) if s % 2 == 0 else s
+    for _ in range(10):
+        x = torch.rand(1, c, h, h, generator=gen, dtype=torch.float64)
+        step = torch.randn(x.shape, generator=gen, dtype=torch.float64) \
+            * (torch.rand(x.shape, generator=gen) < 0.5)
+        xb = x + step * (0.8 / step.norm())
+        corners = torch.randint(0, h - s + 1, (2, 2), generator=gen).tolist()
+        signs = torch.where(torch.rand(c, generator=gen) < 0.5, -1.0, 1.0).double()
+        transpose = bool(torch.rand(1, generator=gen) < 0.5)
+        u = torch.zeros(1, 5 + c, dtype=torch.float64)  # uniforms that pick those draws
+        u[0, :4] = (torch.tensor(corners, dtype=torch.float64).flatten() + 0.5) / (h - s + 1)
+        u[0, 4:4 + c] = torch.where(signs > 0, 0.75, 0.25)
+        u[0, 4 + c] = 0.75 if transpose else 0.25
+        ours = _step_l2(x, xb, 1.0, p, u)
+        torch.testing.assert_close(ours, _official_l2_step(x, xb, 1.0, s, corners, signs,
+                                                           transpose), rtol=0, atol=1e-10)
+
+
+def test_square_l2_window_and_start_follow_the_official_rules():
+    from robustsk.attacks._primitives import Randomness
+
+    # an even side becomes odd, then is cut to the image: 8 on an 8 x 8 image at p=1
+    from robustsk.attacks.square import _step_l2
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    xb = x + 0.01
+    u = torch.full((1, 6), 0.3, dtype=torch.float64)
+    moved = (_step_l2(x, xb, 1.0, 1.0, u) - xb).abs() > 1e-12
+    assert bool(moved.all())  # the window is the whole image
+    # the start tiles side h // 5 from the offset (h - 5 side) // 2, h // side tiles cut at
+    # the edge: on 8 x 8 the first row and column stay zero, on 28 x 28 rows 1..25
+    for h, rows in [(8, range(1, 8)), (28, range(1, 26)), (10, range(0, 10))]:
+        delta = _init_l2(torch.zeros(2, 3, h, h), 1.0, Randomness.for_examples(0, 2))
+        nonzero = (delta.abs().sum(dim=(0, 1, 3)) > 0).nonzero().flatten().tolist()
+        assert nonzero == list(rows)
+
+
 def test_square_l2_start_on_the_sphere():
     from robustsk.attacks._primitives import Randomness
     x = torch.rand(4, 1, 10, 10)
