@@ -3,8 +3,9 @@
 #' Newcombe's interval for the difference of two paired proportions
 #'
 #' Method 10 of Newcombe (1998): square-and-add of the two Wilson score
-#' intervals with the phi correlation of the 2 x 2 table (0 when a margin is
-#' empty).
+#' intervals with Newcombe's continuity-corrected phi correlation of the 2 x 2
+#' table (A = n11 n00 - n10 n01 less n/2 above n/2, 0 on [0, n/2], A below 0;
+#' 0 when a margin is empty), as Fagerland, Lydersen & Laake (2017).
 #'
 #' @param a,b logical (or 0/1) vectors, paired by position.
 #' @param alpha error rate.
@@ -22,7 +23,10 @@ newcombe_paired_interval <- function(a, b, alpha = 0.05) {
   w1 <- accuracy_interval(a, method = "wilson", alpha = alpha)
   w2 <- accuracy_interval(b, method = "wilson", alpha = alpha)
   den <- as.numeric(n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
-  phi <- if (den > 0) (n11 * n00 - n10 * n01) / sqrt(den) else 0
+  # Newcombe's continuity-corrected phi: A - n/2 above n/2, 0 on [0, n/2], A below 0
+  A <- as.numeric(n11) * n00 - as.numeric(n10) * n01
+  A <- if (A > n / 2) A - n / 2 else if (A >= 0) 0 else A
+  phi <- if (den > 0) A / sqrt(den) else 0
   d1l <- p1 - w1$low; d1u <- w1$high - p1
   d2l <- p2 - w2$low; d2u <- w2$high - p2
   list(estimate = p1 - p2,

@@ -38,6 +38,12 @@ def check_tidy_frame(frame, name="frame"):
     out["correct"] = check_correct(out["correct"], f"{name}['correct']")
     if out["eps"].isna().any() or out["example_id"].isna().any():
         raise ValueError(f"{name} has missing values in 'eps' or 'example_id'; drop or fill them.")
+    for label in ("attack", "defense"):
+        if label in out.columns and out[label].isna().any():
+            raise ValueError(
+                f"{name}['{label}'] has {int(out[label].isna().sum())} missing value(s): "
+                f"expected a {label} name on every row (a missing one would be pooled with "
+                "the others or compared as a level 'nan'). Fill or drop those rows.")
     eps = pd.to_numeric(out["eps"], errors="coerce")
     if eps.isna().any() or not np.isfinite(eps).all() or (eps < 0).any():
         bad = out["eps"][eps.isna() | ~np.isfinite(eps.fillna(0)) | (eps < 0)].iloc[0]

@@ -165,6 +165,26 @@ def _design(eps, defense, levels):
     return pd.DataFrame(cols)
 
 
+def _check_every_attack(data):
+    """Refuse a worst case over attacks some examples lack (they would count as surviving)."""
+    keys = ["eps", "defense"]
+    per_example = data.groupby([*keys, "example_id"], sort=False)["attack"].nunique()
+    per_cell = data.groupby(keys, sort=False)["attack"].nunique()
+    expected = per_cell.reindex(per_example.index.droplevel("example_id")).to_numpy()
+    short = per_example.to_numpy() < expected
+    if short.any():
+        eps, defense, example = per_example.index[int(np.argmax(short))]
+        example = example.item() if isinstance(example, np.generic) else example
+        cell = data[(data["eps"] == eps) & (data["defense"] == defense)]
+        have = set(cell.loc[cell["example_id"] == example, "attack"].astype(str))
+        lacking = sorted(set(cell["attack"].astype(str)) - have)
+        raise ValueError(
+            f"attack='worst-case' needs every attack on every example, but {int(short.sum())} "
+            f"(example_id, eps, defense) lack some: example_id {example!r} at eps={eps} "
+            f"(defense {defense!r}) has no row for {lacking}. An example missing an attack "
+            "would count as surviving it: add those rows, or drop the incomplete examples.")
+
+
 def _prepare(frame, attack):
     data = check_tidy_frame(frame)
     if "defense" not in data.columns:
@@ -179,6 +199,7 @@ def _prepare(frame, attack):
                 f"them, or attack='worst-case' (an example survives at eps if it survives every attack)."
             )
     elif attack == "worst-case":
+        _check_every_attack(data)
         data = data.groupby(["example_id", "eps", "defense"], as_index=False, sort=True)["correct"].all()
     else:
         if str(attack) not in attacks:

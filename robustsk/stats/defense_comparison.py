@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ._validation import check_alpha, check_backend, check_choice, check_flag
+from ._validation import check_alpha, check_backend, check_choice, check_flag, check_paired
 from .bootstrap import paired_bootstrap
 from .cochran import P_ADJUST_METHODS, CochranQResult, cochran_q
 from .interval import interval_from_counts
@@ -60,10 +60,14 @@ def newcombe_paired_interval(correct_a, correct_b, alpha=0.05):
     """Newcombe's (1998) interval for the difference of two paired proportions.
 
     Method 10 of Newcombe (1998): the square-and-add combination of the two
-    Wilson score intervals, with the phi correlation of the 2x2 table
-    (set to 0 when a margin is empty). Hand-written because neither
-    statsmodels nor scipy has it; the R twin (``paired_comparison``) uses the
-    same formula.
+    Wilson score intervals, with Newcombe's continuity-corrected phi
+    correlation of the 2x2 table: with ``A = n11 n00 - n10 n01``, phi is
+    ``(A - n/2) / sqrt(margins)`` when ``A > n/2``, 0 when ``0 <= A <= n/2``,
+    ``A / sqrt(margins)`` when ``A < 0``, and 0 when a margin is empty (as
+    Fagerland, Lydersen & Laake's ``Newcombe_square_and_add_CI_paired_2x2``
+    and Altman et al.'s *Statistics with Confidence*, p. 52).
+    Hand-written because neither statsmodels nor scipy has it; the R twin
+    (``paired_comparison``) uses the same formula.
 
     Parameters
     ----------
@@ -79,6 +83,8 @@ def newcombe_paired_interval(correct_a, correct_b, alpha=0.05):
     .. [1] Newcombe, R. G. (1998). Improved confidence intervals for the
        difference between binomial proportions based on paired data.
        Statistics in Medicine 17, 2635-2650.
+    .. [2] Fagerland, M. W., Lydersen, S. & Laake, P. (2017). Statistical
+       Analysis of Contingency Tables, chapter 8. CRC Press.
 
     Examples
     --------
@@ -86,7 +92,7 @@ def newcombe_paired_interval(correct_a, correct_b, alpha=0.05):
     >>> a = [1] * 30 + [1] * 10 + [0] * 3 + [0] * 7
     >>> b = [1] * 30 + [0] * 10 + [1] * 3 + [0] * 7
     >>> [round(v, 4) for v in newcombe_paired_interval(a, b)]
-    [0.14, 0.0025, 0.2728]
+    [0.14, -0.0032, 0.2775]
     """
     from ._validation import check_paired
 
@@ -102,7 +108,10 @@ def _newcombe_counts(n11, n10, n01, n00, alpha):
     w1 = interval_from_counts(n11 + n10, n, "wilson", alpha)
     w2 = interval_from_counts(n11 + n01, n, "wilson", alpha)
     denom = (n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
-    phi = (n11 * n00 - n10 * n01) / np.sqrt(float(denom)) if denom > 0 else 0.0
+    # Newcombe's continuity-corrected phi: A - n/2 above n/2, 0 on [0, n/2], A below 0
+    A = n11 * n00 - n10 * n01
+    A = A - n / 2 if A > n / 2 else (0 if A >= 0 else A)
+    phi = A / np.sqrt(float(denom)) if denom > 0 else 0.0
     d1l, d1u = p1 - w1.low, w1.high - p1
     d2l, d2u = p2 - w2.low, w2.high - p2
     low = p1 - p2 - np.sqrt(max(d1l**2 - 2 * phi * d1l * d2u + d2u**2, 0.0))
@@ -119,7 +128,8 @@ def compare_paired(correct, names=None, *, interval="newcombe", p_adjust="holm",
     correct : DataFrame or array-like of shape (n_examples, n_defenses), or dict
         Per-example correctness under attack, one column per defense, the
         same examples in the same order (a dict ``{name: vector}`` works
-        too). A tidy frame (``example_id``, ``eps``, ``attack``, ``correct``,
+        too; a dict of pandas Series is paired on their index, as a DataFrame
+        is). A tidy frame (``example_id``, ``eps``, ``attack``, ``correct``,
         ``defense``) with one (eps, attack) is paired by ``example_id``.
     names : list of str, optional
         Defense names; default the column names / dict keys.
@@ -164,7 +174,12 @@ def compare_paired(correct, names=None, *, interval="newcombe", p_adjust="holm",
     interval = check_choice(interval, _INTERVALS, "interval")
     check_choice(p_adjust, tuple(P_ADJUST_METHODS), "p_adjust")
     exact = check_flag(exact, "exact")
-    if isinstance(correct, dict):
+    if isinstance(correct, dict) and len(correct) > 1 \
+            and all(isinstance(v, pd.Series) for v in correct.values()):
+        # Series are paired on their index, as mcnemar, cochran_q and a DataFrame pair them
+        keys = [str(k) for k in correct]
+        correct = pd.DataFrame(dict(zip(keys, check_paired(*correct.values(), names=keys))))
+    elif isinstance(correct, dict):
         lengths = {k: len(v) for k, v in correct.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"paired outcome vectors must have the same length (the same test examples "

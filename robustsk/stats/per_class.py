@@ -94,7 +94,10 @@ def per_class_accuracy(correct, y, *, classes=None, method="wilson", alpha=0.05,
     alpha = check_alpha(alpha)
     correct = check_correct(correct, "correct")
     raw = y
-    y = np.asarray(y).ravel()
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one class label per example, of shape (n_examples,); got "
+                         f"an array of shape {y.shape}. Pass the labels as a flat vector.")
     if y.dtype.kind in "OUS":  # a list ["a", None] or ["a", nan] becomes strings "None", "nan"
         missing = np.flatnonzero(pd.isna(np.asarray(raw, dtype=object).ravel()))
         if missing.size:

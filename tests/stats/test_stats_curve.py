@@ -171,6 +171,10 @@ def test_worst_case_over_attacks():
     merged = pgd.correct.to_numpy() & fgsm.correct.to_numpy()
     manual = robustness_curve(base.assign(correct=merged), grid=[0.0])
     np.testing.assert_allclose(worst.curve.fitted, manual.curve.fitted)
+    # an example lacking an attack would count as surviving it: refused, naming it
+    with pytest.raises(ValueError, match=r"example_id 3 at eps=0.1 .* no row for \['fgsm'\]"):
+        robustness_curve(both[~((both.attack == "fgsm") & (both.eps == 0.1)
+                                 & (both.example_id == 3))], attack="worst-case")
     only_pgd = robustness_curve(both, attack="pgd", grid=[0.0])
     np.testing.assert_allclose(only_pgd.curve.fitted, robustness_curve(pgd, grid=[0.0]).curve.fitted)
 

@@ -11,6 +11,7 @@ from robustsk.stats import (
     cochran_q,
     compare_defenses,
     compare_paired,
+    mcnemar,
     newcombe_paired_interval,
     paired_bootstrap,
 )
@@ -33,6 +34,31 @@ def test_newcombe_golden_values_from_r(golden):
         # abs 1e-7: with a == b the bound is sqrt of a difference of two equal squares,
         # which turns rounding residue of 1e-18 into 1e-9
         assert (low, high) == pytest.approx((row.low, row.high), rel=1e-9, abs=1e-7), row
+
+
+@pytest.mark.parametrize("counts, expected", [
+    # Fagerland, Lydersen & Laake (2017), chapter 8, and their package's tests:
+    # Cavo et al. (2012), and a table whose phi is 0 after Newcombe's correction
+    ((59, 6, 16, 80), (-0.0621, -0.1186, -0.0046)),
+    ((1, 0, 0, 1), (0.0, -0.5734, 0.5734)),
+])
+def test_newcombe_published_values(counts, expected):
+    a, b = vectors_from_counts(*counts)
+    assert tuple(round(v, 4) for v in newcombe_paired_interval(a, b)) == expected
+
+
+def test_a_dict_of_series_is_paired_on_the_index():
+    """As mcnemar and a DataFrame pair them (the dict was paired by position)."""
+    rng = np.random.default_rng(9)
+    a, b = rng.random(80) < 0.7, rng.random(80) < 0.6
+    order = rng.permutation(80)
+    sa, sb = pd.Series(a), pd.Series(b[order], index=order)  # same examples, another order
+    from_dict = compare_paired({"a": sa, "b": sb}).table
+    from_arrays = compare_paired({"a": a, "b": b}).table
+    pd.testing.assert_frame_equal(from_dict, from_arrays)
+    assert from_dict.pvalue[0] == mcnemar(sa, sb).pvalue
+    with pytest.raises(ValueError, match="index different examples"):
+        compare_paired({"a": sa, "b": sb.iloc[:-1]})
 
 
 @STATS_SETTINGS

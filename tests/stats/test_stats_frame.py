@@ -36,6 +36,15 @@ def test_unpaired_and_ambiguous_frames_are_rejected():
         paired_correct(_frame().assign(correct=2))
 
 
+@pytest.mark.parametrize("column", ["attack", "defense"])
+def test_missing_attack_or_defense_labels_are_refused(column):
+    """A missing defense became a level 'nan'; a missing attack was pooled with the others."""
+    frame = _frame()
+    frame.loc[frame.index[0], column] = None
+    with pytest.raises(ValueError, match=rf"frame\['{column}'\] has 1 missing value"):
+        paired_correct(frame)
+
+
 @pytest.mark.parametrize("value", [-0.1, np.inf, "big"])
 def test_eps_must_be_a_radius(value):
     from robustsk.stats import robustness_curve

@@ -42,6 +42,8 @@ def test_edge_cases_and_bad_input():
         per_class_accuracy([1, 0, 1, 1, 0, 1], [0, 0, 0, 1, 1, 1])
     with pytest.raises(ValueError, match="paired"):
         per_class_accuracy([1, 0, 1], [0, 1])
+    with pytest.raises(ValueError, match=r"got an array of shape \(2, 2\)"):
+        per_class_accuracy([1, 0, 1, 1], [[0, 1], [1, 0]])  # was flattened without a word
     with pytest.raises(ValueError, match="two or more classes"):
         per_class_accuracy([1, 0, 1], [0, 0, 0])
     with pytest.raises(ValueError, match="do not occur"):

@@ -62,7 +62,9 @@ newcombe <- function(n11, n10, n01, n00, alpha) {
   if (n11 + n01 == 0) w2[1] <- 0
   if (n11 + n01 == n) w2[2] <- 1
   den <- as.numeric(n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
-  phi <- if (den > 0) (n11 * n00 - n10 * n01) / sqrt(den) else 0
+  A <- as.numeric(n11) * n00 - as.numeric(n10) * n01  # Newcombe's corrected phi
+  A <- if (A > n / 2) A - n / 2 else if (A >= 0) 0 else A
+  phi <- if (den > 0) A / sqrt(den) else 0
   c(p1 - p2,
     p1 - p2 - sqrt(max((p1 - w1[1])^2 - 2 * phi * (p1 - w1[1]) * (w2[2] - p2) + (w2[2] - p2)^2, 0)),
     p1 - p2 + sqrt(max((w1[2] - p1)^2 - 2 * phi * (w1[2] - p1) * (p2 - w2[1]) + (p2 - w2[1])^2, 0)))
