@@ -122,9 +122,61 @@ def test_minimal_attack_is_a_lower_bound_for_pgd(multi):
     assert np.abs(X_min - X_te).max() <= eps + 1e-6
     _, dist = minimal_perturbation(clf, X_te, y_te, "inf")
     acc_min = (clf.predict(X_min) == y_te).mean()
-    assert acc_min == pytest.approx((dist * (1 + 1e-4) > eps).mean())
+    assert acc_min == pytest.approx((dist > eps).mean())
     X_pgd = PGD(eps=eps, n_iter=20, random_state=0).generate(clf, X_te, y_te)
     assert (clf.predict(X_pgd) == y_te).mean() >= acc_min
+
+
+def _lp_distance(W, b, x, yi, lo, hi):
+    """The box-constrained Linf distance to another class, by scipy's LP solver."""
+    from scipy.optimize import linprog
+    d, best = len(x), np.inf
+    eye, ones = np.eye(d), np.ones((d, 1))
+    for j in range(len(W)):
+        if j == yi:
+            continue
+        v, m = W[yi] - W[j], (W[yi] - W[j]) @ x + b[yi] - b[j]
+        # variables (delta, t): min t, v.delta <= -m, |delta_i| <= t, lo <= x + delta <= hi
+        A = np.vstack([np.r_[v, 0.0], np.hstack([eye, -ones]), np.hstack([-eye, -ones])])
+        res = linprog(np.r_[np.zeros(d), 1.0], A_ub=A, b_ub=np.r_[-m, np.zeros(2 * d)],
+                      bounds=[(lo - xi, hi - xi) for xi in x] + [(0, None)], method="highs")
+        if res.status == 0:
+            best = min(best, res.fun)
+    return best
+
+
+def test_minimal_perturbation_in_a_box_is_the_linear_program(multi):
+    """Inside [0, 1] the minimum is the LP's (clipping the unboxed one lost every example)."""
+    X, y, X_te, y_te = multi
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    X_te, y_te = X_te[:12].astype(np.float64), y_te[:12]
+    W, b = as_target(clf).linear
+    yi = as_target(clf).encode_y(y_te, len(y_te)).numpy()
+    lp = np.array([_lp_distance(W, b, x, k, 0.0, 1.0) for x, k in zip(X_te, yi)])
+    delta, dist = minimal_perturbation(clf, X_te, y_te, "inf", clip_min=0, clip_max=1)
+    np.testing.assert_allclose(dist, lp, rtol=1e-9, atol=1e-12)
+    assert ((X_te + delta >= -1e-12) & (X_te + delta <= 1 + 1e-12)).all()
+    assert (clf.predict(np.clip(X_te + delta, 0, 1)) != y_te).all()
+    # the attack fools exactly the examples whose box distance is below eps
+    eps = float(np.sort(dist)[6] * 1.001)
+    X_adv = LinearMinimalAttack(eps=eps, clip_min=0, clip_max=1).generate(clf, X_te, y_te)
+    np.testing.assert_array_equal(clf.predict(X_adv) != y_te, dist <= eps)
+    assert np.abs(X_adv - X_te).max() <= eps + 1e-12 and X_adv.min() >= 0 and X_adv.max() <= 1
+
+
+@pytest.mark.parametrize("norm", ["inf", 2])
+def test_examples_just_inside_eps_are_fooled(multi, norm):
+    """Distance < eps < distance * (1 + overshoot): the overshoot is cut at eps, not dropped."""
+    X, y, X_te, y_te = multi
+    clf = LogisticRegression(max_iter=500).fit(X, y)
+    X_te = X_te.astype(np.float64)
+    _, dist = minimal_perturbation(clf, X_te, y_te, norm)
+    i = int(np.argmax(dist))
+    eps = dist[i] * (1 + 5e-5)
+    X_adv = LinearMinimalAttack(eps=eps, norm=norm).generate(clf, X_te[i:i + 1], y_te[i:i + 1])
+    assert clf.predict(X_adv)[0] != y_te[i]
+    size = np.abs(X_adv - X_te[i]).max() if norm == "inf" else np.linalg.norm(X_adv - X_te[i])
+    assert size <= eps + 1e-12  # (x + delta) - x rounds
 
 
 def test_minimal_perturbation_refuses_nonlinear(binary_clf, binary_data):
