@@ -111,7 +111,10 @@ class IWDAdversarialTraining(RobustClassifier):
 
     def check_input_shape(self, input_shape):
         """Refuse flat inputs and patches larger than the images, before any work."""
-        check_image_patches(input_shape, self.patch_size, self.stride)
+        try:
+            check_image_patches(input_shape, self.patch_size, self.stride)
+        except ValueError as err:
+            raise ValueError(f"{type(self).__name__}: {err}") from None
 
     def train_step_single(self, batch, **fit_params):
         x, y = self.unpack_batch(batch)
