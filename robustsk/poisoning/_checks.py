@@ -2,7 +2,6 @@
 import numbers
 import warnings
 
-import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
@@ -10,8 +9,9 @@ __all__ = ["check_training_set", "check_fraction", "capped_count"]
 
 
 def check_training_set(X, y):
-    """``X`` as a finite float array (n-d allowed) and ``y`` as a 1-d array of equal length."""
-    X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
+    """``X`` as a finite numeric array (n-d allowed; its own dtype kept, an object array
+    becomes float64) and ``y`` as a 1-d array of equal length."""
+    X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
     y = column_or_1d(y)
     check_consistent_length(X, y)
     return X, y

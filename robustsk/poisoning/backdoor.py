@@ -6,6 +6,7 @@ the task and the shortcut "trigger means target": at test time, stamping the
 trigger on any image sends it to the target class.
 """
 from dataclasses import dataclass
+import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -32,6 +33,26 @@ class Trigger:
 
     mask: np.ndarray
     pattern: np.ndarray
+
+    def __post_init__(self):
+        mask = np.asarray(self.mask)
+        pattern = np.asarray(self.pattern)
+        for name, v in (("mask", mask), ("pattern", pattern)):
+            if v.dtype.kind not in "biuf" or not np.all(np.isfinite(v)):
+                raise ValueError(f"Trigger {name} must hold finite numbers; got dtype "
+                                 f"{v.dtype}.")
+        if mask.size and (mask.min() < 0 or mask.max() > 1):
+            raise ValueError(f"Trigger mask holds values in [{mask.min()}, {mask.max()}]: "
+                             "expected values in [0, 1] (1 replaces the input by the pattern, "
+                             "between 0 and 1 blends).")
+        try:
+            pattern = np.broadcast_to(pattern, mask.shape)
+        except ValueError:
+            raise ValueError(f"Trigger pattern of shape {pattern.shape} does not match its "
+                             f"mask of shape {mask.shape}: give both one example's shape "
+                             "(or a scalar pattern).") from None
+        object.__setattr__(self, "mask", mask)
+        object.__setattr__(self, "pattern", pattern)
 
     def apply(self, X):
         """Stamp the trigger on every example of ``X`` (a new array; ``X`` is unchanged).
@@ -73,6 +94,8 @@ class Trigger:
         if position not in _POSITIONS:
             raise ValueError(f"position={position!r}: expected one of {_POSITIONS}.")
         h, w = shape[-2:]
+        if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral)):
+            raise ValueError(f"size={size!r}: expected a whole number of pixels.")
         size = max(2, int(round(min(h, w) / 8))) if size is None else int(size)
         if not 1 <= size <= min(h, w):
             raise ValueError(f"size={size}: expected 1 <= size <= {min(h, w)}.")

@@ -17,12 +17,21 @@ its features, so the attack is far weaker there (the paper's end-to-end
 setting needs many poisons and a watermark, ``opacity``).
 """
 from dataclasses import dataclass
+import numbers
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..attacks import ThreatDefaults, as_box, as_target, attack_context, clip_box, project
+from ..attacks import (
+    ThreatDefaults,
+    as_box,
+    as_target,
+    attack_context,
+    check_positive_int,
+    clip_box,
+    project,
+)
 
 __all__ = ["FeatureCollisionResult", "feature_collision", "penultimate_features"]
 
@@ -98,6 +107,22 @@ def penultimate_features(module, x):
     return captured[-1].flatten(1)
 
 
+def _check_settings(*, beta, step_size, n_iter, opacity, eps):
+    def number(v):
+        return not isinstance(v, bool) and isinstance(v, numbers.Real) and np.isfinite(v)
+    check_positive_int(n_iter, "n_iter", minimum=0)
+    if not number(step_size) or step_size <= 0:
+        raise ValueError(f"step_size={step_size!r}: expected a finite number > 0, the "
+                         "starting step of the forward (feature) step, e.g. 0.1.")
+    if not number(beta) or beta < 0:
+        raise ValueError(f"beta={beta!r}: expected a finite number >= 0, the weight of "
+                         "staying close to the base image (the paper's beta_0 = 0.25).")
+    if not number(opacity) or not 0.0 <= opacity < 1.0:
+        raise ValueError(f"opacity={opacity!r}: expected a number in [0, 1).")
+    if eps is not None and (not number(eps) or eps < 0):
+        raise ValueError(f"eps={eps!r}: expected a budget >= 0, or None for no budget.")
+
+
 def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, step_size=0.1,
                       n_iter=200, opacity=0.0, eps=None, clip_min=None, clip_max=None,
                       X_train=None, y_train=None):
@@ -163,15 +188,23 @@ def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, ste
     X_base = np.asarray(X_base)
     b = target.prepare_X(X_base, box=(lo, hi))
     t = target.prepare_X(np.asarray(x_target)[None], box=(lo, hi))
-    if not 0.0 <= opacity < 1.0:
-        raise ValueError(f"opacity={opacity!r}: expected a number in [0, 1).")
-    if eps is not None and eps < 0:
-        raise ValueError(f"eps={eps!r} is negative: expected a budget >= 0 or None.")
+    _check_settings(beta=beta, step_size=step_size, n_iter=n_iter, opacity=opacity, eps=eps)
+    if y_train is None:  # with y_train, base_label is one of its labels (checked below)
+        try:
+            target.encode_y(np.asarray([base_label]), 1)
+        except ValueError:
+            raise ValueError(f"base_label={base_label!r} is not a class of the model: pass "
+                             "the base images' own class, one of the labels it was fitted "
+                             "on (or give the training set, y_train, that holds it).") from None
     if (X_train is None) != (y_train is None):
         raise ValueError("X_train and y_train go together: pass both (the poisons are "
                          "appended to that training set) or neither.")
     if y_train is not None:
         y_train = np.asarray(y_train)
+        if np.shape(X_train)[1:] != X_base.shape[1:]:
+            raise ValueError(f"X_train has examples of shape {np.shape(X_train)[1:]}, but the "
+                             f"base images have shape {X_base.shape[1:]}: the poisons are "
+                             "appended to X_train, so give it the base images' shape.")
         if len(y_train) != len(X_train):
             raise ValueError(f"y_train has {len(y_train)} labels but X_train has "
                              f"{len(X_train)} rows: expected one label per row.")
@@ -225,7 +258,9 @@ def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, ste
     if X_train is not None:
         X_train = np.asarray(X_train)
         y_train = np.asarray(y_train)
-        X_out = np.concatenate([X_train, poison.astype(X_train.dtype)])
+        # integer images would truncate the poisons: promote to a float type instead
+        X_out = np.concatenate([X_train, poison]).astype(
+            np.result_type(X_train.dtype, poison.dtype), copy=False)
         y_out = np.concatenate([y_train, np.full(len(poison), base_label, dtype=object)])
         y_out = y_out.astype(y_train.dtype) if y_train.dtype != object else y_out
         idx = np.arange(len(X_train), len(X_out))

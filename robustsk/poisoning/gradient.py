@@ -40,6 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from sklearn.utils import check_random_state
 
+from ..attacks import check_positive_int
+from ..validation import check_box
 from ._checks import check_training_set
 
 __all__ = ["GradientPoisoningResult", "gradient_poisoning"]
@@ -176,14 +178,15 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
         The attacker's validation data (the loss it maximises); ``y_val`` uses
         ``y_train``'s labels.
     n_points : int, default=1
-        Poisoning points, added one at a time.
+        Poisoning points (>= 0), added one at a time.
     n_iter : int, default=20
         Gradient steps per point; 0 gives the starting points, i.e. random
         training points with flipped labels (a random-poisoning baseline).
     step_size : float, default=0.5
         L2 length of each (normalised) step, in input units.
     clip_min, clip_max : float or array-like, default=None
-        Feasible domain of a poisoning point (e.g. 0 and 1 for images).
+        Feasible domain of a poisoning point (e.g. 0 and 1 for images); the
+        starting point is clipped into it too.
     random_state : int, RandomState or None, default=None
         Picks the starting points: a random training point, its label flipped.
 
@@ -211,8 +214,15 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
     ((102, 64), [100, 101])
     """
     kind = _kind(estimator)
+    n_points = check_positive_int(n_points, "n_points", minimum=0)
+    n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
+    if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) \
+            or not np.isfinite(step_size) or step_size <= 0:
+        raise ValueError(f"step_size={step_size!r}: expected a finite number > 0, the L2 "
+                         "length of each gradient-ascent step in input units (e.g. 0.5).")
     X_train, y_train = check_training_set(X_train, y_train)
     X_val, y_val = check_training_set(X_val, y_val)
+    dtype = np.result_type(X_train.dtype, np.float32)  # poisons are real-valued
     X_train, X_val = X_train.astype(np.float64), X_val.astype(np.float64)
     if X_train.ndim != 2 or X_val.shape[1:] != X_train.shape[1:]:
         raise ValueError("gradient_poisoning needs 2-d X_train and X_val with the same "
@@ -233,8 +243,9 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
     t_tr = (y_train == classes[1]).astype(float)
     t_val = (np.asarray(y_val) == classes[1]).astype(float)
     rng = check_random_state(random_state)
-    lo = -np.inf if clip_min is None else np.asarray(clip_min, float)
-    hi = np.inf if clip_max is None else np.asarray(clip_max, float)
+    lo, hi = check_box(clip_min, clip_max, X_train.shape[1:])
+    lo = -np.inf if lo is None else lo
+    hi = np.inf if hi is None else hi
 
     def fit(X, t, model=None):
         # warm starts (where supported) make the refits after a small move cheap
@@ -252,7 +263,8 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
                         t_cur[-1], X_val, t_val)[0]]
     for _ in range(n_points):
         i = rng.randint(len(X_train))
-        x_c, t_c = X_train[i].copy(), 1.0 - t_tr[i]
+        # the start is a training point moved into the feasible domain
+        x_c, t_c = np.clip(X_train[i], lo, hi), 1.0 - t_tr[i]
         best_x, best_loss = x_c.copy(), -np.inf
         model = fresh()
         for it in range(n_iter + 1):
@@ -270,5 +282,5 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
         losses.append(best_loss)
     n = len(X_train)
     return GradientPoisoningResult(
-        X=X_cur.astype(X_train.dtype), y=np.concatenate([y_train, classes[t_cur[n:].astype(int)]]),
+        X=X_cur.astype(dtype), y=np.concatenate([y_train, classes[t_cur[n:].astype(int)]]),
         poison_indices=np.arange(n, len(X_cur)), validation_loss=np.asarray(losses))

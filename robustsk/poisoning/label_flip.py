@@ -65,7 +65,8 @@ def label_flip(X, y, *, fraction=0.1, strategy="random", source_class=None, targ
         else uniform among the other classes. "targeted": examples of
         ``source_class`` become ``target_class``.
     source_class, target_class : label, default=None
-        Needed by "targeted".
+        Needed by "targeted"; "random" takes an optional ``target_class`` and
+        refuses a ``source_class``.
     random_state : int, RandomState or None, default=None
 
     Returns
@@ -91,6 +92,10 @@ def label_flip(X, y, *, fraction=0.1, strategy="random", source_class=None, targ
         if c is not None and c not in classes:
             raise ValueError(f"{name}={c!r} is not a label of y: expected one of "
                              f"{classes.tolist()[:20]}.")
+    if strategy == "random" and source_class is not None:
+        raise ValueError(f"source_class={source_class!r} is used by strategy='targeted' only "
+                         "(strategy='random' flips examples of every class): pass "
+                         "strategy='targeted' with a target_class, or leave source_class None.")
     if strategy == "random":
         eligible = np.arange(len(y)) if target_class is None else np.flatnonzero(y != target_class)
     elif strategy == "targeted":

@@ -79,3 +79,60 @@ def test_badnets_says_when_it_caps_the_fraction():
     with pytest.warns(UserWarning, match=r"asks for 5 poisons .* only 2 are not already"):
         res = badnets(X, y, target_class=0, fraction=0.5, random_state=0)
     assert len(res.poison_indices) == 2
+
+
+def test_trigger_is_validated():
+    with pytest.raises(ValueError, match=r"mask holds values in \[2.0, 2.0\]"):
+        Trigger(mask=np.full((1, 8, 8), 2.0), pattern=np.ones((1, 8, 8)))
+    with pytest.raises(ValueError, match=r"pattern of shape \(3, 8, 8\) does not match"):
+        Trigger(mask=np.ones((1, 8, 8)), pattern=np.ones((3, 8, 8)))
+    with pytest.raises(ValueError, match="whole number of pixels"):
+        Trigger.square((1, 8, 8), size=2.7)
+    scalar = Trigger(mask=np.ones((1, 2, 2)), pattern=0.5)  # a scalar pattern broadcasts
+    assert scalar.apply(np.zeros((1, 1, 2, 2))).max() == 0.5
+
+
+def test_badnets_and_label_flip_keep_the_dtype_of_X(digits):
+    from robustsk.poisoning import label_flip
+    X_tr, _, y_tr, _ = digits
+    X8 = np.round(X_tr[:100] * 255).astype(np.uint8)
+    res = badnets(X8, y_tr[:100], target_class=0, fraction=0.2, random_state=0)
+    assert res.X.dtype == np.uint8 and res.X[res.poison_indices][:, :, 6:, 6:].min() == 255
+    flipped = label_flip(X8.reshape(100, -1).astype(np.int64), y_tr[:100], random_state=0)
+    assert flipped.X.dtype == np.int64
+
+
+def _tiny_model(digits):
+    X_tr, _, y_tr, _ = digits
+    return RobustClassifier(max_epochs=1, random_state=0, clip_min=0.0, clip_max=1.0).fit(
+        X_tr[:100], y_tr[:100])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"step_size": -1.0}, "step_size=-1.0: expected a finite number > 0"),
+    ({"n_iter": -3}, "n_iter=-3: expected an integer >= 0"),
+    ({"beta": -1.0}, "beta=-1.0: expected a finite number >= 0"),
+    ({"opacity": None}, r"opacity=None: expected a number in \[0, 1\)"),
+    ({"base_label": 42}, "base_label=42 is not a class of the model"),
+])
+def test_feature_collision_settings_are_checked_first(digits, kwargs, match):
+    X_tr, _, y_tr, _ = digits
+    clf = _tiny_model(digits)
+    kwargs = {"base_label": 0, "n_iter": 1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        feature_collision(clf, X_tr[y_tr == 3][0], X_tr[y_tr == 0][:2], **kwargs)
+
+
+def test_feature_collision_appends_to_a_training_set_of_the_bases_shape(digits):
+    X_tr, _, y_tr, _ = digits
+    clf = _tiny_model(digits)
+    target, bases = X_tr[y_tr == 3][0], X_tr[y_tr == 0][:2]
+    with pytest.raises(ValueError, match=r"X_train has examples of shape \(64,\)"):
+        feature_collision(clf, target, bases, base_label=0, n_iter=1,
+                          X_train=X_tr[:50].reshape(50, -1), y_train=y_tr[:50])
+    # integer images are promoted, not truncated
+    X8 = np.round(X_tr[:50] * 255).astype(np.uint8)
+    res = feature_collision(clf, target, bases, base_label=0, n_iter=3, X_train=X8,
+                            y_train=y_tr[:50])
+    assert res.X.dtype == np.float32
+    np.testing.assert_array_equal(res.X[res.poison_indices], res.poison)

@@ -102,3 +102,23 @@ def test_refuses_validation_labels_outside_the_training_classes(y_val_kind, ones
         y_val = y_val.astype(str)                  # '1'/'7' vs 1/7
     with pytest.raises(ValueError, match="not among y_train's classes"):
         gradient_poisoning(LogisticRegression(), X, y, X_val, y_val, n_iter=1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_iter": -2}, "n_iter=-2: expected an integer >= 0"),
+    ({"n_points": -1}, "n_points=-1: expected an integer >= 0"),
+    ({"step_size": -0.5}, "step_size=-0.5: expected a finite number > 0"),
+    ({"clip_min": 1, "clip_max": 0}, "clip_min exceeds clip_max"),
+])
+def test_settings_are_checked_before_any_fit(ones_sevens, kwargs, match):
+    X, y, X_val, y_val, _, _ = ones_sevens
+    with pytest.raises(ValueError, match=match):
+        gradient_poisoning(LogisticRegression(), X, y, X_val, y_val, **kwargs)
+
+
+def test_poisons_lie_in_the_box_and_keep_a_float_dtype(ones_sevens):
+    """The start (a training point) is clipped into the box too; float32 stays float32."""
+    X, y, X_val, y_val, _, _ = ones_sevens
+    res = gradient_poisoning(LogisticRegression(), X.astype(np.float32), y, X_val, y_val,
+                             n_points=3, n_iter=0, clip_min=0.0, clip_max=0.5, random_state=0)
+    assert res.X.dtype == np.float32 and res.X[res.poison_indices].max() <= 0.5

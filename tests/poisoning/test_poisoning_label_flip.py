@@ -67,3 +67,9 @@ def test_random_flip_with_target_class_caps_at_the_eligible_and_says_so(flat):
         res = label_flip(X, y, fraction=1.0, target_class=8, random_state=0)
     np.testing.assert_array_equal(res.poison_indices, np.flatnonzero(y != 8))
     assert (res.y == 8).all()
+
+
+def test_source_class_needs_the_targeted_strategy(flat):
+    X, _, y, _ = flat
+    with pytest.raises(ValueError, match="source_class=3 is used by strategy='targeted' only"):
+        label_flip(X, y, fraction=0.1, source_class=3)
