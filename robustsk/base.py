@@ -243,6 +243,22 @@ def _publish_signature(cls):
         return
 
 
+_UNSET = object()
+
+
+def _same_value(old, new):
+    """Whether a parameter value is the one already set: the same object, or equal."""
+    if old is new:
+        return True
+    if old is _UNSET:
+        return False
+    try:
+        equal = old == new
+    except Exception:  # noqa: BLE001 (objects that cannot be compared count as changed)
+        return False
+    return isinstance(equal, (bool, np.bool_)) and bool(equal)
+
+
 class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
     """Base of every robustsk estimator: a scikit-learn classifier on skorch.
 
@@ -521,6 +537,9 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             if "__" in key:
                 self._params_to_validate.add(key)  # a misspelled one is reported by fit
             setattr(self, key, value)
+        if self.initialized_:  # set_params(**get_params()) changes (and rebuilds) nothing
+            params = {k: v for k, v in params.items()
+                      if not _same_value(self.__dict__.get(k, _UNSET), v)}
         if not params:
             return self
         if not self.initialized_:

@@ -119,6 +119,21 @@ def test_set_params_on_a_fitted_estimator_waits_for_the_next_fit(data, params):
         assert warm.module_ is not module and warm.module_.classifier[-1].in_features == 16
 
 
+@pytest.mark.parametrize("same", ["get_params", "module"])
+def test_setting_the_values_already_set_rebuilds_nothing(data, same):
+    """set_params(**get_params()) on a fitted model is a no-op: partial_fit continues the
+    training (it rebuilt every component and started over from fresh weights)."""
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    twin = clone(clf).fit(X, y)
+    clf.set_params(**(clf.get_params(deep=False) if same == "get_params" else
+                      {"module": clf.module, "lr": clf.lr}))
+    module = clf.module_
+    clf.partial_fit(X, y)
+    assert clf.module_ is module
+    np.testing.assert_array_equal(clf.predict_proba(X), twin.partial_fit(X, y).predict_proba(X))
+
+
 def test_a_refused_callbacks_value_can_be_replaced(data):
     X, y = data
     clf = StandardTraining(**CHEAP).fit(X, y)
