@@ -582,6 +582,13 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             self.__dict__["_pending_rebuild"] = pending
         return self
 
+    @property
+    def pending_rebuild_(self):
+        """The fitted components (``"module"``, ``"criterion"``, ``"optimizer"``,
+        ``"callbacks"``) whose parameters ``set_params`` changed since the last fit: the
+        model still uses the fitted ones, the next fit rebuilds these (frozenset)."""
+        return frozenset(vars(self).get("_pending_rebuild", ()))
+
     def _component_of(self, key):
         """The kind of fitted component a ``set_params`` key configures, or None."""
         prefix = key.split("__", 1)[0]

@@ -312,6 +312,41 @@ def test_cuda_model_loads_on_cpu_without_cuda():
         back = rio.loads(rio.dumps(StandardTraining(device="cuda")))
     assert back.device == "cpu"
     assert rio.loads(rio.dumps(StandardTraining(device="cuda")), device="cpu").device == "cpu"
+    # asking for CUDA where there is none: a clear error before anything is read
+    with pytest.raises(ValueError, match="CUDA is not available on this machine"):
+        rio.loads(rio.dumps(StandardTraining()), device="cuda")
+    with pytest.raises(ValueError, match="is not a torch device"):
+        rio.loads(rio.dumps(StandardTraining()), device="gpu0")
+
+
+def test_callbacks_with_their_default_print_sink_load(data, tmp_path):
+    """PrintLog's and EarlyStopping's sink is print: trusted by name, not all of builtins."""
+    from skorch.callbacks import EarlyStopping, PrintLog
+    X, y = data
+    est = StandardTraining(callbacks=[EarlyStopping(monitor="train_loss", patience=3),
+                                      PrintLog()], **CHEAP).fit(X, y)
+    back = round_trip(est, tmp_path)
+    np.testing.assert_array_equal(back.predict_proba(X[:20]), est.predict_proba(X[:20]))
+    from robustsk.io.trust import resolve, trusted_prefixes
+    with pytest.raises(rio.UnsafeFileError, match=r"trusted=\['builtins.eval'\]") as exc:
+        resolve("builtins:eval", trusted_prefixes())
+    assert exc.value.untrusted == ["builtins.eval"]
+
+
+def test_pending_set_params_are_refused_at_save(data, tmp_path):
+    """The saved parameters would not match the fitted components: refused, not a file
+    that fails to load (module__*) or loads an Adam state into SGD (optimizer)."""
+    X, y = data
+    est = StandardTraining(**CHEAP).fit(X, y)
+    est.set_params(module__channels=(4, 8))
+    assert est.pending_rebuild_ == {"module"}
+    with pytest.raises(ValueError, match="changed by set_params and not yet used by a fit"):
+        rio.save(est, tmp_path / "m.rsk")
+    assert not (tmp_path / "m.rsk").exists()
+    est.partial_fit(X, y)
+    assert est.pending_rebuild_ == frozenset()
+    back = round_trip(est, tmp_path)
+    np.testing.assert_array_equal(back.predict_proba(X[:20]), est.predict_proba(X[:20]))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -158,6 +158,7 @@ def loads(data, *, trusted=None, device=None):
         raise TypeError(f"data must be bytes; got {type(data).__name__}. To load a file, use "
                         "robustsk.io.load(path).")
     data = bytes(data)
+    _check_device(device)
     prefixes = trusted_prefixes(trusted)
     if sniff(data) == "skops":
         return load_skops(data, prefixes)
@@ -179,6 +180,22 @@ def loads(data, *, trusted=None, device=None):
         raise CorruptFileError(f"the model cannot be rebuilt from the file ({type(exc).__name__}: "
                                f"{exc}); it was written by another robustsk, or by hand.") \
             from None
+
+
+def _check_device(device):
+    """Refuse, before reading anything, a device this machine cannot hold."""
+    if device is None:
+        return
+    import torch
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ({exc}): expected e.g. "
+                         "'cpu' or 'cuda', or None for the saved device.") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but CUDA is not available on this machine: "
+                         "load with device='cpu' (or device=None: a model saved on a GPU then "
+                         "loads on the CPU with a warning).")
 
 
 def _metadata(payload):

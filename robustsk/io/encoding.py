@@ -151,6 +151,14 @@ class Writer:
         params = {k: self.value(v, f"{name}'s parameter {k}")
                   for k, v in est.get_params(deep=False).items()}
         fitted = _is_fitted(est)
+        pending = sorted(getattr(est, "pending_rebuild_", ()) or ()) if fitted else []
+        if pending:
+            raise ValueError(
+                f"{name} has parameters of its {', '.join(pending)} changed by set_params and "
+                "not yet used by a fit: the file would pair the new parameters with the "
+                "components fitted under the old ones, and would not load. Fit it first "
+                "(partial_fit continues the training with the new values), or save it "
+                "before calling set_params.")
         spec = {"$": "estimator", "class": import_path(type(est)), "params": params,
                 "fitted": fitted, "attributes": {}, "states": {}, "optimizers": {}}
         if not fitted:

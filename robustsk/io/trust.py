@@ -11,12 +11,16 @@ learning-rate schedulers, the in-memory data classes (``DataLoader``,
 datasets, samplers; not ``torch.utils.data.datapipes``, whose helpers
 unpickle), skorch's datasets and its callbacks that touch no file (not
 ``Checkpoint``, ``TrainEndCheckpoint``, ``LoadInitState`` or the loggers), and
-functions only from ``torch.nn.functional``, ``torch.nn.init`` and robustsk's
-modules that read or write nothing. Importing a trusted module and reading a
+functions only from ``torch.nn.functional``, ``torch.nn.init``, robustsk's
+modules that read or write nothing, and ``print`` (the default ``sink`` of
+skorch's ``PrintLog`` and ``EarlyStopping``). An untrusted name in a
+standard-library module is suggested alone (``builtins.print``, never all of
+``builtins``). Importing a trusted module and reading a
 name from it runs no code from the file.
 """
 import importlib
 import inspect
+import sys
 from types import ModuleType
 
 from .errors import UnsafeFileError
@@ -35,13 +39,14 @@ _SAFE_CALLBACKS = tuple(f"skorch.callbacks.{name}" for name in (
 DEFAULT_TRUSTED = ("robustsk", "torch.nn", "torch.optim", "torch.utils.data.dataloader.DataLoader",
                    "torch.utils.data.dataset", "torch.utils.data.sampler", "skorch.dataset",
                    *_SAFE_CALLBACKS, "skorch.utils.to_numpy", "skorch.utils.to_tensor",
-                   "skorch.utils.noop")
+                   "skorch.utils.noop", "builtins.print")
 #: robustsk modules a file may never name (they read and write files, or load models)
 DENIED = ("robustsk.io", "robustsk.report", "robustsk._r_bridge", "robustsk.__main__",
           "robustsk.review")
 #: where a default-trusted file may name a function (a class may come from any default
 #: prefix): torch's functional and initialisation functions, robustsk's pure computations
-_FUNCTIONS = ("torch.nn.functional", "torch.nn.init", "robustsk", "skorch.utils")
+_FUNCTIONS = ("torch.nn.functional", "torch.nn.init", "robustsk", "skorch.utils",
+              "builtins.print")  # PrintLog's and EarlyStopping's default sink
 #: robustsk modules whose functions read files or start other programs: not as parameters
 _DENIED_FUNCTIONS = ("robustsk.checkpoint", "robustsk.datasets", "robustsk.stats",
                      "robustsk.distributed", "robustsk.parallel")
@@ -112,10 +117,13 @@ def resolve(path, prefixes, what="class or function"):
         raise UnsafeFileError(f"the file names the private {what} {dotted}: a file saved by "
                               "robustsk names only public classes and functions. Not loaded.")
     if not is_trusted(dotted, prefixes):
+        # a whole standard-library module (builtins, os, subprocess) would trust eval or
+        # system too: name just the one object there
+        name = dotted if module.split(".")[0] in sys.stdlib_module_names else module
         raise UnsafeFileError(
             f"the file names the {what} {dotted}, which is not trusted (trusted: "
             f"{', '.join(prefixes)}). If you trust the file's author, load it with "
-            f"trusted=[{module!r}] (importing that module may run its code).", [module])
+            f"trusted=[{name!r}] (importing that module may run its code).", [name])
     try:
         obj = _import(module, qualname)
     except (ImportError, AttributeError) as exc:
@@ -140,7 +148,7 @@ def resolve(path, prefixes, what="class or function"):
         raise UnsafeFileError(
             f"the file names the function {dotted}, and loading would call it with the "
             "file's arguments: functions are trusted by default only from torch.nn.functional, "
-            "torch.nn.init and robustsk's computations. If you trust the file's author, load "
+            "torch.nn.init, robustsk's computations and print. If you trust the file's author, load "
             f"it with trusted=[{dotted!r}].", [dotted])
     return obj
 
