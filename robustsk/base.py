@@ -301,8 +301,11 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
     batch_size : int, default=64
     train_split : callable or None, default=None
         Like scikit-learn, ``fit`` uses all data; pass e.g.
-        ``skorch.dataset.ValidSplit(0.2)`` for a validation split (needed by
-        early stopping and :class:`~robustsk.callbacks.RobustAccuracy`).
+        ``skorch.dataset.ValidSplit(0.2, random_state=0)`` for a validation
+        split (needed by early stopping and
+        :class:`~robustsk.callbacks.RobustAccuracy`). Seed the split: without
+        its own ``random_state`` skorch draws a new split at every fit, so
+        ``random_state`` alone no longer makes fits repeat.
     iterator_train, iterator_valid : class, default=BatchIterator
         Batches by tensor indexing; pass ``torch.utils.data.DataLoader`` for
         skorch's default. Predictions and validation run in batches of
