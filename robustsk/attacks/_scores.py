@@ -206,8 +206,10 @@ def _generic_prepare(estimator):
     def prepare_X(X, box=(None, None)):
         X_arr = np.asarray(X)
         dtype = X_arr.dtype if X_arr.dtype in (np.float32, np.float64) else np.float64
-        X_arr = check_array(X, dtype=dtype, ensure_all_finite=True, input_name="X")
-        if n_features is not None and X_arr.shape[1] != n_features:
+        # images stay images: a pipeline may flatten them itself
+        X_arr = check_array(X, dtype=dtype, ensure_all_finite=True, allow_nd=True,
+                            input_name="X")
+        if n_features is not None and X_arr.ndim == 2 and X_arr.shape[1] != n_features:
             raise ValueError(f"X has {X_arr.shape[1]} features, but {type(estimator).__name__} "
                              f"is expecting {n_features} features as input.")
         _check_in_box(X_arr, *box)

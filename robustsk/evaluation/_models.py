@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attacks import model_input
+from ..attacks import as_target, model_input
 
 __all__ = ["EOTModule", "CountingModule", "is_randomized", "scores"]
 
@@ -95,9 +95,17 @@ class CountingModule(nn.Module):
 
 
 def scores(estimator, X):
-    """``predict_proba`` if the estimator has it, else ``decision_function``, as float64."""
-    method = getattr(estimator, "predict_proba", None) or getattr(estimator, "decision_function")
-    return np.asarray(method(model_input(estimator, X)), dtype=np.float64)
+    """``predict_proba`` if the estimator has it, else ``decision_function``, else the
+    logits of the module the attacks differentiate (a randomized-smoothing classifier's
+    noisy base network), as float64."""
+    method = getattr(estimator, "predict_proba", None) or \
+        getattr(estimator, "decision_function", None)
+    if method is not None:
+        return np.asarray(method(model_input(estimator, X)), dtype=np.float64)
+    target = as_target(estimator)
+    with torch.no_grad():
+        out = target.module(target.prepare_X(X))
+    return out.detach().cpu().numpy().astype(np.float64)
 
 
 def is_randomized(estimator, X, n_examples=64, n_repeats=2):

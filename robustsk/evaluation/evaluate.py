@@ -124,7 +124,8 @@ class RobustnessResult:
 
         Columns ``eps``, ``attack``, ``n_attacked``, ``forward_passes``,
         ``backward_passes`` and ``seconds``; the ``"worst-case"`` rows are the
-        evaluation's totals per eps.
+        evaluation's totals per eps (NaN where an attack's passes were not
+        counted).
         """
         return self.summary[["eps", "attack", "n_attacked", "forward_passes",
                              "backward_passes", "seconds"]].reset_index(drop=True)
@@ -417,10 +418,12 @@ def evaluate_robustness(estimator, X, y, attacks=None, eps=None, *, random_state
                             "robust_accuracy": state.mean(), "n": n,
                             "n_attacked": int(any_attacked.sum()),
                             "n_unverified": sum(s["n_unverified"] for s in summary[-len(named):]),
-                            "forward_passes": float(np.nansum([s["forward_passes"] for s in
-                                                               summary[-len(named):]])),
-                            "backward_passes": float(np.nansum([s["backward_passes"] for s in
-                                                                summary[-len(named):]])),
+                            # NaN (not counted: a model the attacks query as a black box)
+                            # in any attack leaves the total unknown, not 0
+                            "forward_passes": float(np.sum([s["forward_passes"] for s in
+                                                            summary[-len(named):]])),
+                            "backward_passes": float(np.sum([s["backward_passes"] for s in
+                                                             summary[-len(named):]])),
                             "seconds": sum(s["seconds"] for s in summary[-len(named):])})
             adversarial[e] = X_worst
             per_eps[e] = {"survivors": np.flatnonzero(state), "record": record}

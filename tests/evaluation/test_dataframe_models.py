@@ -62,3 +62,31 @@ def test_defense_fitted_on_a_dataframe_scores_adversarially_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         assert 0 <= clf.score_adversarial(X_test, y.iloc[:30]) <= 1
+
+
+def test_a_pipeline_that_flattens_images_is_evaluated_on_images(digits):
+    """The black-box route kept X's shape only for 2-d X (4-d images were refused)."""
+    import numpy as np
+    from sklearn.preprocessing import FunctionTransformer
+    X_tr, X_te, y_tr, y_te = digits
+    flat = FunctionTransformer(lambda X: np.asarray(X).reshape(len(X), -1))
+    forest = make_pipeline(flat, RandomForestClassifier(10, random_state=0)).fit(X_tr, y_tr)
+    res = evaluate_robustness(forest, X_te[:12], y_te[:12], attacks=[Square(n_iter=20)],
+                              eps=0.1, random_state=0, check_masking=False)
+    assert res.adversarial_examples[0.1].shape == X_te[:12].shape
+    # passes of a black-box model are not counted: the total is unknown, not 0
+    assert np.isnan(res.passes["forward_passes"]).all()
+
+
+def test_a_randomized_smoothing_classifier_is_evaluated(digits):
+    """It has no predict_proba: its scores are those of the network the attacks see."""
+    from robustsk.attacks import APGD
+    from robustsk.defenses import RandomizedSmoothingClassifier, StandardTraining
+    X_tr, X_te, y_tr, y_te = digits
+    base = StandardTraining(max_epochs=2, module__channels=(4, 8), module__hidden_units=16,
+                            clip_min=0.0, clip_max=1.0, random_state=0)
+    smooth = RandomizedSmoothingClassifier(base, sigma=0.25, n=20, n0=10,
+                                           random_state=0).fit(X_tr[:300], y_tr[:300])
+    res = evaluate_robustness(smooth, X_te[:10], y_te[:10], attacks=[APGD(n_iter=3, norm=2)],
+                              eps=0.5, random_state=0, check_masking=False)
+    assert 0.0 <= res.robust_accuracy[0.5] <= res.clean_accuracy <= 1.0
