@@ -180,10 +180,15 @@ def _build_errors(net):
         args = ", ".join(f"{k}={v!r}" for k, v in net.get_params(deep=False).items()
                          if "__" in k and net._component_of(k) not in (None, "callbacks"))
         kind = TypeError if isinstance(err, TypeError) else ValueError
+        shape = vars(net).get("input_shape_")
+        flat = "" if shape is None or len(shape) != 1 else (
+            f" The network was built for flat examples of shape {tuple(shape)}: a network "
+            "for images needs X of shape (n_samples, channels, height, width), e.g. "
+            "X.reshape(len(X), 1, 8, 8) for the 64 digits pixels.")
         raise kind(f"{type(net).__name__}.fit could not build the network's components: "
                    f"{type(err).__name__}: {err}. The component arguments set: "
-                   f"{args or 'none'}. Nothing was changed (a fitted estimator keeps its "
-                   "model): pass values the components accept.") from err
+                   f"{args or 'none'}.{flat} Nothing was changed (a fitted estimator keeps "
+                   "its model): pass values the components accept.") from err
 
 
 def _raised_by_early_stopping(exc):

@@ -233,7 +233,7 @@ class DefenseAPI:
         device = self.device
 
         def prepare_X(X, box=(None, None)):
-            X = self._prepare_predict(X)
+            X = self._prepare_predict(X, warn_box=False)  # the attack checks its own box
             lo, hi = check_box(*box, self.input_shape_)
             check_in_box(X, lo, hi)
             if isinstance(X, np.ndarray) and not X.flags.writeable:

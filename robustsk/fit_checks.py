@@ -84,8 +84,9 @@ def warn_if_below_resolution(X, eps, who):
         f"{who} got eps={eps} for inputs that are whole numbers from {float(sample.min()):g} "
         f"to {high:g} (the first {len(sample)} rows): a radius below 1 cannot move any "
         "input to a neighbouring value, so training and robust accuracy at this eps mean "
-        f"little. If these are raw pixel intensities, scale X to [0, 1] (X / {high:g} or "
-        "X / 255) with clip_min=0, clip_max=1; otherwise give eps in X's units.",
+        "little. If these are raw pixel intensities, scale X to [0, 1] "
+        f"({'X / 255' if high == 255 else f'X / {high:g} or X / 255'}) with clip_min=0, "
+        "clip_max=1; otherwise give eps in X's units.",
         UnscaledInputWarning, stacklevel=4)
 
 
@@ -357,11 +358,20 @@ class FitChecks:
                 f"{', '.join(map(str, self.input_shape_))}).")
         return X
 
-    def _prepare_predict(self, X):
+    def _prepare_predict(self, X, warn_box=True):
         self.check_is_fitted()
         if is_dataset(X):  # skorch's own internal calls (validation, caching)
             return X
         # the one parameter predictions read that set_params may have changed since fit
         validate_params(self, hints=self._param_hints(), values={"batch_size": self.batch_size})
         _check_feature_names(self, X, reset=False)
-        return self._check_shape(check_X(X))
+        X = self._check_shape(check_X(X))
+        if not warn_box:
+            return X
+        try:
+            check_in_box(X, *check_box(self.clip_min, self.clip_max, self.input_shape_))
+        except ValueError as err:  # fit refuses such X; a prediction warns
+            warnings.warn(f"{type(self).__name__} was fitted for inputs in its box, and its "
+                          f"predictions outside it mean little: {err}", UnscaledInputWarning,
+                          stacklevel=3)
+        return X

@@ -110,6 +110,7 @@ def check_y(y, n_samples):
         if len(y) != n_samples:
             raise ValueError(
                 f"X has {n_samples} samples but y has {len(y)}: give one label per example.")
+        _check_sortable(y)
         check_classification_targets(y)
     except ValueError as err:
         msg = str(err)
@@ -121,6 +122,16 @@ def check_y(y, n_samples):
         raise ValueError(f"y of type {type_of_target(y)!r} is not supported: expected binary "
                          "or multiclass labels.")
     return y
+
+
+def _check_sortable(y):
+    try:
+        np.unique(y)
+    except TypeError:  # labels that cannot be ordered: numbers beside strings, say
+        kinds = sorted({type(v).__name__ for v in y})
+        raise ValueError(f"y mixes labels of the types {kinds}, which cannot be sorted into "
+                         "classes: expected labels of one type. Convert them first, e.g. "
+                         "y.astype(str).") from None
 
 
 def check_box(clip_min, clip_max, input_shape):

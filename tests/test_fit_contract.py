@@ -202,3 +202,26 @@ def test_predict_checks_the_batch_size_set_since_fit(data):
     clf.set_params(batch_size=0)
     with pytest.raises(ValueError, match=r"batch_size=0: expected an integer in \[1, inf\)"):
         clf.predict(X)  # was Python's "range() arg 3 must not be zero"
+
+
+def test_newcomer_mistakes_get_messages_that_say_what_to_do(data):
+    """Audit: 0-255 images at predict (silently scored 0.75), a CNN on flat X (numpy's
+    unpacking error), labels mixing numbers and strings (numpy's sort error)."""
+    import warnings
+
+    from robustsk.base import UnscaledInputWarning
+    from robustsk.modules import SmallCNN
+    X, y = data
+    clf = StandardTraining(clip_min=0.0, clip_max=1.0, **CHEAP).fit(X, y)
+    with pytest.warns(UnscaledInputWarning, match=r"outside the box .* data range is \[0, 255\]"):
+        clf.predict(np.round(X * 255))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnscaledInputWarning)
+        clf.predict(X)  # inside the box: quiet
+    with pytest.raises(ValueError, match=r"flat examples of shape \(64,\).*X.reshape"):
+        StandardTraining(module=SmallCNN, **CHEAP).fit(X.reshape(len(X), -1), y)
+    mixed = np.array([1 if i % 2 else "a" for i in range(len(y))], dtype=object)
+    with pytest.raises(ValueError, match=r"y mixes labels of the types \['int', 'str'\]"):
+        StandardTraining(**CHEAP).fit(X, mixed)
+    with pytest.warns(UnscaledInputWarning, match=r"scale X to \[0, 1\] \(X / 255\) with"):
+        StandardTraining(**CHEAP).fit(np.round(X * 255).astype(np.uint8), y)
