@@ -11,6 +11,7 @@ the three public hooks :meth:`FitChecks.check_params`,
 :meth:`FitChecks.check_data_params` and :meth:`FitChecks.check_input_shape`.
 """
 from dataclasses import dataclass
+import os
 from typing import Any
 import warnings
 
@@ -57,6 +58,21 @@ def _check_eps_within_box(eps, norm, box, who):
             "a ball that wide reaches every input from every other, so no classifier can be "
             f"robust at it. Expected eps < {width:g}; give eps in X's units (for images in "
             f"[0, 1], eps=8/255 rather than 8).")
+
+
+def _caller_level():
+    """The ``stacklevel`` of the first frame outside robustsk, scikit-learn and skorch (the
+    user's line), counted from the function that calls this one."""
+    import sys
+
+    import sklearn
+    import skorch
+    roots = tuple(os.path.dirname(m.__file__) for m in (sys.modules[__package__], sklearn,
+                                                         skorch))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(roots):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def warn_if_below_resolution(X, eps, who):
@@ -373,5 +389,5 @@ class FitChecks:
         except ValueError as err:  # fit refuses such X; a prediction warns
             warnings.warn(f"{type(self).__name__} was fitted for inputs in its box, and its "
                           f"predictions outside it mean little: {err}", UnscaledInputWarning,
-                          stacklevel=3)
+                          stacklevel=_caller_level())
         return X
