@@ -452,8 +452,13 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         if self.extra_modules:  # sized by probing module_ with inputs on the device
             self.module_ = to_device(self.module_, self.device)
         for name in self.extra_modules:
-            kwargs = {**self.extra_module_kwargs(name), **self.get_params_for(name)}
-            setattr(self, name + "_", self.initialized_instance(getattr(self, name), kwargs))
+            given = getattr(self, name)
+            # an instance is used as given (copied), as module= is: its sizing defaults
+            # would make skorch build a fresh one; name__* arguments still rebuild it
+            defaults = {} if isinstance(given, torch.nn.Module) else \
+                self.extra_module_kwargs(name)
+            kwargs = {**defaults, **self.get_params_for(name)}
+            setattr(self, name + "_", self.initialized_instance(given, kwargs))
         return self
 
     def _sized_from_data(self, module_cls):
@@ -600,8 +605,11 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
     def _component_of(self, key):
         """The kind of fitted component a ``set_params`` key configures, or None."""
         prefix = key.split("__", 1)[0]
-        if prefix in getattr(self, "_modules", ()) or prefix in ("module", "compile"):
+        if prefix in getattr(self, "_modules", ()) or prefix in ("module", "compile") \
+                or prefix in self.extra_modules:  # declared, built or not
             return "module"
+        if prefix in {*filter(None, self.extra_modules.values()), *self.extra_optimizers}:
+            return "optimizer"
         if prefix in getattr(self, "_criteria", ()) or prefix == "criterion":
             return "criterion"
         if prefix in getattr(self, "_optimizers", ()) or prefix == "optimizer":

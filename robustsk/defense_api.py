@@ -63,7 +63,8 @@ class DefenseAPI:
 
         Called after ``module_`` is built and moved to ``device``, so sizes can
         come from it, e.g. the width of ``self.features_and_logits(x)[0]`` for
-        ``x`` on ``self.device``. ``name__*`` parameters win.
+        ``x`` on ``self.device``. ``name__*`` parameters win. Not called when
+        the parameter ``name`` holds a module instance: it is used as given.
         """
         return {}
 

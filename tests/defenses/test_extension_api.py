@@ -165,6 +165,19 @@ def test_extra_module_has_its_own_optimizer(data):
     assert clone(clf).get_params()["aux_optimizer__momentum"] == 0.9
 
 
+def test_an_extra_module_instance_is_used_as_given(data):
+    """Its sizing defaults made skorch build a fresh module in its place (the given
+    size and weights dropped); a misspelled argument of an extra module is named in the
+    error (it said "arguments set: none")."""
+    X, y = data
+    given = AuxiliaryHead(in_features=128, n_classes=10)
+    torch.nn.init.constant_(given.linear.bias, 0.25)
+    clf = FeatureAuxiliaryLoss(aux=given, aux_optimizer__lr=0.0, **CHEAP).fit(X, y)
+    assert torch.equal(clf.aux_.linear.bias, torch.full((10,), 0.25))  # lr 0: untouched
+    with pytest.raises(TypeError, match="aux__nonexistent=3"):
+        FeatureAuxiliaryLoss(aux__nonexistent=3, **CHEAP).fit(X, y)
+
+
 def test_both_optimizers_step_once_per_batch(data):
     X, y = data
     clf = FeatureAuxiliaryLoss(**CHEAP).fit(X, y)
