@@ -115,6 +115,22 @@ class DefenseAPI:
         return ["optimizer", *[opt for opt in self.extra_modules.values() if opt],
                 *self.extra_optimizers]
 
+    def set_training(self, training=True):
+        """Put every module and criterion (``module_``, the extra modules) in train mode,
+        or in eval mode with ``training=False``: the first step of a ``train_step`` that
+        alternates updates between networks.
+
+        Parameters
+        ----------
+        training : bool, default=True
+
+        Returns
+        -------
+        self
+        """
+        self._set_training(training)
+        return self
+
     def optimizers(self):
         """Every optimizer of the fit (``name + "_"`` for each of :meth:`optimizer_names`)."""
         return [getattr(self, name + "_") for name in self.optimizer_names()]
@@ -126,7 +142,7 @@ class DefenseAPI:
         loss once per optimizer.) A defense that alternates updates between
         its networks overrides this method.
         """
-        self._set_training(True)  # every module and criterion in train mode
+        self.set_training(True)  # every module and criterion in train mode
         if not (any(self.extra_modules.values()) or self.extra_optimizers):
             return super().train_step(batch, **fit_params)
         for optimizer in self.optimizers():

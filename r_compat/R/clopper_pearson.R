@@ -18,8 +18,11 @@ clopper_pearson_bound <- function(successes, n, alpha = 0.05, side = "lower") {
   len <- max(length(successes), length(n))
   x <- rep_len(successes, len)
   n <- rep_len(n, len)
-  if (any(n < 1) || any(x < 0) || any(x > n)) {
-    stop("expected 0 <= successes <= n and n >= 1 for every pair.", call. = FALSE)
+  bad <- n < 1 | x < 0 | x > n
+  if (any(bad)) {
+    i <- which(bad)[1]
+    stop(sprintf("expected 0 <= successes <= n and n >= 1 for every pair; got successes = %s, n = %s (pair %d).",
+                 format(x[i]), format(n[i]), i), call. = FALSE)
   }
   alternative <- if (side == "lower") "greater" else "less"
   at <- if (side == "lower") 1L else 2L

@@ -6,7 +6,7 @@
 #' k - 1 degrees of freedom (Cochran 1950). When every example has the same
 #' outcome under every defense the ratio is 0/0 and Q and its p-value are NaN.
 #'
-#' @param ... two or more logical vectors (one per defense), or one matrix /
+#' @param ... two or more logical vectors (one per defense), a list of them, or one matrix /
 #'   data.frame with one column per defense.
 #' @param names optional names of the defenses, one per defense and unique
 #'   (default: the column or argument names, else group_0, group_1, ...).
@@ -21,6 +21,9 @@
 cochran_q <- function(..., names = NULL, p_adjust = "holm", exact = TRUE,
                       correction = TRUE, alpha = 0.05) {
   groups <- list(...)
+  if (length(groups) == 1 && is.list(groups[[1]]) && !is.data.frame(groups[[1]])) {
+    groups <- groups[[1]]  # a (named) list of vectors, as Python's dict of vectors
+  }
   if (length(groups) == 1 && (is.matrix(groups[[1]]) || is.data.frame(groups[[1]]))) {
     m <- groups[[1]]
     groups <- lapply(seq_len(ncol(m)), function(j) m[, j])
@@ -30,7 +33,7 @@ cochran_q <- function(..., names = NULL, p_adjust = "holm", exact = TRUE,
   if (is.null(names) || any(!nzchar(names))) names <- paste0("group_", seq_along(groups) - 1)
   if (length(groups) < 2) {
     stop(sprintf("Cochran's Q compares two or more defenses; got %d outcome vector(s). %s",
-                 length(groups), "Pass one vector per defense, or a matrix with one column each."),
+                 length(groups), "Pass one vector per defense, a list of them, or a matrix with one column each."),
          call. = FALSE)
   }
   names <- .check_unique_names(as.character(names), length(groups), "defense")

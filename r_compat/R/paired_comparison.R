@@ -40,8 +40,8 @@ newcombe_paired_interval <- function(a, b, alpha = 0.05) {
 #' p.adjust, and Newcombe's interval for every difference in robust accuracy,
 #' in one data.frame.
 #'
-#' @param correct matrix or data.frame of per-example outcomes, one column per
-#'   defense. Unnamed columns are called group_0, group_1, ... (as in
+#' @param correct matrix, data.frame or list of per-example outcomes, one column
+#'   (element) per defense. Unnamed columns are called group_0, group_1, ... (as in
 #'   cochran_q and the Python twin); names must be unique.
 #' @param p_adjust method of p.adjust for the pairwise tests.
 #' @param alpha level of the tests, error rate of the intervals.

@@ -39,3 +39,10 @@ test_that("paired_comparison: unnamed columns are group_0, group_1, ... as in co
   expect_error(paired_comparison(data.frame(a = m[, 1], a = m[, 2], check.names = FALSE)),
                "names must be unique.*'a' repeated")
 })
+
+test_that("a list of outcome vectors works as a data.frame does (Python's dict)", {
+  a <- c(TRUE, TRUE, FALSE, TRUE, FALSE, TRUE); b <- c(TRUE, FALSE, FALSE, TRUE, TRUE, FALSE)
+  expect_equal(cochran_q(list(x = a, y = b))$pvalue, cochran_q(x = a, y = b)$pvalue)
+  expect_equal(paired_comparison(list(p = a, q = b))$table$defense_a, "p")
+  expect_error(clopper_pearson_bound(5, 3), "got successes = 5, n = 3")
+})
