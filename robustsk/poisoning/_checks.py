@@ -2,10 +2,11 @@
 import numbers
 import warnings
 
+import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-__all__ = ["check_training_set", "check_fraction", "capped_count"]
+__all__ = ["check_training_set", "check_fraction", "check_number", "capped_count"]
 
 
 def check_training_set(X, y):
@@ -22,6 +23,17 @@ def check_fraction(fraction, name="fraction"):
             or not 0.0 <= fraction <= 1.0:
         raise ValueError(f"{name}={fraction!r}: expected a number in [0, 1].")
     return float(fraction)
+
+
+def check_number(value, name, *, positive, what):
+    """``value`` as a float, refused unless a finite real number ``> 0`` (``positive``)
+    or ``>= 0``; ``what`` says what it is, for the message."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) \
+        and np.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ValueError(f"{name}={value!r}: expected a finite number "
+                         f"{'> 0' if positive else '>= 0'}, {what}.")
+    return float(value)
 
 
 def capped_count(wanted, n_eligible, n_total, *, who, fraction, target_class, what):

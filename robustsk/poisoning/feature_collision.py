@@ -32,6 +32,7 @@ from ..attacks import (
     clip_box,
     project,
 )
+from ._checks import check_number
 
 __all__ = ["FeatureCollisionResult", "feature_collision", "penultimate_features"]
 
@@ -108,18 +109,16 @@ def penultimate_features(module, x):
 
 
 def _check_settings(*, beta, step_size, n_iter, opacity, eps):
-    def number(v):
-        return not isinstance(v, bool) and isinstance(v, numbers.Real) and np.isfinite(v)
     check_positive_int(n_iter, "n_iter", minimum=0)
-    if not number(step_size) or step_size <= 0:
-        raise ValueError(f"step_size={step_size!r}: expected a finite number > 0, the "
-                         "starting step of the forward (feature) step, e.g. 0.1.")
-    if not number(beta) or beta < 0:
-        raise ValueError(f"beta={beta!r}: expected a finite number >= 0, the weight of "
-                         "staying close to the base image (the paper's beta_0 = 0.25).")
-    if not number(opacity) or not 0.0 <= opacity < 1.0:
+    check_number(step_size, "step_size", positive=True,
+                 what="the starting step of the forward (feature) step, e.g. 0.1")
+    check_number(beta, "beta", positive=False, what="the weight of staying close to the "
+                 "base image (the paper's beta_0 = 0.25)")
+    if isinstance(opacity, bool) or not isinstance(opacity, numbers.Real) \
+            or not 0.0 <= opacity < 1.0:
         raise ValueError(f"opacity={opacity!r}: expected a number in [0, 1).")
-    if eps is not None and (not number(eps) or eps < 0):
+    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, numbers.Real)
+                            or not np.isfinite(eps) or eps < 0):
         raise ValueError(f"eps={eps!r}: expected a budget >= 0, or None for no budget.")
 
 

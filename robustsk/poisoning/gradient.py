@@ -42,7 +42,7 @@ from sklearn.utils import check_random_state
 
 from ..attacks import check_positive_int
 from ..validation import check_box
-from ._checks import check_training_set
+from ._checks import check_number, check_training_set
 
 __all__ = ["GradientPoisoningResult", "gradient_poisoning"]
 
@@ -216,10 +216,8 @@ def gradient_poisoning(estimator, X_train, y_train, X_val, y_val, *, n_points=1,
     kind = _kind(estimator)
     n_points = check_positive_int(n_points, "n_points", minimum=0)
     n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
-    if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) \
-            or not np.isfinite(step_size) or step_size <= 0:
-        raise ValueError(f"step_size={step_size!r}: expected a finite number > 0, the L2 "
-                         "length of each gradient-ascent step in input units (e.g. 0.5).")
+    check_number(step_size, "step_size", positive=True, what="the L2 length of each "
+                 "gradient-ascent step in input units (e.g. 0.5)")
     X_train, y_train = check_training_set(X_train, y_train)
     X_val, y_val = check_training_set(X_val, y_val)
     dtype = np.result_type(X_train.dtype, np.float32)  # poisons are real-valued
