@@ -24,7 +24,7 @@ from ._primitives import (
     seed_from_random_state,
     sync_free,
 )
-from ._scores import ScoreAttack
+from ._scores import ScoreAttack, ScoreTarget, as_score_target, score_function
 from ._target import AttackTarget, ThreatDefaults, as_target, output_like
 from .apgd import APGD, apgd, apgd_checkpoints, scale_invariant_apgd
 from .base import Attack, Threat
@@ -56,7 +56,8 @@ __all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "F
            "run_batches", "input_gradient", "random_start", "ascent_step", "project",
            "clip_box", "as_box", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",
            "sync_free", "drops_examples", "memory_batch_size", "model_input",
-           "check_positive_int", "as_target", "AttackTarget", "ThreatDefaults", "output_like",
+           "check_positive_int", "as_target", "AttackTarget", "as_score_target", "ScoreTarget",
+           "score_function", "ThreatDefaults", "output_like",
            "cross_entropy", "kl_to_clean", "margin", "dlr", "targeted_dlr", "get_loss"]
 
 

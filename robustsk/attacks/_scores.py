@@ -6,7 +6,7 @@ scores of shape ``(n, n_classes)`` (columns ordered as ``classes_``), the
 conversion of ``X`` and ``y``, and the threat-model defaults attack parameters
 left ``None`` inherit. The scores come from, in this order of preference:
 
-1. the torch module of :func:`robustsk.attacks._target.as_target` when the
+1. the torch module of :func:`robustsk.attacks.as_target` when the
    object has one (robustsk estimators, scikit-learn linear classifiers, and
    Pipelines of affine steps ending in either): called without gradients, so
    the inputs never leave torch, with the same threat-model defaults as the

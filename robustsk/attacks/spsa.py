@@ -184,7 +184,7 @@ class SPSA(ScoreAttack):
     Works on robustsk estimators (their logits), and on any scikit-learn
     classifier or Pipeline with ``decision_function`` or ``predict_proba``
     (log-probabilities serve as logits), see
-    :func:`robustsk.attacks._scores.as_score_target`. ``eps`` is in the raw
+    :func:`robustsk.attacks.as_score_target`. ``eps`` is in the raw
     input space (before any Pipeline preprocessing).
 
     Parameters

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attacks import as_target, model_input
+from ..attacks import as_score_target, model_input
 
 __all__ = ["EOTModule", "CountingModule", "is_randomized", "scores"]
 
@@ -102,10 +102,8 @@ def scores(estimator, X):
         getattr(estimator, "decision_function", None)
     if method is not None:
         return np.asarray(method(model_input(estimator, X)), dtype=np.float64)
-    target = as_target(estimator)
-    with torch.no_grad():
-        out = target.module(target.prepare_X(X))
-    return out.detach().cpu().numpy().astype(np.float64)
+    target = as_score_target(estimator)
+    return target.scores(target.prepare_X(X)).cpu().numpy().astype(np.float64)
 
 
 def is_randomized(estimator, X, n_examples=64, n_repeats=2):
