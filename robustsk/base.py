@@ -579,6 +579,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
                 virtual = {}
             elif virtual:  # the live optimizers' values (lr, momentum): nothing is rebuilt
                 super().set_params(**virtual)
+                vars(self).get("_built_with", {}).update(virtual)
             self.initialized_ = False  # skorch then stores the values and builds nothing
             try:
                 super().set_params(**deferred)
@@ -591,15 +592,27 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             head, _, rest = key.partition("__")
             if head in optimizers and rest and "__" not in rest:
                 self.__dict__[key] = value
+        # a component whose parameters are all back to the values it was built with
+        # (a set_params undone) needs no rebuild
+        built = vars(self).get("_built_with")
+        if built is not None:
+            current = self.get_params(deep=False)
+            pending = {c for c in pending if any(
+                not _same_value(built.get(k, _UNSET), current.get(k, _UNSET))
+                for k in {*built, *current} if c in (k, self._component_of(k)))}
         if pending:
             self.__dict__["_pending_rebuild"] = pending
+        else:
+            vars(self).pop("_pending_rebuild", None)
         return self
 
     @property
     def pending_rebuild_(self):
         """The fitted components (``"module"``, ``"criterion"``, ``"optimizer"``,
         ``"callbacks"``) whose parameters ``set_params`` changed since the last fit: the
-        model still uses the fitted ones, the next fit rebuilds these (frozenset)."""
+        model still uses the fitted ones, the next fit rebuilds these (frozenset). A
+        component whose parameters are set back to the values it was built with drops
+        out (a parameter first given after the fit counts as changed)."""
         return frozenset(vars(self).get("_pending_rebuild", ()))
 
     def _component_of(self, key):
@@ -620,7 +633,12 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         """skorch's ``initialize``: build every component (parameters set since included)."""
         super().initialize()
         vars(self).pop("_pending_rebuild", None)
+        self._record_build()
         return self
+
+    def _record_build(self):
+        """Keep the parameter values the fitted components were built with."""
+        self.__dict__["_built_with"] = self.get_params(deep=False)
 
     def _rebuild_pending(self, X):
         """A warm-started fit: build the components ``set_params`` changed since the last fit."""
@@ -641,6 +659,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             if "callbacks" in pending:
                 self._initialize_callbacks()
         del self.__dict__["_pending_rebuild"]
+        self._record_build()
 
     # --------------------------------------------------------------- fitting
 

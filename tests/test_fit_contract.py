@@ -134,6 +134,37 @@ def test_setting_the_values_already_set_rebuilds_nothing(data, same):
     np.testing.assert_array_equal(clf.predict_proba(X), twin.partial_fit(X, y).predict_proba(X))
 
 
+@pytest.mark.parametrize("change", [
+    {"module__hidden_units": 16}, {"optimizer": torch.optim.SGD},
+    {"module__hidden_units": 16, "optimizer__weight_decay": 0.1}])
+def test_a_set_params_undone_rebuilds_nothing(data, change):
+    """Setting a component's parameters back to the values it was built with leaves
+    nothing to rebuild: partial_fit continues the fitted model."""
+    X, y = data
+    clf = StandardTraining(**CHEAP, module__hidden_units=32,
+                           optimizer__weight_decay=0.0).fit(X, y)
+    twin = clone(clf).fit(X, y)
+    fitted = clf.get_params(deep=False)
+    clf.set_params(**change)
+    assert clf.pending_rebuild_
+    clf.set_params(**{k: fitted[k] for k in change})
+    assert clf.pending_rebuild_ == frozenset()
+    module, optimizer = clf.module_, clf.optimizer_
+    clf.partial_fit(X, y)
+    assert clf.module_ is module and clf.optimizer_ is optimizer
+    np.testing.assert_array_equal(clf.predict_proba(X), twin.partial_fit(X, y).predict_proba(X))
+
+
+def test_a_set_params_half_undone_still_rebuilds(data):
+    X, y = data
+    clf = StandardTraining(**CHEAP, module__hidden_units=32).fit(X, y)
+    clf.set_params(module__hidden_units=16, optimizer=torch.optim.SGD)
+    clf.set_params(module__hidden_units=32)
+    assert clf.pending_rebuild_ == {"optimizer"}
+    clf.partial_fit(X, y)
+    assert isinstance(clf.optimizer_, torch.optim.SGD)
+
+
 def test_a_refused_callbacks_value_can_be_replaced(data):
     X, y = data
     clf = StandardTraining(**CHEAP).fit(X, y)
