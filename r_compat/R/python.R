@@ -222,6 +222,10 @@ rsk_fit <- function(defense = "TRADES", x, y, image_shape = NULL, ...) {
   b <- .rsk_bridge()
   py <- .rsk_call(b$fit, defense, xx$data, xx$shape, yy$labels, params)
   info <- .rsk_call(b$describe, py)
+  # classes as R orders them: a factor's in the order of its levels (Python sorts the
+  # label text); py_classes keeps Python's order, that of predict_proba's columns
+  py_classes <- .rsk_labels_back(info$classes, yy$info)
+  classes <- if (yy$info$type == "factor") sort(py_classes) else py_classes
   cache <- new.env(parent = emptyenv())
   cache$py <- py
   saved <- tryCatch(.rsk_call(b$dumps, py), error = function(e) {
@@ -231,7 +235,7 @@ rsk_fit <- function(defense = "TRADES", x, y, image_shape = NULL, ...) {
   })
   structure(list(py = py, saved = saved, cache = cache,
                  defense = info$defense, label_info = yy$info,
-                 classes = .rsk_labels_back(info$classes, yy$info),
+                 classes = classes, py_classes = py_classes,
                  image_shape = image_shape, n_features = ncol(as.matrix(x)),
                  params = info$params), class = "rsk_model")
 }
@@ -252,7 +256,8 @@ print.rsk_model <- function(x, ...) {
 #' @param model an rsk_model from rsk_fit().
 #' @param x numeric matrix or data.frame with the columns used in rsk_fit().
 #' @param type "class" (labels, of the type y had) or "prob" (a data.frame of
-#'   class probabilities, one column per class).
+#'   class probabilities, one column per class, named by the class, in the order
+#'   of model$classes: a factor's in the order of its levels).
 #' @return a vector of labels, or a data.frame of probabilities.
 #' @export
 rsk_predict <- function(model, x, type = c("class", "prob")) {
@@ -266,8 +271,8 @@ rsk_predict <- function(model, x, type = c("class", "prob")) {
   p <- .rsk_call(b$predict_proba, .rsk_py(model), xx$data, xx$shape)
   shape <- as.integer(unlist(p$shape))
   m <- matrix(as.numeric(unlist(p$data)), nrow = shape[1], ncol = shape[2], byrow = TRUE)
-  colnames(m) <- as.character(model$classes)
-  as.data.frame(m, check.names = FALSE)
+  colnames(m) <- as.character(if (is.null(model$py_classes)) model$classes else model$py_classes)
+  as.data.frame(m[, as.character(model$classes), drop = FALSE], check.names = FALSE)
 }
 
 #' @export

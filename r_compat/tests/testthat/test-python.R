@@ -120,6 +120,11 @@ test_that("factor labels, flat features (an MLP) and Python errors reach R", {
   expect_s3_class(pred, "factor")
   expect_equal(levels(pred), c("zero", "one"))
   expect_gt(mean(pred == y[201:260]), 0.8)
+  expect_equal(model$classes, factor(c("zero", "one"), levels = c("zero", "one")))
+  prob <- rsk_predict(model, d[201:260, 1:64], type = "prob")
+  expect_equal(colnames(prob), c("zero", "one"))  # the levels' order, not "one" < "zero"
+  expect_equal(colnames(prob)[max.col(as.matrix(prob), ties.method = "first")],
+               as.character(pred))
   res <- rsk_score_adversarial(model, d[201:260, 1:64], as.character(y[201:260]), attack = "fgsm")
   expect_equal(res$eps, 0.05)  # the model's own eps
   expect_error(rsk_fit("NoSuchDefense", d[1:10, 1:64], y[1:10]), "not a robustsk defense")
