@@ -66,6 +66,7 @@ from .loss_terms import LossTerms
 from .modules import default_module
 from .parallel import limit_worker_threads
 from .params import Callable, InstanceOf, Interval, Norm, Options, validate_params
+from .validation import check_label_kind, check_y
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "UnscaledInputWarning", "torch_seed", "shuffle_seed"]
@@ -965,6 +966,19 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
             module.train(training)
         return max(int(self.batch_size), size)
 
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on ``(X, y)``, as scikit-learn's ``ClassifierMixin.score``.
+
+        ``y`` is checked before any prediction: one discrete label per example, of the
+        type of the fitted classes (strings for a model fitted on strings, numbers
+        for one fitted on numbers). Labels the model does not know count as errors.
+        """
+        self.check_is_fitted()
+        if hasattr(X, "__len__"):
+            y = check_y(y, len(X))
+        check_label_kind(y, self.classes_, type(self).__name__)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def score_adversarial(self, X, y, attack=None, *, per_class=False):
         """Robust accuracy: the fraction of all examples still correct under attack.

@@ -28,6 +28,7 @@ from .validation import (
     check_box,
     check_device,
     check_in_box,
+    check_label_kind,
     check_threat_params,
     check_X,
     check_y,
@@ -330,6 +331,7 @@ class FitChecks:
     def _encode(self, y, classes=None):
         classes = self.classes_ if classes is None else classes
         y = np.asarray(y)
+        check_label_kind(y, classes, type(self).__name__)
         unknown = ~np.isin(y, classes)
         if unknown.any():
             raise ValueError(

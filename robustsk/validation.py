@@ -124,6 +124,21 @@ def check_y(y, n_samples):
     return y
 
 
+def check_label_kind(y, classes, who):
+    """Refuse string labels for a model fitted on numbers, and the reverse (scikit-learn
+    reports only "Mix of label input types" after predicting)."""
+    y, classes = np.asarray(y), np.asarray(classes)
+    y_text, fit_text = (a.dtype.kind in "OUS" and any(isinstance(v, str) for v in a.ravel()[:1000])
+                        for a in (y, classes))
+    if y_text != fit_text:
+        kinds = ("string", "numeric")
+        got, expected = kinds[not y_text], kinds[not fit_text]
+        raise ValueError(
+            f"y holds {got} labels ({np.unique(y)[:10].tolist()}) but the classes of {who} "
+            f"are {expected} ({classes.tolist()[:20]}): give y with labels of the type "
+            f"used in fit (e.g. y.astype({'str' if fit_text else 'int'})).")
+
+
 def _check_sortable(y):
     try:
         np.unique(y)

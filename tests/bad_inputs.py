@@ -302,6 +302,9 @@ def estimator_entries():
     def predict(ctx, X, y, eps, device):
         return ctx.model.predict(X)
 
+    def score(ctx, X, y, eps, device):
+        return ctx.model.score(X, y)
+
     def score_adv(ctx, X, y, eps, device):
         from robustsk.attacks import PGD
         return ctx.model.score_adversarial(X, y, attack=PGD(eps=eps, n_iter=1))
@@ -313,6 +316,8 @@ def estimator_entries():
         Entry("RobustClassifier.predict", ("X",), predict,
               lambda ctx, p, X, y, e: check_labels(p, ctx.model.classes_, len(X)),
               valid=("outside",)),  # the box bounds attacks, not predictions
+        Entry("RobustClassifier.score", ("X", "y"), score,
+              lambda ctx, s, X, y, e: check_fraction(s), valid=("outside",)),
         Entry("RobustClassifier.score_adversarial", ("X", "y", "eps"), score_adv,
               lambda ctx, s, X, y, e: check_fraction(s)),
     ]

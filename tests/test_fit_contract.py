@@ -256,3 +256,20 @@ def test_newcomer_mistakes_get_messages_that_say_what_to_do(data):
         StandardTraining(**CHEAP).fit(X, mixed)
     with pytest.warns(UnscaledInputWarning, match=r"scale X to \[0, 1\] \(X / 255\) with"):
         StandardTraining(**CHEAP).fit(np.round(X * 255).astype(np.uint8), y)
+
+
+def test_score_refuses_labels_of_another_type_before_predicting(data, monkeypatch):
+    """scikit-learn said only "Mix of label input types" after predicting every example."""
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    expected = clf.score(X, y)
+    unseen = np.where(np.arange(len(y)) < 10, 99, y)  # labels of the right type count as errors
+    assert clf.score(X, unseen) == np.mean(clf.predict(X) == unseen)
+    monkeypatch.setattr(type(clf), "predict", lambda *a, **k: pytest.fail("predicted"))
+    with pytest.raises(ValueError, match=r"y holds string labels .* classes of StandardTraining "
+                                         r"are numeric .* y\.astype\(int\)"):
+        clf.score(X, y.astype(str))
+    with pytest.raises(ValueError, match="X has 40 samples but y has 39"):
+        clf.score(X[:40], y[:39])
+    monkeypatch.undo()
+    assert clf.score(X, list(y)) == expected
