@@ -63,7 +63,7 @@ from .defense_api import DefenseAPI
 from .fit_checks import FitChecks, TrainingThreat, UnscaledInputWarning
 from .guard import TrainingGuard, raise_if_interrupted
 from .loss_terms import LossTerms
-from .modules import default_module
+from .modules import default_module, has_features
 from .parallel import limit_worker_threads
 from .params import Callable, InstanceOf, Interval, Norm, Options, validate_params
 from .validation import check_label_kind, check_y
@@ -263,6 +263,24 @@ def _same_value(old, new):
     except Exception:  # noqa: BLE001 (objects that cannot be compared count as changed)
         return False
     return isinstance(equal, (bool, np.bool_)) and bool(equal)
+
+
+def _check_features_contract(who, module, out, via_features):
+    """``module(x) == module.head(module.features(x))``, which a defense reading the
+    features relies on (it trains the features path, predictions use forward)."""
+    if not torch.is_tensor(via_features) or via_features.shape != out.shape:
+        got = f"has shape {tuple(getattr(via_features, 'shape', ()))}"
+    else:
+        gap = float((out.double() - via_features.double()).abs().max())
+        if gap <= 1e-4 * max(1.0, float(out.abs().max())):
+            return
+        got = f"differs by up to {gap:.3g}"
+    raise ValueError(
+        f"{who} trains the network's features, but for the module "
+        f"{type(module).__name__} head(features(x)) {got} where forward(x) gives "
+        f"{tuple(out.shape)} (eval mode, 2 training rows). Expected "
+        "module(x) == module.head(module.features(x)): make forward call features and "
+        "then head, or use the default module (module=None).")
 
 
 class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
@@ -815,10 +833,13 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         # modes restored by hand, not by attack_context: this is no attack (benchmarks
         # time what runs inside attack_context as the attack's share)
         modes = [(m, m.training) for m in module.modules()]
+        via_features = None
         try:
             module.eval()
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 out = module(x)
+                if self.requires_features and has_features(module):
+                    via_features = module.head(module.features(x))
         except Exception as err:  # torch's shape errors: RuntimeError, IndexError, ...
             raise ValueError(
                 f"{who}: the module {type(module).__name__} could not process inputs of "
@@ -839,6 +860,8 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
                 f"but the data have {n_classes} classes: expected logits of shape (2, "
                 f"{n_classes}). Size its output to the number of classes (e.g. "
                 f"module__n_classes={n_classes}).")
+        if via_features is not None:
+            _check_features_contract(who, module, out, via_features)
 
     def _check_fitted_model(self, X, y, n_check=256):
         # rows spread evenly over the training set (data sorted by class would

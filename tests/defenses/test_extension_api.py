@@ -196,6 +196,38 @@ def test_module_without_features_is_refused_before_work(data):
     assert not clf.__sklearn_is_fitted__()
 
 
+class _ScaledForward(torch.nn.Module):
+    """features and head, but forward doubles the logits: the contract is broken."""
+
+    def __init__(self, factor=2.0):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16),
+                                        torch.nn.ReLU())
+        self.out = torch.nn.Linear(16, 10)
+        self.factor = factor
+
+    def features(self, x):
+        return self.body(x)
+
+    def head(self, h):
+        return self.out(h)
+
+    def forward(self, x):
+        return self.factor * self.head(self.features(x))
+
+
+def test_module_breaking_the_features_contract_is_refused_before_work(data):
+    """Training the features path and predicting with forward would disagree silently."""
+    X, y = data
+    clf = FeatureAuxiliaryLoss(module=_ScaledForward, **CHEAP)
+    with pytest.raises(ValueError, match=r"FeatureAuxiliaryLoss trains the network's features, "
+                                         r"but for the module _ScaledForward head\(features\(x\)\) "
+                                         r"differs by up to .* module\(x\) == "):
+        clf.fit(X, y)
+    assert not clf.__sklearn_is_fitted__()
+    FeatureAuxiliaryLoss(module=_ScaledForward, module__factor=1.0, **CHEAP).fit(X, y)
+
+
 def test_bad_parameter_message(data):
     with pytest.raises(ValueError, match=r"NoiseAugmentation got sigma=-1: expected a finite "
                                          r"number in \[0, inf\)"):
