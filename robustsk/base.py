@@ -32,7 +32,7 @@ runs before any work, with their override points ``check_params``,
 ``features_and_logits(x)``
     ``(features, logits)`` through the features contract of
     :mod:`robustsk.modules`; ``requires_features = True`` makes ``fit`` refuse a
-    module without them.
+    module without them, or one whose ``head(features(x))`` is not ``forward(x)``.
 ``extra_modules``
     More networks and optimizers beside ``module_``, registered with skorch
     (``clone``, pickling, ``set_params(name__...)`` and ``device=`` work).

@@ -11,7 +11,8 @@ methods, or submodules named ``features`` and ``head``. :class:`SmallCNN` and
 :class:`MLP` do: their features are the last hidden layer (after its ReLU) and
 their head is the final linear layer. :func:`features_and_logits` returns both
 for any such module, and :func:`check_features` raises a clear error for a
-module that has not opted in.
+module that has not opted in. A defense that needs features also checks the
+equality at ``fit``, on two training rows in eval mode, before any training.
 
 **Certification.** Both networks have ``as_sequential()``: the same layers
 (shared parameters) as one ``nn.Sequential``, which is what
