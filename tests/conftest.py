@@ -140,6 +140,12 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): tests run on one xdist worker")
 
 
+#: Files whose tests share no costly fixture: their tests are spread over the workers
+#: one by one (test_estimator_checks.py alone is a quarter of the suite's time).
+SPREAD = {"test_estimator_checks.py", "test_docs.py"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the markers
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist's ``--dist loadgroup`` (CI: ``-n 2``), keep each test file on
     one worker, so module-scoped fixtures (fitted models) are built once; the notebook
@@ -147,4 +153,6 @@ def pytest_collection_modifyitems(config, items):
     shared = {"test_notebooks.py": "notebooks", "test_docs_site.py": "notebooks"}
     for item in items:
         name = item.path.name
-        item.add_marker(pytest.mark.xdist_group(shared.get(name, str(item.path))))
+        if name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(
+                shared.get(name, item.nodeid.split("::", 1)[0])))
