@@ -63,9 +63,10 @@ from .defense_api import DefenseAPI
 from .fit_checks import FitChecks, TrainingThreat, UnscaledInputWarning
 from .guard import TrainingGuard, raise_if_interrupted
 from .loss_terms import LossTerms
-from .modules import default_module, has_features
+from .modules import default_module
 from .parallel import limit_worker_threads
-from .params import Callable, InstanceOf, Interval, Norm, Options, validate_params
+from .params import Callable, InstanceOf, Interval, Norm, Options
+from .rebuild import DeferredRebuild, build_errors
 from .validation import check_label_kind, check_y
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
@@ -145,53 +146,6 @@ def shuffle_seed(random_seed, epoch):
     return example_seed(example_seed(random_seed, _SHUFFLE_KEY), epoch) & ((1 << 63) - 1)
 
 
-#: skorch parameters read when the data are next iterated: setting them rebuilds nothing
-_READ_LATER = ("iterator_train", "iterator_valid", "dataset")
-
-
-def _own_parameters(cls):
-    """The parameters a robustsk class declares beyond skorch's ``NeuralNet``."""
-    return set(inspect.signature(cls.__init__).parameters) - \
-        set(inspect.signature(NeuralNet.__init__).parameters)
-
-
-@contextmanager
-def _rebuild_errors(net, params):
-    """Say which ``set_params`` arguments a fitted net's component rebuild refused."""
-    try:
-        yield
-    except Exception as err:
-        args = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        kind = TypeError if isinstance(err, TypeError) else ValueError
-        raise kind(f"{type(net).__name__}.set_params({args}): rebuilding the fitted model's "
-                   f"components with it failed: {type(err).__name__}: {err}. Nothing was "
-                   "changed (the estimator keeps its fitted model and parameters): pass "
-                   "values the component accepts.") from err
-
-
-@contextmanager
-def _build_errors(net):
-    """Say which component arguments a fit's build of the network's components refused."""
-    try:
-        yield
-    except Exception as err:
-        if isinstance(err, NotImplementedError) or (
-                isinstance(err, (ValueError, TypeError)) and "component arguments" in str(err)):
-            raise  # a defense's unfinished extension (its author's to fix), or said already
-        args = ", ".join(f"{k}={v!r}" for k, v in net.get_params(deep=False).items()
-                         if "__" in k and net._component_of(k) not in (None, "callbacks"))
-        kind = TypeError if isinstance(err, TypeError) else ValueError
-        shape = vars(net).get("input_shape_")
-        flat = "" if shape is None or len(shape) != 1 else (
-            f" The network was built for flat examples of shape {tuple(shape)}: a network "
-            "for images needs X of shape (n_samples, channels, height, width), e.g. "
-            "X.reshape(len(X), 1, 8, 8) for the 64 digits pixels.")
-        raise kind(f"{type(net).__name__}.fit could not build the network's components: "
-                   f"{type(err).__name__}: {err}. The component arguments set: "
-                   f"{args or 'none'}.{flat} Nothing was changed (a fitted estimator keeps "
-                   "its model): pass values the components accept.") from err
-
-
 def _raised_by_early_stopping(exc):
     """Whether a ``KeyboardInterrupt`` was raised by skorch's ``EarlyStopping`` (a completed
     epoch stopping the fit), not by Ctrl-C (SIGINT raises it in whatever frame runs)."""
@@ -249,41 +203,7 @@ def _publish_signature(cls):
         return
 
 
-_UNSET = object()
-
-
-def _same_value(old, new):
-    """Whether a parameter value is the one already set: the same object, or equal."""
-    if old is new:
-        return True
-    if old is _UNSET:
-        return False
-    try:
-        equal = old == new
-    except Exception:  # noqa: BLE001 (objects that cannot be compared count as changed)
-        return False
-    return isinstance(equal, (bool, np.bool_)) and bool(equal)
-
-
-def _check_features_contract(who, module, out, via_features):
-    """``module(x) == module.head(module.features(x))``, which a defense reading the
-    features relies on (it trains the features path, predictions use forward)."""
-    if not torch.is_tensor(via_features) or via_features.shape != out.shape:
-        got = f"has shape {tuple(getattr(via_features, 'shape', ()))}"
-    else:
-        gap = float((out.double() - via_features.double()).abs().max())
-        if gap <= 1e-4 * max(1.0, float(out.abs().max())):
-            return
-        got = f"differs by up to {gap:.3g}"
-    raise ValueError(
-        f"{who} trains the network's features, but for the module "
-        f"{type(module).__name__} head(features(x)) {got} where forward(x) gives "
-        f"{tuple(out.shape)} (eval mode, 2 training rows). Expected "
-        "module(x) == module.head(module.features(x)): make forward call features and "
-        "then head, or use the default module (module=None).")
-
-
-class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
+class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifier):
     """Base of every robustsk estimator: a scikit-learn classifier on skorch.
 
     Parameters
@@ -540,148 +460,6 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         # bookkeeping (_params_to_validate) included; that is not a parameter.
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
-    def set_params(self, **params):
-        """Set parameters; like scikit-learn, invalid values are reported by ``fit``."""
-        if "callbacks" in params and not self.initialized_:
-            # skorch builds the callbacks here; before fit, ``initialize`` does it.
-            self.__dict__["callbacks"] = params.pop("callbacks")
-        # A defense's own parameters are plain attributes; skorch would take one that
-        # starts like its prefixes (compile_attack: "compile") for a misspelled
-        # compile__attack. The data pipeline (iterators, dataset) is read by the next
-        # fit or prediction: nothing to rebuild (skorch 1.4 raised "Something went wrong").
-        own = _own_parameters(type(self))
-        # scikit-learn's nested form for a parameter that is itself an estimator-like
-        # object (train_attack__n_iter=7 on train_attack=PGD()): set on that object.
-        # skorch would take it for a component's argument and fail at the next fit.
-        nested = {}
-        for key in [k for k in params if "__" in k and k.split("__", 1)[0] in own]:
-            prefix, sub = key.split("__", 1)
-            if prefix in params:  # the object first, then its parameters (as scikit-learn)
-                setattr(self, prefix, params.pop(prefix))
-            target = getattr(self, prefix, None)
-            if hasattr(target, "set_params") and not isinstance(target, type):
-                nested.setdefault(prefix, {})[sub] = params.pop(key)
-        for prefix, sub_params in nested.items():
-            getattr(self, prefix).set_params(**sub_params)
-        for key in [k for k in params if k in own or (
-                self.initialized_ and k.split("__", 1)[0] in _READ_LATER)]:
-            value = params.pop(key)
-            if "__" in key:
-                self._params_to_validate.add(key)  # a misspelled one is reported by fit
-            setattr(self, key, value)
-        if self.initialized_:  # set_params(**get_params()) changes (and rebuilds) nothing
-            params = {k: v for k, v in params.items()
-                      if not _same_value(self.__dict__.get(k, _UNSET), v)}
-        if not params:
-            return self
-        if not self.initialized_:
-            return super().set_params(**params)
-        # On a fitted net skorch rebuilds at once the components these name (module__*
-        # left an untrained network, still "fitted", predicting at chance). As in
-        # scikit-learn the fitted model stays as it is and the next fit uses the values:
-        # a fit from scratch builds everything, a warm-started one (or partial_fit)
-        # rebuilds the components named here, as skorch would have.
-        validate_params(self, hints=self._param_hints(), values={
-            k: v for k, v in params.items() if k in ("module", "criterion", "optimizer")})
-        optimizers = set(getattr(self, "_optimizers", []))
-        virtual = {key: value for key, value in params.items() if self._is_virtual_param(key)}
-        deferred = {key: value for key, value in params.items() if key not in virtual}
-        pending = set(vars(self).get("_pending_rebuild", ()))
-        with self._kept_on_error(), _rebuild_errors(self, params):
-            if "callbacks" in deferred:
-                self.__dict__["callbacks"] = deferred.pop("callbacks")
-                pending.add("callbacks")
-            pending |= {self._component_of(key) for key in deferred} - {None}
-            if pending - {"callbacks"}:  # the optimizers are rebuilt by the next fit
-                for key, value in virtual.items():
-                    self.__dict__[key] = value
-                virtual = {}
-            elif virtual:  # the live optimizers' values (lr, momentum): nothing is rebuilt
-                super().set_params(**virtual)
-                vars(self).get("_built_with", {}).update(virtual)
-            self.initialized_ = False  # skorch then stores the values and builds nothing
-            try:
-                super().set_params(**deferred)
-            finally:
-                self.initialized_ = True
-            self._validate_params()  # a misspelled key (skorch checked it before rebuilding)
-        for key, value in virtual.items():
-            # skorch sets e.g. optimizer__momentum on the live optimizer only: keep it
-            # for get_params, clone and the next fit too, as scikit-learn does
-            head, _, rest = key.partition("__")
-            if head in optimizers and rest and "__" not in rest:
-                self.__dict__[key] = value
-        # a component whose parameters are all back to the values it was built with
-        # (a set_params undone) needs no rebuild
-        built = vars(self).get("_built_with")
-        if built is not None:
-            current = self.get_params(deep=False)
-            pending = {c for c in pending if any(
-                not _same_value(built.get(k, _UNSET), current.get(k, _UNSET))
-                for k in {*built, *current} if c in (k, self._component_of(k)))}
-        if pending:
-            self.__dict__["_pending_rebuild"] = pending
-        else:
-            vars(self).pop("_pending_rebuild", None)
-        return self
-
-    @property
-    def pending_rebuild_(self):
-        """The fitted components (``"module"``, ``"criterion"``, ``"optimizer"``,
-        ``"callbacks"``) whose parameters ``set_params`` changed since the last fit: the
-        model still uses the fitted ones, the next fit rebuilds these (frozenset). A
-        component whose parameters are set back to the values it was built with drops
-        out (a parameter first given after the fit counts as changed)."""
-        return frozenset(vars(self).get("_pending_rebuild", ()))
-
-    def _component_of(self, key):
-        """The kind of fitted component a ``set_params`` key configures, or None."""
-        prefix = key.split("__", 1)[0]
-        if prefix in getattr(self, "_modules", ()) or prefix in ("module", "compile") \
-                or prefix in self.extra_modules:  # declared, built or not
-            return "module"
-        if prefix in {*filter(None, self.extra_modules.values()), *self.extra_optimizers}:
-            return "optimizer"
-        if prefix in getattr(self, "_criteria", ()) or prefix == "criterion":
-            return "criterion"
-        if prefix in getattr(self, "_optimizers", ()) or prefix == "optimizer":
-            return "optimizer"
-        return None  # callbacks__* are set on the live callbacks (skorch)
-
-    def initialize(self):
-        """skorch's ``initialize``: build every component (parameters set since included)."""
-        super().initialize()
-        vars(self).pop("_pending_rebuild", None)
-        self._record_build()
-        return self
-
-    def _record_build(self):
-        """Keep the parameter values the fitted components were built with."""
-        self.__dict__["_built_with"] = self.get_params(deep=False)
-
-    def _rebuild_pending(self, X):
-        """A warm-started fit: build the components ``set_params`` changed since the last fit."""
-        pending = vars(self).get("_pending_rebuild")
-        if not pending:
-            return
-        self._validate_params()
-        with _build_errors(self):
-            if "module" in pending:
-                self._initialize_module()
-        if "module" in pending:
-            self._check_module_output(X)
-        with _build_errors(self):
-            if pending & {"module", "criterion"}:
-                self._initialize_criterion()
-            if pending & {"module", "criterion", "optimizer"}:
-                self._initialize_optimizer()
-            if "callbacks" in pending:
-                self._initialize_callbacks()
-        del self.__dict__["_pending_rebuild"]
-        self._record_build()
-
-    # --------------------------------------------------------------- fitting
-
     @contextmanager
     def _seeded(self, seed):
         """Fork torch's RNG and seed it, so a fit never touches the global state."""
@@ -697,19 +475,6 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
                 torch.cuda.default_generators[index].manual_seed(seed)
             yield
 
-    @contextmanager
-    def _kept_on_error(self, saved=None):
-        """Put back the estimator's attributes as they were (``saved``, default: on
-        entry) if the block raises: bad input or parameters found before training
-        starts must not cost a fitted model."""
-        saved = dict(vars(self)) if saved is None else saved
-        try:
-            yield
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(saved)
-            raise
-
     def _train(self, X, y, reset, check=True, saved=None, **fit_params):
         limit_worker_threads()  # joblib's share of the CPUs in a GridSearchCV worker
         if reset or "random_seed_" not in vars(self):
@@ -721,7 +486,7 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         with self._seeded(torch_seed(self.random_seed_, done)):
             with self._kept_on_error(saved):
                 if reset:
-                    with _build_errors(self):
+                    with build_errors(self):
                         self.initialize()
                     self._check_module_output(X)
                 else:
@@ -821,47 +586,6 @@ class RobustClassifier(DefenseAPI, FitChecks, NeuralNetClassifier):
         with self._kept_on_error(saved):
             X, y = self._validate_fit(X, y, reset=reset, classes=classes)
         return self._train(X, y, reset, check=reset, saved=saved, **fit_params)
-
-    def _check_module_output(self, X):
-        """A given module's forward pass on two training rows, before any training: a
-        network that cannot read X, or returns fewer logits than there are classes,
-        fails here with what it got, not in torch's words from the first batch."""
-        if self.module is None:  # the default network is sized from the data
-            return
-        who, module = type(self).__name__, self.module_
-        x = torch.as_tensor(X[:2], device=self.device)
-        # modes restored by hand, not by attack_context: this is no attack (benchmarks
-        # time what runs inside attack_context as the attack's share)
-        modes = [(m, m.training) for m in module.modules()]
-        via_features = None
-        try:
-            module.eval()
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                out = module(x)
-                if self.requires_features and has_features(module):
-                    via_features = module.head(module.features(x))
-        except Exception as err:  # torch's shape errors: RuntimeError, IndexError, ...
-            raise ValueError(
-                f"{who}: the module {type(module).__name__} could not process inputs of "
-                f"shape {tuple(x.shape)} (X's examples have shape {tuple(X.shape[1:])}): "
-                f"{type(err).__name__}: {err}. Expected a module mapping a batch "
-                "(n, *example shape) to logits (n, n_classes): give a module sized for X "
-                "(e.g. SmallCNN for images (n, C, H, W), MLP or a Flatten first for flat "
-                "X), reshape X, or pass module=None for the default network.") from err
-        finally:
-            for m, training in modes:
-                m.training = training
-        out = out[0] if isinstance(out, (tuple, list)) else out
-        n_classes = len(self.classes_)
-        if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] < n_classes:
-            got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-            raise ValueError(
-                f"{who}: the module {type(module).__name__} returned {got} for 2 examples, "
-                f"but the data have {n_classes} classes: expected logits of shape (2, "
-                f"{n_classes}). Size its output to the number of classes (e.g. "
-                f"module__n_classes={n_classes}).")
-        if via_features is not None:
-            _check_features_contract(who, module, out, via_features)
 
     def _check_fitted_model(self, X, y, n_check=256):
         # rows spread evenly over the training set (data sorted by class would

@@ -9,6 +9,9 @@ the input domain, the labels, and a defense's own checks; it then resolves the
 training threat model (:class:`TrainingThreat`). A defense extends it through
 the three public hooks :meth:`FitChecks.check_params`,
 :meth:`FitChecks.check_data_params` and :meth:`FitChecks.check_input_shape`.
+Once the network is built, ``_check_module_output`` runs a given module on two
+training rows (it must read them and return one logit per class, and keep the
+features contract when the defense needs features).
 """
 from dataclasses import dataclass
 import os
@@ -328,6 +331,47 @@ class FitChecks:
                 return  # its own arguments are reported by skorch when it is built
         check_features(module, who=type(self).__name__)
 
+    def _check_module_output(self, X):
+        """A given module's forward pass on two training rows, before any training: a
+        network that cannot read X, or returns fewer logits than there are classes,
+        fails here with what it got, not in torch's words from the first batch."""
+        if self.module is None:  # the default network is sized from the data
+            return
+        who, module = type(self).__name__, self.module_
+        x = torch.as_tensor(X[:2], device=self.device)
+        # modes restored by hand, not by attack_context: this is no attack (benchmarks
+        # time what runs inside attack_context as the attack's share)
+        modes = [(m, m.training) for m in module.modules()]
+        via_features = None
+        try:
+            module.eval()
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                out = module(x)
+                if self.requires_features and has_features(module):
+                    via_features = module.head(module.features(x))
+        except Exception as err:  # torch's shape errors: RuntimeError, IndexError, ...
+            raise ValueError(
+                f"{who}: the module {type(module).__name__} could not process inputs of "
+                f"shape {tuple(x.shape)} (X's examples have shape {tuple(X.shape[1:])}): "
+                f"{type(err).__name__}: {err}. Expected a module mapping a batch "
+                "(n, *example shape) to logits (n, n_classes): give a module sized for X "
+                "(e.g. SmallCNN for images (n, C, H, W), MLP or a Flatten first for flat "
+                "X), reshape X, or pass module=None for the default network.") from err
+        finally:
+            for m, training in modes:
+                m.training = training
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        n_classes = len(self.classes_)
+        if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] < n_classes:
+            got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            raise ValueError(
+                f"{who}: the module {type(module).__name__} returned {got} for 2 examples, "
+                f"but the data have {n_classes} classes: expected logits of shape (2, "
+                f"{n_classes}). Size its output to the number of classes (e.g. "
+                f"module__n_classes={n_classes}).")
+        if via_features is not None:
+            _check_features_contract(who, module, out, via_features)
+
     def _encode(self, y, classes=None):
         classes = self.classes_ if classes is None else classes
         y = np.asarray(y)
@@ -393,3 +437,21 @@ class FitChecks:
                           f"predictions outside it mean little: {err}", UnscaledInputWarning,
                           stacklevel=_caller_level())
         return X
+
+
+def _check_features_contract(who, module, out, via_features):
+    """``module(x) == module.head(module.features(x))``, which a defense reading the
+    features relies on (it trains the features path, predictions use forward)."""
+    if not torch.is_tensor(via_features) or via_features.shape != out.shape:
+        got = f"has shape {tuple(getattr(via_features, 'shape', ()))}"
+    else:
+        gap = float((out.double() - via_features.double()).abs().max())
+        if gap <= 1e-4 * max(1.0, float(out.abs().max())):
+            return
+        got = f"differs by up to {gap:.3g}"
+    raise ValueError(
+        f"{who} trains the network's features, but for the module "
+        f"{type(module).__name__} head(features(x)) {got} where forward(x) gives "
+        f"{tuple(out.shape)} (eval mode, 2 training rows). Expected "
+        "module(x) == module.head(module.features(x)): make forward call features and "
+        "then head, or use the default module (module=None).")
