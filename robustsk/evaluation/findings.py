@@ -172,9 +172,9 @@ def randomized_finding(randomized, eot_iter):
     if not randomized:
         return None
     return finding(RandomizedModelWarning,
-                    "Two predictions on the same inputs differ: the model is randomized. Gradient "
-                    f"attacks were run with expectation over transformation (eot_iter={eot_iter}); "
-                    "report accuracy over several draws.", 1.0, 0.0, eot_iter=eot_iter)
+                   "Two predictions on the same inputs differ: the model is randomized. Gradient "
+                   f"attacks were run with expectation over transformation (eot_iter={eot_iter}); "
+                   "report accuracy over several draws.", 1.0, 0.0, eot_iter=eot_iter)
 
 
 def softmax_finding(module, x, batch_size=256):
@@ -185,9 +185,9 @@ def softmax_finding(module, x, batch_size=256):
     if bool((out >= 0).all() and (out <= 1).all()) and torch.allclose(
             out.sum(1), torch.ones_like(out[:, 0]), atol=1e-4):
         return finding(SoftmaxOutputWarning,
-                        "The module's outputs lie in [0, 1] and sum to 1: they are probabilities, "
-                        "not logits. Gradients through a softmax vanish and overstate robustness: "
-                        "remove the final softmax.", 1.0, 0.0)
+                       "The module's outputs lie in [0, 1] and sum to 1: they are probabilities, "
+                       "not logits. Gradients through a softmax vanish and overstate robustness: "
+                       "remove the final softmax.", 1.0, 0.0)
     return None
 
 
@@ -226,10 +226,10 @@ def zero_gradient_finding(module, x, y, batch_size=256, vanishing=1e-8):
         return None
     frac = n_bad / len(bad)
     return finding(ZeroGradientWarning,
-                    f"{n_bad} of {len(bad)} examples ({frac:.0%}) have a zero, NaN or vanishing "
-                    "input gradient (of the logit margin): gradient attacks cannot move them. "
-                    "Look for non-differentiable or saturating layers; rely on gradient-free "
-                    "attacks or BPDA for this model.", frac, 0.0, n_zero=n_bad, n=len(bad))
+                   f"{n_bad} of {len(bad)} examples ({frac:.0%}) have a zero, NaN or vanishing "
+                   "input gradient (of the logit margin): gradient attacks cannot move them. "
+                   "Look for non-differentiable or saturating layers; rely on gradient-free "
+                   "attacks or BPDA for this model.", frac, 0.0, n_zero=n_bad, n=len(bad))
 
 
 #: a black-box or more-steps check fires only when its count is significant at this
@@ -255,10 +255,10 @@ def black_box_finding(n_beaten, n, eps, names, tol):
     if not beyond_tolerance(n_beaten, n, tol):
         return None
     return finding(BlackBoxBeatsWhiteBoxWarning,
-                    f"At eps={eps:g} the gradient-free attack ({', '.join(names)}) fooled "
-                    f"{n_beaten} of {n} examples (accuracy {frac:.1%} lower) that the gradient attacks "
-                    "could not: the gradients are uninformative (gradient masking).",
-                    frac, tol, eps=eps, n_beaten=n_beaten, n=n, attacks=tuple(names))
+                   f"At eps={eps:g} the gradient-free attack ({', '.join(names)}) fooled "
+                   f"{n_beaten} of {n} examples (accuracy {frac:.1%} lower) that the gradient attacks "
+                   "could not: the gradients are uninformative (gradient masking).",
+                   frac, tol, eps=eps, n_beaten=n_beaten, n=n, attacks=tuple(names))
 
 
 def saturation_finding(n_gap, n, eps, ce_names, invariant_names, tol=SATURATION_TOL):
@@ -275,13 +275,13 @@ def saturation_finding(n_gap, n, eps, ce_names, invariant_names, tol=SATURATION_
     if frac <= tol:
         return None
     return finding(SaturatedCrossEntropyWarning,
-                    f"At eps={eps:g} the scale-invariant attacks ({', '.join(invariant_names)}) "
-                    f"fooled {n_gap} of {n} examples (accuracy {frac:.1%} lower) that the "
-                    f"cross-entropy attacks ({', '.join(ce_names)}) could not: cross-entropy "
-                    "saturates on this model (large or scaled logits, a softmax output). "
-                    "Report accuracy under DLR/margin attacks, never CE alone.",
-                    frac, tol, eps=eps, n_gap=n_gap, n=n, ce_attacks=tuple(ce_names),
-                    invariant_attacks=tuple(invariant_names))
+                   f"At eps={eps:g} the scale-invariant attacks ({', '.join(invariant_names)}) "
+                   f"fooled {n_gap} of {n} examples (accuracy {frac:.1%} lower) that the "
+                   f"cross-entropy attacks ({', '.join(ce_names)}) could not: cross-entropy "
+                   "saturates on this model (large or scaled logits, a softmax output). "
+                   "Report accuracy under DLR/margin attacks, never CE alone.",
+                   frac, tol, eps=eps, n_gap=n_gap, n=n, ce_attacks=tuple(ce_names),
+                   invariant_attacks=tuple(invariant_names))
 
 
 def more_steps_finding(n_more, n, eps, tol, steps_factor, extra_restarts):
@@ -289,8 +289,8 @@ def more_steps_finding(n_more, n, eps, tol, steps_factor, extra_restarts):
     if not beyond_tolerance(n_more, n, tol):
         return None
     return finding(MoreStepsHelpWarning,
-                    f"At eps={eps:g}, {steps_factor}x the steps and {extra_restarts} more restarts "
-                    f"fooled {n_more} more of {n} examples (accuracy {frac:.1%} lower): the "
-                    "reported attack had not converged. Raise n_iter and n_restarts.",
-                    frac, tol, eps=eps, n_more=n_more, n=n, steps_factor=steps_factor,
-                    extra_restarts=extra_restarts)
+                   f"At eps={eps:g}, {steps_factor}x the steps and {extra_restarts} more restarts "
+                   f"fooled {n_more} more of {n} examples (accuracy {frac:.1%} lower): the "
+                   "reported attack had not converged. Raise n_iter and n_restarts.",
+                   frac, tol, eps=eps, n_more=n_more, n=n, steps_factor=steps_factor,
+                   extra_restarts=extra_restarts)

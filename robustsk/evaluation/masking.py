@@ -221,11 +221,11 @@ def large_eps_run(estimator, target, X, y, index, huge, seed, eot_iter, batch_si
     if frac <= tol:
         return None
     return finding(LargeEpsWarning,
-                    f"At the huge radius eps={huge:g} APGD still left {len(todo)} of {n_clean} "
-                    f"correctly classified examples ({frac:.0%}) unfooled; a working attack "
-                    "reaches about 0% there. The gradients do not lead the attack "
-                    "(gradient masking) or the threat model's units are off.",
-                    frac, tol, eps=huge, n_survivors=len(todo), n=n_clean)
+                   f"At the huge radius eps={huge:g} APGD still left {len(todo)} of {n_clean} "
+                   f"correctly classified examples ({frac:.0%}) unfooled; a working attack "
+                   "reaches about 0% there. The gradients do not lead the attack "
+                   "(gradient masking) or the threat model's units are off.",
+                   frac, tol, eps=huge, n_survivors=len(todo), n=n_clean)
 
 
 def _white_box(attack, n_classes, n_iter=50):
