@@ -269,3 +269,15 @@ def test_noise_training_keeps_the_base_schedule_and_max_epochs(flat):
     alone = _base(0, 2).fit(X, y)
     for a, b in zip(clean.module_.parameters(), alone.module_.parameters()):
         assert torch.equal(a, b)
+
+
+def test_score_checks_labels_before_the_monte_carlo_predictions(flat, monkeypatch):
+    X_tr, X_te, y_tr, y_te = flat
+    clf = RandomizedSmoothingClassifier(_base(0, epochs=1), n0=4, n=8, random_state=0)
+    clf.fit(X_tr[:200], y_tr[:200])
+    monkeypatch.setattr(type(clf), "predict", lambda *a, **k: pytest.fail("predicted"))
+    with pytest.raises(ValueError, match=r"y holds string labels .* classes of "
+                                         r"RandomizedSmoothingClassifier are numeric"):
+        clf.score(X_te, y_te.astype(str))
+    with pytest.raises(ValueError, match="X has 40 samples but y has 39"):
+        clf.score(X_te, y_te[:39])
