@@ -88,6 +88,13 @@ def check_X(X, name="X"):
                            ensure_min_samples=1, ensure_min_features=1, input_name=name)
     except (ValueError, TypeError) as err:
         msg = str(err).strip()
+        if "got 1D array" in msg:  # scikit-learn's message prints the whole array
+            shape = np.shape(X)
+            raise ValueError(
+                f"{name} is 1-d, of shape {shape}: expected one example per row, an array "
+                "of shape (n_samples, n_features) or (n_samples, C, H, W). Give one example "
+                f"as {name}[None] (or {name}.reshape(1, -1)); a single feature as "
+                f"{name}.reshape(-1, 1).") from None
         if "NaN" in msg or "infinity" in msg:
             msg += (" robustsk estimators need finite inputs: impute missing values "
                     "(e.g. sklearn.impute.SimpleImputer in a Pipeline) or drop those rows.")
