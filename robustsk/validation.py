@@ -12,7 +12,7 @@ import torch
 
 from .attacks import check_positive_int, check_threat
 
-__all__ = ["check_X", "check_y", "check_box", "check_threat_params", "check_in_box",
+__all__ = ["check_X", "one_d_error", "check_y", "check_box", "check_threat_params", "check_in_box",
            "check_device", "check_labels_known"]
 
 
@@ -78,6 +78,15 @@ def check_labels_known(y, classes, who="the estimator"):
             "estimator's label space (the labels given to fit).")
 
 
+def one_d_error(X, name="X"):
+    """The ``ValueError`` for a 1-d ``X``: its shape and the two reshapes that fix it."""
+    return ValueError(
+        f"{name} is 1-d, of shape {np.shape(X)}: expected one example per row, an array "
+        "of shape (n_samples, n_features) or (n_samples, C, H, W). Give one example "
+        f"as {name}[None] (or {name}.reshape(1, -1)); a single feature as "
+        f"{name}.reshape(-1, 1).")
+
+
 def check_X(X, name="X"):
     """Validate ``X`` (2-d table or n-d array of examples) as finite float32."""
     if X is None:
@@ -89,12 +98,7 @@ def check_X(X, name="X"):
     except (ValueError, TypeError) as err:
         msg = str(err).strip()
         if "got 1D array" in msg:  # scikit-learn's message prints the whole array
-            shape = np.shape(X)
-            raise ValueError(
-                f"{name} is 1-d, of shape {shape}: expected one example per row, an array "
-                "of shape (n_samples, n_features) or (n_samples, C, H, W). Give one example "
-                f"as {name}[None] (or {name}.reshape(1, -1)); a single feature as "
-                f"{name}.reshape(-1, 1).") from None
+            raise one_d_error(X, name) from None
         if "NaN" in msg or "infinity" in msg:
             msg += (" robustsk estimators need finite inputs: impute missing values "
                     "(e.g. sklearn.impute.SimpleImputer in a Pipeline) or drop those rows.")

@@ -205,6 +205,9 @@ def _generic_prepare(estimator):
 
     def prepare_X(X, box=(None, None)):
         X_arr = np.asarray(X)
+        if X_arr.ndim == 1:
+            from ..validation import one_d_error  # validation imports attacks
+            raise one_d_error(X_arr)
         dtype = X_arr.dtype if X_arr.dtype in (np.float32, np.float64) else np.float64
         # images stay images: a pipeline may flatten them itself
         X_arr = check_array(X, dtype=dtype, ensure_all_finite=True, allow_nd=True,
