@@ -67,7 +67,7 @@ from .modules import default_module
 from .parallel import limit_worker_threads
 from .params import Callable, InstanceOf, Interval, Norm, Options
 from .rebuild import DeferredRebuild, build_errors
-from .validation import check_label_kind, check_y
+from .validation import check_score_y
 
 __all__ = ["RobustClassifier", "TrainingThreat", "NearChanceWarning", "SoftmaxOutputWarning",
            "UnscaledInputWarning", "torch_seed", "shuffle_seed"]
@@ -722,9 +722,7 @@ class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifi
         for one fitted on numbers). Labels the model does not know count as errors.
         """
         self.check_is_fitted()
-        if hasattr(X, "__len__"):
-            y = check_y(y, len(X))
-        check_label_kind(y, self.classes_, type(self).__name__)
+        check_score_y(self, X, y)
         return super().score(X, y, sample_weight=sample_weight)
 
     def score_adversarial(self, X, y, attack=None, *, per_class=False):

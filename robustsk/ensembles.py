@@ -35,6 +35,7 @@ from torch import nn
 from .attacks import attack_context
 from .base import RobustClassifier
 from .params import Interval
+from .validation import check_score_y
 
 __all__ = ["EnsembleModule", "EnsembleClassifier", "EnsembleMember", "COMBINATIONS"]
 
@@ -192,6 +193,11 @@ class EnsembleMember(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """The member's predicted labels."""
         return self.classes_[self._logits(X).argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of the member alone; ``y`` is checked before predicting."""
+        check_score_y(self, X, y)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def score_adversarial(self, X, y, attack=None, *, per_class=False):
         """Robust accuracy of the member alone (see ``RobustClassifier.score_adversarial``)."""

@@ -12,7 +12,7 @@ import torch
 
 from .attacks import check_positive_int, check_threat
 
-__all__ = ["check_X", "one_d_error", "check_y", "check_box", "check_threat_params", "check_in_box",
+__all__ = ["check_X", "one_d_error", "check_y", "check_score_y", "check_label_kind", "check_box", "check_threat_params", "check_in_box",
            "check_device", "check_labels_known"]
 
 
@@ -148,6 +148,15 @@ def check_label_kind(y, classes, who):
             f"y holds {got} labels ({np.unique(y)[:10].tolist()}) but the classes of {who} "
             f"are {expected} ({classes.tolist()[:20]}): give y with labels of the type "
             f"used in fit (e.g. y.astype({'str' if fit_text else 'int'})).")
+
+
+def check_score_y(estimator, X, y):
+    """``y`` of ``score(X, y)``, checked before any prediction: one discrete label per
+    row of ``X`` (when ``X`` has a length), of the type of ``estimator.classes_``."""
+    if hasattr(X, "__len__"):
+        y = check_y(y, len(X))
+    check_label_kind(y, estimator.classes_, type(estimator).__name__)
+    return y
 
 
 def _check_sortable(y):

@@ -13,7 +13,7 @@ import torch
 from ..base import NearChanceWarning, RobustClassifier
 from ..params import InstanceOf, Interval, validate_params
 from ..stats import clopper_pearson_bound
-from ..validation import check_label_kind, check_X, check_y
+from ..validation import check_score_y, check_X, check_y
 from .standard import StandardTraining
 
 __all__ = ["RandomizedSmoothingClassifier", "SoftSmoothedModule"]
@@ -347,9 +347,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         score : float
         """
         check_is_fitted(self, "base_estimator_")
-        if hasattr(X, "__len__"):  # y checked before the Monte-Carlo predictions
-            y = check_y(y, len(X))
-        check_label_kind(y, self.classes_, type(self).__name__)
+        check_score_y(self, X, y)  # before the Monte-Carlo predictions
         pred = self.predict(X)
         y = check_y(y, len(pred))
         abstain = self._abstain_value()

@@ -320,6 +320,8 @@ def test_members_are_classifiers(flat):
     assert 0 <= robust <= members[0].score(X_te[:40], y_te[:40])
     with pytest.raises(TypeError, match="trained with it"):
         members[1].fit(X, y)
+    with pytest.raises(ValueError, match="y holds string labels .* EnsembleMember are numeric"):
+        members[0].score(X_te, y_te.astype(str))  # scikit-learn: "Mix of label input types"
     # log-mean-softmax: probabilities are the members' mean probabilities
     trs = TRSEnsemble(n_members=2, max_epochs=1, adv_smoothness=False, random_state=0,
                       **BOX).fit(X[:100], y[:100])
