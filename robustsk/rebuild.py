@@ -49,6 +49,16 @@ def rebuild_errors(net, params):
                    "values the component accepts.") from err
 
 
+def _images_hint(shape):
+    """For flat examples: how to give images instead ("" for other shapes)."""
+    if shape is None or len(shape) != 1:
+        return ""
+    side = int(round(shape[0] ** 0.5))
+    example = f", e.g. X.reshape(len(X), 1, {side}, {side})" if side * side == shape[0] else ""
+    return (f" The network was built for flat examples of shape {tuple(shape)}: a network "
+            f"for images needs X of shape (n_samples, channels, height, width){example}.")
+
+
 @contextmanager
 def build_errors(net):
     """Say which component arguments a fit's build of the network's components refused."""
@@ -62,10 +72,8 @@ def build_errors(net):
                          if "__" in k and net._component_of(k) not in (None, "callbacks"))
         kind = TypeError if isinstance(err, TypeError) else ValueError
         shape = vars(net).get("input_shape_")
-        flat = "" if shape is None or len(shape) != 1 else (
-            f" The network was built for flat examples of shape {tuple(shape)}: a network "
-            "for images needs X of shape (n_samples, channels, height, width), e.g. "
-            "X.reshape(len(X), 1, 8, 8) for the 64 digits pixels.")
+        # a type refused for an argument set by hand is about that argument, not the data
+        flat = "" if args and isinstance(err, TypeError) else _images_hint(shape)
         raise kind(f"{type(net).__name__}.fit could not build the network's components: "
                    f"{type(err).__name__}: {err}. The component arguments set: "
                    f"{args or 'none'}.{flat} Nothing was changed (a fitted estimator keeps "

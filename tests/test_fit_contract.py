@@ -273,3 +273,17 @@ def test_score_refuses_labels_of_another_type_before_predicting(data, monkeypatc
         clf.score(X[:40], y[:39])
     monkeypatch.undo()
     assert clf.score(X, list(y)) == expected
+
+
+def test_build_error_on_flat_data_suggests_images_only_when_it_can_be_the_cause(data):
+    from robustsk.modules import SmallCNN
+    X, y = data
+    flat = X.reshape(len(X), -1)
+    with pytest.raises(ValueError, match=r"built for flat examples of shape \(64,\).*"
+                                         r"X\.reshape\(len\(X\), 1, 8, 8\)"):
+        StandardTraining(module=SmallCNN, **CHEAP).fit(flat, y)
+    # a type refused for an argument given by hand: that argument is the cause
+    from robustsk.defenses import SDPCertifiedNetwork  # one hidden layer: an int width
+    with pytest.raises(TypeError, match=r"module__hidden_units=\(16,\)\. Nothing") as exc:
+        SDPCertifiedNetwork(module__hidden_units=(16,), **CHEAP).fit(flat, y)
+    assert "flat examples" not in str(exc.value)
