@@ -12,8 +12,9 @@ import torch
 
 from .attacks import check_positive_int, check_threat
 
-__all__ = ["check_X", "one_d_error", "check_y", "check_score_y", "check_label_kind", "check_box", "check_threat_params", "check_in_box",
-           "check_device", "check_labels_known"]
+__all__ = ["check_X", "one_d_error", "check_y", "check_score_y", "check_label_kind",
+           "check_box", "check_threat_params", "check_in_box", "check_device",
+           "check_labels_known"]
 
 
 def check_device(device, name="device"):
@@ -139,7 +140,7 @@ def check_label_kind(y, classes, who):
     """Refuse string labels for a model fitted on numbers, and the reverse (scikit-learn
     reports only "Mix of label input types" after predicting)."""
     y, classes = np.asarray(y), np.asarray(classes)
-    y_text, fit_text = (a.dtype.kind in "OUS" and any(isinstance(v, str) for v in a.ravel()[:1000])
+    y_text, fit_text = (a.dtype.kind in "OU" and any(isinstance(v, str) for v in a.ravel()[:1000])
                         for a in (y, classes))
     if y_text != fit_text:
         kinds = ("string", "numeric")
