@@ -83,8 +83,8 @@ def one_d_error(X, name="X"):
     """The ``ValueError`` for a 1-d ``X``: its shape and the two reshapes that fix it."""
     return ValueError(
         f"{name} is 1-d, of shape {np.shape(X)}: expected one example per row, an array "
-        "of shape (n_samples, n_features) or (n_samples, C, H, W). Give one example "
-        f"as {name}[None] (or {name}.reshape(1, -1)); a single feature as "
+        "of shape (n_samples, n_features) or (n_samples, C, H, W). Reshape your data: "
+        f"one example as {name}[None] (or {name}.reshape(1, -1)), a single feature as "
         f"{name}.reshape(-1, 1).")
 
 
