@@ -204,30 +204,28 @@ def _generic_prepare(estimator):
     n_features = getattr(estimator, "n_features_in_", None)
 
     def prepare_X(X, box=(None, None)):
+        from ..validation import check_box, check_in_box, one_d_error  # it imports attacks
         X_arr = np.asarray(X)
         if X_arr.ndim == 1:
-            from ..validation import one_d_error  # validation imports attacks
             raise one_d_error(X_arr)
         dtype = X_arr.dtype if X_arr.dtype in (np.float32, np.float64) else np.float64
-        # images stay images: a pipeline may flatten them itself
-        X_arr = check_array(X, dtype=dtype, ensure_all_finite=True, allow_nd=True,
-                            input_name="X")
+        try:  # images stay images: a pipeline may flatten them itself
+            X_arr = check_array(X, dtype=dtype, ensure_all_finite=True, allow_nd=True,
+                                input_name="X")
+        except ValueError as err:
+            if "could not convert" not in str(err):
+                raise
+            raise ValueError(
+                f"X holds non-numeric values ({err}): the attacks perturb numbers, so every "
+                "column of X must be numeric. Attack the model after its encoding steps "
+                "(e.g. pipeline[-1] on pipeline[:-1].transform(X)).") from None
         if n_features is not None and X_arr.ndim == 2 and X_arr.shape[1] != n_features:
             raise ValueError(f"X has {X_arr.shape[1]} features, but {type(estimator).__name__} "
                              f"is expecting {n_features} features as input.")
-        _check_in_box(X_arr, *box)
+        check_in_box(X_arr, *check_box(*box, X_arr.shape[1:]))
         # a read-only view (a DataFrame's values) is copied: torch warns on sharing it
         return torch.as_tensor(X_arr) if X_arr.flags.writeable else torch.tensor(X_arr)
     return prepare_X
-
-
-def _check_in_box(X, clip_min, clip_max, tol=1e-6):
-    for name, bound, outside in (("clip_min", clip_min, lambda a, b: a < b - tol),
-                                 ("clip_max", clip_max, lambda a, b: a > b + tol)):
-        if bound is not None and np.any(outside(X, np.asarray(bound, dtype=np.float64))):
-            raise ValueError(f"X has values outside the box given by {name}: the data range "
-                             f"is [{X.min():.4g}, {X.max():.4g}]. Rescale X into the box or "
-                             f"pass the right {name}.")
 
 
 def as_score_target(estimator):

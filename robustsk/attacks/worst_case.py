@@ -119,6 +119,15 @@ class WorstCase(Attack):
         if any(isinstance(a, WorstCase) for a in attacks):
             raise TypeError("WorstCase inside WorstCase is not supported: list all the "
                             "attacks in one WorstCase.")
+        whole = [type(a).__name__ for a in attacks if type(a).perturb is Attack.perturb]
+        if whole:  # they attack a whole estimator (generate), not a batch of tensors
+            raise TypeError(
+                f"WorstCase got {whole}, which has no batch-level attack step (it works on "
+                "the whole estimator through generate) and cannot run on the examples the "
+                "other attacks left. Expected attacks such as PGD, APGD, FGSM, Square: run "
+                f"{whole} on its own, or give the list to robustsk.evaluation."
+                "evaluate_robustness(estimator, X, y, attacks=[...]), whose worst case "
+                "covers every attack.")
         return attacks
 
     def _predict(self, module, x):

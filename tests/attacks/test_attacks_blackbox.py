@@ -459,3 +459,32 @@ def test_functions_attack_a_module_in_eval_mode_and_restore_it(name):
     assert all(p.requires_grad for p in module.parameters())
     kept = fn(module, x, y, mode=None, **kw)  # mode=None: the module's own (train) mode
     assert int(module[1].num_batches_tracked) > stats[1] and kept.shape == x.shape
+
+
+@pytest.mark.parametrize("box, match", [
+    ({"clip_min": np.zeros(5)}, r"clip_min of shape \(5,\) does not broadcast"),
+    ({"clip_max": np.nan}, "clip_max has non-finite values"),
+    ({"clip_min": "0"}, "expected None, a number"),
+])
+@pytest.mark.parametrize("attack", [Square, SPSA])
+def test_score_attacks_check_the_box_as_the_gradient_attacks(attack, box, match, sk_models,
+                                                             flat):
+    """A wrong-length box gave numpy's broadcasting error, a NaN box "X contains NaN"."""
+    _, _, X, y = flat
+    with pytest.raises((ValueError, TypeError), match=match):
+        attack(eps=0.1, **box).generate(sk_models["forest"], X[:5], y[:5])
+
+
+def test_score_attacks_name_non_numeric_columns():
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame({"a": rng.rand(40), "c": rng.choice(["x", "y"], 40)})
+    y = np.arange(40) % 2
+    pipe = make_pipeline(ColumnTransformer([("num", "passthrough", ["a"]),
+                                            ("cat", OneHotEncoder(), ["c"])]),
+                         LogisticRegression()).fit(df, y)
+    with pytest.raises(ValueError, match=r"X holds non-numeric values .* pipeline\[-1\]"):
+        Square(eps=0.1).generate(pipe, df, y)
+

@@ -71,6 +71,20 @@ def test_no_nesting(image_clf, image_data):
         WorstCase([PGD(), WorstCase([PGD()])]).generate(image_clf, X[:5], y[:5])
 
 
+def test_an_attack_without_a_batch_step_is_refused_before_any_runs(monkeypatch):
+    """LinearMinimalAttack works on the whole estimator: it crashed once PGD had run."""
+    from sklearn.linear_model import LogisticRegression
+
+    from robustsk.attacks import LinearMinimalAttack
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(40, 4), np.arange(40) % 2
+    lr = LogisticRegression().fit(X, y)
+    monkeypatch.setattr(PGD, "perturb", lambda *a, **k: pytest.fail("PGD ran"))
+    with pytest.raises(TypeError, match=r"\['LinearMinimalAttack'\], which has no "
+                                        r"batch-level attack step.*evaluate_robustness"):
+        WorstCase([PGD(), LinearMinimalAttack()], eps=0.1).generate(lr, X, y)
+
+
 def test_untargeted_only(image_clf, image_data):
     _, _, X, y = image_data
     with pytest.raises(ValueError, match="untargeted"):
