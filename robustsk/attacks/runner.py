@@ -3,8 +3,12 @@
 :func:`run_batches` runs an attack's tensor-level :meth:`~robustsk.attacks.Attack.perturb`
 batch by batch over selected rows of ``x``. Each example draws from its own
 random stream, seeded by its row in ``x`` (``Randomness.for_examples(seed,
-index=rows)``), so an example gets exactly the same attack whether it is
+index=rows)``), so an example gets exactly the same random draws whether it is
 attacked alone, in a subset or with all of ``x``, and whatever the batch size.
+The model's own arithmetic may still round an example's logits differently in
+batches of other sizes (torch's CPU matrix products block by the number of rows,
+about 1e-7 relative in float32), which can move an adversarial example by a
+rounding step where a step's outcome is a near tie.
 """
 import torch
 
