@@ -3,6 +3,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..validation import check_labels_known
+from ._runner import differentiable_target
 
 __all__ = ["check_estimator", "check_data"]
 
@@ -14,24 +15,13 @@ def check_estimator(estimator):
         raise TypeError(f"{type(estimator).__name__} has no predict method: expected a fitted "
                         "scikit-learn classifier (e.g. a robustsk estimator).")
     if not (hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")
-            or _differentiable(estimator)):
+            or differentiable_target(estimator) is not None):
         raise TypeError(
             f"{type(estimator).__name__} has neither predict_proba nor decision_function: the "
             "evaluation needs the classifier's scores (to detect randomized models, and for "
             "the score-based attacks). Use a classifier that exposes one of them, e.g. "
             "SVC(probability=True) or a robustsk estimator.")
     check_is_fitted(estimator)
-
-
-def _differentiable(estimator):
-    """Whether the attacks can differentiate ``estimator`` (its scores are then its logits:
-    a randomized-smoothing classifier's soft smoothed classifier, say)."""
-    from ..attacks import as_target
-    try:
-        as_target(estimator)
-    except TypeError:
-        return False
-    return True
 
 
 def check_data(X, y, estimators=()):

@@ -117,9 +117,8 @@ def _check_settings(*, beta, step_size, n_iter, opacity, eps):
     if isinstance(opacity, bool) or not isinstance(opacity, numbers.Real) \
             or not 0.0 <= opacity < 1.0:
         raise ValueError(f"opacity={opacity!r}: expected a number in [0, 1).")
-    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, numbers.Real)
-                            or not np.isfinite(eps) or eps < 0):
-        raise ValueError(f"eps={eps!r}: expected a budget >= 0, or None for no budget.")
+    if eps is not None:
+        check_number(eps, "eps", positive=False, what="the budget, or None for no budget")
 
 
 def feature_collision(estimator, x_target, X_base, *, base_label, beta=0.25, step_size=0.1,
