@@ -150,7 +150,8 @@ def start_load(kind, report_threads, output):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=["digits", "fashion"], default="digits")
+    parser.add_argument("--dataset", choices=["digits", "fashion", "breast_cancer"],
+                        default="digits")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--n-train", type=int, default=1200)
     parser.add_argument("--n-test", type=int, default=400)

@@ -138,3 +138,16 @@ def test_overhead_raw_loops_do_the_same_arithmetic():
     assert not set(all_defenses()) - timed, "a defense without a raw loop"
     for defense in script.DEFENSES:
         assert script.check_same_arithmetic(defense, args, X, y, n=64) == 0.0, defense
+
+
+def test_eval_profile_runs_on_cpu(capsys):
+    # the GPU question's profile (tools/gpu-checks.sh runs it with --device cuda)
+    script = _load_script("eval_profile")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the untrained network is near chance
+        script.main(["--n", "48", "--batch-size", "16"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("robustsk score_adv"))
+    ops_per_step = float(row.split("|")[2])
+    assert 20 < ops_per_step < 200  # operators were counted, per step
+    assert "attack (run_batches)" in out and "Self CPU" in out

@@ -10,11 +10,13 @@
 #    on-CUDA tests of the other files (pytest -k cuda);
 # 2. benchmarks/eval_speed.py on the GPU: PGD-20 on Fashion-MNIST's 10,000 test
 #    images through score_adversarial, against torchattacks and a raw loop;
+#    then benchmarks/eval_profile.py: where that call's time goes (phases,
+#    kernels launched per step, host-device synchronisations);
 # 3. benchmarks/gpu.py --quick over every defense (2,048 Fashion-MNIST images);
 # 4. benchmarks/gpu.py on Fashion-MNIST's full training set (60,000 images)
 #    for AdversarialTraining, TRADES and FriendlyAdversarialTraining.
 #
-# Each step has its own time limit in seconds (TESTS_S, EVAL_S, QUICK_S,
+# Each step has its own time limit in seconds (TESTS_S, EVAL_S, PROFILE_S, QUICK_S,
 # FULL_S; a defense of the benchmarks is stopped after PER_DEFENSE_S), so one
 # slow step cannot starve the others; QUICK_DEFENSES and FULL_DEFENSES (class
 # names, space-separated) replace the two benchmarks' lists. Logs and tables go
@@ -53,6 +55,8 @@ tests=$?
 timeout "${EVAL_S:-120}" "$PY" benchmarks/eval_speed.py --dataset fashion --device cuda \
     --n-train 5000 --n-test 10000 --epochs 3 --runs 7 --auto-batches 2>&1 \
     | tee "$out/eval_speed.log"
+timeout "${PROFILE_S:-90}" "$PY" benchmarks/eval_profile.py --device cuda --n 10000 \
+    --batch-size 256 2>&1 | tee "$out/eval_profile.log"
 
 per=${PER_DEFENSE_S:-30}
 # shellcheck disable=SC2086  # the lists are meant to split into names

@@ -5,8 +5,8 @@ of tensors: a random start inside the ball, an ascent step along the input
 gradient, the projection back onto the ball around the clean input, and the
 clip to the input domain (the box). :class:`Randomness` supplies random draws
 with one stream per example, and :func:`attack_context` leaves the model as the
-attack found it. :class:`BestIterate` keeps, per example, the first successful
-iterate (or the highest-loss one), which is what an evaluation should report.
+attack found it. The best iterate of an evaluation is kept by
+:mod:`robustsk.attacks.tracking`.
 """
 from contextlib import contextmanager
 import contextvars
@@ -21,7 +21,7 @@ from .counter_rng import counter_normal, counter_uniform, stream_keys
 
 __all__ = [
     "check_norm", "Randomness", "example_seed", "attack_context", "input_gradient", "random_start",
-    "ascent_step", "project", "clip_box", "BestIterate", "is_success", "as_box",
+    "ascent_step", "project", "clip_box", "as_box",
     "seed_from_random_state", "derive_seed", "sync_free", "drops_examples",
 ]
 
@@ -299,10 +299,6 @@ def drops_examples(like):
     return like.device.type == "cpu" and not _SYNC_FREE.get()
 
 
-def _rows_mask(mask, like):
-    return mask.view(-1, *[1] * (like.ndim - 1))
-
-
 def _per_example(value, like):
     """Broadcast a scalar or per-example tensor against a batch ``like``."""
     if torch.is_tensor(value) and value.ndim == 1:
@@ -340,19 +336,21 @@ def attack_context(model, mode="eval"):
     if not isinstance(model, torch.nn.Module):
         yield model
         return
-    flags = [(m, m.training) for m in model.modules()]
-    params = [(p, p.requires_grad) for p in model.parameters()]
+    # only what changes is set and restored (a step loop enters this once per batch)
+    flags = [] if mode is None else [(m, m.training) for m in model.modules()
+                                     if m.training != (mode == "train")]
+    params = [p for p in model.parameters() if p.requires_grad]
     try:
-        if mode is not None:
+        if flags:
             model.train(mode == "train")
-        for p, _ in params:
+        for p in params:
             p.requires_grad_(False)
         yield model
     finally:
         for m, training in flags:
             m.training = training
-        for p, requires_grad in params:
-            p.requires_grad_(requires_grad)
+        for p in params:
+            p.requires_grad_(True)
 
 
 def input_gradient(model, x, y, loss_fn, *, create_graph=False, **loss_kwargs):
@@ -402,10 +400,11 @@ def input_gradient(model, x, y, loss_fn, *, create_graph=False, **loss_kwargs):
     with torch.enable_grad():
         logits = model(x)
         loss = loss_fn(logits, y, **loss_kwargs)
-        grad, = torch.autograd.grad(loss.sum(), x, create_graph=create_graph)
+        # the gradient of the summed loss, without the sum: its backward is these ones
+        grad, = torch.autograd.grad(loss, x, torch.ones_like(loss), create_graph=create_graph)
     if create_graph:
         return loss, logits, grad
-    return loss.detach(), logits.detach(), grad.detach()
+    return loss.detach(), logits.detach(), grad  # a gradient outside a graph has none to drop
 
 
 def random_start(x, eps, norm, rng):
@@ -424,7 +423,7 @@ def ascent_step(x, grad, step_size, norm):
     """One steepest-ascent step: the sign of the gradient (Linf) or its direction (L2)."""
     step_size = _per_example(step_size, x)
     if norm == "inf":
-        return x + step_size * grad.sign()
+        return x + grad.sign() * step_size
     scale = flat_norm(grad, "2").clamp_min(1e-12).view(-1, *[1] * (x.ndim - 1))
     return x + step_size * grad / scale
 
@@ -458,69 +457,3 @@ def clip_box(x, clip_min=None, clip_max=None):
     if clip_min is None and clip_max is None:
         return x
     return torch.clamp(x, min=clip_min, max=clip_max)
-
-
-def is_success(logits, y, y_target=None):
-    """Per example: misclassified (untargeted) or classified as the target (targeted)."""
-    pred = logits.argmax(dim=1)
-    if y_target is not None:
-        return pred == y_target
-    return pred != y
-
-
-class BestIterate:
-    """Keep, per example, the first successful iterate, else the highest-loss one.
-
-    Evaluations use it so that more steps never weaken an attack: an example
-    that was misclassified at any visited point stays misclassified.
-
-    Parameters
-    ----------
-    x : Tensor
-        The first candidate (usually the clean input, so that an example
-        misclassified without attack is reported as such).
-    logits, loss : Tensor
-        The model's logits and the attack loss at ``x``.
-    y, y_target : Tensor
-        True labels and, for a targeted attack, the targets.
-    """
-
-    def __init__(self, x, logits, loss, y, y_target=None):
-        self.y, self.y_target = y, y_target
-        self.x = x.detach().clone()
-        self.found = is_success(logits, y, y_target)
-        self.loss = loss.detach().clone()
-
-    def update(self, x, logits, loss, index=None):
-        """Offer the iterate ``x`` (of the examples at ``index``, default all)."""
-        y = self.y if index is None else self.y[index]
-        y_t = None if self.y_target is None else (
-            self.y_target if index is None else self.y_target[index])
-        found = self.found if index is None else self.found[index]
-        best_loss = self.loss if index is None else self.loss[index]
-        success = is_success(logits, y, y_t)
-        # not found before, and successful now or (unsuccessful and) of a higher loss
-        take = ~found & (success | (loss > best_loss))
-        if not drops_examples(x):  # no boolean-mask indexing: no host-device synchronisation
-            if index is None:
-                self.x = torch.where(_rows_mask(take, x), x.detach(), self.x)
-                self.loss = torch.where(take, loss.detach(), self.loss)
-                self.found = found | success
-                return
-            idx = torch.as_tensor(index, device=self.x.device)
-            self.x[idx] = torch.where(_rows_mask(take, x), x.detach(), self.x[idx])
-            self.loss[idx] = torch.where(take, loss.detach(), best_loss)
-            self.found[idx] = found | success
-            return
-        if index is None:
-            self.x[take] = x[take].detach()
-            self.loss = torch.where(take, loss.detach(), self.loss)
-            self.found = found | success
-        else:
-            idx = torch.as_tensor(index, device=self.x.device)
-            if idx.dtype == torch.bool:
-                idx = idx.nonzero().flatten()
-            sel = idx[take]
-            self.x[sel] = x[take].detach()
-            self.loss[sel] = loss[take].detach()
-            self.found[idx] = found | success

@@ -13,13 +13,11 @@ import torch
 from ..params import Interval, Options
 from ._checks import check_positive_int, check_threat
 from ._primitives import (
-    BestIterate,
     Randomness,
     as_box,
     ascent_step,
     attack_context,
     clip_box,
-    drops_examples,
     flat_norm,
     input_gradient,
     project,
@@ -27,6 +25,7 @@ from ._primitives import (
 from ._target import as_target
 from .base import Attack
 from .losses import NEEDS_CLEAN, check_n_classes, dlr, get_loss, objective, targeted_dlr
+from .tracking import BestIterate
 
 __all__ = ["apgd", "APGD", "apgd_checkpoints", "halve_step", "scale_invariant_apgd"]
 
@@ -131,42 +130,42 @@ class _State:
                 setattr(self, name, {k: v if v is None else v[mask] for k, v in value.items()})
 
 
-def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
-    """One APGD run from a random start; every iterate is offered to ``tracker``.
+def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, run):
+    """One APGD run from a random start; every iterate is offered to ``run``.
 
-    Examples leave the batch once ``tracker`` has found them: their first
+    Where ``run`` (a :class:`~robustsk.attacks.tracking.TrackedRun`) drops
+    examples (the CPU), they leave the batch once fooled: their first
     successful iterate is kept there, and no other example's run depends on them.
-    ``index``: the examples' rows in ``tracker``; None for all of them, in order.
     """
-    if index is None and drops_examples(x):  # leaving examples need their rows
-        index = torch.arange(len(x), device=x.device)
     checkpoints = set(apgd_checkpoints(n_iter)[1:])
     x_adv = _start(x, eps, norm, box, rng)
     loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
-    tracker.update(x_adv, logits, loss, index)
+    keep = run.offer(x_adv, logits, loss)
     hist = loss.new_zeros(len(x), n_iter + 1)
     hist[:, 0] = loss
-    s = _State(x=x, y=y, kw=kw, index=index, x_adv=x_adv, x_prev=x_adv, grad=grad,
+    s = _State(x=x, y=y, kw=kw, x_adv=x_adv, x_prev=x_adv, grad=grad,
                step=torch.full_like(loss, 2 * eps), x_best=x_adv.clone(), grad_best=grad.clone(),
                loss_best=loss.clone(), best_at_check=loss.clone(),
                reduced=torch.ones_like(loss, dtype=torch.bool), hist=hist)
-    _drop_found(s, tracker)
+    if keep is not None:
+        s.keep(keep)
     last_check = 0
     for i in range(1, n_iter + 1):
-        if s.index is not None and len(s.index) == 0:
+        if len(s.x) == 0:
             return
         momentum = 1.0 if i == 1 else 0.75
         z = clip_box(project(ascent_step(s.x_adv, s.grad, s.step, norm), s.x, eps, norm), *box)
         x_new = s.x_adv + momentum * (z - s.x_adv) + (1 - momentum) * (s.x_adv - s.x_prev)
         s.x_prev, s.x_adv = s.x_adv, clip_box(project(x_new, s.x, eps, norm), *box)
         loss, logits, s.grad = input_gradient(model, s.x_adv, s.y, fn, **s.kw)
-        tracker.update(s.x_adv, logits, loss, s.index)
+        keep = run.offer(s.x_adv, logits, loss)
         s.hist[:, i] = loss
         better = loss > s.loss_best
         s.x_best = torch.where(_rows(better, s.x_adv), s.x_adv, s.x_best)
         s.grad_best = torch.where(_rows(better, s.grad), s.grad, s.grad_best)
         s.loss_best = torch.where(better, loss, s.loss_best)
-        _drop_found(s, tracker)
+        if keep is not None:
+            s.keep(keep)
         if i in checkpoints:
             reduce = halve_step(s.hist[:, last_check:i + 1], rho, s.reduced, s.loss_best,
                                 s.best_at_check)
@@ -175,14 +174,6 @@ def _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, index):
             s.step = torch.where(reduce, s.step / 2, s.step)
             s.x_adv = torch.where(_rows(reduce, s.x_adv), s.x_best, s.x_adv)
             s.grad = torch.where(_rows(reduce, s.grad), s.grad_best, s.grad)
-
-
-def _drop_found(state, tracker):
-    if not drops_examples(state.x):
-        return
-    done = tracker.found[state.index]
-    if done.any():
-        state.keep(~done)
 
 
 def _rows(mask, like):
@@ -287,11 +278,14 @@ def apgd(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, loss="ce", t
                 if len(todo) == 0:
                     return tracker.x
                 if len(todo) == len(x):  # every example (the first run): no subset to gather
-                    _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, tracker, None)
+                    run = tracker.run()
+                    _run(model, x, y, fn, kw, eps, norm, n_iter, rho, box, rng, run)
                 else:
+                    run = tracker.run(todo)
                     _run(model, x[todo], y[todo], fn, {k: None if v is None else v[todo]
                                                        for k, v in kw.items()},
-                         eps, norm, n_iter, rho, box, rng.subset(todo), tracker, todo)
+                         eps, norm, n_iter, rho, box, rng.subset(todo), run)
+                run.close()
         return tracker.x
 
 

@@ -28,11 +28,12 @@ import torch.nn.functional as F
 
 from ..params import Interval, validate_params
 from ._checks import check_positive_int
-from ._primitives import BestIterate, as_box, attack_context, clip_box, input_gradient
+from ._primitives import as_box, attack_context, clip_box, input_gradient
 from ._target import as_target, output_like
 from .base import Attack, Threat
 from .losses import objective
 from .runner import run_batches
+from .tracking import BestIterate
 
 __all__ = ["IWD", "iwd", "internal_wasserstein", "image_patches", "check_image_patches"]
 

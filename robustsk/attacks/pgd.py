@@ -5,19 +5,18 @@ import torch
 
 from ._checks import check_positive_int, check_threat
 from ._primitives import (
-    BestIterate,
     Randomness,
     as_box,
     ascent_step,
     attack_context,
     clip_box,
-    drops_examples,
     input_gradient,
     project,
     random_start,
 )
 from .base import Attack
 from .losses import NEEDS_CLEAN, get_loss, objective
+from .tracking import BestIterate
 
 __all__ = ["pgd", "PGD"]
 
@@ -37,34 +36,30 @@ def _sub(kw, index):
 
 
 def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, init_eps, box, rng,
-         tracker=None, index=None):
-    """One PGD run from one start; offers every iterate inside the ball to ``tracker``.
+         run=None):
+    """One PGD run from one start; offers every iterate inside the ball to ``run``.
 
-    With a tracker, examples drop out of the batch as soon as they succeed: the
-    tracker keeps their first successful iterate, so the result is unchanged.
+    With a :class:`~robustsk.attacks.tracking.TrackedRun` that drops examples
+    (the CPU), an example leaves the batch as soon as it succeeds: the run has
+    kept its first successful iterate, so the result is unchanged.
     """
     x_adv = _start(x, eps, norm, start, init_std, init_eps, box, rng)
-    drop = drops_examples(x)
-    # the examples' rows in the tracker; None: all of them, in order (no gather per step)
-    act = torch.arange(len(x), device=x.device) if index is None and drop else index
-    offer = start != "normal"  # a Gaussian start may lie outside the ball
+    offer = run is not None and start != "normal"  # a Gaussian start may lie outside the ball
     for _ in range(n_iter):
         loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)
-        if tracker is not None and offer:
-            tracker.update(x_adv, logits, loss, act)
-        if tracker is not None and offer and drop:
-            keep = ~tracker.found[act]
-            if not keep.all():
-                x_adv, x, y, grad, act = x_adv[keep], x[keep], y[keep], grad[keep], act[keep]
+        if offer:
+            keep = run.offer(x_adv, logits, loss)
+            if keep is not None:
+                x_adv, x, y, grad = x_adv[keep], x[keep], y[keep], grad[keep]
                 kw, rng = _sub(kw, keep), rng.subset(keep)
-                if len(act) == 0:
+                if len(x_adv) == 0:
                     return x_adv
-        offer = True
+        offer = run is not None
         x_adv = clip_box(project(ascent_step(x_adv, grad, step_size, norm), x, eps, norm), *box)
-    if tracker is not None and len(x_adv):
+    if run is not None and len(x_adv):
         with torch.no_grad():
             logits = model(x_adv)
-            tracker.update(x_adv, logits, fn(logits, y, **kw), act)
+            run.offer(x_adv, logits, fn(logits, y, **kw))
     return x_adv
 
 
@@ -175,10 +170,12 @@ def pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=20, random_start
             if len(todo) == 0:
                 break
             if len(todo) == len(x):  # every example (the first run): no subset to gather
-                _run(model, x, y, fn, kw, *args, rng, tracker=tracker)
+                run = tracker.run()
+                _run(model, x, y, fn, kw, *args, rng, run)
             else:
-                _run(model, x[todo], y[todo], fn, _sub(kw, todo), *args, rng.subset(todo),
-                     tracker=tracker, index=todo)
+                run = tracker.run(todo)
+                _run(model, x[todo], y[todo], fn, _sub(kw, todo), *args, rng.subset(todo), run)
+            run.close()
         return tracker.x
 
 

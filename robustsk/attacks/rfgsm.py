@@ -2,9 +2,10 @@
 import torch
 
 from ._checks import check_threat
-from ._primitives import BestIterate, Randomness, as_box, attack_context, clip_box, input_gradient
+from ._primitives import Randomness, as_box, attack_context, clip_box, input_gradient
 from .base import Attack
 from .losses import objective
+from .tracking import BestIterate
 
 __all__ = ["rfgsm", "RFGSM"]
 

@@ -16,10 +16,11 @@ import torch.nn.functional as F
 
 from ..params import Interval, validate_params
 from ._checks import check_positive_int
-from ._primitives import BestIterate, as_box, attack_context, clip_box
+from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
 from .base import Attack, Threat
 from .losses import objective
+from .tracking import BestIterate
 
 __all__ = ["spatial", "spatial_transform", "Spatial"]
 

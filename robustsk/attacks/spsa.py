@@ -11,7 +11,6 @@ import torch
 from ..params import Interval, Options
 from ._checks import check_positive_int, check_threat
 from ._primitives import (
-    BestIterate,
     Randomness,
     as_box,
     attack_context,
@@ -21,6 +20,7 @@ from ._primitives import (
 )
 from ._scores import ScoreAttack, subset_kwargs
 from .losses import objective
+from .tracking import BestIterate
 
 __all__ = ["spsa", "SPSA"]
 

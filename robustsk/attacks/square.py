@@ -19,7 +19,6 @@ import torch
 
 from ._checks import check_positive_int, check_threat
 from ._primitives import (
-    BestIterate,
     Randomness,
     as_box,
     attack_context,
@@ -28,6 +27,7 @@ from ._primitives import (
 )
 from ._scores import ScoreAttack, subset_kwargs
 from .losses import objective
+from .tracking import BestIterate
 
 __all__ = ["square", "Square", "p_schedule"]
 
