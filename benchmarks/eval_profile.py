@@ -9,8 +9,9 @@ the device. This script answers it on whatever device it is given, by
 * the wall time of robustsk's phases: input checks and conversion
   (``check_X``), the attack (``run_batches``), and the final ``predict``;
 * per method, operators dispatched and kernels launched per PGD step, and
-  the host-device synchronisations (``cudaStreamSynchronize``,
-  ``cudaDeviceSynchronize``, ``cudaMemcpy``) of the whole call;
+  the calls that synchronise or copy between host and device
+  (``cudaStreamSynchronize``, ``cudaDeviceSynchronize``, ``cudaMemcpy``,
+  ``cudaMemcpyAsync``) in the whole call;
 * the 15 operators of most host time in robustsk's call.
 
 The network is the default SmallCNN, untrained (timing does not depend on
@@ -138,7 +139,8 @@ def main(argv=None):
     print(f"robustsk from {os.path.dirname(robustsk.__file__)}; torch {torch.__version__}; "
           f"device {args.device}; {args.n} images, batch {args.batch_size}, PGD-{N_ITER} "
           f"({n_steps} batch-steps); {args.threads} thread(s)")
-    print(f"{'method':<28} | {'wall s':>7} | {'ops/step':>8} | {'kernels/step':>12} | syncs")
+    print(f"{'method':<28} | {'wall s':>7} | {'ops/step':>8} | {'kernels/step':>12} | "
+          "syncs and copies")
     for name, call in methods.items():
         call()  # warm-up
         with profile(activities=activities) as prof:

@@ -59,7 +59,11 @@ class BestIterate:
         return TrackedRun(self, index)
 
     def update(self, x, logits, loss, index=None):
-        """Offer the iterate ``x`` (of the examples at ``index``, default all)."""
+        """Offer the iterate ``x`` (of the examples at ``index``, default all).
+
+        A step loop offers its iterates to a :meth:`run` instead, which ends in
+        the same state with fewer operations per step.
+        """
         y = self.y if index is None else self.y[index]
         y_t = None if self.y_target is None else (
             self.y_target if index is None else self.y_target[index])
