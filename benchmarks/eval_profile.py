@@ -1,9 +1,10 @@
 """Where the time of one ``score_adversarial`` call goes, beside torchattacks' PGD.
 
 Issue 12's open question on a GPU: at batch 256, robustsk's PGD-20 through
-``score_adversarial`` took 1.76 s against torchattacks' 1.26 s on an H200,
-a launch-bound regime where every operator costs the host about as much as
-the device. This script answers it on whatever device it is given, by
+``score_adversarial`` took 1.76 s against torchattacks' 1.26 s on an H200
+(measured before commit ff48ee1 cut robustsk's operators per step from 74 to
+68), where the host launching operators, not the device's arithmetic, seemed
+to set the time. This script measures it on whatever device it is given, by
 ``torch.profiler``, for one call of each (after a warm-up call):
 
 * the wall time of robustsk's phases: input checks and conversion
