@@ -24,17 +24,14 @@ def load_split(name, n_train, n_test):
     split, scaled to [0, 1] by the training part's range (test values clipped
     into it), float32.
     """
-    if name == "digits":
-        X, y = load_digits_images(return_X_y=True)
+    if name in ("digits", "breast_cancer"):
+        load = load_digits_images if name == "digits" else load_breast_cancer
+        X, y = load(return_X_y=True)
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
                                                   stratify=y)
-        return X_tr[:n_train], X_te[:n_test], y_tr[:n_train], y_te[:n_test]
-    if name == "breast_cancer":
-        X, y = load_breast_cancer(return_X_y=True)
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0,
-                                                  stratify=y)
-        scaler = MinMaxScaler(clip=True).fit(X_tr)
-        X_tr, X_te = (scaler.transform(v).astype(np.float32) for v in (X_tr, X_te))
+        if name == "breast_cancer":
+            scaler = MinMaxScaler(clip=True).fit(X_tr)
+            X_tr, X_te = (scaler.transform(v).astype(np.float32) for v in (X_tr, X_te))
         return X_tr[:n_train], X_te[:n_test], y_tr[:n_train], y_te[:n_test]
     X_tr, y_tr = load_fashion_mnist(return_X_y=True, n_samples=n_train)
     X_te, y_te = load_fashion_mnist(subset="test", return_X_y=True, n_samples=n_test)

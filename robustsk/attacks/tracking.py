@@ -161,10 +161,10 @@ class TrackedRun:
         self.loss = torch.where(take, _detached(loss), self.loss)
         if not self.drop or not bool(success.any()):
             return None
+        if self.index is None:  # rows now leave: the rest need their positions
+            self.index = torch.arange(len(success), device=success.device)
         self._write(success)
         keep = ~success
-        if self.index is None:
-            self.index = torch.arange(len(keep), device=keep.device)
         self.index, self.x, self.loss, self.y = (
             self.index[keep], self.x[keep], self.loss[keep], self.y[keep])
         if self.y_target is not None:
@@ -181,8 +181,7 @@ class TrackedRun:
         if mask is None:
             rows, x, loss, found = self.index, self.x, self.loss, self.found
         else:
-            rows = mask.nonzero().flatten() if self.index is None else self.index[mask]
-            x, loss, found = self.x[mask], self.loss[mask], True
+            rows, x, loss, found = self.index[mask], self.x[mask], self.loss[mask], True
         t.x[rows], t.loss[rows], t.found[rows] = x, loss, found
 
     def close(self):
