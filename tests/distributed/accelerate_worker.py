@@ -39,6 +39,9 @@ def main(out, names):
                      rank_gap=float((both[0] - both[1]).abs().max()),
                      n_batches=len(net.history[-1]["batches"]))
         accelerator.wait_for_everyone()
+    # destroy the process group before exit: left to interpreter teardown, gloo's
+    # threads can abort the process ("terminate called without an active exception")
+    accelerator.end_training()
 
 
 if __name__ == "__main__":
