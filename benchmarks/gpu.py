@@ -171,7 +171,9 @@ def time_limit(seconds):
 def make(name, args, X_shape, *, max_epochs=1):
     cls = all_defenses()[name]
     kw = dict(eps=0.1, n_iter=args.n_iter, clip_min=0.0, clip_max=1.0, batch_size=args.batch_size,
-              max_epochs=max_epochs, random_state=0, device=args.device, **PARAMS.get(name, {}))
+              max_epochs=max_epochs, random_state=0, device=args.device,
+              classes=list(range(10)),  # the warm-up's few rows may lack some of the 10
+              **PARAMS.get(name, {}))
     if name not in OWN_NETWORK:
         kw.update(module=ResNet, module__input_shape=X_shape, module__n_classes=10,
                   module__widths=tuple(args.widths))

@@ -33,6 +33,10 @@ runs before any work, with their override points ``check_params``,
     ``(features, logits)`` through the features contract of
     :mod:`robustsk.modules`; ``requires_features = True`` makes ``fit`` refuse a
     module without them, or one whose ``head(features(x))`` is not ``forward(x)``.
+``forwards_fit_params``
+    True (the default) when the training step passes ``fit``'s keyword
+    arguments to the network (``self.infer(x, **fit_params)``); set False
+    where it does not, and ``fit`` refuses them before any work.
 ``extra_modules``
     More networks and optimizers beside ``module_``, registered with skorch
     (``clone``, pickling, ``set_params(name__...)`` and ``device=`` work).
@@ -105,6 +109,12 @@ class _FittedAttribute:
             return self
         raise AttributeError(f"{type(obj).__name__!r} has no attribute {self.name!r} "
                              "before it is fitted.")
+
+
+def _looks_like_probabilities(out):
+    """Rows in [0, 1] summing to 1 (more than one column)."""
+    return (out.ndim == 2 and out.shape[1] > 1 and bool((out >= 0).all() and (out <= 1).all())
+            and torch.allclose(out.sum(1), torch.ones_like(out[:, 0]), atol=1e-4))
 
 
 def torch_seed(random_seed, epochs_done=0):
@@ -267,7 +277,10 @@ class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifi
     device : str, default="cpu"
         "cuda" to train and attack on a GPU.
     classes : array-like or None, default=None
-        All class labels, when ``y`` of the first ``fit`` may lack some.
+        All class labels, when ``y`` of the first ``fit`` may lack some. Leave
+        it None under scikit-learn tools that re-encode ``y`` as 0, 1, ...
+        before fitting (``cross_val_predict(method="predict_proba")``,
+        ``VotingClassifier``, ``StackingClassifier``): they pass those codes.
     **kwargs
         Any other skorch parameter (``module__width=64``, ``optimizer__momentum``,
         ``iterator_train__shuffle``, ...).
@@ -297,6 +310,10 @@ class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifi
     default_step_fraction = 0.25
     #: whether the defense needs ``features_and_logits`` (``fit`` checks the module)
     requires_features = False
+    #: whether ``fit(X, y, **fit_params)`` passes ``fit_params`` to every forward pass
+    #: of its training loss (``self.infer(x, **fit_params)``, skorch's way); a defense
+    #: that calls the network otherwise sets False, and ``fit`` refuses them
+    forwards_fit_params = True
 
     _parameter_constraints = {
         "module": [None, Callable("a torch.nn.Module class or instance")],
@@ -491,7 +508,7 @@ class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifi
                     self._check_module_output(X)
                 else:
                     self._rebuild_pending(X)
-            self._check_valid_split_callbacks()
+                self._check_valid_split_callbacks()  # (reads the built callbacks)
             NeuralNet.partial_fit(self, X, y, **fit_params)
         raise_if_interrupted(self)  # skorch swallows Ctrl-C; the guard kept the last epoch
         if check:
@@ -539,7 +556,9 @@ class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifi
         y : array-like of shape (n_samples,)
             Labels of any type; ``predict`` returns them.
         **fit_params
-            Passed to the module's ``forward`` (skorch).
+            Passed to the module's ``forward`` in the training loss (skorch),
+            not to the training attack nor to ``predict``; refused by defenses
+            that cannot pass them (``forwards_fit_params = False``).
 
         Returns
         -------
@@ -595,10 +614,13 @@ class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifi
         with torch.no_grad():
             self.module_.eval()
             out = self.module_(x)
-        if out.ndim == 2 and out.shape[1] > 1 and bool((out >= 0).all() and (out <= 1).all()) \
-                and torch.allclose(out.sum(1), torch.ones_like(out[:, 0]), atol=1e-4):
+            # an ensemble's members too: a combination (log of the mean softmax) hides them
+            member_logits = getattr(self.module_, "member_logits", None)
+            outputs = [out] + (list(member_logits(x)) if callable(member_logits) else [])
+        if any(_looks_like_probabilities(o) for o in outputs):
+            whose = "module's" if _looks_like_probabilities(out) else "ensemble members'"
             warnings.warn(
-                "The module's outputs are in [0, 1] and sum to 1: they look like "
+                f"The {whose} outputs are in [0, 1] and sum to 1: they look like "
                 "probabilities. robustsk expects logits (the loss applies softmax itself, "
                 "and attacks on softmax outputs are weak): remove the final softmax.",
                 SoftmaxOutputWarning, stacklevel=3)

@@ -259,6 +259,8 @@ class EnsembleClassifier(RobustClassifier):
 
     #: how the members' logits are combined (see :class:`EnsembleModule`)
     combine = "logits"
+    #: the ensemble's forward takes no keywords to hand to its members: fit refuses them
+    forwards_fit_params = False
 
     _parameter_constraints = {"n_members": [Interval(int, 2, None)]}
 

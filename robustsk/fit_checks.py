@@ -14,6 +14,7 @@ training rows (it must read them and return one logit per class, and keep the
 features contract when the defense needs features).
 """
 from dataclasses import dataclass
+import inspect
 import os
 from typing import Any
 import warnings
@@ -352,36 +353,53 @@ class FitChecks:
         except Exception as err:  # torch's shape errors: RuntimeError, IndexError, ...
             raise ValueError(
                 f"{who}: the module {type(module).__name__} could not process inputs of "
-                f"shape {tuple(x.shape)} (X's examples have shape {tuple(X.shape[1:])}): "
-                f"{type(err).__name__}: {err}. Expected a module mapping a batch "
-                "(n, *example shape) to logits (n, n_classes): give a module sized for X "
-                "(e.g. SmallCNN for images (n, C, H, W), MLP or a Flatten first for flat "
-                "X), reshape X, or pass module=None for the default network.") from err
+                f"shape {tuple(x.shape)} and dtype {x.dtype} (X's examples have shape "
+                f"{tuple(X.shape[1:])}): {type(err).__name__}: {err}. Expected a module "
+                "mapping a batch (n, *example shape) to logits (n, n_classes): "
+                f"{_module_advice(module, x.dtype)}") from err
         finally:
             for m, training in modes:
                 m.training = training
-        out = out[0] if isinstance(out, (tuple, list)) else out
         n_classes = len(self.classes_)
-        if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] < n_classes:
+        if isinstance(out, (tuple, list)):
+            raise ValueError(
+                f"{who}: the module {type(module).__name__} returned a {type(out).__name__} "
+                f"of {len(out)} outputs for 2 examples. Training, attacks and predictions "
+                f"call forward for the logits alone: expected one tensor of shape (2, "
+                f"{n_classes}). Make forward return only the logits (keep other outputs "
+                "for a separate method, e.g. features).")
+        if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] != n_classes:
             got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
             raise ValueError(
                 f"{who}: the module {type(module).__name__} returned {got} for 2 examples, "
-                f"but the data have {n_classes} classes: expected logits of shape (2, "
-                f"{n_classes}). Size its output to the number of classes (e.g. "
-                f"module__n_classes={n_classes}).")
+                f"but the data have {n_classes} classes {_labels(self.classes_)}: expected "
+                f"logits of shape (2, {n_classes}), one column per class. Size its output "
+                f"to the number of classes (e.g. module__n_classes={n_classes}), or, if y "
+                "lacks some labels the module has outputs for (a fold of a "
+                "cross-validation), pass classes=[...] listing every label.")
         if via_features is not None:
             _check_features_contract(who, module, out, via_features)
 
     def _encode(self, y, classes=None):
         classes = self.classes_ if classes is None else classes
         y = np.asarray(y)
-        check_label_kind(y, classes, type(self).__name__)
+        # labels set by hand: a wrapper that re-encodes y is the likely cause of a mismatch
+        reencoded = "" if getattr(self, "classes", None) is None else (
+            f"These are the labels given as classes={np.asarray(self.classes).tolist()[:20]}, "
+            "and scikit-learn tools that re-encode y as 0, 1, ... before fitting "
+            "(cross_val_predict with method='predict_proba', VotingClassifier, "
+            "StackingClassifier) pass other labels: with them leave classes unset, or "
+            "give classes=range(n_classes).")
+        try:
+            check_label_kind(y, classes, type(self).__name__)
+        except ValueError as err:
+            raise ValueError(f"{err} {reencoded}".strip()) from None
         unknown = ~np.isin(y, classes)
         if unknown.any():
             raise ValueError(
                 f"y contains labels {np.unique(y[unknown])[:10].tolist()} that are not among "
-                f"the classes {classes.tolist()[:20]}: pass all labels with classes=... "
-                "or refit on data that contains them.")
+                f"the classes {classes.tolist()[:20]}. " + (reencoded or
+                "Pass all labels with classes=... or refit on data that contains them."))
         return np.searchsorted(classes, y).astype(np.int64)
 
     def _check_valid_split_callbacks(self):
@@ -400,12 +418,31 @@ class FitChecks:
                     "column such as 'train_loss'.")
 
     def _check_fit_params(self, fit_params):
+        who = type(self).__name__
         if "sample_weight" in fit_params:
             raise TypeError(
-                f"{type(self).__name__}.fit got sample_weight, which robustsk estimators do not "
+                f"{who}.fit got sample_weight, which robustsk estimators do not "
                 "support (it would reach the module's forward, or be ignored by a defense). "
                 "Expected X and y only: to weight classes, pass criterion__weight=... (a tensor "
                 "of one weight per class) or resample the training examples.")
+        # what skorch's fit_loop takes itself (epochs) never reaches the network
+        to_forward = set(fit_params) - set(inspect.signature(self.fit_loop).parameters)
+        if to_forward and not self.forwards_fit_params:
+            raise TypeError(
+                f"{who}.fit got the keyword arguments {sorted(to_forward)}, which {who} "
+                "cannot pass to the module (its training step calls the network without "
+                "them). Expected fit(X, y) only: give such settings to the module itself, "
+                "e.g. module__name=value.")
+        takes = _forward_keywords(self.module)
+        unknown = [] if takes is None else sorted(to_forward - set(takes))
+        if unknown:
+            whose = ("the default network's" if self.module is None
+                     else f"{getattr(self.module, '__name__', type(self.module).__name__)}'s")
+            raise TypeError(
+                f"{who}.fit got the keyword arguments {unknown}, which {whose} forward does "
+                f"not take (its parameters: {', '.join(takes)}). fit passes its keyword "
+                "arguments to the module's forward (skorch): check their spelling, or call "
+                "fit(X, y) alone.")
 
     def _check_shape(self, X):
         shape = tuple(X.shape[1:])
@@ -437,6 +474,38 @@ class FitChecks:
                           f"predictions outside it mean little: {err}", UnscaledInputWarning,
                           stacklevel=_caller_level())
         return X
+
+
+def _forward_keywords(module):
+    """The parameters ``module.forward`` takes by name (the default networks': ``x``), or
+    None when it takes any keyword (``**kwargs``) or its signature cannot be read."""
+    if module is None:
+        return ["x"]
+    try:
+        params = list(inspect.signature(getattr(module, "forward", None)).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.name != "self"
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _labels(classes, limit=10):
+    shown = ", ".join(repr(c) for c in np.asarray(classes).tolist()[:limit])
+    return f"[{shown}{', ...' if len(classes) > limit else ''}]"
+
+
+def _module_advice(module, dtype):
+    """What to do about a module that cannot read X: its float dtype first, then its sizes."""
+    own = sorted({str(p.dtype) for p in module.parameters() if p.is_floating_point()})
+    if own and str(dtype) not in own:
+        return (f"its parameters are {' and '.join(own)}, while robustsk passes X as "
+                f"{dtype}: convert the module with module.float() (or cast the input "
+                "inside forward).")
+    return ("give a module sized for X (e.g. SmallCNN for images (n, C, H, W), MLP or a "
+            "Flatten first for flat X), reshape X, or pass module=None for the default "
+            "network.")
 
 
 def _check_features_contract(who, module, out, via_features):

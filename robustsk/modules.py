@@ -185,8 +185,9 @@ def check_features(module, who="This defense"):
 class UnitSphereFeatures(nn.Module):
     """A network whose features are put on the unit sphere before its head reads them.
 
-    ``features(x)`` is the wrapped module's features, flattened and divided by
-    their L2 norm per example; ``head`` is the wrapped module's head, so
+    ``features(x)`` is the wrapped module's features divided by their L2 norm
+    per example (over all their entries; their shape is kept, so a head that
+    reads a feature map still works); ``head`` is the wrapped module's head, so
     ``forward(x) == head(features(x))`` (the features contract). Used by
     :class:`~robustsk.defenses.AdversarialFeatureDesensitization`, whose
     reference encoders end in ``F.normalize`` (Bashivan et al., 2021).
@@ -194,7 +195,7 @@ class UnitSphereFeatures(nn.Module):
     Parameters
     ----------
     module : torch.nn.Module
-        A module with ``features`` and ``head`` whose head takes flat features.
+        A module with ``features`` and ``head``.
 
     Examples
     --------
@@ -212,8 +213,9 @@ class UnitSphereFeatures(nn.Module):
         self.module = module
 
     def features(self, x):
-        """The wrapped module's features, flattened, each of L2 norm 1 (0 stays 0)."""
-        return nn.functional.normalize(self.module.features(x).flatten(1), dim=1)
+        """The wrapped module's features, each example's of L2 norm 1 (0 stays 0)."""
+        h = self.module.features(x)
+        return nn.functional.normalize(h.flatten(1), dim=1).view_as(h)
 
     def head(self, h):
         """The wrapped module's head: logits from (unit-sphere) features."""

@@ -19,6 +19,7 @@ import inspect
 
 import numpy as np
 from skorch import NeuralNet
+import torch
 
 from .params import validate_params
 
@@ -72,10 +73,13 @@ def build_errors(net):
                          if "__" in k and net._component_of(k) not in (None, "callbacks"))
         kind = TypeError if isinstance(err, TypeError) else ValueError
         shape = vars(net).get("input_shape_")
-        # a type refused for an argument set by hand is about that argument, not the data
-        flat = "" if args and isinstance(err, TypeError) else _images_hint(shape)
+        # a type refused for an argument set by hand is about that argument, not the
+        # data; a module given as an instance was not built for X's shape by robustsk
+        by_hand = args and isinstance(err, TypeError)
+        given = isinstance(getattr(net, "module", None), torch.nn.Module)
+        flat = "" if by_hand or given else _images_hint(shape)
         raise kind(f"{type(net).__name__}.fit could not build the network's components: "
-                   f"{type(err).__name__}: {err}. The component arguments set: "
+                   f"{type(err).__name__}: {str(err).rstrip('.')}. The component arguments set: "
                    f"{args or 'none'}.{flat} Nothing was changed (a fitted estimator keeps "
                    "its model): pass values the components accept.") from err
 
@@ -247,9 +251,13 @@ class DeferredRebuild:
         entry) if the block raises: bad input or parameters found before training
         starts must not cost a fitted model."""
         saved = dict(vars(self)) if saved is None else saved
+        history = saved.get("history_")
+        rows = None if history is None else list(history)
         try:
             yield
         except BaseException:
             vars(self).clear()
             vars(self).update(saved)
+            if rows is not None:  # skorch's initialize clears the history in place
+                history[:] = rows
             raise

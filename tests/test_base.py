@@ -138,8 +138,24 @@ def test_partial_fit_validates_and_keeps_classes(tabular):
     assert len(clf.history) == 2
     with pytest.raises(ValueError, match="features"):
         clf.partial_fit(X[:, :4], y)
-    with pytest.raises(ValueError, match="not among the classes"):
+    with pytest.raises(ValueError, match="not among the classes.*Pass all labels"):
         clf.partial_fit(X[:10], np.full(10, 5))
+
+
+def test_classes_given_by_hand_name_the_wrappers_that_re_encode_y(tabular):
+    """cross_val_predict(method="predict_proba") fits on y re-encoded as 0, 1, ...: the
+    message advised y.astype(str) or classes=..., both already done by the user."""
+    from sklearn.model_selection import cross_val_predict
+
+    X, y = tabular
+    names = np.array(["low", "mid", "high"])[y]
+    clf = StandardTraining(max_epochs=1, random_state=0, classes=["high", "low", "mid"])
+    with pytest.raises(ValueError, match=r"numeric labels.*given as classes=\['high', 'low', "
+                                         r"'mid'\].*cross_val_predict.*leave classes unset"):
+        cross_val_predict(clf, X, names, cv=2, method="predict_proba")
+    proba = cross_val_predict(clf.set_params(classes=None), X, names, cv=2,
+                              method="predict_proba")
+    assert proba.shape == (len(y), 3)
 
 
 def test_pickle_round_trip(digits_small):
@@ -465,9 +481,11 @@ def test_module_class_taking_the_data_sizes_gets_them():
             for module in (None, SmallCNN)]
     for a, b in zip(*(f.module_.parameters() for f in fits)):
         assert torch.equal(a, b)
-    wider = StandardTraining(module=MLP, module__n_classes=12, max_epochs=1,
-                             random_state=0).fit(X.reshape(100, -1), y)
-    assert wider.module_(torch.zeros(1, 64)).shape == (1, 12)  # module__* wins
+    wider = StandardTraining(module=MLP, module__hidden_units=(7,),
+                             max_epochs=1, random_state=0).fit(X.reshape(100, -1), y)
+    first = next(m for m in wider.module_.modules() if isinstance(m, torch.nn.Linear))
+    assert first.out_features == 7  # module__* is passed beside the data's sizes
+    assert wider.module_(torch.zeros(1, 64)).shape == (1, 10)
 
 
 @pytest.mark.parametrize("params, match", [
@@ -486,13 +504,31 @@ def test_arguments_an_optimizer_refuses_fail_before_the_fitted_net_is_rebuilt(pa
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 
+class TupleNet(torch.nn.Module):
+    """Returns (logits, features), which skorch's predictions allow and training did not."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.out = torch.nn.Linear(64, 16), torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return self.out(h), h
+
+
 @pytest.mark.parametrize("module, flat, match", [
     (SmallCNN((1, 8, 8), 10), True, r"could not process inputs of shape \(2, 64\).*conv2d"),
     (SmallCNN((1, 8, 8), 5), False, r"returned \(2, 5\).*10 classes.*module__n_classes=10"),
     (torch.nn.Sequential(torch.nn.Linear(64, 10)), False, r"shape \(2, 1, 8, 8\).*mat1"),
+    # more logits than classes: predict_proba had 12 columns, predict an IndexError
+    (SmallCNN((1, 8, 8), 12), False, r"returned \(2, 12\).*10 classes.*pass classes=\[\.\.\.\]"),
+    (TupleNet(), True, r"returned a tuple of 2 outputs.*one tensor of shape \(2, 10\)"),
+    (torch.nn.Sequential(torch.nn.Linear(64, 10)).double(), True,
+     r"dtype torch.float32.*parameters are torch.float64.*module.float\(\)"),
 ])
 def test_a_module_that_does_not_fit_the_data_fails_before_training(module, flat, match):
-    """torch's own error from the first batch (conv2d on flat X, a target out of bounds)."""
+    """torch's own error from the first batch (conv2d on flat X, a target out of bounds, a
+    tuple given to the loss, a float64 module) or wrong predictions (extra logits)."""
     from robustsk.datasets import load_digits_images
 
     X, y = load_digits_images(return_X_y=True)
@@ -501,3 +537,15 @@ def test_a_module_that_does_not_fit_the_data_fails_before_training(module, flat,
     with pytest.raises(ValueError, match=match):
         StandardTraining(module=module, max_epochs=1, random_state=0).fit(X, y)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_softmax_members_of_an_ensemble_warn(tabular):
+    """TRS combines members by the log of their mean softmax, which hid their softmax."""
+    from robustsk.defenses import TRSEnsemble
+
+    X, y = tabular
+    member = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 8), torch.nn.ReLU(),
+                                 torch.nn.Linear(8, len(np.unique(y))), torch.nn.Softmax(dim=1))
+    with pytest.warns(SoftmaxOutputWarning, match="ensemble members' outputs"):
+        TRSEnsemble(module=member, n_members=2, n_iter=1, max_epochs=1,
+                    random_state=0).fit(X, y)

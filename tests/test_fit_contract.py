@@ -287,3 +287,67 @@ def test_build_error_on_flat_data_suggests_images_only_when_it_can_be_the_cause(
     with pytest.raises(TypeError, match=r"module__hidden_units=\(16,\)\. Nothing") as exc:
         SDPCertifiedNetwork(module__hidden_units=(16,), **CHEAP).fit(flat, y)
     assert "flat examples" not in str(exc.value)
+    # a network given as an instance was not built for X's shape: no images hint
+    deep = torch.nn.Sequential(torch.nn.Linear(64, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8),
+                               torch.nn.ReLU(), torch.nn.Linear(8, 10))
+    with pytest.raises(TypeError, match=r"exactly one hidden layer.*C\)\)\. The") as exc:
+        SDPCertifiedNetwork(module=deep, **CHEAP).fit(flat, y)
+    assert "flat examples" not in str(exc.value)
+
+
+class KeywordNet(torch.nn.Module):
+    """Logits divided by a temperature that fit can pass (skorch's fit_params)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16),
+                                            torch.nn.ReLU())
+        self.head = torch.nn.Linear(16, 10)
+        self.temperatures = []
+
+    def forward(self, x, temperature=1.0):
+        self.temperatures.append(temperature)
+        return self.head(self.features(x)) / temperature
+
+
+def test_fit_params_reach_the_network_or_are_refused_before_any_work(data):
+    """Defenses that call the network without them ignored them (AFD crashed mid-fit)."""
+    from robustsk.defenses import (
+        AdversarialFeatureDesensitization,
+        DomainInvariantAdversarialLearning,
+        JacobianSaliencyRegularization,
+        MarginBoostingEnsemble,
+        RobustUpperBoundTraining,
+        TRSEnsemble,
+    )
+    X, y = data
+    clf = AdversarialTraining(module=KeywordNet(), **CHEAP).fit(X, y, temperature=2.0)
+    assert 2.0 in clf.module_.temperatures  # (the fit trains a copy of the instance)
+    for cls in (AdversarialFeatureDesensitization, DomainInvariantAdversarialLearning,
+                JacobianSaliencyRegularization, MarginBoostingEnsemble,
+                RobustUpperBoundTraining, TRSEnsemble):
+        assert not cls.forwards_fit_params
+        net = KeywordNet()
+        clf = cls(module=net, **CHEAP)
+        with pytest.raises(TypeError, match=rf"{cls.__name__}.fit got the keyword arguments "
+                                            r"\['temperature'\].*fit\(X, y\) only"):
+            clf.fit(X, y, temperature=2.0)
+        assert net.temperatures == [] and not hasattr(clf, "module_")
+
+
+def test_a_refit_refused_at_fit_time_keeps_the_fitted_model_and_its_history(data):
+    """A misspelled fit keyword failed in forward, and a validation-monitoring callback
+    was refused, only after the network was rebuilt (and the history cleared in place)."""
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    before, rows = clf.predict_proba(X), len(clf.history)
+    with pytest.raises(TypeError, match=r"keyword arguments \['sample_weights'\], which the "
+                                        r"default network's forward does not take"):
+        clf.fit(X, y, sample_weights=np.ones(len(y)))
+    with pytest.raises(ValueError, match="monitors validation data"):
+        clf.set_params(callbacks=[EarlyStopping()]).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    assert len(clf.history) == rows
+    with pytest.raises(TypeError, match=r"\['temp'\], which KeywordNet's forward does not "
+                                        r"take \(its parameters: x, temperature\)"):
+        StandardTraining(module=KeywordNet, **CHEAP).fit(X, y, temp=2.0)

@@ -159,12 +159,15 @@ def _as_numpy(x, dtype):
     return np.asarray(x, dtype=dtype)
 
 
-def _module_scores(module, transform=None):
+def _module_scores(module, preprocess=None):
+    """Scores of ``module``, after the fitted transformer ``preprocess`` (a pipeline's
+    steps before the network) fed with its fitted column names, if any."""
     device = module_device(module)
 
     def scores(x):
-        if transform is not None:
-            x = transform(_as_numpy(x, np.float64).reshape(len(x), -1))
+        if preprocess is not None:
+            x = _as_numpy(x, np.float64).reshape(len(x), -1)
+            x = preprocess.transform(model_input(preprocess, x))
         x = _as_tensor(x, torch.float32).to(device)
         with torch.no_grad():
             return module(x).detach()
@@ -280,7 +283,7 @@ def as_score_target(estimator):
 
         def defaults(name):
             return None if name in ("clip_min", "clip_max") else inner.threat_default(name)
-        return ScoreTarget(scores=_module_scores(module, estimator[:-1].transform),
+        return ScoreTarget(scores=_module_scores(module, estimator[:-1]),
                            prepare_X=_generic_prepare(estimator),
                            encode_y=_label_encoder(classes), classes=classes,
                            defaults=defaults, module=module)

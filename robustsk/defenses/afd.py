@@ -173,6 +173,7 @@ class AdversarialFeatureDesensitization(RobustClassifier):
     """
 
     requires_features = True
+    forwards_fit_params = False  # the critic's updates read features, not forward
     extra_modules = {"discriminator": "optimizer_discriminator"}
     extra_optimizers = ("optimizer_encoder",)
 
@@ -200,7 +201,7 @@ class AdversarialFeatureDesensitization(RobustClassifier):
         return self
 
     def critic_features(self, x):
-        """The features the critic (and the head) read: ``E(x)``, flattened.
+        """The features the critic reads: ``E(x)``, flattened.
 
         With ``normalize_features=True`` they lie on the unit sphere
         (``module_`` is a :class:`~robustsk.modules.UnitSphereFeatures`). The

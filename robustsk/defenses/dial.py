@@ -129,6 +129,7 @@ class DomainInvariantAdversarialLearning(RobustClassifier):
     """
 
     requires_features = True
+    forwards_fit_params = False  # it reads features and head, not forward
     extra_modules = {"domain_head": None}
 
     _parameter_constraints = {

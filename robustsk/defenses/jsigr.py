@@ -157,6 +157,9 @@ class JacobianSaliencyRegularization(RobustClassifier):
     True
     """
 
+    #: its penalties differentiate the network through input_gradient, without fit_params
+    forwards_fit_params = False
+
     _parameter_constraints = {
         "lambda_jacobian": [Interval(float, 0, None)],
         "lambda_saliency": [Interval(float, 0, None)],

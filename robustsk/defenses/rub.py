@@ -78,6 +78,9 @@ class RobustUpperBoundTraining(RobustClassifier):
 
     certification_method = "rub"
 
+    #: the bounds (aRUB's, RUB's vertices) evaluate the layers without fit_params
+    forwards_fit_params = False
+
     _parameter_constraints = {
         "method": [Options("arub", "rub")],
         "hidden_units": [Interval(int, 1, None)],

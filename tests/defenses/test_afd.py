@@ -244,3 +244,29 @@ def test_a_bad_argument_of_the_critics_optimizer_keeps_the_fitted_model():
     with pytest.raises(ValueError, match=r"optimizer_discriminator__lr=-1.*Invalid learning"):
         afd.fit(X, y)
     np.testing.assert_array_equal(afd.predict_proba(X), before)
+
+
+class ConvHeadNet(torch.nn.Module):
+    """A head that reads the (N, C, H, W) feature map, not flat features."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                                            torch.nn.MaxPool2d(2))
+        self.head = torch.nn.Sequential(torch.nn.Conv2d(4, 10, 4), torch.nn.Flatten())
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def test_unit_sphere_features_keep_their_shape(digits):
+    """The head read flattened features, so a convolutional head was refused."""
+    X, _, y, _ = digits
+    net = UnitSphereFeatures(ConvHeadNet())
+    x = torch.as_tensor(X[:3])
+    h = net.features(x)
+    assert h.shape == (3, 4, 4, 4)
+    np.testing.assert_allclose(h.flatten(1).norm(dim=1).detach().numpy(), 1.0, rtol=1e-6)
+    clf = AdversarialFeatureDesensitization(module=ConvHeadNet(), **CHEAP).fit(X[:64], y[:64])
+    assert clf.critic_features(x).shape == (3, 64)
+    assert clf.predict(X[:5]).shape == (5,)

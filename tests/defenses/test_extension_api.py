@@ -49,6 +49,7 @@ class GradientNormPenalty(RobustClassifier):
     """``CE + lam * ||grad_x CE||^2``: input-gradient regularisation by double backprop."""
 
     _parameter_constraints = {"lam": [Interval(float, 0, None)]}
+    forwards_fit_params = False  # input_gradient calls the network with x alone
 
     def __init__(self, module=None, *, lam=1.0, **kwargs):
         super().__init__(module, **kwargs)
@@ -80,6 +81,7 @@ class FeatureAuxiliaryLoss(RobustClassifier):
 
     extra_modules = {"aux": "aux_optimizer"}
     requires_features = True
+    forwards_fit_params = False  # features and head, not forward
 
     def __init__(self, module=None, *, aux=AuxiliaryHead, aux_optimizer=torch.optim.SGD,
                  **kwargs):

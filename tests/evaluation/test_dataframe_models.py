@@ -19,10 +19,16 @@ def test_pipeline_selecting_columns_by_name_is_attacked_without_warnings():
     by_name = make_pipeline(ColumnTransformer([("num", StandardScaler(), list(X.columns))]),
                             RandomForestClassifier(10, random_state=0)).fit(X, y)
     plain = LogisticRegression(max_iter=500).fit(X, y)
+    # a robustsk network after the columns: its scores came from the earlier steps given a
+    # bare array (the same error for ColumnTransformer, a warning per query for others)
+    from robustsk.defenses import StandardTraining
+    network = make_pipeline(ColumnTransformer([("num", "passthrough", list(X.columns))]),
+                            StandardTraining(max_epochs=1, random_state=0, clip_min=0.0,
+                                             clip_max=1.0)).fit(X, y)
     X, y = X.iloc[:20], y.iloc[:20]
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # "X does not have valid feature names"
-        for model in (by_name, plain):
+        for model in (by_name, plain, network):
             # a bare array for ColumnTransformer's names raised "only supported for dataframes"
             Square(eps=0.1, n_iter=5, random_state=0).generate(model, X, y)
             SPSA(eps=0.1, n_iter=1, n_samples=4, random_state=0).generate(model, X, y)
