@@ -56,21 +56,26 @@ def register_method(name, fn, *, norms=None):
     return fn
 
 
-def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256):
+def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256, clip_min=None, clip_max=None):
     """Interval bound propagation (:mod:`robustsk.certify.ibp`) on a fitted network.
 
     Works on any estimator :func:`robustsk.attacks.as_target` accepts whose
     module is a feed-forward ReLU network (robustsk networks, scikit-learn
     linear classifiers), with the estimator's input box (``clip_min``,
-    ``clip_max``). Gives no radius. A scikit-learn model (or pipeline) is
-    bounded as it computes, in float64: around ``X`` itself, through its
-    preprocessing's and linear model's float64 coefficients; a robustsk
-    network around ``X`` in float32, the precision its ``predict`` reads.
+    ``clip_max``) unless one is given. Gives no radius. A scikit-learn model
+    (or pipeline) is bounded as it computes, in float64: around ``X`` itself,
+    through its preprocessing's and linear model's float64 coefficients; a
+    robustsk network around ``X`` in float32, the precision its ``predict``
+    reads.
 
     Parameters
     ----------
     batch_size : int, default=256
         Examples bounded at once.
+    clip_min, clip_max : float or array-like, default=None
+        The input box the ball is intersected with, as an attack's
+        (``robustsk.attacks.PGD(clip_min=0, clip_max=1)``); None: the
+        estimator's own (a scikit-learn model has none: unbounded).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
             or batch_size < 1:
@@ -78,7 +83,8 @@ def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256):
     target = as_target(estimator)
     module = target.module  # a scikit-learn model's layers read their float64 coefficients
     network_layers(module)  # an unsupported layer raises here, before any work
-    box = (target.threat_default("clip_min"), target.threat_default("clip_max"))
+    box = tuple(target.threat_default(name) if given is None else given
+                for name, given in (("clip_min", clip_min), ("clip_max", clip_max)))
     x = target.prepare_X(X, box)  # also checks that X lies in the box
     if getattr(estimator, "as_attack_target", None) is None:
         # scikit-learn computes in float64: bound the ball around X itself, not around

@@ -17,11 +17,13 @@ CERTIFIED_COLUMNS = ["defense", "method", "norm", "eps", "certified_accuracy", "
                      "ci_high", "n_test", "seconds"]
 
 
-def certify_model(name, clf, X, y, eps, norm="inf"):
-    """``(CertificationResult or None, note or None)`` for one model at ``eps`` (IBP)."""
+def certify_model(name, clf, X, y, eps, norm="inf", clip_min=0.0, clip_max=1.0):
+    """``(CertificationResult or None, note or None)`` for one model at ``eps`` (IBP), in
+    the report's box (a scikit-learn ``--model`` has none of its own)."""
     from ..certify import certify
     try:
-        return certify(clf, X, y, eps, norm=norm, method="ibp"), None
+        return certify(clf, X, y, eps, norm=norm, method="ibp", clip_min=clip_min,
+                       clip_max=clip_max), None
     except TypeError as err:
         reason = str(err).split(":")[0]
         return None, (f"certified: no value for {name}, which interval bound propagation "

@@ -363,7 +363,8 @@ def _evaluate_all(fitted, defense_names, attack_names, X_train, y_train, X_test,
         notes += [note for note in plan_notes if note not in notes]
         correct = np.asarray(clf.predict(X_test)) == y_test
         cells.append((name, CLEAN, 0.0, correct))
-        certified[name], note = certify_model(name, clf, X_test, y_test, eps, norm)
+        certified[name], note = certify_model(name, clf, X_test, y_test, eps, norm,
+                                                ctx.clip_min, ctx.clip_max)
         if note is not None:
             notes.append(note)
         with tqdm(total=len(planned) * len(grid), desc=f"  attack {name}", unit="run",

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "align_on_index",
     "TIDY_COLUMNS",
     "check_alpha",
     "check_backend",
@@ -195,6 +196,31 @@ def check_correct(correct, name="correct"):
     return out
 
 
+def align_on_index(vectors, names):
+    """Pandas Series (all of them) aligned on the first one's index; else unchanged.
+
+    Each index must hold the same, unique labels (a Series index is the
+    example_id that pairs the vectors).
+    """
+    if not (len(vectors) > 1 and all(isinstance(v, pd.Series) for v in vectors)):
+        return list(vectors)
+    first = vectors[0].index
+    for v, nm in zip(vectors, names):
+        if not v.index.is_unique:
+            raise ValueError(
+                f"{nm} has duplicated index labels; a Series index is used "
+                f"as example_id to pair the vectors, so it must be unique."
+            )
+        if len(v.index) != len(first) or not v.index.isin(first).all():
+            raise ValueError(
+                f"{nm} and {names[0]} index different examples; paired "
+                f"tests need the same examples in each. Reindex them to "
+                f"the common example_ids, or pass numpy arrays to pair by "
+                f"position."
+            )
+    return [v.reindex(first) for v in vectors]
+
+
 def check_paired(*vectors, names=None):
     """Validate several outcome vectors measured on the same examples.
 
@@ -208,22 +234,7 @@ def check_paired(*vectors, names=None):
     """
     if names is None:
         names = [f"correct_{i}" for i in range(len(vectors))]
-    if all(isinstance(v, pd.Series) for v in vectors) and len(vectors) > 1:
-        first = vectors[0].index
-        for v, nm in zip(vectors, names):
-            if not v.index.is_unique:
-                raise ValueError(
-                    f"{nm} has duplicated index labels; a Series index is used "
-                    f"as example_id to pair the vectors, so it must be unique."
-                )
-            if len(v.index) != len(first) or not v.index.isin(first).all():
-                raise ValueError(
-                    f"{nm} and {names[0]} index different examples; paired "
-                    f"tests need the same examples in each. Reindex them to "
-                    f"the common example_ids, or pass numpy arrays to pair by "
-                    f"position."
-                )
-        vectors = [v.reindex(first) for v in vectors]
+    vectors = align_on_index(vectors, names)
     arrays = [check_correct(v, nm) for v, nm in zip(vectors, names)]
     lengths = [a.size for a in arrays]
     if len(set(lengths)) > 1:

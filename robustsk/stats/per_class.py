@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validation import check_alpha, check_backend, check_choice, check_correct
+from ._validation import align_on_index, check_alpha, check_backend, check_choice, check_correct
 from .interval import INTERVAL_METHODS, interval_from_counts
 
 __all__ = ["PerClassAccuracy", "per_class_accuracy"]
@@ -92,6 +92,7 @@ def per_class_accuracy(correct, y, *, classes=None, method="wilson", alpha=0.05,
     backend = check_backend(backend)
     method = check_choice(method, INTERVAL_METHODS, "method")
     alpha = check_alpha(alpha)
+    correct, y = align_on_index([correct, y], ["correct", "y"])  # two Series: by index
     correct = check_correct(correct, "correct")
     raw = y
     y = np.asarray(y)

@@ -225,3 +225,27 @@ def test_a_scikit_learn_model_is_bounded_in_its_own_float64():
         for corner in ([-1, -1], [-1, 1], [1, -1], [1, 1]):
             moved = clf.predict(X_near + 1e-3 * np.array(corner))
             assert (moved[res.certified] == pred[res.certified]).all()
+
+
+def test_ibp_takes_a_box_for_a_model_without_one(flat_digits):
+    """The report certified a scikit-learn --model over the whole ball, while its attacks
+    search the ball inside the [0, 1] image box: the certificate was needlessly loose."""
+    X_tr, X_te, y_tr, y_te = flat_digits
+    lr = LogisticRegression(max_iter=500).fit(X_tr, y_tr)
+    X, y, eps = X_te[:60], y_te[:60], 0.1
+    W = lr.coef_
+    lo, hi = np.maximum(X - eps, 0.0), np.minimum(X + eps, 1.0)
+
+    def exact(lo, hi):  # a linear model's worst case over a box: per class pair, a vertex
+        worst = np.full(len(X), np.inf)
+        for j in range(W.shape[0]):
+            d = W[y] - W[j]  # (n, d): margin of the true class over j
+            low = np.where(d > 0, lo, hi)
+            margin = (d * low).sum(1) + lr.intercept_[y] - lr.intercept_[j]
+            worst = np.where(y != j, np.minimum(worst, margin), worst)
+        return worst > 0
+    unboxed = certify(lr, X, y, eps, norm="inf", method="ibp")
+    boxed = certify(lr, X, y, eps, norm="inf", method="ibp", clip_min=0.0, clip_max=1.0)
+    assert np.array_equal(unboxed.certified, exact(X - eps, X + eps))
+    assert np.array_equal(boxed.certified, exact(lo, hi))
+    assert boxed.certified_accuracy > unboxed.certified_accuracy

@@ -57,6 +57,17 @@ def test_series_with_different_examples_are_rejected():
     assert rs.mcnemar(a, b).b == 0 and rs.mcnemar(a, b).c == 0
 
 
+def test_per_class_accuracy_pairs_two_series_by_their_index():
+    """It paired correct and y by position (every other paired statistic aligned them)."""
+    correct = pd.Series([True, False, True, True], index=[3, 2, 1, 0])
+    y = pd.Series([0, 0, 1, 1], index=[0, 1, 2, 3])
+    assert rs.per_class_accuracy(correct, y).table["accuracy"].tolist() == [1.0, 0.5]
+    with pytest.raises(ValueError, match="index different examples"):
+        rs.per_class_accuracy(correct, pd.Series([0, 0, 1, 1], index=[10, 11, 12, 13]))
+    assert rs.per_class_accuracy(correct.to_numpy(), y.to_numpy()).table[
+        "accuracy"].tolist() == [0.5, 1.0]  # arrays: by position
+
+
 @pytest.mark.parametrize("alpha", [0, 1, -0.1, 1.5, 95])
 def test_alpha_outside_unit_interval(alpha):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
