@@ -116,8 +116,9 @@ def certify(estimator, X, y, eps, *, norm=None, method=None, **method_params):
         A name in :data:`robustsk.certify.METHODS` (``"ibp"``, ``"smoothing"``,
         ...); None uses :func:`default_method`.
     **method_params
-        Passed to the method (e.g. ``batch_size`` for ``"ibp"``; ``n``,
-        ``n0``, ``alpha``, ``random_state`` for ``"smoothing"``).
+        Passed to the method (e.g. ``batch_size`` and the input box
+        ``clip_min``, ``clip_max`` for ``"ibp"``, default the estimator's own;
+        ``n``, ``n0``, ``alpha``, ``random_state`` for ``"smoothing"``).
 
     Returns
     -------
