@@ -461,8 +461,9 @@ class FitChecks:
         self.check_is_fitted()
         if is_dataset(X):  # skorch's own internal calls (validation, caching)
             return X
-        # the one parameter predictions read that set_params may have changed since fit
+        # the parameters predictions read that set_params may have changed since fit
         validate_params(self, hints=self._param_hints(), values={"batch_size": self.batch_size})
+        self._check_device_since_fit()
         _check_feature_names(self, X, reset=False)
         X = self._check_shape(check_X(X))
         if not warn_box:

@@ -87,6 +87,16 @@ def build_errors(net):
 UNSET = object()
 
 
+def _same_device(a, b):
+    """Whether two device values name the same device ('cpu' and torch.device('cpu') do)."""
+    if a is None or b is None:
+        return a is b
+    try:
+        return torch.device(a) == torch.device(b)
+    except (RuntimeError, TypeError, ValueError):
+        return same_value(a, b)
+
+
 def same_value(old, new):
     """Whether a parameter value is the one already set: the same object, or equal."""
     if old is new:
@@ -222,8 +232,22 @@ class DeferredRebuild:
         """Keep the parameter values the fitted components were built with."""
         self.__dict__["_built_with"] = self.get_params(deep=False)
 
+    def _check_device_since_fit(self):
+        """After ``set_params(device=...)`` on a fitted estimator, refuse what would use the
+        fitted network on the new device (predictions, a continued fit): it stays where it
+        was fitted; a fit from scratch builds it on the new one."""
+        built = vars(self).get("_built_with", {}).get("device", self.device)
+        if not _same_device(built, self.device):
+            raise ValueError(
+                f"{type(self).__name__} was fitted on device={built!r}, and device="
+                f"{self.device!r} was set since: predictions and continued fits (warm_start, "
+                "partial_fit) use the network where it was fitted, and a fit from scratch "
+                f"builds it on the new device. Fit from scratch, or set_params(device="
+                f"{built!r}).")
+
     def _rebuild_pending(self, X):
         """A warm-started fit: build the components ``set_params`` changed since the last fit."""
+        self._check_device_since_fit()
         pending = vars(self).get("_pending_rebuild")
         if not pending:
             return

@@ -57,6 +57,9 @@ def check_device(device, name="device"):
                              f"{torch.cuda.device_count()} GPU(s): use an index below that.")
     elif parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"{name}={device!r}, but MPS is not available here: use device='cpu'.")
+    elif parsed.type == "meta":  # shapes only: training and predictions need values
+        raise ValueError(f"{name}={device!r} holds no data (torch's meta device computes "
+                         "shapes only): use device='cpu' or 'cuda'.")
     return device
 
 

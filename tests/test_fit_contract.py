@@ -351,3 +351,23 @@ def test_a_refit_refused_at_fit_time_keeps_the_fitted_model_and_its_history(data
     with pytest.raises(TypeError, match=r"\['temp'\], which KeywordNet's forward does not "
                                         r"take \(its parameters: x, temperature\)"):
         StandardTraining(module=KeywordNet, **CHEAP).fit(X, y, temp=2.0)
+
+
+def test_a_device_set_since_fit_is_refused_by_predictions_and_meta_by_fit(data):
+    """set_params(device=...) left the network where it was fitted, and predict then moved
+    X to the new device (torch's "not compiled with CUDA" or device-mismatch error)."""
+    X, y = data
+    clf = StandardTraining(**CHEAP).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.set_params(device=torch.device("cpu"))  # the same device, spelt otherwise
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    clf.set_params(device="meta")
+    for call in (lambda: clf.predict(X), lambda: clf.score_adversarial(X, y)):
+        with pytest.raises(ValueError, match=r"fitted on device='cpu', and device='meta' was "
+                                             r"set since.*set_params\(device='cpu'\)"):
+            call()
+    with pytest.raises(ValueError, match=r"device='meta' holds no data"):
+        clf.partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"device='meta' holds no data"):
+        StandardTraining(**{**CHEAP, "device": "meta"}).fit(X, y)
+    np.testing.assert_array_equal(clf.set_params(device="cpu").predict_proba(X), before)

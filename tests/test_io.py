@@ -208,6 +208,45 @@ def test_incompatible_versions(saved):
     rio.loads(_repack(saved, {"torch": "9.9", "robustsk": rio.versions()["robustsk"]}))
 
 
+def test_wrappers_that_load_could_never_read_are_refused_at_save(data):
+    """GridSearchCV, VotingClassifier, ... were written, then refused by every load (private
+    scorers, skorch nets inside skops data); a Pipeline and a BaggingClassifier load."""
+    from sklearn.ensemble import BaggingClassifier, VotingClassifier
+    from sklearn.model_selection import GridSearchCV
+    X, y = data
+    X = X.reshape(len(X), -1)
+    for wrapper in (GridSearchCV(StandardTraining(**CHEAP), {"lr": [0.01]}, cv=2),
+                    VotingClassifier([("a", StandardTraining(**CHEAP))], voting="soft")):
+        with pytest.raises(TypeError, match=r"cannot save .* so that robustsk.io.load can read "
+                                            r"it.*Save the robustsk estimators inside it"):
+            rio.dumps(wrapper.fit(X, y))
+    bagging = BaggingClassifier(StandardTraining(**CHEAP), n_estimators=2,
+                                random_state=0).fit(X, y)
+    np.testing.assert_array_equal(rio.loads(rio.dumps(bagging)).predict(X), bagging.predict(X))
+
+
+def test_crafted_headers_and_values_are_refused_as_model_file_errors(saved):
+    """A header nested deeper than Python's recursion limit, and a number out of its
+    dtype's range, escaped as RecursionError and OverflowError."""
+    magic, digest, rest = saved.split(b"\n", 2)
+    _, payload = rest.split(b"\n", 1)
+    with pytest.raises(rio.CorruptFileError):
+        rio.loads(b"\n".join([magic, digest, b"[" * 100000 + b"]" * 100000, payload]))
+    from safetensors.torch import load
+    _, payload = unpack(saved)
+    spec = json.loads(_load_metadata(payload)["robustsk.spec"])
+    spec["params"]["lr"] = {"$": "npscalar", "dtype": "int8", "value": 1000}
+    with pytest.raises(rio.CorruptFileError, match="OverflowError"):
+        rio.loads(_repack(saved, spec=spec))
+    assert load(payload)  # the tensors themselves were fine
+
+
+def _load_metadata(payload):
+    import struct
+    size = struct.unpack("<Q", payload[:8])[0]
+    return json.loads(payload[8:8 + size])["__metadata__"]
+
+
 class _RunsCode:
     def __reduce__(self):
         return (os.system, ("touch robustsk-pwned",))

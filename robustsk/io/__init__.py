@@ -176,7 +176,7 @@ def loads(data, *, trusted=None, device=None):
     except ModelFileError:
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError,
-            RuntimeError) as exc:  # RuntimeError: torch refusing e.g. a device name
+            OverflowError, RuntimeError) as exc:  # RuntimeError: torch refusing a device name
         raise CorruptFileError(f"the model cannot be rebuilt from the file ({type(exc).__name__}: "
                                f"{exc}); it was written by another robustsk, or by hand.") \
             from None

@@ -91,7 +91,7 @@ def unpack(data):
     first, newline, payload = body.partition(b"\n")
     try:
         header = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):  # (a crafted header nested thousands deep)
         header = None
     if hashlib.sha256(body).hexdigest().encode() != match.group(1):
         expected = header.get("payload_bytes") if isinstance(header, dict) else None

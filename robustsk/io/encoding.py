@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator
 import torch
 
 from .errors import CorruptFileError, IncompatibleFileError, UnsafeFileError
-from .trust import check_skops_types, import_path, resolve
+from .trust import check_skops_types, import_path, never_loadable, resolve
 
 __all__ = ["Writer", "Reader", "EstimatorRef", "is_native", "load_skops"]
 
@@ -189,6 +189,15 @@ class Writer:
             raise TypeError(f"cannot save {where} ({type(obj).__name__}): neither robustsk's "
                             f"format nor skops supports it ({type(exc).__name__}: {exc}).") \
                 from None
+        never = never_loadable(skops.io.get_untrusted_types(data=data))
+        if never:  # a file that load refuses whatever it is told to trust: not written
+            raise TypeError(
+                f"cannot save {where} ({type(obj).__name__}) so that robustsk.io.load can "
+                f"read it: it holds objects of the types {never}, which load refuses "
+                "whatever it is told to trust (private classes, or skorch networks that "
+                "skops restores through pickle). Save the robustsk estimators inside it "
+                "(e.g. a search's best_estimator_) with robustsk.io.save, or pickle the "
+                "whole object for your own use.")
         return {"$": "skops", "key": self.tensor(torch.frombuffer(bytearray(data),
                                                                   dtype=torch.uint8)),
                 "refs": [self.estimator(r, f"{where} (inner estimator {i})")

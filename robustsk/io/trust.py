@@ -26,7 +26,7 @@ from types import ModuleType
 from .errors import UnsafeFileError
 
 __all__ = ["DEFAULT_TRUSTED", "trusted_prefixes", "is_trusted", "import_path", "resolve",
-           "check_skops_types"]
+           "check_skops_types", "never_loadable"]
 
 #: skorch's callbacks that read and write no file and hold no external logger
 _SAFE_CALLBACKS = tuple(f"skorch.callbacks.{name}" for name in (
@@ -179,16 +179,25 @@ def _is_neural_net(dotted):
     return False
 
 
+def _is_private(dotted):
+    """A private class (its own name starts with "_") is nobody's saved object: skops
+    would restore it through whatever ``__setstate__`` it has."""
+    return dotted.rsplit(".", 1)[-1].startswith("_")
+
+
+def never_loadable(types):
+    """The types of a skops dump that :func:`check_skops_types` refuses whatever is
+    trusted: private classes and skorch nets."""
+    return [t for t in types if t != _REF and (_is_private(t) or _is_neural_net(t))]
+
+
 def check_skops_types(types, prefixes):
     """The types of a skops dump (``get_untrusted_types``) that may be loaded, or raise.
 
     skorch nets are refused whatever ``trusted`` says: restoring one from
     skops data calls ``torch.load`` (pickle) in its ``__setstate__``.
     """
-    # a private class (its own name starting with "_") is nobody's saved object: skops
-    # would restore it through whatever __setstate__ it has
-    refused = [t for t in types if t != _REF and
-               (not is_trusted(t, prefixes) or t.rsplit(".", 1)[-1].startswith("_"))]
+    refused = [t for t in types if t != _REF and (not is_trusted(t, prefixes) or _is_private(t))]
     if refused:
         raise UnsafeFileError(
             f"the file holds objects of the types {refused}, which are not trusted (trusted: "
