@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EpochScoring
 from skorch.history import History
 import torch
 
@@ -37,6 +37,28 @@ def _jsonable(value):
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"history value {value!r} of type {type(value).__name__} is not JSON")
+
+
+def _plain(value):
+    """Numbers, strings, None and lists or dicts of them: what torch.load(weights_only=True)
+    reads back."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _scheduler_states(net):
+    """The state of each learning-rate scheduler callback's torch scheduler (skorch's
+    LRScheduler rebuilds it at every fit's start, from epoch 0), by callback name."""
+    states = {}
+    for name, cb in getattr(net, "callbacks_", ()):
+        scheduler = getattr(cb, "lr_scheduler_", None)
+        state = scheduler.state_dict() if hasattr(scheduler, "state_dict") else None
+        if state is not None and _plain(state):
+            states[name] = state
+    return states
 
 
 def _rng_state(net):
@@ -235,8 +257,10 @@ class TrainingCheckpoint(Callback):
 
     It saves once every callback's ``on_epoch_end`` has run (the estimator
     calls its ``on_epoch_closed``), so the saved history row holds what later
-    callbacks recorded too. Put it first among your callbacks if others
-    (learning-rate schedulers) read the history when training begins. State that callbacks keep
+    callbacks recorded too. skorch's ``LRScheduler`` callbacks get their
+    schedulers' state back (at the first resumed epoch's start) and its
+    scoring callbacks their best scores (from the resumed history), wherever
+    the checkpoint stands among the callbacks. Other state that callbacks keep
     themselves (``EarlyStopping``'s count of epochs without improvement) and
     defense attributes outside modules and optimizers are not saved. A
     checkpoint resumes only a fit of the same data and parameters
@@ -302,6 +326,7 @@ class TrainingCheckpoint(Callback):
         self.saved_epoch_ = None
         self._last_epoch = None
         self._fingerprint = None
+        self._schedulers = {}
         return self
 
     # ------------------------------------------------------------- writing
@@ -315,6 +340,7 @@ class TrainingCheckpoint(Callback):
             "modules": saved["modules"], "optimizers": saved["optimizers"],
             "history": json.dumps(net.history.to_list(), default=_jsonable),
             "rng": _rng_state(net), "fingerprint": self._fingerprint or "",
+            "schedulers": _scheduler_states(net),
         }
 
     def _stamped(self, net):
@@ -351,10 +377,29 @@ class TrainingCheckpoint(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.resumed_epochs_ = 0
         self.saved_epoch_ = None
+        self._schedulers = {}
         self._fingerprint = fingerprint(net, X, y)
         if self.resume and len(net.history) == 0 and self.path.exists():
             self._load(net)
+            # scoring callbacks that began before this one read an empty history: their
+            # best score (the "_best" flags) comes from the resumed history
+            for _, cb in net.callbacks_:
+                if isinstance(cb, EpochScoring):
+                    cb.on_train_begin(net, X=X, y=y)
         self._last_epoch = len(net.history) + max(int(net.max_epochs) - self.resumed_epochs_, 0)
+
+    def on_epoch_begin(self, net, **kwargs):
+        # every callback's on_train_begin has run: the learning-rate schedulers exist now.
+        # One built after the resume (skorch passes last_epoch=len(history) - 1) may have
+        # stepped the restored learning rates once more: they go back to the saved ones
+        for name, cb in net.callbacks_:
+            scheduler = getattr(cb, "lr_scheduler_", None)
+            if name in self._schedulers and scheduler is not None:
+                state = self._schedulers[name]
+                scheduler.load_state_dict(state)
+                for group, lr in zip(scheduler.optimizer.param_groups, state.get("_last_lr", ())):
+                    group["lr"] = lr
+        self._schedulers = {}
 
     def _load(self, net):
         state = load_checkpoint(self.path, map_location=net.device)
@@ -380,6 +425,7 @@ class TrainingCheckpoint(Callback):
         _set_rng_state(net, state["rng"])
         self.resumed_epochs_ = int(state["epoch"])
         self.saved_epoch_ = self.resumed_epochs_
+        self._schedulers = dict(state.get("schedulers", {}))  # restored at the epoch's start
         for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
             with contextlib.suppress(OSError):  # left by a process killed while writing
                 stale.unlink()

@@ -7,7 +7,7 @@ import pytest
 import torch
 import training_children as kids
 
-from robustsk.checkpoint import TrainingCheckpoint, load_checkpoint
+from robustsk.checkpoint import TrainingCheckpoint, epochs_resumed, load_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +127,35 @@ def test_loading_refuses_code_corruption_and_other_estimators(tmp_path):
     assert not (tmp_path / "pwned").exists()
     with pytest.raises(ValueError, match="every=0"):
         kids.make("madry", [TrainingCheckpoint(tmp_path, every=0)]).fit(X, y)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_resume_restores_learning_rate_schedulers_and_best_scores(tmp_path, first):
+    """skorch rebuilds an LRScheduler's scheduler at every fit's start (StepLR stepped once
+    more: other weights), and its validation scorer read the empty history before the
+    checkpoint loaded (wrong valid_acc_best flags)."""
+    from skorch.callbacks import LRScheduler
+    from skorch.dataset import ValidSplit
+
+    from robustsk.datasets import load_digits_images
+    from robustsk.defenses import AdversarialTraining
+    X, y = load_digits_images(return_X_y=True)
+    X, y = X[:160], y[:160]
+
+    def fit(max_epochs, folder=None):
+        callbacks = [("lrs", LRScheduler("StepLR", step_size=1, gamma=0.5))]
+        if folder is not None:
+            checkpoint = TrainingCheckpoint(folder)
+            callbacks = [checkpoint] + callbacks if first else callbacks + [checkpoint]
+        return AdversarialTraining(max_epochs=max_epochs, n_iter=1, batch_size=32,
+                                   random_state=0, clip_min=0.0, clip_max=1.0,
+                                   train_split=ValidSplit(4, stratified=False),
+                                   callbacks=callbacks).fit(X, y)
+    full = fit(4)
+    fit(2, tmp_path)  # a job that stopped after 2 of its 4 epochs
+    resumed = fit(4, tmp_path)
+    assert epochs_resumed(resumed) == 2
+    for a, b in zip(resumed.module_.parameters(), full.module_.parameters()):
+        assert torch.equal(a, b)
+    for column in ("event_lr", "valid_acc", "valid_acc_best", "valid_loss_best"):
+        assert resumed.history[:, column] == full.history[:, column], column

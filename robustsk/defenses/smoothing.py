@@ -11,12 +11,27 @@ from sklearn.utils.validation import _check_feature_names, check_is_fitted
 import torch
 
 from ..base import NearChanceWarning, RobustClassifier
+from ..checkpoint import TrainingCheckpoint
 from ..params import InstanceOf, Interval, validate_params
 from ..stats import clopper_pearson_bound
 from ..validation import check_score_y, check_X, check_y
 from .standard import StandardTraining
 
 __all__ = ["RandomizedSmoothingClassifier", "SoftSmoothedModule"]
+
+
+def _refuse_checkpoints(base):
+    """A TrainingCheckpoint cannot resume the per-epoch noisy fits (it fingerprints each
+    call's data, new noise every epoch): refuse it before any work."""
+    callbacks = base.callbacks if isinstance(base.callbacks, (list, tuple)) else ()
+    if any(isinstance(cb[1] if isinstance(cb, tuple) else cb, TrainingCheckpoint)
+           for cb in callbacks):
+        raise ValueError(
+            "RandomizedSmoothingClassifier trains its base one partial_fit per epoch on "
+            "fresh Gaussian noise, which the base's TrainingCheckpoint cannot resume (it "
+            "checks that a resumed fit sees the same data). Expected a base without "
+            "TrainingCheckpoint when noise_training=True: pass noise_training=False (the base "
+            "then fits, and resumes, on clean X), or remove the checkpoint.")
 
 
 class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
@@ -206,6 +221,7 @@ class RandomizedSmoothingClassifier(ClassifierMixin, BaseEstimator):
         noisy = (lambda: X + (sigma * rng.standard_normal(X.shape)).astype(np.float32)) \
             if self.noise_training else (lambda: X)
         if isinstance(base, RobustClassifier) and self.noise_training:
+            _refuse_checkpoints(base)
             # one epoch per call on fresh noise; max_epochs stays the base's, so schedules
             # in fractions of it (FAT's tau, FOSC's c_t, DIAL's weight, ...) run as in a fit
             epochs = int(base.max_epochs)

@@ -281,3 +281,19 @@ def test_score_checks_labels_before_the_monte_carlo_predictions(flat, monkeypatc
         clf.score(X_te, y_te.astype(str))
     with pytest.raises(ValueError, match="X has 40 samples but y has 39"):
         clf.score(X_te, y_te[:39])
+
+
+def test_a_checkpoint_in_a_noise_trained_base_is_refused_before_any_work(flat, tmp_path):
+    """Its per-epoch noisy fits wrote checkpoints that no rerun could resume ("a fit of
+    other data"): the second run of the same script failed."""
+    from robustsk.callbacks import TrainingCheckpoint
+    X_tr, _, y_tr, _ = flat
+    base = StandardTraining(max_epochs=2, random_state=0,
+                            callbacks=[TrainingCheckpoint(tmp_path)])
+    with pytest.raises(ValueError, match="cannot resume.*noise_training=False"):
+        RandomizedSmoothingClassifier(base, random_state=0).fit(X_tr[:60], y_tr[:60])
+    assert not any(tmp_path.iterdir())
+    for _ in range(2):  # clean training resumes: the second fit loads the first's epochs
+        clf = RandomizedSmoothingClassifier(base, noise_training=False, n=20, n0=10,
+                                            random_state=0).fit(X_tr[:60], y_tr[:60])
+    assert len(clf.base_estimator_.history) == 2
