@@ -71,8 +71,13 @@ def _labels(labels):
 
 
 def _plain(values):
-    """A numpy vector as a list of Python scalars (str, int, float, bool)."""
-    return np.asarray(values).tolist()
+    """A numpy vector as a list of Python scalars (str, float, bool). Integers travel as
+    floats (exact up to 2**53): R's integers have 32 bits, and reticulate 1.28 wraps a
+    larger Python int (3e9 arrived as -1294967296); R casts them back."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        values = values.astype(np.float64)
+    return values.tolist()
 
 
 def _coerce(params, defaults):

@@ -15,7 +15,7 @@ clopper_pearson_bound <- function(successes, n, alpha = 0.05, side = "lower") {
       any(successes != round(successes)) || any(n != round(n))) {
     stop("successes and n must be whole numbers (counts).", call. = FALSE)
   }
-  len <- max(length(successes), length(n))
+  len <- if (length(successes) && length(n)) max(length(successes), length(n)) else 0L
   x <- rep_len(successes, len)
   n <- rep_len(n, len)
   bad <- n < 1 | x < 0 | x > n

@@ -22,8 +22,9 @@ paired_bootstrap <- function(correct_a, correct_b, n_resamples = 9999L, seed = N
   .check_alpha(alpha)
   n <- length(v$correct_a)
   if (is.null(indices)) {
-    if (!is.numeric(n_resamples) || length(n_resamples) != 1 || n_resamples < 1) {
-      stop(sprintf("n_resamples must be a positive integer; got %s.", .describe(n_resamples)),
+    if (!is.numeric(n_resamples) || length(n_resamples) != 1 || is.na(n_resamples) ||
+        n_resamples < 1 || n_resamples != round(n_resamples)) {
+      stop(sprintf("n_resamples must be a positive whole number; got %s.", .describe(n_resamples)),
            call. = FALSE)
     }
     if (!is.null(seed)) {

@@ -19,6 +19,12 @@ per_class_accuracy <- function(correct, y, method = "wilson", alpha = 0.05) {
     stop(sprintf("correct and y must be paired; got lengths %d and %d.", length(correct), length(y)),
          call. = FALSE)
   }
+  if (anyNA(y)) {
+    stop(sprintf(paste("y must not hold missing labels; got %d missing value(s) of %d, the first",
+                       "at position %d. Expected one class label per example: drop the",
+                       "unlabelled examples from both y and correct first."),
+                 sum(is.na(y)), length(y), which(is.na(y))[1]), call. = FALSE)
+  }
   .check_alpha(alpha)
   method <- .check_choice(method, c("wilson", "clopper-pearson", "agresti-coull"), "method")
   # classes in Python's order: numbers numerically, strings by code point (not LC_COLLATE)

@@ -140,7 +140,7 @@ rsk_python_available <- function() {
     info <- list(type = "logical")
     y <- as.character(y)
   } else if (is.numeric(y)) {
-    info <- list(type = if (is.integer(y) || all(y == round(y))) "integer" else "double")
+    info <- list(type = if (is.integer(y)) "integer" else "double")  # back as given
   } else {
     stop(sprintf("y must be numeric, character, logical or factor; got %s.", .describe(y)), call. = FALSE)
   }
@@ -153,7 +153,10 @@ rsk_python_available <- function() {
     factor = factor(as.character(values), levels = info$levels),
     character = as.character(values),
     logical = as.logical(values),
-    integer = as.integer(round(as.numeric(values))),
+    integer = {
+      v <- round(as.numeric(values))
+      if (all(abs(v) <= .Machine$integer.max)) as.integer(v) else v
+    },
     as.numeric(values))
 }
 

@@ -25,6 +25,7 @@
     stop(sprintf("%s$eps holds %s: expected radii, finite numbers >= 0 (0 for clean accuracy). Fix or drop those rows.",
                  name, format(data$eps[bad[1]])), call. = FALSE)
   }
+  data$eps <- eps  # numbers from here on (a factor or text column after read.csv)
   if ("defense" %in% base::names(data)) data$defense <- as.character(data$defense)
   data$attack <- as.character(data$attack)
   data

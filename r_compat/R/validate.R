@@ -2,7 +2,8 @@
 # Every error names what was received, what was expected and what to do.
 
 .describe <- function(x) {
-  txt <- paste(utils::capture.output(utils::str(x, give.head = FALSE, vec.len = 3)), collapse = " ")
+  shown <- if (is.factor(x)) as.character(x) else x  # a factor's values, not its codes
+  txt <- paste(utils::capture.output(utils::str(shown, give.head = FALSE, vec.len = 3)), collapse = " ")
   if (nchar(txt) > 60) txt <- paste0(substr(txt, 1, 57), "...")
   sprintf("%s (class %s)", trimws(txt), paste(class(x), collapse = "/"))
 }

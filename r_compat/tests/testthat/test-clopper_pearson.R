@@ -20,3 +20,8 @@ test_that("bad input gives clear errors", {
   expect_error(clopper_pearson_bound(1, 2, alpha = 1), "between 0 and 1")
   expect_error(clopper_pearson_bound(1, 2, side = "both"), "must be one of")
 })
+
+test_that("no counts give an empty result, as in Python", {
+  r <- clopper_pearson_bound(integer(0), 10)  # was "missing value where TRUE/FALSE needed"
+  expect_length(r$bound, 0)
+})

@@ -23,3 +23,8 @@ test_that("seeded resampling is reproducible and leaves the RNG alone", {
   expect_true(r1$low <= r1$estimate && r1$estimate <= r1$high)
   expect_error(paired_bootstrap(a, b, indices = matrix(0, 2, 40)), "indices")
 })
+
+test_that("a fractional n_resamples is refused, as in Python", {
+  expect_error(paired_bootstrap(c(TRUE, FALSE, TRUE), c(TRUE, TRUE, FALSE), n_resamples = 2.5),
+               "positive whole number; got 2.5")
+})

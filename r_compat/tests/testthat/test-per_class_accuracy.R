@@ -21,3 +21,15 @@ test_that("the interval method is checked, and classes are listed in Python's or
     expect_equal(per_class_accuracy(correct, rep(c("madry", "TRADES", "b"), c(50, 50, 10)))$table$class,
                  c("TRADES", "b", "madry")))
 })
+
+test_that("missing labels are refused, not dropped", {
+  correct <- c(TRUE, FALSE, TRUE, TRUE, FALSE, TRUE)
+  for (y in list(c(0, 0, NA, 1, 1, 1), c("a", "a", NA, "b", "b", "b"),
+                 factor(c("a", "a", NA, "b", "b", "b")), c(0, 0, NaN, 1, 1, 1))) {
+    expect_error(per_class_accuracy(correct, y), "missing labels; got 1 missing value.*position 3")
+  }
+})
+
+test_that("a factor given as outcomes is described by its values", {
+  expect_error(per_class_accuracy(factor(c("TRUE", "FALSE")), c(0, 1)), '"TRUE" "FALSE"')
+})

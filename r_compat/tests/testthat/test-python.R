@@ -131,3 +131,20 @@ test_that("factor labels, flat features (an MLP) and Python errors reach R", {
   expect_error(rsk_score_adversarial(model, d[1:10, 1:64], y[1:10], attack = "cw"), "not known")
   expect_error(rsk_fit("TRADES", d[1:10, 1:64], y[1:10], NULL, 5), "must be named")
 })
+
+test_that("numeric labels come back as given: doubles as doubles, beyond R's integers too", {
+  skip_without_robustsk()
+  rsk_set_threads(1)
+  d <- rsk_load_digits(n_class = 3)
+  y <- c(3e9, 4e9, 5e9)[d$label[1:90] + 1]  # reticulate 1.28 wrapped these to 32 bits
+  model <- rsk_fit("StandardTraining", d[1:90, 1:64], y, max_epochs = 1, random_state = 0)
+  expect_equal(model$classes, c(3e9, 4e9, 5e9))
+  pred <- rsk_predict(model, d[1:10, 1:64])
+  expect_type(pred, "double")
+  expect_true(all(pred %in% c(3e9, 4e9, 5e9)))
+  expect_equal(colnames(predict(model, d[1:2, 1:64], type = "prob")),
+               c("3e+09", "4e+09", "5e+09"))
+  small <- rsk_fit("StandardTraining", d[1:90, 1:64], as.numeric(d$label[1:90]), max_epochs = 1,
+                   random_state = 0)
+  expect_type(rsk_predict(small, d[1:5, 1:64]), "double")  # a double y: doubles back
+})

@@ -78,3 +78,17 @@ test_that("a negative eps is refused, as in Python", {
                   correct = c(TRUE, FALSE, TRUE, TRUE, FALSE, TRUE, FALSE, FALSE))
   expect_error(robustness_curve(d), "eps holds -0.1: expected radii, finite numbers >= 0")
 })
+
+test_that("eps read as text or a factor (read.csv, expand.grid) fits as numbers", {
+  set.seed(3)
+  d <- do.call(rbind, lapply(c(0, 0.1, 0.2, 0.3), function(e)
+    data.frame(example_id = 1:40, eps = e, attack = "pgd",
+               correct = runif(40) < plogis(2 - 12 * e))))
+  ref <- robustness_curve(d)
+  for (as_text in list(as.character, factor)) {
+    d2 <- d
+    d2$eps <- as_text(d$eps)
+    r <- robustness_curve(d2)  # failed: "'max' not meaningful for factors"
+    expect_equal(r$coefficients, ref$coefficients)
+  }
+})
