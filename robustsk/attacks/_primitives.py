@@ -444,11 +444,18 @@ def project(x_adv, x, eps, norm):
 
 
 def as_box(clip_min, clip_max, like):
-    """Turn scalar or per-feature bounds into tensors on ``like``'s device, or None."""
+    """Turn scalar or per-feature bounds into tensors on ``like``'s device, or None.
+
+    Raises ``ValueError`` for a lower bound above the upper one (an inverted box).
+    """
     def conv(v):
         if v is None:
             return None
         return torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=like.dtype, device=like.device)
+    if clip_min is not None and clip_max is not None and \
+            np.any(np.asarray(clip_min, dtype=np.float64) > np.asarray(clip_max, dtype=np.float64)):
+        raise ValueError(f"clip_min={clip_min!r} lies above clip_max={clip_max!r}: expected "
+                         "clip_min <= clip_max (the input domain's bounds, e.g. 0 and 1).")
     return conv(clip_min), conv(clip_max)
 
 

@@ -200,7 +200,8 @@ def _flat_X(X, n_features, box, who):
             f"pass X of shape (n_samples, {n_features}).")
     lo, hi = check_box(*box, (n_features,))
     check_in_box(X, lo, hi)
-    return X
+    # torch warns on read-only arrays (a DataFrame's under pandas' copy-on-write)
+    return X if X.flags.writeable else X.copy()
 
 
 def estimator_seed(estimator):

@@ -221,7 +221,9 @@ class Attack(BaseEstimator):
         y : array-like of shape (n_samples,)
             True labels, in the estimator's label space.
         y_target : array-like of shape (n_samples,), default=None
-            Target labels for a targeted attack (attacks that support it).
+            Target labels for a targeted attack (attacks that support it). A
+            row whose target is its own label is left as it is when the model
+            already predicts that label (the target is reached).
 
         Returns
         -------

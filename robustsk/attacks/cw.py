@@ -14,6 +14,7 @@ whatever its norm (``return_info=True`` reports the norms). CW never inherits
 the estimator's ``eps``: that radius usually belongs to another norm.
 """
 import math
+from numbers import Real
 
 import numpy as np
 import torch
@@ -128,11 +129,12 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
     n_iter = check_positive_int(n_iter, "n_iter", 1)
     n_binary_steps = check_positive_int(n_binary_steps, "n_binary_steps", 1)
     for name, value, low in (("initial_const", initial_const, 0.0), ("lr", lr, 0.0)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
+        if isinstance(value, bool) or not isinstance(value, Real) or not value > low:
             raise ValueError(f"{name}={value!r}: expected a number > 0.")
-    if isinstance(kappa, bool) or not isinstance(kappa, (int, float)) or kappa < 0:
+    if isinstance(kappa, bool) or not isinstance(kappa, Real) or kappa < 0:
         raise ValueError(f"kappa={kappa!r}: expected a confidence >= 0.")
-    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float))
+    initial_const, lr, kappa = float(initial_const), float(lr), float(kappa)
+    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, Real)
                             or not eps >= 0):
         raise ValueError(f"eps={eps!r}: expected None (no bound) or a radius >= 0.")
     x = x.detach()

@@ -16,6 +16,8 @@ reaches the hyperplane moves each coordinate towards it, and as the norm
 grows coordinates saturate at the box; the total progress is piecewise linear
 in the norm, so one sort and a cumulative sum give the exact minimum.
 """
+from numbers import Real
+
 import torch
 
 from ..params import Interval, Options
@@ -279,7 +281,7 @@ def fab(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, targeted=True
     n_target_classes = check_positive_int(n_target_classes, "n_target_classes", 1)
     for name, value, low, high in (("alpha_max", alpha_max, 0.0, 1.0), ("eta", eta, 1.0, None),
                                    ("beta", beta, 0.0, 1.0)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low or \
+        if not isinstance(value, Real) or isinstance(value, bool) or value < low or \
                 (high is not None and value > high):
             raise ValueError(f"{name}={value!r}: expected a number in [{low}, "
                              f"{'inf' if high is None else high}] (the paper uses 0.1, 1.05, 0.9 "

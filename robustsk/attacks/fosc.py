@@ -120,6 +120,8 @@ def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
         Also return the number of steps each example took.
     return_fosc : bool, default=False
         Also return each example's FOSC at its returned point.
+    return_scale : bool, default=False
+        Also return ``eps * ||g||_*`` at the returned point (see Returns).
 
     Returns
     -------

@@ -44,6 +44,8 @@ def _run(model, x, y, fn, kw, eps, norm, step_size, n_iter, start, init_std, ini
     kept its first successful iterate, so the result is unchanged.
     """
     x_adv = _start(x, eps, norm, start, init_std, init_eps, box, rng)
+    if n_iter == 0 and start == "normal":  # no step projects it: keep the threat model
+        x_adv = clip_box(project(x_adv, x, eps, norm), *box)
     offer = run is not None and start != "normal"  # a Gaussian start may lie outside the ball
     for _ in range(n_iter):
         loss, logits, grad = input_gradient(model, x_adv, y, fn, **kw)

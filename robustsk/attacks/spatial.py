@@ -19,6 +19,7 @@ from ._checks import check_positive_int
 from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
 from .base import Attack, Threat
+from .batching import memory_batch_size
 from .losses import objective
 from .tracking import BestIterate
 
@@ -253,7 +254,10 @@ class Spatial(Attack):
         x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
         y_t = target.encode_y(y, n_samples=len(x))
         t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
-        batch = self.batch_size or len(x)
+        batch = self.batch_size
+        if isinstance(batch, str) and batch == "auto":
+            batch = memory_batch_size(target.module, x) if len(x) else None
+        batch = batch or max(len(x), 1)
         out = torch.empty_like(x)
         for start in range(0, len(x), batch):
             sl = slice(start, start + batch)

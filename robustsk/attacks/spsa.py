@@ -6,6 +6,8 @@ projects back onto the ball and the box. All the points of one iteration (the
 current iterates and their ``2 * n_samples`` perturbed copies, for every
 example of the batch) are scored in **one** model call.
 """
+from numbers import Real
+
 import torch
 
 from ..params import Interval, Options
@@ -26,7 +28,7 @@ __all__ = ["spsa", "SPSA"]
 
 
 def _check_positive_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
         raise ValueError(f"{name}={value!r}: expected a number > 0.")
     return float(value)
 

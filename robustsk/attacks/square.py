@@ -14,6 +14,7 @@ so a "square" is a run of ``round(p * d)`` consecutive features. Pass
 the 64 digits features), which gives the spatial squares of the paper.
 """
 import math
+from numbers import Real
 
 import torch
 
@@ -282,7 +283,7 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
         p_init = 0.05 if norm == "inf" else 0.1
     if not isinstance(rescale_schedule, bool):
         raise TypeError(f"rescale_schedule={rescale_schedule!r}: expected True or False.")
-    if isinstance(p_init, bool) or not isinstance(p_init, (int, float)) or not 0 < p_init <= 1:
+    if isinstance(p_init, bool) or not isinstance(p_init, Real) or not 0 < p_init <= 1:
         raise ValueError(f"p_init={p_init!r}: expected a fraction of pixels in (0, 1].")
     x = x.detach()
     queries = torch.zeros(len(x), dtype=torch.long, device=x.device)

@@ -70,6 +70,13 @@ def certify_ibp(estimator, X, y, eps, *, norm, batch_size=256, clip_min=None, cl
 
     Parameters
     ----------
+    estimator : fitted classifier
+    X : array-like of shape (n_samples, ...)
+    y : array-like of shape (n_samples,)
+        True labels.
+    eps : float
+        Radius of the ball.
+    norm : {"inf", "2"}
     batch_size : int, default=256
         Examples bounded at once.
     clip_min, clip_max : float or array-like, default=None

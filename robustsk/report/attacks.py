@@ -73,7 +73,7 @@ ATTACKS = {
                        gradient=False),
     "cw": AttackSpec("CW-L2", "Carlini-Wagner L2 (minimum norm), counted at L2 radius "
                      "eps*sqrt(d)", sweep="min-norm"),
-    "autoattack": AttackSpec("AutoAttack", "worst case of APGD-CE, APGD-T and Square-5000 "
+    "autoattack": AttackSpec("AutoAttack", "worst case of APGD-CE, APGD-T, FAB-T and Square-5000 "
                              "(robustsk.evaluation's ensemble; slow)", sweep="ensemble"),
 }
 

@@ -140,7 +140,7 @@ def run_report(*, dataset="digits", eps=None, eps_grid=None, defenses=None,
     ...                     eps_grid="0,0.1", n_train=200, n_test=50,
     ...                     output="/tmp/robustsk_report_doctest")  # doctest: +SKIP
     >>> list(result.table.columns)  # doctest: +SKIP
-    ['fit_seconds', 'clean', 'FGSM']
+    ['fit_seconds', 'clean', 'FGSM', 'certified']
     """
     import torch
 
