@@ -2,10 +2,11 @@
 import numbers
 
 import numpy as np
+import torch
 
 from ._primitives import check_norm
 
-__all__ = ["check_threat", "check_positive_int"]
+__all__ = ["check_threat", "check_positive_int", "check_labels"]
 
 
 def _check_scalar_nonneg(value, name, what):
@@ -42,3 +43,21 @@ def check_positive_int(value, name, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral,)) or value < minimum:
         raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}.")
     return int(value)
+
+
+def check_labels(y, x, name="y"):
+    """``y`` as a LongTensor of one class index per row of ``x`` (None passes), or
+    ``ValueError``/``TypeError`` saying what was received; no values are read (no
+    host-device synchronisation)."""
+    if y is None:
+        return None
+    if not torch.is_tensor(y):
+        raise TypeError(f"{name} is a {type(y).__name__}: expected a tensor of class indices "
+                        f"(torch.as_tensor({name})).")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"{name} has shape {tuple(y.shape)} for {len(x)} examples: expected "
+                         f"one class index per example, shape ({len(x)},).")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name} has dtype {y.dtype}: expected integer class indices "
+                        f"({name}.long()).")
+    return y if y.dtype == torch.long else y.long()

@@ -11,7 +11,7 @@ import numbers
 import torch
 
 from ..params import Interval, Options
-from ._checks import check_positive_int, check_threat
+from ._checks import check_labels, check_positive_int, check_threat
 from ._primitives import (
     Randomness,
     as_box,
@@ -250,6 +250,8 @@ def apgd(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, loss="ce", t
     auto_targets = y_target is None and (
         targeted or (isinstance(loss, str) and loss.lower() == "dlr-targeted"))
     fn, _, _ = _resolve_loss(loss, auto_targets or y_target is not None)
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     with attack_context(model, mode):
         with torch.no_grad():

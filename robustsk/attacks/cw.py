@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..params import Interval, Options, validate_params
-from ._checks import check_positive_int
+from ._checks import check_labels, check_positive_int
 from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
 from .base import Attack, Threat, project_out
@@ -137,6 +137,8 @@ def carlini_wagner_l2(model, x, y, *, n_iter=1000, n_binary_steps=9, initial_con
     if eps is not None and (isinstance(eps, bool) or not isinstance(eps, Real)
                             or not eps >= 0):
         raise ValueError(f"eps={eps!r}: expected None (no bound) or a radius >= 0.")
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     n = len(x)
     best_l2 = torch.full((n,), math.inf, device=x.device)

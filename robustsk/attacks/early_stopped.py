@@ -7,7 +7,7 @@ import numbers
 
 import torch
 
-from ._checks import check_positive_int, check_threat
+from ._checks import check_labels, check_positive_int, check_threat
 from ._primitives import (
     Randomness,
     as_box,
@@ -117,6 +117,7 @@ def early_stopped_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10
     if random_start not in START_CHOICES:
         raise ValueError(f"random_start={random_start!r}: expected one of {START_CHOICES}.")
     omega = _check_omega(omega, random_start)
+    y = check_labels(y, x)
     x = x.detach()
     steps = torch.zeros(len(x), dtype=torch.long, device=x.device)
     if eps == 0 or len(x) == 0:

@@ -21,7 +21,7 @@ from numbers import Real
 import torch
 
 from ..params import Interval, Options
-from ._checks import check_positive_int, check_threat
+from ._checks import check_labels, check_positive_int, check_threat
 from ._primitives import Randomness, as_box, attack_context, clip_box, drops_examples
 from .base import Attack
 
@@ -286,6 +286,7 @@ def fab(model, x, y, *, eps, norm="inf", n_iter=100, n_restarts=1, targeted=True
             raise ValueError(f"{name}={value!r}: expected a number in [{low}, "
                              f"{'inf' if high is None else high}] (the paper uses 0.1, 1.05, 0.9 "
                              "for alpha_max, eta, beta).")
+    y = check_labels(y, x)
     x = x.detach()
     box = as_box(clip_min, clip_max, x)
     flat_box = tuple(None if v is None else torch.broadcast_to(v, x.shape[1:]).flatten()

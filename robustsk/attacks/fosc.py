@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..modules import module_device
-from ._checks import check_positive_int, check_threat
+from ._checks import check_labels, check_positive_int, check_threat
 from ._primitives import (
     Randomness,
     as_box,
@@ -156,6 +156,7 @@ def fosc_pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=10, c=0.0,
     c = float(c)
     if np.isnan(c):
         raise ValueError("c=nan: expected a FOSC threshold (a number, inf or -inf).")
+    y = check_labels(y, x)
     x = x.detach()
     steps = torch.zeros(len(x), dtype=torch.long, device=x.device)
     values = torch.zeros(len(x), dtype=x.dtype, device=x.device)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..params import Interval, validate_params
-from ._checks import check_positive_int
+from ._checks import check_labels, check_positive_int
 from ._primitives import as_box, attack_context, clip_box, input_gradient
 from ._target import as_target, output_like
 from .base import Attack, Threat
@@ -332,6 +332,8 @@ def iwd(model, x, y, *, eps, patch_size=3, stride=1, step_size=None, n_iter=20,
     n_iter = check_positive_int(n_iter, "n_iter", 0)
     n_proj_steps = check_positive_int(n_proj_steps, "n_proj_steps", 0)
     _check_scaling(scaling)
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     if eps == 0 or len(x) == 0:
         return x.clone()

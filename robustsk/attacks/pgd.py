@@ -3,7 +3,7 @@ from numbers import Real
 
 import torch
 
-from ._checks import check_positive_int, check_threat
+from ._checks import check_labels, check_positive_int, check_threat
 from ._primitives import (
     Randomness,
     as_box,
@@ -138,6 +138,8 @@ def pgd(model, x, y, *, eps, norm="inf", step_size=None, n_iter=20, random_start
     if init_eps is not None and (isinstance(init_eps, bool) or not isinstance(init_eps, Real)
                                  or not 0 <= init_eps <= eps):
         raise ValueError(f"init_eps={init_eps!r}: expected None or a radius in [0, eps={eps}].")
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     if eps == 0 or len(x) == 0:
         return x.clone()

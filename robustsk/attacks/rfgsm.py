@@ -1,7 +1,7 @@
 """R+FGSM: a random sign step, then a gradient sign step (Tramer et al., 2018)."""
 import torch
 
-from ._checks import check_threat
+from ._checks import check_labels, check_threat
 from ._primitives import Randomness, as_box, attack_context, clip_box, input_gradient
 from .base import Attack
 from .losses import objective
@@ -60,6 +60,8 @@ def rfgsm(model, x, y, *, eps, alpha=None, loss="ce", y_target=None, clip_min=No
     """
     eps, _, _ = check_threat(eps, "inf", 0.0)
     alpha = _check_alpha(alpha, eps) if eps > 0 else 0.0
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     if eps == 0 or len(x) == 0:
         return x.clone()

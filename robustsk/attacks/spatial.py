@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..params import Interval, validate_params
-from ._checks import check_positive_int
+from ._checks import check_labels, check_positive_int
 from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
 from .base import Attack, Threat
@@ -148,6 +148,8 @@ def spatial(model, x, y, *, max_rotation=30.0, max_translation=0.1, n_rotations=
     for name, v in (("max_rotation", max_rotation), ("max_translation", max_translation)):
         if not np.isfinite(v) or v < 0:
             raise ValueError(f"{name}={v!r}: expected a finite number >= 0.")
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     box = as_box(clip_min, clip_max, x)
     fn = objective(loss, y_target is not None)

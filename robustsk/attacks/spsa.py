@@ -11,7 +11,7 @@ from numbers import Real
 import torch
 
 from ..params import Interval, Options
-from ._checks import check_positive_int, check_threat
+from ._checks import check_labels, check_positive_int, check_threat
 from ._primitives import (
     Randomness,
     as_box,
@@ -118,6 +118,8 @@ def spsa(model, x, y, *, eps, norm="inf", n_iter=100, n_samples=128, delta=0.01,
     n_samples = check_positive_int(n_samples, "n_samples", 1)
     delta = _check_positive_float(delta, "delta")
     lr = _check_positive_float(lr, "lr")
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     queries = torch.zeros(len(x), dtype=torch.long, device=x.device)
     if eps == 0 or len(x) == 0:

@@ -18,7 +18,7 @@ from numbers import Real
 
 import torch
 
-from ._checks import check_positive_int, check_threat
+from ._checks import check_labels, check_positive_int, check_threat
 from ._primitives import (
     Randomness,
     as_box,
@@ -285,6 +285,8 @@ def square(model, x, y, *, eps, norm="inf", n_iter=1000, p_init=None, image_shap
         raise TypeError(f"rescale_schedule={rescale_schedule!r}: expected True or False.")
     if isinstance(p_init, bool) or not isinstance(p_init, Real) or not 0 < p_init <= 1:
         raise ValueError(f"p_init={p_init!r}: expected a fraction of pixels in (0, 1].")
+    y = check_labels(y, x)
+    y_target = check_labels(y_target, x, "y_target")
     x = x.detach()
     queries = torch.zeros(len(x), dtype=torch.long, device=x.device)
     if eps == 0 or len(x) == 0:

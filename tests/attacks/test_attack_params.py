@@ -85,3 +85,28 @@ def test_spatial_sizes_auto_batches_and_tabular_models_take_read_only_arrays(rec
     flat.setflags(write=False)
     FGSM(eps=0.1).generate(lr, flat, y[:100])
     assert not [w for w in recwarn if "not writable" in str(w.message)]
+
+
+@pytest.mark.parametrize("name", ["pgd", "apgd", "fgsm", "rfgsm", "square", "spsa", "fab",
+                                  "carlini_wagner_l2", "early_stopped_pgd", "fosc_pgd"])
+def test_the_torch_functions_check_the_labels_before_any_work(name):
+    """3 labels for 6 examples failed inside torch ("Expected input batch_size (6) to match
+    target batch_size (3)"); int32 labels raised "expected target dtype to be Long"."""
+    import torch
+
+    import robustsk.attacks as attacks
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x, y = torch.rand(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    fn = getattr(attacks, name)
+    kw = {} if name == "carlini_wagner_l2" else {"eps": 0.1}
+    kw.update({"n_iter": 1} if name not in ("fgsm", "rfgsm") else {})
+    if name == "spsa":
+        kw["n_samples"] = 2
+    if name == "carlini_wagner_l2":
+        kw["n_binary_steps"] = 1
+    with pytest.raises(ValueError, match=r"y has shape \(3,\) for 6 examples"):
+        fn(model, x, y[:3], **kw)
+    with pytest.raises(TypeError, match="y has dtype torch.float32"):
+        fn(model, x, y.float(), **kw)
+    assert fn(model, x, y.int(), **kw).shape == x.shape
