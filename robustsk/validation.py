@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 import torch
 
-from .attacks import check_positive_int, check_threat
+from .attacks import check_box_order, check_positive_int, check_threat
 
 __all__ = ["check_X", "one_d_error", "check_y", "check_score_y", "check_label_kind",
            "check_box", "check_threat_params", "check_in_box", "check_device",
@@ -194,11 +194,8 @@ def check_box(clip_min, clip_max, input_shape):
                 f"{name} of shape {arr.shape} does not broadcast to one example's shape "
                 f"{tuple(input_shape)}: give a scalar or an array of that shape.") from None
         bounds.append(arr)
-    lo, hi = bounds
-    if lo is not None and hi is not None and np.any(lo > hi):
-        raise ValueError(f"clip_min exceeds clip_max somewhere: the box is empty. Got "
-                         f"clip_min={clip_min!r}, clip_max={clip_max!r}.")
-    return lo, hi
+    check_box_order(clip_min, clip_max)
+    return tuple(bounds)
 
 
 def check_in_box(X, clip_min, clip_max, tol=1e-6):

@@ -14,6 +14,7 @@ from ._primitives import (
     as_box,
     ascent_step,
     attack_context,
+    check_box_order,
     clip_box,
     derive_seed,
     drops_examples,
@@ -54,7 +55,7 @@ __all__ = ["Attack", "ScoreAttack", "Threat", "Randomness", "attack_context", "F
            "IWD", "iwd", "internal_wasserstein", "image_patches", "check_image_patches",
            # the building blocks of attacks and defenses
            "run_batches", "input_gradient", "random_start", "ascent_step", "project",
-           "clip_box", "as_box", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",
+           "clip_box", "as_box", "check_box_order", "seed_from_random_state", "derive_seed", "example_seed", "check_threat",
            "sync_free", "drops_examples", "memory_batch_size", "model_input",
            "check_positive_int", "as_target", "AttackTarget", "as_score_target", "ScoreTarget",
            "score_function", "ThreatDefaults", "output_like",

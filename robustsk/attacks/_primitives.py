@@ -21,7 +21,7 @@ from .counter_rng import counter_normal, counter_uniform, stream_keys
 
 __all__ = [
     "check_norm", "Randomness", "example_seed", "attack_context", "input_gradient", "random_start",
-    "ascent_step", "project", "clip_box", "as_box",
+    "ascent_step", "project", "clip_box", "as_box", "check_box_order",
     "seed_from_random_state", "derive_seed", "sync_free", "drops_examples",
 ]
 
@@ -452,11 +452,28 @@ def as_box(clip_min, clip_max, like):
         if v is None:
             return None
         return torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=like.dtype, device=like.device)
+    check_box_order(clip_min, clip_max)
+    return conv(clip_min), conv(clip_max)
+
+
+def check_box_order(clip_min, clip_max):
+    """Raise ``ValueError`` if ``clip_min`` lies above ``clip_max`` anywhere (an empty box).
+
+    Parameters
+    ----------
+    clip_min, clip_max : None, number or array-like
+        The input domain's bounds (None: unbounded on that side).
+
+    Examples
+    --------
+    >>> check_box_order(0.0, 1.0)
+    >>> check_box_order(None, 1.0)
+    """
     if clip_min is not None and clip_max is not None and \
             np.any(np.asarray(clip_min, dtype=np.float64) > np.asarray(clip_max, dtype=np.float64)):
-        raise ValueError(f"clip_min={clip_min!r} lies above clip_max={clip_max!r}: expected "
-                         "clip_min <= clip_max (the input domain's bounds, e.g. 0 and 1).")
-    return conv(clip_min), conv(clip_max)
+        raise ValueError(f"clip_min exceeds clip_max somewhere: the box is empty. Got "
+                         f"clip_min={clip_min!r}, clip_max={clip_max!r}: expected clip_min <= "
+                         "clip_max (the input domain's bounds, e.g. 0 and 1).")
 
 
 def clip_box(x, clip_min=None, clip_max=None):

@@ -19,8 +19,8 @@ from ._checks import check_labels, check_positive_int
 from ._primitives import as_box, attack_context, clip_box
 from ._target import as_target, output_like
 from .base import Attack, Threat
-from .batching import memory_batch_size
 from .losses import objective
+from .runner import run_batches
 from .tracking import BestIterate
 
 __all__ = ["spatial", "spatial_transform", "Spatial"]
@@ -256,15 +256,9 @@ class Spatial(Attack):
         x = target.prepare_X(X, box=(threat.clip_min, threat.clip_max))
         y_t = target.encode_y(y, n_samples=len(x))
         t_t = None if y_target is None else target.encode_y(y_target, n_samples=len(x))
-        batch = self.batch_size
-        if isinstance(batch, str) and batch == "auto":
-            batch = memory_batch_size(target.module, x) if len(x) else None
-        batch = batch or max(len(x), 1)
-        out = torch.empty_like(x)
-        for start in range(0, len(x), batch):
-            sl = slice(start, start + batch)
-            out[sl] = self.perturb(target.module, x[sl], y_t[sl], threat=threat, rng=None,
-                                   y_target=None if t_t is None else t_t[sl])
+        # run_batches' random streams go unused (perturb reads no rng): any seed
+        out = run_batches(self, target.module, x, y_t, threat=threat, seed=0, y_target=t_t,
+                          batch_size=self.batch_size)
         return output_like(out.detach().cpu().numpy(), X)
 
     def resolve_threat(self, target):

@@ -57,7 +57,7 @@ def test_numpy_scalars_inverted_boxes_and_a_normal_start_without_steps():
     fab(model, x, y, eps=0.1, n_iter=2, alpha_max=f32(0.1), eta=f32(1.05), beta=f32(0.9))
     spsa(model, x, y, eps=0.1, n_iter=1, n_samples=4, lr=f32(0.01), delta=f32(0.01))
     square(model, x, y, eps=0.1, n_iter=2, p_init=f32(0.1))
-    with pytest.raises(ValueError, match=r"clip_min=1 lies above clip_max=0.*clip_min <= "):
+    with pytest.raises(ValueError, match=r"clip_min exceeds clip_max.*clip_min=1, clip_max=0.*clip_min <= "):
         pgd(model, x, y, eps=0.1, clip_min=1, clip_max=0)
     out = pgd(model, x, y, eps=1e-4, n_iter=0, random_start="normal", return_best=False,
               clip_min=0.0, clip_max=1.0, random_state=0)
