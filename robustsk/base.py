@@ -617,8 +617,9 @@ class RobustClassifier(DefenseAPI, FitChecks, DeferredRebuild, NeuralNetClassifi
             # an ensemble's members too: a combination (log of the mean softmax) hides them
             member_logits = getattr(self.module_, "member_logits", None)
             outputs = [out] + (list(member_logits(x)) if callable(member_logits) else [])
-        if any(_looks_like_probabilities(o) for o in outputs):
-            whose = "module's" if _looks_like_probabilities(out) else "ensemble members'"
+        probabilities = [_looks_like_probabilities(o) for o in outputs]
+        if any(probabilities):
+            whose = "module's" if probabilities[0] else "ensemble members'"
             warnings.warn(
                 f"The {whose} outputs are in [0, 1] and sum to 1: they look like "
                 "probabilities. robustsk expects logits (the loss applies softmax itself, "
